@@ -1,0 +1,1 @@
+//! evloop: a libuv-style, single-threaded event loop (work in progress).
