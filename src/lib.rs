@@ -1,1 +1,121 @@
-//! evloop: a libuv-style, single-threaded event loop (work in progress).
+//! evloop: a libuv-style, single-threaded, callback-driven event loop on [mio].
+//!
+//! One thread runs a [`Loop`]. Handles (timers, watchers, sockets...) are typed `Copy` ids into
+//! the loop; every callback receives `&mut Loop` first, so a callback may start timers, close
+//! handles (its own included) or replace itself — no `RefCell` in sight, no borrow panics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use evloop::{Handle, Loop};
+//!
+//! # fn main() -> Result<(), evloop::Error> {
+//! let mut lp = Loop::new()?;
+//! let mut ticks = 0;
+//! lp.set_interval(Duration::from_millis(5), move |lp, timer| {
+//!     ticks += 1;
+//!     lp.next_tick(move |_| println!("tick {ticks}"));
+//!     if ticks == 3 {
+//!         timer.close(lp, |_| println!("interval closed")).expect("live timer");
+//!     }
+//! });
+//! lp.set_immediate(|_| println!("immediate: runs in the first check phase"));
+//! lp.run()?; // returns when nothing keeps the loop alive
+//! assert!(lp.active_handles().is_empty());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The phase spec
+//!
+//! This is the contract `tests/` pins, sentence by sentence.
+//!
+//! **Iteration.** [`Loop::run`] (mode [`RunMode::Default`]) first updates the cached clock and
+//! runs due timers once (only if the loop is alive and not stopped; liveness is not re-checked
+//! after this pass, so a loop whose only handle was a 0 ms timer still makes one iteration).
+//! Then, while the loop is alive and not stopped, each iteration runs:
+//!
+//! 1. **pending** — callbacks deferred by earlier work (write completions, connect errors,
+//!    cancellations, re-queued readers);
+//! 2. **idle** — idle watchers;
+//! 3. **prepare** — prepare watchers;
+//! 4. **poll** — wait for I/O (see *poll timeout*), then dispatch I/O events, thread-pool
+//!    completions and cross-thread posts (in send order);
+//! 5. **pending** again, up to 8 rounds, for callbacks produced during poll;
+//! 6. **check** — immediates ([`Loop::set_immediate`]), then check watchers;
+//! 7. **close** — close callbacks of handles closed before this phase began;
+//! 8. the cached clock is updated, then **timers** — due timers in (due time, start order).
+//!
+//! **Microtasks.** After *every* callback (timer, I/O, immediate, watcher, completion, post,
+//! close) the loop drains the next-tick queue ([`Loop::next_tick`]) and then the microtask queue
+//! ([`Loop::queue_microtask`]), repeating until both are empty, as Node ≥ 11 does. Work queued
+//! during a drain runs in that drain; a microtask's own microtasks run before the next-ticks it
+//! queued. Tasks queued before `run` drain when `run` starts, before the first phase.
+//!
+//! **Snapshots.** Each phase runs what was queued when it began: an immediate queued by an
+//! immediate runs next iteration; a watcher started during its own phase's pass first runs in
+//! the next pass and one stopped during the pass does not run; a timer started or restarted by
+//! a timer callback waits for the next timer phase, even at 0 ms (no spin). Watchers of one
+//! kind run most recently started first (libuv's order).
+//!
+//! **Timers.** Timers fire strictly by due time, then start order (restarting gives a new start
+//! order). This follows libuv, not Node (which keeps one list per duration and can run a later
+//! deadline first). Timers start from the *cached* clock ([`Loop::now`]); after blocking inside a
+//! callback, call [`Loop::update_time`] first or the timer fires early by the blocked time.
+//! A repeating timer is rescheduled from the pass's time *before* its callback runs and skips
+//! missed periods. Clearing a timer that is due in the current pass but has not run yet prevents
+//! its call. Huge timeouts saturate and never fire; a single poll wait is capped at ~24 days.
+//! On Linux the poll wait is backed by a `timerfd`, so timers fire within microseconds of their
+//! deadline rather than epoll's millisecond granularity.
+//!
+//! **Poll timeout.** Zero if the loop is stopping, or has pending callbacks, active idle
+//! watchers, queued immediates, queued tasks or closing handles; otherwise until the earliest
+//! timer, or unbounded when only I/O or another thread can make progress. [`RunMode::Once`]
+//! blocks only if nothing was pending and no idle watcher was active when the iteration began;
+//! [`RunMode::NoWait`] never blocks. Both run one iteration (so a repeating timer at most once).
+//!
+//! **Liveness.** The loop is alive while it has an active *ref'd* handle, an in-flight request,
+//! a pending or closing callback, a queued immediate or task, or a ref'd [`LoopSender`] (see
+//! there). [`Handle::unref`] makes a handle stop counting; it keeps working while something
+//! else keeps the loop alive. [`Loop::active_handles`] lists every live handle with the
+//! `file:line` that created it.
+//!
+//! **Stop.** [`Loop::stop`] makes the current iteration's poll non-blocking and ends `run` at
+//! the top of the next iteration (the rest of the current one still runs). It resets when `run`
+//! returns; called before `run`, that `run` returns at once without running any callback.
+//!
+//! **Close.** [`Handle::close`] stops the handle at once and runs its close callback in the close
+//! phase, once — never inside the `close` call. Requests still pending on the handle get their
+//! callbacks with [`Error::Canceled`] before the close callback. Slots are reused only after the
+//! close phase, and ids carry a generation, so a stale id is an [`Error::StaleHandle`], never a
+//! panic or another handle.
+//!
+//! **No synchronous callbacks.** No API calls a user callback from inside the call that
+//! registered it: completions that finish at once, errors found at once and cancellations all
+//! go through the pending queue or the close phase.
+//!
+//! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
+//! is put back; work not yet run stays queued) and `run` may be called again.
+//!
+//! [mio]: https://docs.rs/mio
+
+mod builder;
+mod error;
+mod event_loop;
+mod handle;
+mod immediate;
+pub mod metrics;
+mod sender;
+mod sys;
+mod task_queue;
+mod timer;
+pub mod timer_queue;
+mod watcher;
+
+pub use builder::LoopBuilder;
+pub use error::{Error, Result};
+pub use event_loop::{Loop, RunMode};
+pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
+pub use immediate::Immediate;
+pub use sender::{LoopSender, PostError, PostFnBox};
+pub use timer::Timer;
+pub use watcher::{Check, Idle, Prepare};

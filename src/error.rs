@@ -1,0 +1,100 @@
+//! The crate's error type.
+
+use std::fmt;
+use std::io;
+
+/// What went wrong in an evloop call or request.
+///
+/// OS failures keep their [`io::Error`] (kind and errno) in [`Error::Io`]; the other variants are
+/// conditions of the loop itself. Convert to `io::Error` with `?` or `From` where a function
+/// returns `io::Result`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The handle id no longer names a live handle: it was closed (or released after firing, for a
+    /// one-shot timer) and its slot may have been reused.
+    StaleHandle,
+    /// The handle is closing; only queries are allowed.
+    Closing,
+    /// The request was canceled: its handle was closed, or `cancel()` took it off the queue.
+    Canceled,
+    /// The request is already running and can no longer be canceled.
+    Busy,
+    /// A thread-pool job panicked; the panic message.
+    Panicked(String),
+    /// `run()` was called from inside a callback of the same loop.
+    Reentrant,
+    /// The operation is not valid in the handle's current state (e.g. a second `shutdown`).
+    InvalidState(&'static str),
+    /// An operating-system error.
+    Io(io::Error),
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether this is [`Error::Canceled`].
+    pub fn is_canceled(&self) -> bool {
+        matches!(self, Self::Canceled)
+    }
+
+    /// The closest [`io::ErrorKind`], for callers that think in `io::Error`.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Self::StaleHandle => io::ErrorKind::NotFound,
+            Self::Closing | Self::InvalidState(_) | Self::Reentrant => io::ErrorKind::InvalidInput,
+            Self::Canceled => io::ErrorKind::Interrupted,
+            Self::Busy => io::ErrorKind::ResourceBusy,
+            Self::Panicked(_) => io::ErrorKind::Other,
+            Self::Io(e) => e.kind(),
+        }
+    }
+
+    /// The OS error number, when this is an OS error.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Self::Io(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StaleHandle => f.write_str("stale handle: it was closed or released"),
+            Self::Closing => f.write_str("handle is closing"),
+            Self::Canceled => f.write_str("operation canceled"),
+            Self::Busy => f.write_str("request is already running and cannot be canceled"),
+            Self::Panicked(msg) => write!(f, "job panicked: {msg}"),
+            Self::Reentrant => f.write_str("run() called from inside a callback of the same loop"),
+            Self::InvalidState(what) => write!(f, "invalid state: {what}"),
+            Self::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            other => Self::new(other.kind(), other),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! A panicking callback unwinds out of run(); the loop stays consistent.
+mod util;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use evloop::Loop;
+use util::{Counter, assert_clean, with_timeout};
+
+#[test]
+fn a_panicking_timer_unwinds_and_the_next_run_fires_the_remaining_timers() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let fired = Counter::new();
+        for i in 0..5 {
+            let f = fired.clone();
+            lp.set_timeout(Duration::from_millis(5), move |_, _| {
+                f.inc();
+                if i == 1 {
+                    panic!("boom from timer {i}");
+                }
+            });
+        }
+        let err = catch_unwind(AssertUnwindSafe(|| lp.run())).unwrap_err();
+        assert_eq!(err.downcast_ref::<String>().unwrap(), "boom from timer 1");
+        assert_eq!(fired.get(), 2);
+        lp.run().unwrap();
+        assert_eq!(fired.get(), 5);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_panicking_interval_keeps_its_callback_and_runs_again() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let calls = Counter::new();
+        let c = calls.clone();
+        lp.set_interval(Duration::from_millis(1), move |lp, me| {
+            let n = c.inc();
+            if n == 1 {
+                panic!("first call panics");
+            }
+            if n == 3 {
+                me.clear(lp);
+            }
+        });
+        assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
+        lp.run().unwrap();
+        assert_eq!(calls.get(), 3);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_panicking_microtask_leaves_the_rest_queued() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let ran = Counter::new();
+        let r = ran.clone();
+        lp.set_immediate(move |lp| {
+            lp.queue_microtask(|_| panic!("micro boom"));
+            let r = r;
+            lp.queue_microtask(move |_| {
+                r.inc();
+            });
+        });
+        assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
+        assert_eq!(ran.get(), 0);
+        lp.run().unwrap();
+        assert_eq!(ran.get(), 1);
+        assert_clean(&lp);
+    });
+}

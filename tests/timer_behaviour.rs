@@ -1,0 +1,250 @@
+//! Timers: ordering, restarts, refresh, huge timeouts, no catch-up.
+mod util;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use evloop::{Handle, Loop, RunMode, Timer};
+use util::{Counter, Trace, assert_clean, with_timeout};
+
+#[test]
+fn one_shots_and_an_interval_closed_on_its_fifth_call() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let start = Instant::now();
+        let once = Counter::new();
+        let repeat = Counter::new();
+        let closed = Counter::new();
+        for i in 0..10u64 {
+            let o = once.clone();
+            lp.set_timeout(Duration::from_millis(i * 50), move |_, _| {
+                o.inc();
+            });
+        }
+        let (r, c) = (repeat.clone(), closed.clone());
+        lp.set_interval(Duration::from_millis(100), move |lp, me| {
+            if r.inc() == 5 {
+                let c = c.clone();
+                me.close(lp, move |_| {
+                    c.inc();
+                })
+                .unwrap();
+            }
+        });
+        lp.run().unwrap();
+        assert_eq!(once.get(), 10);
+        assert_eq!(repeat.get(), 5);
+        assert_eq!(closed.get(), 1);
+        assert!(start.elapsed() >= Duration::from_millis(500));
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn equal_due_times_fire_in_start_order_and_reversed_after_restart() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        for i in 0..5 {
+            let t = trace.clone();
+            lp.set_timeout(Duration::from_millis(10), move |_, _| t.push(i.to_string()));
+        }
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["0", "1", "2", "3", "4"]);
+
+        // Restart in reverse order: start order is the restart order.
+        let timers: Vec<Timer> = (0..5)
+            .map(|i| {
+                let t = trace.clone();
+                lp.set_interval(Duration::from_millis(10), move |lp, me| {
+                    t.push(i.to_string());
+                    me.clear(lp);
+                })
+            })
+            .collect();
+        for t in timers.iter().rev() {
+            t.refresh(&mut lp).unwrap();
+        }
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["4", "3", "2", "1", "0"]);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_zero_ms_restart_from_its_own_callback_runs_once_per_pass() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let calls = Counter::new();
+        let c = calls.clone();
+        let timer = lp.set_timeout(Duration::ZERO, move |lp, me| {
+            c.inc();
+            me.refresh(lp).unwrap();
+        });
+        for pass in 1..=10 {
+            lp.run_mode(RunMode::NoWait).unwrap();
+            assert_eq!(calls.get(), pass, "one call per timer pass");
+        }
+        timer.clear(&mut lp);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_timer_started_from_a_timer_callback_waits_for_the_next_pass() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        lp.set_timeout(Duration::ZERO, move |lp, _| {
+            t.push("outer");
+            let t2 = t.clone();
+            lp.set_timeout(Duration::ZERO, move |_, _| t2.push("inner"));
+        });
+        lp.run_mode(RunMode::NoWait).unwrap();
+        assert_eq!(trace.take(), ["outer"]);
+        lp.run_mode(RunMode::NoWait).unwrap();
+        assert_eq!(trace.take(), ["inner"]);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_huge_timeout_neither_overflows_nor_fires() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let timer = lp.set_timeout(Duration::MAX, |_, _| panic!("huge timer fired"));
+        let due = timer.due_in(&lp).unwrap().unwrap();
+        assert!(due > Duration::from_secs(100 * 365 * 24 * 3600));
+        let other = lp.set_timeout(Duration::from_secs(u64::MAX / 2), |_, _| panic!("fired"));
+        for _ in 0..3 {
+            assert!(lp.run_mode(RunMode::NoWait).unwrap());
+        }
+        timer.clear(&mut lp);
+        other.clear(&mut lp);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn refresh_keeps_a_timer_from_firing() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let fired = Counter::new();
+        let f = fired.clone();
+        let watched = lp.set_timeout(Duration::from_millis(100), move |_, _| {
+            f.inc();
+        });
+        let refreshes = Counter::new();
+        let r = refreshes.clone();
+        let f = fired.clone();
+        lp.set_interval(Duration::from_millis(50), move |lp, me| {
+            assert_eq!(f.get(), 0, "refreshed timer fired");
+            watched.refresh(lp).unwrap();
+            if r.inc() == 8 {
+                me.clear(lp);
+            }
+        });
+        let start = Instant::now();
+        lp.run().unwrap();
+        assert_eq!(refreshes.get(), 8);
+        assert_eq!(fired.get(), 1, "fires once refreshes stop");
+        assert!(start.elapsed() >= Duration::from_millis(500));
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn an_interval_that_fell_behind_runs_once_not_n_times() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let calls = Rc::new(RefCell::new(Vec::new()));
+        let c = calls.clone();
+        lp.set_interval(Duration::from_millis(10), move |lp, me| {
+            c.borrow_mut().push(Instant::now());
+            if c.borrow().len() == 1 {
+                // Block for ten periods.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if c.borrow().len() == 3 {
+                me.clear(lp);
+            }
+        });
+        lp.run().unwrap();
+        let calls = calls.borrow();
+        assert_eq!(calls.len(), 3);
+        // After the block the next call comes a full period later, not in a burst.
+        assert!(
+            calls[2] - calls[1] >= Duration::from_millis(9),
+            "{:?}",
+            calls[2] - calls[1]
+        );
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn clearing_a_timer_due_in_the_same_pass_prevents_its_call() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let victim: Rc<RefCell<Option<Timer>>> = Rc::default();
+        let (t, v) = (trace.clone(), victim.clone());
+        lp.set_timeout(Duration::from_millis(5), move |lp, _| {
+            t.push("first");
+            let victim = v.borrow_mut().take().unwrap();
+            assert!(victim.clear(lp), "victim was still pending");
+            assert!(!victim.clear(lp), "clear is idempotent");
+        });
+        let t = trace.clone();
+        *victim.borrow_mut() =
+            Some(lp.set_timeout(Duration::from_millis(5), move |_, _| t.push("victim")));
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["first"]);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn due_in_reports_the_remaining_time_and_none_when_not_armed() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let t = lp.set_timeout(Duration::from_millis(500), |_, _| {});
+        let due = t.due_in(&lp).unwrap().unwrap();
+        assert!(due <= Duration::from_millis(500) && due > Duration::from_millis(400));
+        assert_eq!(t.timeout(&lp).unwrap(), Duration::from_millis(500));
+        let seen = Rc::new(RefCell::new(None));
+        let s = seen.clone();
+        let inner = lp.set_timeout(Duration::ZERO, move |lp, me| {
+            *s.borrow_mut() = Some(me.due_in(lp).unwrap());
+        });
+        lp.run_mode(RunMode::NoWait).unwrap();
+        assert_eq!(*seen.borrow(), Some(None), "a firing one-shot is not armed");
+        assert!(inner.due_in(&lp).is_err(), "released after firing");
+        t.clear(&mut lp);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn timers_fire_close_to_their_deadline() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let late = Rc::new(RefCell::new(Vec::new()));
+        for ms in [3u64, 7, 15, 30] {
+            let l = late.clone();
+            let scheduled = Instant::now() + Duration::from_millis(ms);
+            lp.update_time();
+            lp.set_timeout(Duration::from_millis(ms), move |_, _| {
+                l.borrow_mut()
+                    .push(Instant::now().saturating_duration_since(scheduled));
+            });
+        }
+        lp.run().unwrap();
+        // Generous bound (CI noise); the precise figure is in the lag benchmark.
+        for l in late.borrow().iter() {
+            assert!(*l < Duration::from_millis(50), "fired {l:?} late");
+        }
+    });
+}
