@@ -81,14 +81,46 @@ pub struct Loop {
 }
 
 /// The loop's cached clock: nanoseconds since the loop was created.
+///
+/// Updating it costs a `clock_gettime` (tens of ns on a VM), which would be most of an idle
+/// iteration. So an update point with no timer to run only marks the cache stale, and the first
+/// reader refreshes it: every reader between two update points still sees one value (timers
+/// started in one callback still tie), taken no earlier than the update point.
 pub(crate) struct Clock {
     pub(crate) epoch: Instant,
-    pub(crate) now: u64,
+    now: std::cell::Cell<u64>,
+    stale: std::cell::Cell<bool>,
 }
 
 impl Clock {
-    fn update(&mut self) {
-        self.now = self.ns_since_epoch(Instant::now());
+    fn new() -> Self {
+        let clock = Self {
+            epoch: Instant::now(),
+            now: std::cell::Cell::new(0),
+            stale: std::cell::Cell::new(true),
+        };
+        clock.now();
+        clock
+    }
+
+    /// Reads the clock now.
+    pub(crate) fn update(&self) {
+        self.now.set(self.ns_since_epoch(Instant::now()));
+        self.stale.set(false);
+    }
+
+    /// Marks the cache stale: the next reader refreshes it.
+    pub(crate) fn invalidate(&self) {
+        self.stale.set(true);
+    }
+
+    /// The cached time in ns since the epoch.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        if self.stale.get() {
+            self.update();
+        }
+        self.now.get()
     }
 
     pub(crate) fn ns_since_epoch(&self, t: Instant) -> u64 {
@@ -119,11 +151,7 @@ impl Loop {
         let (remote, inbox) = Remote::new(poll.registry())?;
         #[cfg(target_os = "linux")]
         let deadline_timer = crate::sys::DeadlineTimer::new(poll.registry(), TIMERFD_TOKEN)?;
-        let mut clock = Clock {
-            epoch: Instant::now(),
-            now: 0,
-        };
-        clock.update();
+        let clock = Clock::new();
         Ok(Self {
             handles: HandleTable::new(),
             timers: TimerQueue::new(),
@@ -186,7 +214,7 @@ impl Loop {
             self.update_time();
         }
         if mode == RunMode::Default && alive {
-            self.update_time();
+            self.update_time_for_timers();
             self.run_timers();
         }
         while alive && !self.stop_flag {
@@ -209,7 +237,7 @@ impl Loop {
             }
             self.run_check();
             self.run_closing();
-            self.update_time();
+            self.update_time_for_timers();
             self.run_timers();
             alive = self.alive();
             if mode != RunMode::Default {
@@ -243,13 +271,22 @@ impl Loop {
     /// The cached time: when the current iteration last updated its clock (after poll returned,
     /// and before timers ran). Timers start from this time.
     pub fn now(&self) -> Instant {
-        self.clock.instant(self.clock.now)
+        self.clock.instant(self.clock.now())
     }
 
     /// Refreshes the cached clock. Call it before starting a timer after a long blocking stretch
     /// inside a callback, or the timer will fire early by that long.
     pub fn update_time(&mut self) {
         self.clock.update();
+    }
+
+    /// The update point before the timer phase: reads the clock only if a timer could be due.
+    fn update_time_for_timers(&mut self) {
+        if self.timers.is_empty() {
+            self.clock.invalidate();
+        } else {
+            self.clock.update();
+        }
     }
 
     /// Every live handle (active or not, closing ones included) with its kind, ref state and the
@@ -429,7 +466,7 @@ impl Loop {
         }
         self.timers
             .next_due()
-            .map(|due| due.saturating_sub(self.clock.now))
+            .map(|due| due.saturating_sub(self.clock.now()))
     }
 
     /// The poll phase: wait for I/O (or the timeout), then dispatch events, pool completions
@@ -450,7 +487,7 @@ impl Loop {
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
             match timeout {
                 Some(t) if !t.is_zero() => {
-                    let deadline = self.clock.now.saturating_add(t.as_nanos() as u64);
+                    let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
                     self.deadline_timer
                         .arm(self.clock.instant(deadline))
                         .map_err(Error::Io)?;
