@@ -81,7 +81,8 @@ fn queues(c: &mut Criterion) {
     const N: u64 = 100_000;
     let mut g = c.benchmark_group("queues");
     g.throughput(Throughput::Elements(N));
-    let cases: [(&str, fn(&mut Loop, Rc<Cell<u64>>)); 3] = [
+    type Queue = fn(&mut Loop, Rc<Cell<u64>>);
+    let cases: [(&str, Queue); 3] = [
         ("immediates", |lp, c| {
             lp.set_immediate(move |_| c.set(c.get() + 1));
         }),
