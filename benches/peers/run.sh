@@ -95,19 +95,30 @@ for src in "$here"/c/*.c; do
     fi
 done
 
-# --- evloop: the bench_peer example ---------------------------------------------------------------
-evloop_bin=$root/target/release/examples/bench_peer
+# --- evloop: the peer_workloads bench binary ------------------------------------------------------
 cargo_log=$(mktemp)
 errors=$(mktemp)
 trap 'rm -f "$cargo_log" "$errors"' EXIT
+evloop_bin=
 if command -v cargo >/dev/null &&
-    (cd "$root" && timeout 1200 cargo build --release --example bench_peer) >"$cargo_log" 2>&1 &&
-    [[ -x $evloop_bin ]]; then
+    (cd "$root" && timeout 1200 cargo bench --no-run --bench peer_workloads --message-format=json) \
+        >"$cargo_log" 2>/dev/null; then
+    evloop_bin=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "peer_workloads" and m.get("executable"):
+        print(m["executable"])
+' "$cargo_log" | tail -n 1)
+fi
+if [[ -n $evloop_bin && -x $evloop_bin ]]; then
     evloop_ok=1
 else
     evloop_ok=0
-    log "evloop: n/a (cargo build --release --example bench_peer failed):"
-    tail -n 5 "$cargo_log" | sed 's/^/    /' >&2
+    log "evloop: n/a (cargo bench --no-run --bench peer_workloads failed)"
 fi
 
 node_ok=1
