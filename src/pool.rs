@@ -4,7 +4,7 @@
 //! [`CompletionSink`], so its outcome goes back to the loop that submitted it. Workers take jobs
 //! from `crossbeam-channel` queues in FIFO order within a class. DNS lookups may occupy at most
 //! half the workers (rounded up), as in libuv, so slow resolvers cannot starve file work; the
-//! [`DnsGate`](dns_gate::DnsGate) module explains the mechanism.
+//! `dns_gate` module explains the mechanism.
 //!
 //! Lifetime: a process-wide registry holds only `Weak<Pool>`, so the pool lives exactly as long as
 //! some loop holds its `Arc`. When the last `Arc` drops, the queue senders drop; workers finish the
@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 
-use crossbeam_channel::{Sender, unbounded};
+use crossbeam_channel::{SendError, Sender, unbounded};
 
 use self::dns_gate::DnsGate;
 
@@ -217,7 +217,7 @@ impl Pool {
         };
         let queued = match kind {
             JobKind::Dns => self.state.dns_gate().admit(job),
-            JobKind::Cpu | JobKind::Fs => self.general.send(job).map_err(|err| err.into_inner()),
+            JobKind::Cpu | JobKind::Fs => self.general.send(job).map_err(SendError::into_inner),
         };
         // Workers only exit once this pool is dropped, so this is unreachable in practice; if it
         // ever happens the loop still hears about the job instead of waiting for it forever.

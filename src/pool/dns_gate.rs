@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{SendError, Sender};
 
 use super::Job;
 
@@ -70,7 +70,7 @@ impl DnsGate {
 
     fn forward(&self, job: Job) -> Result<(), Job> {
         match &self.ready {
-            Some(ready) => ready.send(job).map_err(|err| err.into_inner()),
+            Some(ready) => ready.send(job).map_err(SendError::into_inner),
             None => Err(job),
         }
     }
