@@ -98,13 +98,27 @@
 //!
 //! [mio]: https://docs.rs/mio
 
+// All `unsafe` lives in `sys`; everywhere else it is a compile error.
+#![deny(unsafe_code)]
+
 mod builder;
+#[allow(dead_code)]
+mod dns_ops;
 mod error;
 mod event_loop;
+#[allow(dead_code)]
+mod fs_error;
+#[allow(dead_code)]
+mod fs_metadata;
+#[allow(dead_code)]
+mod fs_ops;
 mod handle;
 mod immediate;
 pub mod metrics;
+#[allow(dead_code)]
+mod pool;
 mod sender;
+#[allow(unsafe_code)]
 mod sys;
 mod task_queue;
 mod timer;
