@@ -74,6 +74,9 @@ pub struct Loop {
     pub(crate) clock: Clock,
     #[cfg(target_os = "linux")]
     deadline_timer: crate::sys::DeadlineTimer,
+    pub(crate) requests: crate::work::Requests,
+    /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
+    pub(crate) pool_size: Option<usize>,
     stop_flag: bool,
     running: bool,
     max_ticks_per_drain: usize,
@@ -169,6 +172,8 @@ impl Loop {
             clock,
             #[cfg(target_os = "linux")]
             deadline_timer,
+            requests: crate::work::Requests::default(),
+            pool_size: b.threadpool_size,
             stop_flag: false,
             running: false,
             max_ticks_per_drain: b.max_ticks_per_drain,
@@ -551,6 +556,11 @@ impl Loop {
                     self.counters.posts += 1;
                     self.invoke(Phase::Poll, CallbackKind::Post, site, run);
                 }
+                Message::Completion {
+                    key,
+                    serial,
+                    outcome,
+                } => self.complete_request(key, serial, outcome),
             }
         }
     }

@@ -124,6 +124,7 @@ mod task_queue;
 mod timer;
 pub mod timer_queue;
 mod watcher;
+mod work;
 
 pub use builder::LoopBuilder;
 pub use error::{Error, Result};
@@ -133,3 +134,4 @@ pub use immediate::Immediate;
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use timer::Timer;
 pub use watcher::{Check, Idle, Prepare};
+pub use work::Work;

@@ -74,6 +74,8 @@ pub enum CallbackKind {
     Post,
     /// A close callback.
     Close,
+    /// A thread-pool completion (`queue_work`).
+    Work,
 }
 
 impl CallbackKind {
@@ -89,6 +91,7 @@ impl CallbackKind {
             Self::Microtask => "microtask",
             Self::Post => "post",
             Self::Close => "close",
+            Self::Work => "work",
         }
     }
 }
@@ -102,6 +105,8 @@ pub(crate) struct Counters {
     pub(crate) timers_fired: u64,
     pub(crate) posts: u64,
     pub(crate) task_drains: u64,
+    pub(crate) pool_submitted: u64,
+    pub(crate) pool_completed: u64,
 }
 
 impl Counters {

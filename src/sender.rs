@@ -15,7 +15,16 @@ pub(crate) type PostFn = Box<dyn FnOnce(&mut Loop) + Send>;
 
 /// What other threads put in a loop's inbox.
 pub(crate) enum Message {
-    Post { run: PostFn, site: Site },
+    Post {
+        run: PostFn,
+        site: Site,
+    },
+    /// A thread-pool job finished; `key`/`serial` name its request on the loop.
+    Completion {
+        key: u32,
+        serial: u32,
+        outcome: crate::pool::Outcome,
+    },
 }
 
 /// The loop's end that other threads hold: the inbox sender, the waker, and liveness counts.
@@ -116,7 +125,10 @@ impl LoopSender {
                 run: Box::new(f),
                 site,
             })
-            .map_err(|Message::Post { run, .. }| PostError(run))
+            .map_err(|message| match message {
+                Message::Post { run, .. } => PostError(run),
+                Message::Completion { .. } => unreachable!("post sends a Post"),
+            })
     }
 
     /// Whether this sender keeps its loop alive.
