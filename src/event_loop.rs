@@ -5,7 +5,6 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token};
 
 use crate::builder::LoopBuilder;
@@ -70,7 +69,8 @@ pub struct Loop {
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) remote: Arc<Remote>,
-    inbox: Receiver<Message>,
+    /// Messages taken from the remote inbox and not yet run (kept across a panic).
+    inbox: VecDeque<Message>,
     pub(crate) clock: Clock,
     #[cfg(target_os = "linux")]
     deadline_timer: crate::sys::DeadlineTimer,
@@ -151,7 +151,7 @@ impl Loop {
 
     pub(crate) fn from_builder(b: &LoopBuilder) -> std::io::Result<Self> {
         let poll = Poll::new()?;
-        let (remote, inbox) = Remote::new(poll.registry())?;
+        let remote = Remote::new(poll.registry())?;
         #[cfg(target_os = "linux")]
         let deadline_timer = crate::sys::DeadlineTimer::new(poll.registry(), TIMERFD_TOKEN)?;
         let clock = Clock::new();
@@ -168,7 +168,7 @@ impl Loop {
             poll,
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
-            inbox,
+            inbox: VecDeque::new(),
             clock,
             #[cfg(target_os = "linux")]
             deadline_timer,
@@ -270,6 +270,7 @@ impl Loop {
             || !self.closing.is_empty()
             || self.immediates.live() > 0
             || !self.tasks.is_empty()
+            || !self.inbox.is_empty()
             || self.remote.keeps_alive()
     }
 
@@ -465,7 +466,8 @@ impl Loop {
             && !self.watchers.has_idle()
             && self.immediates.live() == 0
             && self.closing.is_empty()
-            && self.tasks.is_empty();
+            && self.tasks.is_empty()
+            && self.inbox.is_empty();
         if !blocked {
             return Some(0);
         }
@@ -480,7 +482,7 @@ impl Loop {
         if timeout_ns == Some(0) && self.io_sources == 0 {
             // Nothing but our own waker is registered: skip the syscall and look at the inbox
             // flag directly (libuv likewise skips epoll_wait with no fds).
-            if self.remote.take_notified() {
+            if self.remote.take_notified() || !self.inbox.is_empty() {
                 self.run_inbox();
             }
             return Ok(());
@@ -524,7 +526,7 @@ impl Loop {
             }
         }
         self.events = Some(events);
-        if self.remote.take_notified() || inbox {
+        if self.remote.take_notified() || inbox || !self.inbox.is_empty() {
             self.run_inbox();
         }
         Ok(())
@@ -547,10 +549,10 @@ impl Loop {
     /// Runs the posts (and pool completions) that were in the inbox when the poll phase looked,
     /// in send order. Later ones wake the loop again.
     fn run_inbox(&mut self) {
-        for _ in 0..self.inbox.len() {
-            let Ok(message) = self.inbox.try_recv() else {
-                break;
-            };
+        if self.inbox.is_empty() {
+            self.remote.take_batch(&mut self.inbox);
+        }
+        while let Some(message) = self.inbox.pop_front() {
             match message {
                 Message::Post { run, site } => {
                     self.counters.posts += 1;
@@ -604,6 +606,13 @@ impl Loop {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }
         }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // Senders outliving the loop get their closures back instead of queueing into the void.
+        self.remote.close();
     }
 }
 
