@@ -113,6 +113,7 @@ mod fs_metadata;
 #[allow(dead_code)]
 mod fs_ops;
 mod handle;
+pub mod http;
 mod immediate;
 pub mod metrics;
 #[allow(dead_code)]
