@@ -74,6 +74,14 @@ pub enum CallbackKind {
     Post,
     /// A close callback.
     Close,
+    /// A UDP send completion (or cancellation).
+    UdpSend,
+    /// A received UDP datagram (or receive error).
+    UdpRecv,
+    /// A signal delivery.
+    Signal,
+    /// A raw fd watcher's readiness callback.
+    Watcher,
 }
 
 impl CallbackKind {
@@ -89,6 +97,10 @@ impl CallbackKind {
             Self::Microtask => "microtask",
             Self::Post => "post",
             Self::Close => "close",
+            Self::UdpSend => "udp-send",
+            Self::UdpRecv => "udp-recv",
+            Self::Signal => "signal",
+            Self::Watcher => "watcher",
         }
     }
 }

@@ -1,10 +1,13 @@
 //! The only room with `unsafe`: thin wrappers over the libc calls std and mio do not cover.
 //! Every block says why it holds.
 
+mod dgram;
 #[cfg(target_os = "linux")]
 mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
+
+pub(crate) use dgram::recv_from;
 
 /// Calls a libc function, turning `-1` into `io::Error::last_os_error()`.
 macro_rules! syscall {
