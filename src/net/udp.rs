@@ -671,3 +671,102 @@ impl UdpSocket {
         self.with_sock(lp, |s| s.set_multicast_loop_v6(on))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The queued-send paths. Loopback never makes `sendto(2)` block (the loopback device
+    //! releases the send buffer inside the call), so these tests stand in for a kernel that did:
+    //! they put a request at the head of the queue exactly as `udp_send` does on `WouldBlock`.
+
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::Handle;
+
+    type Log = Rc<RefCell<Vec<String>>>;
+
+    fn logger(log: &Log, name: &'static str) -> SendCallback {
+        let log = log.clone();
+        Box::new(move |_, _, r: Result<()>| {
+            let outcome = match r {
+                Ok(()) => "ok".to_string(),
+                Err(e) if e.is_canceled() => "canceled".to_string(),
+                Err(e) => format!("error {e}"),
+            };
+            log.borrow_mut().push(format!("{name} {outcome}"));
+        })
+    }
+
+    /// What `udp_send` does when the kernel says `WouldBlock`.
+    fn queue_as_if_blocked(lp: &mut Loop, sock: UdpSocket, to: SocketAddr, cb: SendCallback) {
+        lp.active_reqs += 1;
+        let u = lp.udp_data(sock.0).unwrap();
+        u.queue.push_back(SendReq {
+            buf: b"blocked".to_vec(),
+            to: Some(to),
+            cb,
+            site: Location::caller(),
+        });
+        lp.udp_update_active(sock.0);
+    }
+
+    #[test]
+    fn close_cancels_queued_sends_before_the_close_callback() {
+        let mut lp = Loop::new().unwrap();
+        let sock = lp.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = sock.local_addr(&lp).unwrap();
+        let log = Log::default();
+        queue_as_if_blocked(&mut lp, sock, to, logger(&log, "send 0"));
+        // Later sends queue behind it, in order, without trying the syscall.
+        sock.send_to(&mut lp, b"1", to, logger(&log, "send 1"))
+            .unwrap();
+        assert_eq!(sock.send_queue_len(&lp).unwrap(), 2);
+        assert!(matches!(
+            sock.try_send_to(&mut lp, b"2", to),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        ));
+        let l = log.clone();
+        sock.close(&mut lp, move |_| l.borrow_mut().push("close".into()))
+            .unwrap();
+        assert!(log.borrow().is_empty(), "callbacks ran inside close");
+        lp.run().unwrap();
+        assert_eq!(
+            *log.borrow(),
+            ["send 0 canceled", "send 1 canceled", "close"]
+        );
+        assert!(lp.active_handles().is_empty());
+        assert_eq!(lp.active_reqs, 0);
+        assert!(!lp.alive());
+    }
+
+    #[test]
+    fn queued_sends_flush_in_order_on_writable() {
+        let mut lp = Loop::new().unwrap();
+        let sock = lp.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = sock.local_addr(&lp).unwrap();
+        let log = Log::default();
+        queue_as_if_blocked(&mut lp, sock, to, logger(&log, "send 0"));
+        sock.send_to(&mut lp, b"1", to, logger(&log, "send 1"))
+            .unwrap();
+        let l = log.clone();
+        sock.recv_start(&mut lp, move |lp, sock, d| {
+            let (data, _) = d.unwrap();
+            l.borrow_mut()
+                .push(format!("recv {}", String::from_utf8_lossy(data)));
+            if data == b"1" {
+                sock.close(lp, |_| {}).unwrap();
+            }
+        })
+        .unwrap();
+        // The registration's first writable edge flushes the queue.
+        lp.run().unwrap();
+        let log = log.borrow();
+        let sends: Vec<_> = log.iter().filter(|s| s.starts_with("send")).collect();
+        let recvs: Vec<_> = log.iter().filter(|s| s.starts_with("recv")).collect();
+        assert_eq!(sends, ["send 0 ok", "send 1 ok"]);
+        assert_eq!(recvs, ["recv blocked", "recv 1"]);
+        assert!(lp.active_handles().is_empty());
+        assert_eq!(lp.active_reqs, 0);
+    }
+}
