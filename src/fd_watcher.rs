@@ -150,9 +150,12 @@ impl Loop {
             registered: false,
             cb: Some(Box::new(cb)),
         };
-        let id = self
-            .handles
-            .insert(HandleKind::Watcher, site, false, HandleData::FdWatcher(data));
+        let id = self.handles.insert(
+            HandleKind::Watcher,
+            site,
+            false,
+            HandleData::FdWatcher(data),
+        );
         if let Err(e) = self.fd_watcher_register(id) {
             self.handles.remove(id);
             return Err(e);

@@ -106,7 +106,11 @@ fn level_triggered_once_per_iteration_until_drained() {
             .unwrap();
         lp.run().unwrap();
         let seen = seen.borrow();
-        assert_eq!(seen.len(), 10, "one call per byte, none after draining: {seen:?}");
+        assert_eq!(
+            seen.len(),
+            10,
+            "one call per byte, none after draining: {seen:?}"
+        );
         assert!(
             seen.windows(2).all(|p| p[0] < p[1]),
             "at most one call per iteration: {seen:?}"
@@ -265,10 +269,14 @@ fn hangup_on_pipe_writer_close() {
         let (reader, writer) = std::io::pipe().unwrap();
         let got = Rc::new(Cell::new(None::<Readiness>));
         let g = got.clone();
-        lp.watch_fd(reader.as_raw_fd(), Interest::READABLE, move |lp, w, ready| {
-            g.set(Some(ready));
-            w.close(lp, |_| {}).unwrap();
-        })
+        lp.watch_fd(
+            reader.as_raw_fd(),
+            Interest::READABLE,
+            move |lp, w, ready| {
+                g.set(Some(ready));
+                w.close(lp, |_| {}).unwrap();
+            },
+        )
         .unwrap();
         drop(writer);
         lp.run().unwrap();

@@ -19,7 +19,9 @@ use util::{Counter, Trace, assert_clean, with_timeout};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[test]
@@ -42,7 +44,11 @@ fn raised_signal_runs_callback_once_on_the_loop_thread() {
         assert!(sig.is_active(&lp).unwrap());
         assert_eq!(calls.get(), 0);
         raise(SIGUSR1).unwrap();
-        assert_eq!(calls.get(), 0, "the callback runs on the loop, not in the handler");
+        assert_eq!(
+            calls.get(),
+            0,
+            "the callback runs on the loop, not in the handler"
+        );
         lp.run().unwrap();
         assert_eq!(calls.get(), 1);
         assert_clean(&lp);
@@ -117,7 +123,10 @@ fn unrefd_signal_handle_does_not_keep_the_loop_alive() {
                 c.inc();
             })
             .unwrap();
-        assert!(lp.alive(), "a ref'd active signal handle keeps the loop alive");
+        assert!(
+            lp.alive(),
+            "a ref'd active signal handle keeps the loop alive"
+        );
         sig.unref(&mut lp).unwrap();
         assert!(!lp.alive());
         lp.run().unwrap(); // returns at once

@@ -37,8 +37,7 @@ fn thousand_datagrams_with_source_and_content() {
 
         // Sends datagram `next` (its index in the first 4 bytes) and counts its callback.
         let send_one = {
-            let (sent_cbs, next, in_send_call) =
-                (sent_cbs.clone(), next.clone(), in_send_call.clone());
+            let sent_cbs = sent_cbs.clone();
             Rc::new(move |lp: &mut Loop| {
                 let i = next.get();
                 if i == TOTAL {
@@ -83,8 +82,14 @@ fn thousand_datagrams_with_source_and_content() {
         }
         lp.run().unwrap();
         assert_eq!(got.get(), TOTAL);
-        assert!(received.borrow().iter().all(|&n| n == 1), "each datagram once");
-        assert!(sent_cbs.borrow().iter().all(|&n| n == 1), "each send callback once");
+        assert!(
+            received.borrow().iter().all(|&n| n == 1),
+            "each datagram once"
+        );
+        assert!(
+            sent_cbs.borrow().iter().all(|&n| n == 1),
+            "each send callback once"
+        );
         assert_clean(&lp);
     });
 }
@@ -242,7 +247,8 @@ fn recv_stop_stops_delivery() {
         let tx = lp.udp_bind(local()).unwrap();
         let rx_addr = rx.local_addr(&lp).unwrap();
         for i in 0..5u8 {
-            tx.send_to(&mut lp, &[i], rx_addr, |_, _, r| r.unwrap()).unwrap();
+            tx.send_to(&mut lp, &[i], rx_addr, |_, _, r| r.unwrap())
+                .unwrap();
         }
         let got = Rc::new(RefCell::new(Vec::new()));
         let g = got.clone();
@@ -290,7 +296,8 @@ fn many_datagrams_per_wakeup_are_bounded_and_all_delivered() {
         let tx = lp.udp_bind(local()).unwrap();
         let rx_addr = rx.local_addr(&lp).unwrap();
         for i in 0..100u8 {
-            tx.send_to(&mut lp, &[i], rx_addr, |_, _, r| r.unwrap()).unwrap();
+            tx.send_to(&mut lp, &[i], rx_addr, |_, _, r| r.unwrap())
+                .unwrap();
         }
         let order = Rc::new(RefCell::new(VecDeque::new()));
         let o = order.clone();
@@ -376,17 +383,23 @@ fn ipv6_dual_stack_and_v6only() {
         })
         .unwrap();
         let t = trace.clone();
-        v6only.recv_start(&mut lp, move |lp, v6only, d| {
-            let (data, from) = d.unwrap();
-            assert!(from.is_ipv6());
-            t.push(format!("v6only got {}", String::from_utf8_lossy(data)));
-            v6only.close(lp, |_| {}).unwrap();
-        })
-        .unwrap();
-        tx.send_to(&mut lp, b"v4", SocketAddr::from((Ipv4Addr::LOCALHOST, port)), |lp, tx, r| {
-            r.unwrap();
-            tx.close(lp, |_| {}).unwrap();
-        })
+        v6only
+            .recv_start(&mut lp, move |lp, v6only, d| {
+                let (data, from) = d.unwrap();
+                assert!(from.is_ipv6());
+                t.push(format!("v6only got {}", String::from_utf8_lossy(data)));
+                v6only.close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+        tx.send_to(
+            &mut lp,
+            b"v4",
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            |lp, tx, r| {
+                r.unwrap();
+                tx.close(lp, |_| {}).unwrap();
+            },
+        )
         .unwrap();
         let to6 = SocketAddr::from((Ipv6Addr::LOCALHOST, v6only_port));
         tx6.send_to(&mut lp, b"v6", to6, |lp, tx6, r| {

@@ -209,8 +209,7 @@ impl Loop {
         let HandleData::Udp(u) = &entry.data else {
             return;
         };
-        let active =
-            !entry.closing && (u.receiving || !u.queue.is_empty() || !u.done.is_empty());
+        let active = !entry.closing && (u.receiving || !u.queue.is_empty() || !u.done.is_empty());
         self.handles.set_active(id, active);
     }
 
@@ -264,9 +263,9 @@ impl Loop {
                     return;
                 }
                 Err(e) => Err(Error::Io(e)),
-                Ok(d) if d.truncated => Err(Error::Io(io::Error::from_raw_os_error(
-                    libc::EMSGSIZE,
-                ))),
+                Ok(d) if d.truncated => {
+                    Err(Error::Io(io::Error::from_raw_os_error(libc::EMSGSIZE)))
+                }
                 Ok(d) => Ok((d.len, d.from)),
             };
             let Some(cb) = u.recv_cb.take() else {
@@ -591,7 +590,9 @@ impl UdpSocket {
     /// `UV_UDP_PARTIAL` — rather than cut silently. Useful for protocols with a size limit.
     pub fn set_max_datagram_len(self, lp: &mut Loop, len: usize) -> Result<()> {
         if len == 0 {
-            return Err(Error::InvalidState("max datagram length must be at least 1"));
+            return Err(Error::InvalidState(
+                "max datagram length must be at least 1",
+            ));
         }
         lp.handles.open_mut(self.0)?;
         lp.udp_data(self.0)?.max_datagram = len.min(RECV_BUF_LEN);
@@ -632,7 +633,12 @@ impl UdpSocket {
 
     /// Joins IPv4 multicast group `group` on the interface with address `interface`
     /// (`0.0.0.0`: the kernel picks one).
-    pub fn join_multicast_v4(self, lp: &mut Loop, group: Ipv4Addr, interface: Ipv4Addr) -> Result<()> {
+    pub fn join_multicast_v4(
+        self,
+        lp: &mut Loop,
+        group: Ipv4Addr,
+        interface: Ipv4Addr,
+    ) -> Result<()> {
         self.with_sock(lp, |s| s.join_multicast_v4(&group, &interface))
     }
 
