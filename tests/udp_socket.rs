@@ -21,13 +21,29 @@ fn payload(i: usize) -> Vec<u8> {
 }
 
 #[test]
-fn thousand_datagrams_with_source_and_content() {
-    with_timeout(20, || {
+fn thousand_datagrams_between_two_sockets() {
+    thousand_datagrams(false);
+}
+
+#[test]
+fn thousand_datagrams_to_self() {
+    thousand_datagrams(true);
+}
+
+/// 1000 datagrams, each received once with the right source and content, each send callback
+/// run once and never inside `send_to`. A window of 32 in flight keeps the receive buffer from
+/// overflowing (UDP would drop, not block).
+fn thousand_datagrams(to_self: bool) {
+    with_timeout(20, move || {
         const TOTAL: usize = 1000;
-        const WINDOW: usize = 32; // keeps the receive buffer from overflowing (UDP drops)
+        const WINDOW: usize = 32;
         let mut lp = Loop::new().unwrap();
         let rx = lp.udp_bind(local()).unwrap();
-        let tx = lp.udp_bind(local()).unwrap();
+        let tx = if to_self {
+            rx
+        } else {
+            lp.udp_bind(local()).unwrap()
+        };
         let (rx_addr, tx_addr) = (rx.local_addr(&lp).unwrap(), tx.local_addr(&lp).unwrap());
 
         let received = Rc::new(RefCell::new(vec![0u32; TOTAL]));
@@ -51,6 +67,7 @@ fn thousand_datagrams_with_source_and_content() {
                 tx.send_to(lp, &buf, rx_addr, move |_, sock, res| {
                     assert!(!flag.get(), "send callback ran inside send_to");
                     assert_eq!(sock, tx);
+                    // With `to_self`, the last callbacks may come from the close phase.
                     res.expect("send");
                     sent_cbs.borrow_mut()[i] += 1;
                 })
@@ -70,7 +87,9 @@ fn thousand_datagrams_with_source_and_content() {
                 if got.inc() == TOTAL {
                     sock.recv_stop(lp).unwrap();
                     sock.close(lp, |_| {}).unwrap();
-                    tx.close(lp, |_| {}).unwrap();
+                    if tx != sock {
+                        tx.close(lp, |_| {}).unwrap();
+                    }
                 } else {
                     send_one(lp);
                 }
@@ -212,6 +231,39 @@ fn close_runs_send_callbacks_before_close_callback() {
         );
         rx.close(&mut lp, |_| {}).unwrap();
         lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn port_unreachable_is_reported_to_the_connected_receiver() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        // A port with nobody behind it: bind, note it, close.
+        let gone = lp.udp_bind(local()).unwrap();
+        let dead = gone.local_addr(&lp).unwrap();
+        gone.close(&mut lp, |_| {}).unwrap();
+        lp.run().unwrap();
+
+        let sock = lp.udp_bind(local()).unwrap();
+        sock.connect(&mut lp, dead).unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        sock.recv_start(&mut lp, move |lp, sock, d| {
+            let e = d.expect_err("ICMP port unreachable");
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+            t.push("refused");
+            sock.close(lp, |_| {}).unwrap();
+        })
+        .unwrap();
+        let t = trace.clone();
+        sock.send(&mut lp, b"anyone?", move |_, _, r| {
+            r.unwrap();
+            t.push("sent");
+        })
+        .unwrap();
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["sent", "refused"]);
         assert_clean(&lp);
     });
 }

@@ -32,8 +32,9 @@ handle_type! {
     ///
     /// **Receiving.** [`recv_start`](Self::recv_start) delivers each datagram as a `&[u8]`
     /// borrowed from one 64 KiB buffer owned by the loop (no allocation per datagram), with its
-    /// source address. At most 32 datagrams are read per wake-up; the rest follow in the next
-    /// iteration's pending phase, so a flood cannot starve timers. A datagram longer than the
+    /// source address. At most 32 datagrams are read per readiness event or pending round; the
+    /// rest continue from the pending phase (its rounds after poll, then the next iteration's),
+    /// so a flood cannot starve timers or other sockets. A datagram longer than the
     /// buffer (see [`set_max_datagram_len`](Self::set_max_datagram_len)) is **not** cut
     /// silently: the callback gets an `EMSGSIZE` error ([`Error::raw_os_error`]) and the
     /// datagram is dropped. Errors the kernel reports on receive (an ICMP "port unreachable"
@@ -210,8 +211,8 @@ impl Loop {
         }
     }
 
-    /// Receives up to [`RECV_BUDGET`] datagrams, one callback each; continues next iteration
-    /// (pending phase) if the socket is still readable.
+    /// Receives up to [`RECV_BUDGET`] datagrams, one callback each; continues from the pending
+    /// phase if the socket may still be readable.
     fn udp_read(&mut self, id: HandleId, phase: Phase) {
         for _ in 0..RECV_BUDGET {
             let Ok(entry) = self.handles.get_mut(id) else {
