@@ -228,22 +228,25 @@ impl Loop {
             site,
             cb,
             |lp, cb| cb(lp, Watcher(id), ready),
+            // Runs even if the callback panicked, so the watcher keeps reporting afterwards.
             |lp, cb| {
-                if let Ok(w) = lp.fd_watcher_data(id)
-                    && w.cb.is_none()
-                {
+                let Ok(entry) = lp.handles.get_mut(id) else {
+                    return; // closed and released
+                };
+                let closing = entry.closing;
+                let HandleData::FdWatcher(w) = &mut entry.data else {
+                    return;
+                };
+                if w.cb.is_none() {
                     w.cb = Some(cb);
+                }
+                if w.registered && !closing {
+                    // A failed re-arm (the user closed the fd inside the callback) leaves the
+                    // watcher silent, as libuv's would be; closing it is still the user's job.
+                    let _ = lp.fd_watcher_register(id);
                 }
             },
         );
-        if let Ok(entry) = self.handles.get(id)
-            && !entry.closing
-            && matches!(&entry.data, HandleData::FdWatcher(w) if w.registered)
-        {
-            // A failed re-arm (the user closed the fd inside the callback) leaves the watcher
-            // silent, as libuv's would be; closing it is still the user's job.
-            let _ = self.fd_watcher_register(id);
-        }
     }
 }
 

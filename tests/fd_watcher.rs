@@ -335,3 +335,29 @@ fn registration_errors_are_reported() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn a_panicking_callback_keeps_the_watcher_reporting() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut a, mut b) = pair();
+        b.write_all(b"ab").unwrap();
+        let calls = Counter::new();
+        let c = calls.clone();
+        lp.watch_fd(a.as_raw_fd(), Interest::READABLE, move |lp, w, _| {
+            let mut byte = [0; 1];
+            a.read_exact(&mut byte).unwrap();
+            if c.inc() == 1 {
+                panic!("boom");
+            }
+            w.close(lp, |_| {}).unwrap();
+        })
+        .unwrap();
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
+        assert!(err.is_err());
+        // One byte is still unread and no new edge will come: the re-arm must have happened.
+        lp.run().unwrap();
+        assert_eq!(calls.get(), 2);
+        assert_clean(&lp);
+    });
+}

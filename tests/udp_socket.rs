@@ -586,3 +586,36 @@ fn liveness_try_send_and_unref() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn a_panicking_recv_callback_leaves_the_rest_for_the_next_run() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let rx = lp.udp_bind(local()).unwrap();
+        let tx = lp.udp_bind(local()).unwrap();
+        let rx_addr = rx.local_addr(&lp).unwrap();
+        for i in 0..3u8 {
+            tx.try_send_to(&mut lp, &[i], rx_addr).unwrap();
+        }
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        rx.recv_start(&mut lp, move |lp, rx, d| {
+            let byte = d.unwrap().0[0];
+            g.borrow_mut().push(byte);
+            if byte == 0 {
+                panic!("boom");
+            }
+            if byte == 2 {
+                rx.close(lp, |_| {}).unwrap();
+                tx.close(lp, |_| {}).unwrap();
+            }
+        })
+        .unwrap();
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
+        assert!(err.is_err());
+        // Datagrams 1 and 2 were already readable and no new edge will come.
+        lp.run().unwrap();
+        assert_eq!(*got.borrow(), [0, 1, 2]);
+        assert_clean(&lp);
+    });
+}

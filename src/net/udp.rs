@@ -256,12 +256,13 @@ impl Loop {
                 phase,
                 CallbackKind::UdpRecv,
                 site,
-                (cb, buf),
-                move |lp, (cb, buf)| {
+                (cb, buf, false),
+                move |lp, (cb, buf, returned)| {
                     let datagram = result.map(|(len, from)| (&buf[..len], from));
                     cb(lp, UdpSocket(id), datagram);
+                    *returned = true;
                 },
-                |lp, (cb, buf)| {
+                |lp, (cb, buf, returned)| {
                     lp.dgram_buf = buf;
                     // Put back unless the callback stopped receiving or installed a new one.
                     if let Ok(u) = lp.udp_data(id)
@@ -269,6 +270,10 @@ impl Loop {
                         && u.recv_cb.is_none()
                     {
                         u.recv_cb = Some(cb);
+                    }
+                    if !returned {
+                        // It panicked: the rest of the batch continues after the next `run`.
+                        lp.udp_queue_read(id);
                     }
                 },
             );
