@@ -44,6 +44,9 @@ pub enum RunMode {
 /// A boxed one-shot callback run on the loop.
 pub(crate) type LoopFn = Box<dyn FnOnce(&mut Loop)>;
 
+/// What a caught panic carries, to resume it later.
+pub(crate) type PanicPayload = Box<dyn std::any::Any + Send>;
+
 /// What only a handle's kind knows.
 pub(crate) enum HandleData {
     Timer(TimerData),
@@ -568,20 +571,23 @@ impl Loop {
             let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
-            self.cancel_requests(id, entry.data);
+            let panicked = self.cancel_requests(id, entry.data);
             if let Some(cb) = entry.on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }
+            if let Some(panic) = panicked {
+                resume_unwind(panic);
+            }
         }
     }
-}
 
-impl Loop {
     /// Close-phase hook: a closed handle's requests get their callbacks (finished ones with their
-    /// result, unfinished ones with [`Error::Canceled`]) before its close callback.
-    fn cancel_requests(&mut self, id: HandleId, data: HandleData) {
-        if let HandleData::Udp(udp) = data {
-            self.udp_cancel_sends(id, udp);
+    /// result, unfinished ones with [`Error::Canceled`]) before its close callback. A panic in
+    /// one of them is held until the rest and the close callback have run.
+    fn cancel_requests(&mut self, id: HandleId, data: HandleData) -> Option<PanicPayload> {
+        match data {
+            HandleData::Udp(udp) => self.udp_cancel_sends(id, udp),
+            _ => None,
         }
     }
 }

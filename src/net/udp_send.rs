@@ -4,11 +4,11 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
 use super::udp::{UdpData, UdpSocket};
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{HandleData, Loop, PanicPayload};
 use crate::handle::{HandleId, Site};
 use crate::metrics::{CallbackKind, Phase};
 
@@ -173,18 +173,25 @@ impl Loop {
     }
 
     /// Close phase, before the close callback: finished sends get their result, unsent ones
-    /// [`Error::Canceled`], in send order.
-    pub(crate) fn udp_cancel_sends(&mut self, id: HandleId, udp: UdpData) {
+    /// [`Error::Canceled`], in send order. Each callback runs even if an earlier one panicked;
+    /// the first panic is returned for the close phase to resume after the close callback.
+    pub(crate) fn udp_cancel_sends(&mut self, id: HandleId, udp: UdpData) -> Option<PanicPayload> {
         let SendQueue { queued, done, .. } = udp.sends;
-        // Counted down first, so a panicking callback cannot leave the loop alive forever.
         self.active_reqs -= done.len() + queued.len();
         let finished = done.into_iter().map(|d| (d.cb, d.result, d.site));
         let canceled = (queued.into_iter()).map(|r| (r.cb, Err(Error::Canceled), r.site));
+        let mut first_panic = None;
         for (cb, result, site) in finished.chain(canceled) {
-            self.invoke(Phase::Close, CallbackKind::UdpSend, site, move |lp| {
-                cb(lp, UdpSocket(id), result);
-            });
+            let call = catch_unwind(AssertUnwindSafe(|| {
+                self.invoke(Phase::Close, CallbackKind::UdpSend, site, move |lp| {
+                    cb(lp, UdpSocket(id), result);
+                });
+            }));
+            if let Err(panic) = call {
+                first_panic.get_or_insert(panic);
+            }
         }
+        first_panic
     }
 }
 
@@ -350,5 +357,26 @@ mod tests {
         assert_eq!(recvs, ["recv blocked", "recv 1"]);
         assert!(lp.active_handles().is_empty());
         assert_eq!(lp.active_reqs, 0);
+    }
+
+    #[test]
+    fn a_panicking_canceled_callback_does_not_lose_the_others() {
+        let mut lp = Loop::new().unwrap();
+        let sock = lp.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = sock.local_addr(&lp).unwrap();
+        let log = Log::default();
+        queue_as_if_blocked(&mut lp, sock, to, Box::new(|_, _, _| panic!("boom")));
+        sock.send_to(&mut lp, b"1", to, logger(&log, "send 1"))
+            .unwrap();
+        let l = log.clone();
+        sock.close(&mut lp, move |_| l.borrow_mut().push("close".into()))
+            .unwrap();
+        let run = catch_unwind(AssertUnwindSafe(|| lp.run()));
+        assert!(run.is_err(), "the panic still unwinds out of run");
+        assert_eq!(*log.borrow(), ["send 1 canceled", "close"]);
+        lp.run().unwrap();
+        assert!(lp.active_handles().is_empty());
+        assert_eq!(lp.active_reqs, 0);
+        assert!(!lp.alive());
     }
 }
