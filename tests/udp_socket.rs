@@ -196,6 +196,56 @@ fn connected_mode() {
 }
 
 #[test]
+fn disconnect_restores_send_to_and_receiving_from_anyone() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let a = lp.udp_bind(local()).unwrap();
+        let b = lp.udp_bind(local()).unwrap();
+        let c = lp.udp_bind(local()).unwrap();
+        let b_addr = b.local_addr(&lp).unwrap();
+        let c_addr = c.local_addr(&lp).unwrap();
+        let r = a.disconnect(&mut lp);
+        assert!(matches!(r, Err(e) if e.raw_os_error() == Some(libc::ENOTCONN)));
+
+        a.connect(&mut lp, b_addr).unwrap();
+        a.disconnect(&mut lp).unwrap();
+        assert!(a.peer_addr(&lp).is_err());
+        let r = a.send(&mut lp, b"x", |_, _, _| panic!("must not run"));
+        assert!(matches!(r, Err(e) if e.raw_os_error() == Some(libc::EDESTADDRREQ)));
+
+        // Disconnected, a may `send_to` anyone (c), and c's reply (not from b) reaches it.
+        // (a was bound to port 0, so Linux dropped its port on disconnect and picks a new one
+        // for this send: the reply goes to wherever the datagram came from.)
+        let trace = Trace::new();
+        let t = trace.clone();
+        a.recv_start(&mut lp, move |lp, a, d| {
+            let (data, from) = d.unwrap();
+            assert_eq!(from, c_addr);
+            t.push(String::from_utf8_lossy(data).into_owned());
+            a.close(lp, |_| {}).unwrap();
+        })
+        .unwrap();
+        c.recv_start(&mut lp, |lp, c, d| {
+            let (data, from) = d.unwrap();
+            assert_eq!(data, b"to c");
+            c.send_to(lp, b"reply from c", from, |lp, c, r| {
+                r.unwrap();
+                c.close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+        })
+        .unwrap();
+        a.send_to(&mut lp, b"to c", c_addr, |_, _, r| r.unwrap())
+            .unwrap();
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["reply from c"]);
+        b.close(&mut lp, |_| {}).unwrap();
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
 fn close_runs_send_callbacks_before_close_callback() {
     // Sends that finished at once but whose callbacks were still pending when the socket was
     // closed get `Ok` in the close phase, in order, before the close callback. (Sends still
@@ -510,6 +560,14 @@ fn broadcast_multicast_and_ttl_options() {
         sock.set_ttl(&mut lp, 32).unwrap();
         sock.set_multicast_ttl_v4(&mut lp, 2).unwrap();
         sock.set_multicast_loop_v4(&mut lp, true).unwrap();
+        sock.set_recv_buffer_size(&mut lp, 1 << 16).unwrap();
+        assert!(sock.recv_buffer_size(&lp).unwrap() >= 1 << 16);
+        sock.set_send_buffer_size(&mut lp, 1 << 16).unwrap();
+        assert!(sock.send_buffer_size(&lp).unwrap() >= 1 << 16);
+        check_membership(
+            sock.set_multicast_interface_v4(&mut lp, Ipv4Addr::LOCALHOST),
+            "multicast interface 127.0.0.1",
+        );
 
         let group = Ipv4Addr::new(239, 255, 77, 1);
         let joined = sock.join_multicast_v4(&mut lp, group, Ipv4Addr::LOCALHOST);

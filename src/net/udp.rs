@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::Location;
 
 use mio::Token;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::udp_send::SendQueue;
 use crate::error::{Error, Result};
@@ -403,6 +403,21 @@ impl UdpSocket {
         Ok(())
     }
 
+    /// Dissolves the association made by [`connect`](Self::connect) (libuv
+    /// `uv_udp_connect(handle, NULL)`): datagrams from anyone are received again and
+    /// [`send_to`](Self::send_to) works again. `ENOTCONN` if not connected.
+    ///
+    /// On Linux a socket bound to port 0 also loses the port the kernel picked (the next send
+    /// picks a new one), as with libuv; bind an explicit port to keep it.
+    pub fn disconnect(self, lp: &mut Loop) -> Result<()> {
+        if !lp.udp_data(self.0)?.connected {
+            return Err(Error::Io(io::Error::from_raw_os_error(libc::ENOTCONN)));
+        }
+        self.with_sock(lp, crate::sys::disconnect)?;
+        lp.udp_data(self.0)?.connected = false;
+        Ok(())
+    }
+
     /// The bound address (with the port the OS picked for port 0).
     pub fn local_addr(self, lp: &Loop) -> Result<SocketAddr> {
         self.with_sock(lp, mio::net::UdpSocket::local_addr)
@@ -411,6 +426,27 @@ impl UdpSocket {
     /// The connected peer; `ENOTCONN` if not connected.
     pub fn peer_addr(self, lp: &Loop) -> Result<SocketAddr> {
         self.with_sock(lp, mio::net::UdpSocket::peer_addr)
+    }
+
+    /// `SO_RCVBUF`: the kernel's receive buffer, in bytes. A full buffer drops datagrams, so
+    /// raise it for bursts (Linux doubles the value and caps it at `net.core.rmem_max`).
+    pub fn set_recv_buffer_size(self, lp: &mut Loop, bytes: usize) -> Result<()> {
+        self.with_sock(lp, |s| SockRef::from(s).set_recv_buffer_size(bytes))
+    }
+
+    /// The kernel's receive buffer size, in bytes.
+    pub fn recv_buffer_size(self, lp: &Loop) -> Result<usize> {
+        self.with_sock(lp, |s| SockRef::from(s).recv_buffer_size())
+    }
+
+    /// `SO_SNDBUF`: the kernel's send buffer, in bytes.
+    pub fn set_send_buffer_size(self, lp: &mut Loop, bytes: usize) -> Result<()> {
+        self.with_sock(lp, |s| SockRef::from(s).set_send_buffer_size(bytes))
+    }
+
+    /// The kernel's send buffer size, in bytes.
+    pub fn send_buffer_size(self, lp: &Loop) -> Result<usize> {
+        self.with_sock(lp, |s| SockRef::from(s).send_buffer_size())
     }
 
     /// `SO_BROADCAST`: allow sending to broadcast addresses.
@@ -452,6 +488,11 @@ impl UdpSocket {
     /// Leaves an IPv6 multicast group joined with [`join_multicast_v6`](Self::join_multicast_v6).
     pub fn leave_multicast_v6(self, lp: &mut Loop, group: Ipv6Addr, interface: u32) -> Result<()> {
         self.with_sock(lp, |s| s.leave_multicast_v6(&group, interface))
+    }
+
+    /// `IP_MULTICAST_IF`: the interface (by address) outgoing IPv4 multicast leaves from.
+    pub fn set_multicast_interface_v4(self, lp: &mut Loop, interface: Ipv4Addr) -> Result<()> {
+        self.with_sock(lp, |s| SockRef::from(s).set_multicast_if_v4(&interface))
     }
 
     /// `IP_MULTICAST_TTL`: how many hops outgoing IPv4 multicast datagrams may travel (default 1).

@@ -6,9 +6,11 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{MaybeUninitSlice, SockRef};
+
+use super::syscall;
 
 /// One received datagram: its length in the buffer, whether it was cut, and its source.
 pub(crate) struct Datagram {
@@ -41,4 +43,22 @@ fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // initialised. The callee (the kernel via socket2) only ever writes initialised bytes into it,
     // so `buf` stays fully initialised when the borrow ends.
     unsafe { &mut *(std::ptr::from_mut::<[u8]>(buf) as *mut [MaybeUninit<u8>]) }
+}
+
+/// Dissolves a datagram socket's association (`connect(2)` with `AF_UNSPEC`), as libuv's
+/// `uv_udp_connect(handle, NULL)` does.
+pub(crate) fn disconnect(sock: &impl AsFd) -> io::Result<()> {
+    let fd = sock.as_fd().as_raw_fd();
+    // SAFETY: `sockaddr` is plain integers, for which all-zero bytes are a valid value.
+    let mut addr: libc::sockaddr = unsafe { std::mem::zeroed() };
+    addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+    let len = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+    // SAFETY: `fd` is open for the duration of the borrow of `sock`; `addr` is a valid
+    // `sockaddr` of `len` bytes on the stack, only read by the kernel.
+    match syscall!(connect(fd, &addr, len)) {
+        Ok(_) => Ok(()),
+        // BSDs report this but dissolve the association anyway (libuv ignores it too).
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -7,7 +7,7 @@ mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
 
-pub(crate) use dgram::recv_from;
+pub(crate) use dgram::{disconnect, recv_from};
 
 /// Calls a libc function, turning `-1` into `io::Error::last_os_error()`.
 macro_rules! syscall {
