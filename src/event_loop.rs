@@ -9,10 +9,13 @@ use mio::{Events, Poll, Token};
 
 use crate::builder::LoopBuilder;
 use crate::error::{Error, Result};
+use crate::fd_watcher::FdWatcherData;
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
 use crate::immediate::{Immediate, ImmediateQueue};
 use crate::metrics::{CallbackKind, Counters, Phase};
+use crate::net::udp::UdpData;
 use crate::sender::{LoopSender, Message, Remote};
+use crate::signal::SignalData;
 use crate::task_queue::{Task, TaskKind, TaskQueues};
 use crate::timer::TimerData;
 use crate::timer_queue::TimerQueue;
@@ -40,10 +43,16 @@ pub enum RunMode {
 /// A boxed one-shot callback run on the loop.
 pub(crate) type LoopFn = Box<dyn FnOnce(&mut Loop)>;
 
+/// What a caught panic carries, to resume it later.
+pub(crate) type PanicPayload = Box<dyn std::any::Any + Send>;
+
 /// What only a handle's kind knows.
 pub(crate) enum HandleData {
     Timer(TimerData),
     Watcher(WatcherData),
+    Udp(UdpData),
+    Signal(SignalData),
+    FdWatcher(FdWatcherData),
 }
 
 /// A callback deferred to the pending phase.
@@ -66,6 +75,8 @@ pub struct Loop {
     pub(crate) active_reqs: usize,
     /// Sources registered with `poll` other than the loop's own waker and timer fd.
     pub(crate) io_sources: usize,
+    /// The 64 KiB datagram receive buffer, lent to recv callbacks (allocated on first use).
+    pub(crate) dgram_buf: Vec<u8>,
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) remote: Arc<Remote>,
@@ -165,6 +176,7 @@ impl Loop {
             closing: VecDeque::new(),
             active_reqs: 0,
             io_sources: 0,
+            dgram_buf: Vec::new(),
             poll,
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
@@ -532,7 +544,7 @@ impl Loop {
         Ok(())
     }
 
-    fn dispatch_io(&mut self, id: HandleId, _event: &mio::event::Event) {
+    fn dispatch_io(&mut self, id: HandleId, event: &mio::event::Event) {
         // Events for closing or closed handles are dropped: their slots are not reused before
         // the close phase, and the generation in the token catches the rest.
         let Ok(entry) = self.handles.get(id) else {
@@ -543,6 +555,9 @@ impl Loop {
         }
         match entry.data {
             HandleData::Timer(_) | HandleData::Watcher(_) => {}
+            HandleData::Udp(_) => self.udp_ready(id, event),
+            HandleData::Signal(_) => self.signal_ready(id),
+            HandleData::FdWatcher(_) => self.fd_watcher_ready(id, event),
         }
     }
 
@@ -590,6 +605,9 @@ impl Loop {
         match kind {
             K::Timer => self.timer_disarm(id),
             K::Idle | K::Prepare | K::Check => self.watchers.remove(kind, id),
+            K::Udp => self.udp_stop(id),
+            K::Signal => self.signal_stop(id),
+            K::Watcher => self.fd_watcher_stop(id),
         }
     }
 
@@ -602,9 +620,23 @@ impl Loop {
             let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
+            let panicked = self.cancel_requests(id, entry.data);
             if let Some(cb) = entry.on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }
+            if let Some(panic) = panicked {
+                resume_unwind(panic);
+            }
+        }
+    }
+
+    /// Close-phase hook: a closed handle's requests get their callbacks (finished ones with their
+    /// result, unfinished ones with [`Error::Canceled`]) before its close callback. A panic in
+    /// one of them is held until the rest and the close callback have run.
+    fn cancel_requests(&mut self, id: HandleId, data: HandleData) -> Option<PanicPayload> {
+        match data {
+            HandleData::Udp(udp) => self.udp_cancel_sends(id, udp),
+            _ => None,
         }
     }
 }

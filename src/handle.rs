@@ -53,6 +53,12 @@ pub enum HandleKind {
     Prepare,
     /// A check watcher.
     Check,
+    /// A UDP socket ([`crate::UdpSocket`]).
+    Udp,
+    /// A signal handle ([`crate::Signal`]).
+    Signal,
+    /// A raw file-descriptor watcher ([`crate::Watcher`], libuv `uv_poll_t`).
+    Watcher,
 }
 
 impl HandleKind {
@@ -63,6 +69,9 @@ impl HandleKind {
             Self::Idle => "idle",
             Self::Prepare => "prepare",
             Self::Check => "check",
+            Self::Udp => "udp",
+            Self::Signal => "signal",
+            Self::Watcher => "watcher",
         }
     }
 }

@@ -93,6 +93,14 @@
 //! registered it: completions that finish at once, errors found at once and cancellations all
 //! go through the pending queue or the close phase.
 //!
+//! **I/O handles.** Sockets are registered once for readable and writable (mio is
+//! edge-triggered); a handle that stops reading before `WouldBlock` (a budget of 32 datagrams
+//! per wake-up for [`UdpSocket`]) continues from the pending phase, since no new edge would
+//! come. Send completions run in the pending phase, never inside the call. A [`Watcher`] for a
+//! raw fd is level-triggered like libuv's `uv_poll_t`: it re-arms after each callback and runs
+//! at most once per iteration while the fd stays ready. [`Signal`] deliveries run in the poll
+//! phase and coalesce between wake-ups.
+//!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
 //!
@@ -106,6 +114,7 @@ mod builder;
 mod dns_ops;
 mod error;
 mod event_loop;
+mod fd_watcher;
 #[allow(dead_code)]
 mod fs_error;
 #[allow(dead_code)]
@@ -116,9 +125,11 @@ mod handle;
 pub mod http;
 mod immediate;
 pub mod metrics;
+mod net;
 #[allow(dead_code)]
 mod pool;
 mod sender;
+mod signal;
 #[allow(unsafe_code)]
 mod sys;
 mod task_queue;
@@ -130,9 +141,12 @@ mod work;
 pub use builder::LoopBuilder;
 pub use error::{Error, Result};
 pub use event_loop::{Loop, RunMode};
+pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
+pub use net::{UdpBindOptions, UdpSocket};
 pub use sender::{LoopSender, PostError, PostFnBox};
+pub use signal::Signal;
 pub use timer::Timer;
 pub use watcher::{Check, Idle, Prepare};
 pub use work::Work;

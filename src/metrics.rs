@@ -76,6 +76,14 @@ pub enum CallbackKind {
     Close,
     /// A thread-pool completion (`queue_work`).
     Work,
+    /// A UDP send completion (or cancellation).
+    UdpSend,
+    /// A received UDP datagram (or receive error).
+    UdpRecv,
+    /// A signal delivery.
+    Signal,
+    /// A raw fd watcher's readiness callback.
+    Watcher,
 }
 
 impl CallbackKind {
@@ -92,6 +100,10 @@ impl CallbackKind {
             Self::Post => "post",
             Self::Close => "close",
             Self::Work => "work",
+            Self::UdpSend => "udp-send",
+            Self::UdpRecv => "udp-recv",
+            Self::Signal => "signal",
+            Self::Watcher => "watcher",
         }
     }
 }

@@ -25,10 +25,13 @@ macro_rules! syscall {
     }};
 }
 
+mod dgram;
 #[cfg(target_os = "linux")]
 mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
+
+pub(crate) use dgram::{disconnect, recv_from};
 
 /// `path` as a C string, or `InvalidInput` if it contains a NUL byte (no C call could name it).
 pub(crate) fn path_to_cstring(path: &Path) -> io::Result<CString> {
