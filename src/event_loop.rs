@@ -12,7 +12,7 @@ use crate::builder::LoopBuilder;
 use crate::error::{Error, Result};
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
 use crate::immediate::{Immediate, ImmediateQueue};
-use crate::metrics::{CallbackKind, Counters, Phase};
+use crate::metrics::{CallbackKind, Counters, Instruments, Phase};
 use crate::sender::{LoopSender, Message, Remote};
 use crate::task_queue::{Task, TaskKind, TaskQueues};
 use crate::timer::TimerData;
@@ -78,6 +78,8 @@ pub struct Loop {
     running: bool,
     max_ticks_per_drain: usize,
     pub(crate) counters: Counters,
+    /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
+    pub(crate) instruments: Instruments,
 }
 
 /// The loop's cached clock: nanoseconds since the loop was created.
@@ -145,6 +147,7 @@ impl Loop {
             running: false,
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
+            instruments: Instruments::new(),
         })
     }
 
@@ -163,12 +166,14 @@ impl Loop {
             return Err(Error::Reentrant);
         }
         self.running = true;
+        self.instruments.run_started();
         let result = catch_unwind(AssertUnwindSafe(|| self.run_iterations(mode)));
         self.running = false;
         match result {
             Ok(r) => r,
             Err(panic) => {
                 self.tasks.reset_drain();
+                self.instruments.unwound();
                 resume_unwind(panic)
             }
         }
@@ -333,7 +338,9 @@ impl Loop {
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
         self.counters.callbacks[phase as usize] += 1;
-        let _ = (kind, site);
+        if self.instruments.timing {
+            return self.call_timed(phase, kind, site, f);
+        }
         f(self)
     }
 
@@ -372,9 +379,13 @@ impl Loop {
             let cb_kind = match kind {
                 TaskKind::NextTick => {
                     ticks += 1;
+                    self.counters.next_ticks += 1;
                     CallbackKind::NextTick
                 }
-                TaskKind::Microtask => CallbackKind::Microtask,
+                TaskKind::Microtask => {
+                    self.counters.microtasks += 1;
+                    CallbackKind::Microtask
+                }
             };
             self.call(Phase::Microtask, cb_kind, task.site, task.run);
             if ticks >= self.max_ticks_per_drain {
@@ -463,8 +474,13 @@ impl Loop {
             .events
             .take()
             .unwrap_or_else(|| Events::with_capacity(1024));
+        // Time blocked in poll is the loop's idle time (utilization, lag monitor).
+        let sleep_start = timeout.is_none_or(|t| !t.is_zero()).then(Instant::now);
         let polled = self.poll.poll(&mut events, timeout);
         self.update_time();
+        if let Some(start) = sleep_start {
+            self.instruments.slept(&self.clock, start);
+        }
         if let Err(e) = polled
             && e.kind() != std::io::ErrorKind::Interrupted
         {

@@ -116,6 +116,7 @@ pub use error::{Error, Result};
 pub use event_loop::{Loop, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
+pub use metrics::{LagMonitor, Metrics};
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use timer::Timer;
 pub use watcher::{Check, Idle, Prepare};
