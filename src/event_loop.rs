@@ -454,28 +454,38 @@ impl Loop {
             }
             return Ok(());
         }
-        let timeout = timeout_ns.map(|ns| Duration::from_nanos(ns).min(MAX_POLL_WAIT));
+        let mut timeout = timeout_ns.map(|ns| Duration::from_nanos(ns).min(MAX_POLL_WAIT));
+        // The timeout was computed from the cached clock, which is stale by however long the
+        // callbacks since the last update ran. Measure it from the real time, so a timer that
+        // fell due meanwhile is not waited for (it would otherwise run up to the timeout late).
+        // The same clock read starts the idle-time measurement (utilization, lag monitor).
+        let mut sleep_start = None;
+        if timeout.is_none_or(|t| !t.is_zero()) {
+            let now = Instant::now();
+            if let Some(t) = &mut timeout {
+                let deadline = self.clock.now.saturating_add(t.as_nanos() as u64);
+                *t = self.clock.instant(deadline).saturating_duration_since(now);
+            }
+            if timeout != Some(Duration::ZERO) {
+                sleep_start = Some(now);
+            }
+        }
         #[cfg(target_os = "linux")]
         let timeout = {
             // epoll_wait rounds up to whole milliseconds; a timerfd armed at the exact deadline
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
-            match timeout {
-                Some(t) if !t.is_zero() => {
-                    let deadline = self.clock.now.saturating_add(t.as_nanos() as u64);
-                    self.deadline_timer
-                        .arm(self.clock.instant(deadline))
-                        .map_err(Error::Io)?;
+            match (timeout, sleep_start) {
+                (Some(t), Some(now)) => {
+                    self.deadline_timer.arm(now + t).map_err(Error::Io)?;
                     Some(t + Duration::from_millis(1))
                 }
-                other => other,
+                (other, _) => other,
             }
         };
         let mut events = self
             .events
             .take()
             .unwrap_or_else(|| Events::with_capacity(1024));
-        // Time blocked in poll is the loop's idle time (utilization, lag monitor).
-        let sleep_start = timeout.is_none_or(|t| !t.is_zero()).then(Instant::now);
         let polled = self.poll.poll(&mut events, timeout);
         self.update_time();
         if let Some(start) = sleep_start {
