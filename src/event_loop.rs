@@ -476,8 +476,12 @@ impl Loop {
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
             match (timeout, sleep_start) {
                 (Some(t), Some(now)) => {
-                    self.deadline_timer.arm(now + t).map_err(Error::Io)?;
-                    Some(t + Duration::from_millis(1))
+                    if self.deadline_timer.arm(now + t).map_err(Error::Io)? {
+                        Some(t + Duration::from_millis(1))
+                    } else {
+                        sleep_start = None;
+                        Some(Duration::ZERO)
+                    }
                 }
                 (other, _) => other,
             }
