@@ -121,7 +121,7 @@ fn run_phase(workload: Workload, seconds: u64) -> Result<PhaseResult, evloop::Er
         p.borrow_mut()
             .push((start.elapsed().as_secs_f64(), ms(window.max())));
         second.add(&window);
-        if ticks % 10 != 0 {
+        if !ticks.is_multiple_of(10) {
             return;
         }
         let m = lp.metrics();
