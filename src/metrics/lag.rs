@@ -26,7 +26,8 @@ pub(crate) const MIN_RESOLUTION: Duration = Duration::from_millis(1);
 /// when a timer due at the worst moment would have been due: so a callback that blocks the loop
 /// for 50 ms reads as 50 ms at any resolution, instead of 50 ms minus wherever the sampling grid
 /// happened to fall. The resolution decides how often the loop is sampled (how short a stall can
-/// be and still be seen), not how exact a sample is.
+/// be and still be seen), not how exact a sample is. Time the loop is not being run at all
+/// (between two `run` calls) counts as lag too: no timer can fire then.
 ///
 /// The monitor keeps two histograms: one since it started (or was [`reset`](Self::reset)), read
 /// with [`snapshot`](Self::snapshot), and a window read and restarted by [`take`](Self::take).

@@ -140,7 +140,9 @@ impl Loop {
 
 impl Metrics {
     /// Event-loop utilization, as Node's `eventLoopUtilization()`: `active / (active + idle)`,
-    /// from 0 (always waiting in poll) to 1 (never waiting). Zero before the loop ran.
+    /// from 0 (always waiting in poll) to 1 (never waiting). Zero before the loop ran. As in
+    /// Node, time is counted from when the loop first ran, so time between two `run` calls is
+    /// active; take windows with [`Metrics::since`] around the stretch you care about.
     pub fn utilization(&self) -> f64 {
         let total = self.active + self.idle;
         if total.is_zero() {
