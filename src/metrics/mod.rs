@@ -132,8 +132,9 @@ impl CallbackKind {
         }
     }
 
-    /// A small number for the watchdog's atomics; [`Self::from_index`] inverts it. Both matches
-    /// are exhaustive so a new kind cannot be forgotten here.
+    /// A small number for the watchdog's atomics; [`Self::from_index`] inverts it. A new kind
+    /// must be added to both (this match is exhaustive, so it cannot be forgotten here; the
+    /// watchdog debug-asserts the round trip).
     pub(crate) fn index(self) -> u8 {
         match self {
             Self::Timer => 0,

@@ -97,6 +97,7 @@ impl Watchdog {
     /// makes it re-read the start (see `read`).
     #[inline]
     pub(crate) fn enter(&self, started_ns: u64, site: Site, phase: Phase, kind: CallbackKind) {
+        debug_assert_eq!(CallbackKind::from_index(kind.index()), Some(kind));
         let b = &self.beacon;
         b.site
             .store(std::ptr::from_ref(site).cast_mut(), Ordering::Release);
