@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::fd_watcher::FdWatcherData;
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
 use crate::immediate::{Immediate, ImmediateQueue};
-use crate::metrics::{CallbackKind, Counters, Phase};
+use crate::metrics::{CallbackKind, Counters, Instruments, Phase};
 use crate::net::udp::UdpData;
 use crate::sender::{LoopSender, Message, Remote};
 use crate::signal::SignalData;
@@ -92,6 +92,8 @@ pub struct Loop {
     running: bool,
     max_ticks_per_drain: usize,
     pub(crate) counters: Counters,
+    /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
+    pub(crate) instruments: Instruments,
 }
 
 /// The loop's cached clock: nanoseconds since the loop was created.
@@ -190,6 +192,7 @@ impl Loop {
             running: false,
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
+            instruments: Instruments::new(),
         })
     }
 
@@ -208,12 +211,14 @@ impl Loop {
             return Err(Error::Reentrant);
         }
         self.running = true;
+        self.instruments.run_started();
         let result = catch_unwind(AssertUnwindSafe(|| self.run_iterations(mode)));
         self.running = false;
         match result {
             Ok(r) => r,
             Err(panic) => {
                 self.tasks.reset_drain();
+                self.instruments.unwound();
                 resume_unwind(panic)
             }
         }
@@ -388,7 +393,9 @@ impl Loop {
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
         self.counters.callbacks[phase as usize] += 1;
-        let _ = (kind, site);
+        if self.instruments.timing {
+            return self.call_timed(phase, kind, site, f);
+        }
         f(self)
     }
 
@@ -427,9 +434,13 @@ impl Loop {
             let cb_kind = match kind {
                 TaskKind::NextTick => {
                     ticks += 1;
+                    self.counters.next_ticks += 1;
                     CallbackKind::NextTick
                 }
-                TaskKind::Microtask => CallbackKind::Microtask,
+                TaskKind::Microtask => {
+                    self.counters.microtasks += 1;
+                    CallbackKind::Microtask
+                }
             };
             self.call(Phase::Microtask, cb_kind, task.site, task.run);
             if ticks >= self.max_ticks_per_drain {
@@ -499,20 +510,36 @@ impl Loop {
             }
             return Ok(());
         }
-        let timeout = timeout_ns.map(|ns| Duration::from_nanos(ns).min(MAX_POLL_WAIT));
+        let mut timeout = timeout_ns.map(|ns| Duration::from_nanos(ns).min(MAX_POLL_WAIT));
+        // The timeout was computed from the cached clock, which is stale by however long the
+        // callbacks since the last update ran. Measure it from the real time, so a timer that
+        // fell due meanwhile is not waited for (it would otherwise run up to the timeout late).
+        // The same clock read starts the idle-time measurement (utilization, lag monitor).
+        let mut sleep_start = None;
+        if timeout.is_none_or(|t| !t.is_zero()) {
+            let now = Instant::now();
+            if let Some(t) = &mut timeout {
+                let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
+                *t = self.clock.instant(deadline).saturating_duration_since(now);
+            }
+            if timeout != Some(Duration::ZERO) {
+                sleep_start = Some(now);
+            }
+        }
         #[cfg(target_os = "linux")]
         let timeout = {
             // epoll_wait rounds up to whole milliseconds; a timerfd armed at the exact deadline
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
-            match timeout {
-                Some(t) if !t.is_zero() => {
-                    let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
-                    self.deadline_timer
-                        .arm(self.clock.instant(deadline))
-                        .map_err(Error::Io)?;
-                    Some(t + Duration::from_millis(1))
+            match (timeout, sleep_start) {
+                (Some(t), Some(now)) => {
+                    if self.deadline_timer.arm(now + t).map_err(Error::Io)? {
+                        Some(t + Duration::from_millis(1))
+                    } else {
+                        sleep_start = None;
+                        Some(Duration::ZERO)
+                    }
                 }
-                other => other,
+                (other, _) => other,
             }
         };
         let mut events = self
@@ -521,6 +548,9 @@ impl Loop {
             .unwrap_or_else(|| Events::with_capacity(1024));
         let polled = self.poll.poll(&mut events, timeout);
         self.update_time();
+        if let Some(start) = sleep_start {
+            self.instruments.slept(&self.clock, start);
+        }
         if let Err(e) = polled
             && e.kind() != std::io::ErrorKind::Interrupted
         {

@@ -65,7 +65,14 @@
 //! missed periods. Clearing a timer that is due in the current pass but has not run yet prevents
 //! its call. Huge timeouts saturate and never fire; a single poll wait is capped at ~24 days.
 //! On Linux the poll wait is backed by a `timerfd`, so timers fire within microseconds of their
-//! deadline rather than epoll's millisecond granularity.
+//! deadline rather than epoll's millisecond granularity. The wait is measured from the real
+//! time, so a timer that fell due during a long callback runs right after it, without a wait.
+//!
+//! **Metrics.** Counters are always on; [`Loop::metrics`] snapshots them with utilization (as
+//! Node's ELU), the [lag monitor](Loop::monitor_lag)'s histogram, every timer's lateness and,
+//! while a [slow-callback hook](Loop::on_slow_callback) is set, callback durations per phase.
+//! A [watchdog thread](Loop::start_watchdog) reports a callback that is still blocking the loop,
+//! with the `file:line` that registered it. See [`metrics`].
 //!
 //! **Poll timeout.** Zero if the loop is stopping, or has pending callbacks, active idle
 //! watchers, queued immediates, queued tasks or closing handles; otherwise until the earliest
@@ -144,6 +151,7 @@ pub use event_loop::{Loop, RunMode};
 pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
+pub use metrics::{LagMonitor, Metrics};
 pub use net::{UdpBindOptions, UdpSocket};
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use signal::Signal;

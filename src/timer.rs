@@ -58,7 +58,7 @@ impl Loop {
         self.start_timer(period, true, Box::new(cb), Location::caller())
     }
 
-    fn start_timer(
+    pub(crate) fn start_timer(
         &mut self,
         delay: Duration,
         repeat: bool,
@@ -122,6 +122,7 @@ impl Loop {
             return;
         }
         let now = self.clock.now();
+        self.instruments.timer_pass(now);
         let boundary = self.timers.next_seq();
         while let Some(expired) = self.timers.pop_due(now, boundary) {
             let id = expired.value;
@@ -145,8 +146,8 @@ impl Loop {
             }
             let Some(cb) = cb else { continue };
             self.counters.timers_fired += 1;
-            self.counters
-                .record_timer_lateness(&self.clock, expired.due);
+            self.instruments
+                .record_timer_lateness(&self.clock, expired.due, id);
             self.invoke_restoring(
                 Phase::Timers,
                 CallbackKind::Timer,

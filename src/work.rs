@@ -41,6 +41,13 @@ pub(crate) struct Requests {
     pool: Option<Arc<Pool>>,
 }
 
+impl Requests {
+    /// The pool's counters, once this loop has started (or joined) it.
+    pub(crate) fn pool_stats(&self) -> Option<crate::pool::PoolStats> {
+        self.pool.as_ref().map(|p| p.stats())
+    }
+}
+
 /// Routes one job's outcome back to the loop that submitted it, tagged with its request key.
 struct CompletionRoute {
     remote: Arc<Remote>,

@@ -30,15 +30,17 @@ impl DeadlineTimer {
     }
 
     /// Arms the timer to fire at `deadline` (CLOCK_MONOTONIC is what `Instant` reads on Linux).
-    pub(crate) fn arm(&mut self, deadline: Instant) -> io::Result<()> {
+    /// Returns `false` when the deadline has already passed: then nothing is armed and the
+    /// caller must not wait (epoll's own timeout would wake it up to 2 ms late).
+    pub(crate) fn arm(&mut self, deadline: Instant) -> io::Result<bool> {
         if self.armed == Some(deadline) {
-            return Ok(());
+            return Ok(true);
         }
         let now = Instant::now();
         let rel = deadline.saturating_duration_since(now);
         if rel.is_zero() {
             self.armed = None;
-            return Ok(());
+            return Ok(false);
         }
         // Relative arming avoids converting `Instant` to a raw timespec; the few ns between
         // `now` and the syscall only make the wake-up that much later.
@@ -58,7 +60,7 @@ impl DeadlineTimer {
             libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut())
         })?;
         self.armed = Some(deadline);
-        Ok(())
+        Ok(true)
     }
 
     /// Consumes the expiration count after the timer fired.
