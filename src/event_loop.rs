@@ -75,6 +75,8 @@ pub struct Loop {
     #[cfg(target_os = "linux")]
     deadline_timer: crate::sys::DeadlineTimer,
     pub(crate) requests: crate::work::Requests,
+    /// Open files: what `fs::File` ids name.
+    pub(crate) files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
     pub(crate) pool_size: Option<usize>,
     stop_flag: bool,
@@ -173,6 +175,7 @@ impl Loop {
             #[cfg(target_os = "linux")]
             deadline_timer,
             requests: crate::work::Requests::default(),
+            files: crate::fs::FileTable::default(),
             pool_size: b.threadpool_size,
             stop_flag: false,
             running: false,

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 /// What a failed file operation was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum FsTarget {
+#[non_exhaustive]
+pub enum FsTarget {
     /// One path: `open`, `stat`, `mkdir`…
     Path(PathBuf),
     /// A source and a destination: `rename`, `copyfile`, `symlink`.
@@ -44,8 +45,17 @@ impl fmt::Display for FsTarget {
 }
 
 /// The payload of a failed file operation's `io::Error`: the OS error, the operation, its target.
+///
+/// ```
+/// # fn check(err: &std::io::Error) {
+/// use evloop::fs::FsError;
+/// if let Some(fs_err) = err.get_ref().and_then(|e| e.downcast_ref::<FsError>()) {
+///     println!("{} failed on {}: errno {:?}", fs_err.op(), fs_err.target(), fs_err.raw_os_error());
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
-pub(crate) struct FsError {
+pub struct FsError {
     op: &'static str,
     target: FsTarget,
     source: io::Error,
@@ -53,22 +63,22 @@ pub(crate) struct FsError {
 
 impl FsError {
     /// The operation that failed, named as the system call or libuv request (`open`, `scandir`…).
-    pub(crate) fn op(&self) -> &'static str {
+    pub fn op(&self) -> &'static str {
         self.op
     }
 
     /// The path(s) or descriptor the operation was about.
-    pub(crate) fn target(&self) -> &FsTarget {
+    pub fn target(&self) -> &FsTarget {
         &self.target
     }
 
     /// The OS error code (`errno`) the operation failed with, if it came from the OS.
-    pub(crate) fn raw_os_error(&self) -> Option<i32> {
+    pub fn raw_os_error(&self) -> Option<i32> {
         self.source.raw_os_error()
     }
 
     /// The kind of the underlying error.
-    pub(crate) fn kind(&self) -> io::ErrorKind {
+    pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
 }
@@ -121,9 +131,10 @@ pub(crate) fn at_fd(op: &'static str, fd: RawFd) -> impl FnOnce(io::Error) -> io
     move |err| annotate(op, FsTarget::Fd(fd), err)
 }
 
-/// The OS error code behind `err`, looking through evloop's payload errors (this module's
-/// `FsError`, the DNS errors) by following the `source` chain to the first OS error.
-pub(crate) fn raw_os_error(err: &io::Error) -> Option<i32> {
+/// The OS error code (`errno`) behind `err`, looking through evloop's payload errors
+/// ([`FsError`], [`DnsError`](crate::dns::DnsError)) along the `source` chain. `err.raw_os_error()`
+/// itself is `None` for those, since std only reports codes of errors it made.
+pub fn raw_os_error(err: &io::Error) -> Option<i32> {
     let mut current: &(dyn Error + 'static) = err;
     loop {
         if let Some(code) = current

@@ -102,20 +102,18 @@
 #![deny(unsafe_code)]
 
 mod builder;
-#[allow(dead_code)]
+pub mod dns;
 mod dns_ops;
 mod error;
 mod event_loop;
-#[allow(dead_code)]
+pub mod fs;
 mod fs_error;
-#[allow(dead_code)]
+mod fs_flags;
 mod fs_metadata;
-#[allow(dead_code)]
 mod fs_ops;
 mod handle;
 mod immediate;
 pub mod metrics;
-#[allow(dead_code)]
 mod pool;
 mod sender;
 #[allow(unsafe_code)]
@@ -131,6 +129,7 @@ pub use error::{Error, Result};
 pub use event_loop::{Loop, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
+pub use pool::PoolStats;
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use timer::Timer;
 pub use watcher::{Check, Idle, Prepare};

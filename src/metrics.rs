@@ -76,6 +76,10 @@ pub enum CallbackKind {
     Close,
     /// A thread-pool completion (`queue_work`).
     Work,
+    /// A file operation's completion ([`crate::fs`]).
+    Fs,
+    /// A DNS lookup's completion ([`crate::dns`]).
+    Dns,
 }
 
 impl CallbackKind {
@@ -92,6 +96,8 @@ impl CallbackKind {
             Self::Post => "post",
             Self::Close => "close",
             Self::Work => "work",
+            Self::Fs => "fs",
+            Self::Dns => "dns",
         }
     }
 }

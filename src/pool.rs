@@ -73,19 +73,24 @@ pub(crate) enum CancelResult {
     Finished,
 }
 
-/// A snapshot of the pool's counters (relaxed atomics: each is exact, the set is not atomic).
+/// A snapshot of a thread pool's counters, from [`Loop::pool_stats`](crate::Loop::pool_stats).
+///
+/// The counters are the whole pool's, which every loop asking the same pool size shares. Each
+/// counter is exact; the set is not one atomic snapshot (a job may move from `queued` to
+/// `running` between two reads).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct PoolStats {
+#[non_exhaustive]
+pub struct PoolStats {
     /// Jobs submitted and neither started nor canceled.
-    pub(crate) queued: u64,
+    pub queued: u64,
     /// Jobs running now.
-    pub(crate) running: u64,
-    /// Jobs that ran to an outcome (returned or panicked).
-    pub(crate) completed: u64,
-    /// Jobs canceled while queued.
-    pub(crate) canceled: u64,
+    pub running: u64,
+    /// Jobs that ran to an outcome (returned or panicked) since the pool started.
+    pub completed: u64,
+    /// Jobs canceled while queued since the pool started.
+    pub canceled: u64,
     /// Worker threads.
-    pub(crate) threads: usize,
+    pub threads: usize,
 }
 
 /// The name of the environment variable that sets the pool size when the loop does not.
@@ -144,6 +149,8 @@ pub(crate) struct Pool {
     general: Sender<Job>,
     next_id: AtomicU64,
     threads: usize,
+    /// The number in the first worker's name (the tests find the workers by name).
+    #[cfg_attr(not(test), allow(dead_code))]
     first_worker: usize,
 }
 
@@ -257,7 +264,7 @@ impl Pool {
             running: self.state.running.load(Ordering::Relaxed),
             completed: self.state.completed.load(Ordering::Relaxed),
             canceled: self.state.canceled.load(Ordering::Relaxed),
-            threads: self.threads,
+            threads: self.threads(),
         }
     }
 
