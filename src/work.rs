@@ -101,7 +101,7 @@ impl Loop {
             Some(r) if r.serial == req.serial => r,
             _ => return Err(Error::StaleHandle),
         };
-        let (Some(job), Some(pool)) = (request.job, self.requests.pool.as_ref()) else {
+        let (Some(job), Some(pool)) = (request.job.as_ref(), self.requests.pool.as_ref()) else {
             return Err(Error::StaleHandle);
         };
         match pool.cancel(job) {
