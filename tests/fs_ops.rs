@@ -78,14 +78,14 @@ fn write_read_append_stat_readdir_rename_unlink() {
         assert_eq!(names, [("a.txt".into(), FileKind::File)]);
         let (from, to) = (a.clone(), b.clone());
         run_op(&mut lp, |lp, cb| fs::rename(lp, from, to, cb)).unwrap();
-        let p = a.clone();
+        let p = a;
         assert!(!run_op(&mut lp, |lp, cb| fs::exists(lp, p, cb)).unwrap());
         let p = b.clone();
         let read = run_op(&mut lp, |lp, cb| fs::read_file(lp, p, cb)).unwrap();
         assert_eq!(read, b"hello, world");
         let p = b.clone();
         run_op(&mut lp, |lp, cb| fs::unlink(lp, p, cb)).unwrap();
-        let p = b.clone();
+        let p = b;
         let err = run_op(&mut lp, |lp, cb| fs::stat(lp, p, cb)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         drop(dir);
@@ -106,7 +106,7 @@ fn directories_links_copies_modes_and_open_files() {
         let opts = MkdirOptions::default();
         let err = run_op(&mut lp, |lp, cb| fs::mkdir(lp, p, opts, cb)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        let p = deep.clone();
+        let p = deep;
         run_op(&mut lp, |lp, cb| fs::rmdir(lp, p, cb)).unwrap();
 
         let (file, copy, link) = (dir.join("f"), dir.join("copy"), dir.join("link"));
@@ -133,7 +133,7 @@ fn directories_links_copies_modes_and_open_files() {
         let p = copy.clone();
         let meta = run_op(&mut lp, |lp, cb| fs::stat(lp, p, cb)).unwrap();
         assert_eq!(meta.permissions(), 0o600);
-        let p = copy.clone();
+        let p = copy;
         let mode = fs::AccessMode::READ | fs::AccessMode::WRITE;
         run_op(&mut lp, |lp, cb| fs::access(lp, p, mode, cb)).unwrap();
 
@@ -147,11 +147,11 @@ fn directories_links_copies_modes_and_open_files() {
         let l = link.clone();
         let meta = run_op(&mut lp, |lp, cb| fs::lstat(lp, l, cb)).unwrap();
         assert!(meta.is_symlink());
-        let l = link.clone();
+        let l = link;
         let real = run_op(&mut lp, |lp, cb| fs::realpath(lp, l, cb)).unwrap();
         assert_eq!(real.file_name(), Some("copy".as_ref()));
 
-        let p = file.clone();
+        let p = file;
         let f = run_op(&mut lp, |lp, cb| fs::open(lp, p, OpenFlags::READ, cb)).unwrap();
         let got = run_op(&mut lp, |lp, cb| f.read(lp, 1, 100, cb)).unwrap();
         assert_eq!(got, b"bcd", "a short read only at end of file");
@@ -194,7 +194,7 @@ fn a_64_mib_file_round_trips_byte_exact() {
         let p = path.clone();
         let d = Arc::clone(&data);
         run_op(&mut lp, |lp, cb| fs::write_file(lp, p, ArcBytes(d), cb)).unwrap();
-        let p = path.clone();
+        let p = path;
         let file = run_op(&mut lp, |lp, cb| fs::open(lp, p, OpenFlags::READ, cb)).unwrap();
         for offset in (0..LEN).step_by(CHUNK) {
             let got = run_op(&mut lp, |lp, cb| file.read(lp, offset as u64, CHUNK, cb));
@@ -233,7 +233,7 @@ fn errors_keep_their_kind_and_name_the_path() {
         );
         let payload = err.get_ref().and_then(|e| e.downcast_ref::<fs::FsError>());
         let payload = payload.expect("an FsError payload");
-        assert_eq!(payload.target(), &fs::FsTarget::Path(missing.clone()));
+        assert_eq!(payload.target(), &fs::FsTarget::Path(missing));
         assert_eq!(fs::raw_os_error(&err), Some(libc::ENOENT));
 
         let p = dir.0.clone();
