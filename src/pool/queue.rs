@@ -23,10 +23,27 @@ struct Lists {
     /// Sequence number of the next job, for FIFO order across the two lists.
     next_seq: u64,
     dns_running: usize,
-    /// Workers waiting on the condition variable.
+    /// Workers waiting on the condition variable that no one has signalled yet.
     idle: usize,
+    /// Signals sent to idle workers that they have not yet woken up to.
+    signals: usize,
     /// The pool is gone: workers drain what is queued, then exit.
     closed: bool,
+}
+
+impl Lists {
+    /// Takes one idle worker off the idle count for a signal the caller sends; false if none is
+    /// idle. Counting signalled workers as busy at once matters: std's `notify_one` always makes
+    /// a futex call, and a burst of pushes would otherwise signal the same sleeper once per job
+    /// (glibc's condition variable, which libuv uses, skips the call in that case).
+    fn claim_idle_worker(&mut self) -> bool {
+        if self.idle == 0 {
+            return false;
+        }
+        self.idle -= 1;
+        self.signals += 1;
+        true
+    }
 }
 
 /// The shared queue of one pool.
@@ -46,6 +63,7 @@ impl JobQueue {
                 next_seq: 0,
                 dns_running: 0,
                 idle: 0,
+                signals: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
@@ -73,7 +91,7 @@ impl JobQueue {
                 true
             }
         };
-        let wake = runnable && lists.idle > 0;
+        let wake = runnable && lists.claim_idle_worker();
         drop(lists);
         if wake {
             self.ready.notify_one();
@@ -97,7 +115,11 @@ impl JobQueue {
                 .ready
                 .wait(lists)
                 .unwrap_or_else(PoisonError::into_inner);
-            lists.idle -= 1;
+            if lists.signals > 0 {
+                lists.signals -= 1;
+            } else {
+                lists.idle -= 1; // woken without a signal (spurious, or `close`)
+            }
         }
     }
 
@@ -110,7 +132,7 @@ impl JobQueue {
         }
         let mut lists = self.lock();
         lists.dns_running -= 1;
-        let wake = !lists.dns.is_empty() && lists.idle > 0;
+        let wake = !lists.dns.is_empty() && lists.claim_idle_worker();
         drop(lists);
         if wake {
             self.ready.notify_one();
