@@ -10,9 +10,10 @@
 //! let again = path.clone();
 //! fs::write_file(&mut lp, &path, "hello", move |lp, written| {
 //!     written.expect("write");
-//!     fs::read_file(lp, &again, move |lp, contents| {
+//!     // Paths are copied at the call, so a clone can go in while the original moves on.
+//!     fs::read_file(lp, again.clone(), move |lp, contents| {
 //!         assert_eq!(contents.expect("read"), b"hello");
-//!         fs::unlink(lp, &again, |_, removed| removed.expect("unlink"));
+//!         fs::unlink(lp, again, |_, removed| removed.expect("unlink"));
 //!     });
 //! });
 //! lp.run()?; // returns once the last callback has run
