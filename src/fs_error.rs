@@ -107,23 +107,28 @@ pub(crate) fn annotate(op: &'static str, target: FsTarget, err: io::Error) -> io
     )
 }
 
-/// A closure for `map_err` that annotates an error about one path.
-pub(crate) fn at_path(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> io::Error {
-    let path = path.to_path_buf();
-    move |err| annotate(op, FsTarget::Path(path), err)
+/// A closure for `map_err` that annotates an error about one path. The path is copied only if
+/// the operation fails: a successful `stat` allocates nothing for its error path.
+pub(crate) fn at_path<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |err| annotate(op, FsTarget::Path(path.to_path_buf()), err)
 }
 
 /// A closure for `map_err` that annotates an error about a source and a destination path.
-pub(crate) fn at_pair(
+pub(crate) fn at_pair<'a>(
     op: &'static str,
-    from: &Path,
-    to: &Path,
-) -> impl FnOnce(io::Error) -> io::Error {
-    let target = FsTarget::Pair {
-        from: from.to_path_buf(),
-        to: to.to_path_buf(),
-    };
-    move |err| annotate(op, target, err)
+    from: &'a Path,
+    to: &'a Path,
+) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |err| {
+        let target = FsTarget::Pair {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+        };
+        annotate(op, target, err)
+    }
 }
 
 /// A closure for `map_err` that annotates an error about an open file.
