@@ -480,6 +480,7 @@ impl Loop {
     /// The poll phase: wait for I/O (or the timeout), then dispatch events, pool completions
     /// and cross-thread posts.
     fn poll_io(&mut self, timeout_ns: Option<u64>) -> Result<()> {
+        self.end_completions();
         if timeout_ns == Some(0) && self.io_sources == 0 {
             // Nothing but our own waker is registered: skip the syscall and look at the inbox
             // flag directly (libuv likewise skips epoll_wait with no fds).
@@ -550,6 +551,7 @@ impl Loop {
     /// Runs the posts (and pool completions) that were in the inbox when the poll phase looked,
     /// in send order. Later ones wake the loop again.
     fn run_inbox(&mut self) {
+        self.begin_completions();
         for _ in 0..self.inbox.len() {
             let Ok(message) = self.inbox.try_recv() else {
                 break;
@@ -566,6 +568,7 @@ impl Loop {
                 } => self.complete_request(key, serial, outcome),
             }
         }
+        self.end_completions();
     }
 
     /// Starts closing `id`: stops it now, runs `on_close` in the close phase.

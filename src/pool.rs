@@ -193,15 +193,42 @@ impl Pool {
 
     /// Queues `job`; its outcome goes to `sink` from a worker thread, unless it is canceled first.
     pub(crate) fn submit(&self, kind: JobKind, job: JobFn, sink: Arc<dyn CompletionSink>) -> JobId {
+        self.push(kind, job, sink, true).0
+    }
+
+    /// Queues `job` like [`submit`](Self::submit) but wakes no worker: the caller collects the
+    /// jobs that could run (the `bool`) and hands their count to [`wake`](Self::wake) soon.
+    pub(crate) fn submit_quietly(
+        &self,
+        kind: JobKind,
+        job: JobFn,
+        sink: Arc<dyn CompletionSink>,
+    ) -> (JobId, bool) {
+        self.push(kind, job, sink, false)
+    }
+
+    /// Wakes idle workers for up to `jobs` jobs queued by [`submit_quietly`](Self::submit_quietly).
+    pub(crate) fn wake(&self, jobs: usize) {
+        self.state.queue.wake(jobs);
+    }
+
+    fn push(
+        &self,
+        kind: JobKind,
+        work: JobFn,
+        sink: Arc<dyn CompletionSink>,
+        wake: bool,
+    ) -> (JobId, bool) {
         let id = JobId(Arc::new(AtomicU8::new(QUEUED)));
         self.state.queued.fetch_add(1, Ordering::Relaxed);
-        self.state.queue.push(Job {
+        let job = Job {
             id: id.clone(),
             kind,
-            work: job,
+            work,
             sink,
-        });
-        id
+        };
+        let runnable = self.state.queue.push(job, wake);
+        (id, runnable)
     }
 
     /// Cancels job `id` if it is still queued. The worker that dequeues it skips it and does not

@@ -40,6 +40,12 @@ pub(crate) struct Requests {
     slab: Slab<Request>,
     next_serial: u32,
     pool: Option<Arc<Pool>>,
+    /// Set while the poll phase runs a batch of completions (see `begin_completions`).
+    in_completions: bool,
+    /// Whether a job submitted during this batch already woke a worker.
+    woke_in_batch: bool,
+    /// Jobs submitted during this batch that could run but woke no worker yet.
+    held_wakes: usize,
 }
 
 /// Routes one job's outcome back to the loop that submitted it, tagged with its request key.
@@ -146,7 +152,15 @@ impl Loop {
             key,
             serial,
         });
-        let id = pool.submit(kind, job, route);
+        let requests = &mut self.requests;
+        let id = if requests.in_completions && requests.woke_in_batch {
+            let (id, runnable) = pool.submit_quietly(kind, job, route);
+            requests.held_wakes += usize::from(runnable);
+            id
+        } else {
+            requests.woke_in_batch = requests.in_completions;
+            pool.submit(kind, job, route)
+        };
         if let Some(r) = self.requests.slab.get_mut(key as usize) {
             r.job = Some(id);
         }
@@ -233,6 +247,29 @@ impl Loop {
         });
         self.active_reqs += 1;
         Work { key, serial }
+    }
+
+    /// The poll phase starts running a batch of completions. A completion callback often submits
+    /// the next request (a chain of reads, a stat per directory entry). Waking a worker for each
+    /// would, on a busy or single CPU, let one worker run each job as it comes and sleep again,
+    /// a context switch per job; libuv pays the same. So in a batch the first submission wakes a
+    /// worker at once (work starts as soon as possible) and the rest wake workers together when
+    /// the batch ends, a few microseconds later.
+    pub(crate) fn begin_completions(&mut self) {
+        self.requests.in_completions = true;
+        self.requests.woke_in_batch = false;
+    }
+
+    /// The batch of completions ended (or the loop is about to block): wake workers for the jobs
+    /// submitted during it. Also called before every poll, so jobs held by a batch that a
+    /// panicking callback cut short are never left waiting while workers sleep.
+    pub(crate) fn end_completions(&mut self) {
+        let requests = &mut self.requests;
+        requests.in_completions = false;
+        let held = std::mem::take(&mut requests.held_wakes);
+        if let (true, Some(pool)) = (held > 0, requests.pool.as_ref()) {
+            pool.wake(held);
+        }
     }
 
     /// A completion arrived from the pool (poll phase).

@@ -76,8 +76,9 @@ impl JobQueue {
         self.lists.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `job` and wakes an idle worker if the job can run now.
-    pub(super) fn push(&self, job: Job) {
+    /// Queues `job`; with `wake`, wakes an idle worker if the job can run now. Returns whether
+    /// the job can run now (for a caller that wakes workers later, with [`wake`](Self::wake)).
+    pub(super) fn push(&self, job: Job, wake: bool) -> bool {
         let mut lists = self.lock();
         let seq = lists.next_seq;
         lists.next_seq += 1;
@@ -91,9 +92,23 @@ impl JobQueue {
                 true
             }
         };
-        let wake = runnable && lists.claim_idle_worker();
+        let wake = wake && runnable && lists.claim_idle_worker();
         drop(lists);
         if wake {
+            self.ready.notify_one();
+        }
+        runnable
+    }
+
+    /// Wakes up to `jobs` idle workers, for jobs pushed without waking anyone.
+    pub(super) fn wake(&self, jobs: usize) {
+        let mut lists = self.lock();
+        let mut woken = 0;
+        while woken < jobs && lists.claim_idle_worker() {
+            woken += 1;
+        }
+        drop(lists);
+        for _ in 0..woken {
             self.ready.notify_one();
         }
     }
@@ -186,12 +201,15 @@ mod tests {
     /// Pushes a job of `kind` and returns its id.
     fn push(queue: &JobQueue, kind: JobKind) -> JobId {
         let id = JobId(Arc::new(AtomicU8::new(QUEUED)));
-        queue.push(Job {
-            id: id.clone(),
-            kind,
-            work: Box::new(|| Box::new(())),
-            sink: Arc::new(NoSink),
-        });
+        queue.push(
+            Job {
+                id: id.clone(),
+                kind,
+                work: Box::new(|| Box::new(())),
+                sink: Arc::new(NoSink),
+            },
+            true,
+        );
         id
     }
 
