@@ -93,6 +93,15 @@
 //! registered it: completions that finish at once, errors found at once and cancellations all
 //! go through the pending queue or the close phase.
 //!
+//! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
+//! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
+//! says otherwise) shared by every loop asking the same size; it starts on first use and its
+//! threads exit with the last loop using it. Jobs start in submission order, except that DNS
+//! lookups occupy at most half the workers, so file work always finds one. Completions run in
+//! the poll phase; [`Loop::cancel`] takes a request off the queue until a worker starts it and
+//! its callback then gets [`Error::Canceled`] in the pending phase — as does any error found
+//! before a request reaches the pool. In-flight requests keep the loop alive.
+//!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
 //!
