@@ -147,7 +147,8 @@ impl File {
 
     /// Closes the file: the id is stale from now on; the descriptor closes as the
     /// [type docs](File) describe. Closing an id twice calls back with an error whose payload
-    /// is [`Error::StaleHandle`] (see [`Error::from_io_ref`]).
+    /// is [`Error::StaleHandle`] (see [`Error::from_io_ref`]). Canceling a close still closes
+    /// the file (the id is gone at once); only the report of `close(2)`'s result is lost.
     #[track_caller]
     pub fn close(
         self,

@@ -179,6 +179,12 @@ impl JobQueue {
         }
     }
 
+    /// Workers waiting for a job that no one has signalled.
+    #[cfg(test)]
+    pub(super) fn idle_workers(&self) -> usize {
+        self.lock().idle
+    }
+
     #[cfg(test)]
     pub(super) fn dns_waiting(&self) -> usize {
         self.lock().dns.len()

@@ -177,6 +177,23 @@ fn a_running_job_is_busy_and_a_finished_one_is_finished() {
 }
 
 #[test]
+fn a_quiet_submission_waits_for_wake() {
+    let pool = Pool::start(2).expect("pool starts");
+    let (sink, done) = channel_sink();
+    wait_until(|| pool.state.queue.idle_workers() == 2); // both asleep
+    let (id, runnable) = pool.submit_quietly(JobKind::Fs, job(|| 5u32), Arc::clone(&sink));
+    assert!(runnable);
+    assert!(
+        done.recv_timeout(Duration::from_millis(50)).is_err(),
+        "no worker was woken"
+    );
+    assert_eq!(pool.stats().queued, 1);
+    pool.wake(1);
+    let (finished, outcome) = next(&done);
+    assert_eq!((finished, value::<u32>(outcome)), (id, 5));
+}
+
+#[test]
 fn a_blocked_lookup_leaves_the_other_worker_to_file_jobs() {
     let pool = Pool::start(2).expect("pool starts"); // one DNS slot
     let (sink, done) = channel_sink();
