@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use evloop::{Handle, Loop, Timer};
+use evloop::dns::{self, Hints, SocketType};
+use evloop::{Handle, Loop, Timer, fs};
 
 type Workload = fn(u64) -> (u64, Duration);
 
@@ -21,6 +22,12 @@ const WORKLOADS: &[(&str, u64, Workload)] = &[
     ("next_tick", 1_000_000, next_tick),
     ("microtasks", 1_000_000, microtasks),
     ("timer_churn", 1_000_000, timer_churn),
+    ("queue_work", 100_000, queue_work),
+    ("fs_stat_1", 100_000, |n| fs_stat(n, 1)),
+    ("fs_stat_4", 100_000, |n| fs_stat(n, 4)),
+    ("fs_stat_16", 100_000, |n| fs_stat(n, 16)),
+    ("fs_stat_32", 100_000, |n| fs_stat(n, 32)),
+    ("getaddrinfo", 20_000, getaddrinfo),
 ];
 
 fn main() -> ExitCode {
@@ -201,4 +208,109 @@ fn timer_churn(n: u64) -> (u64, Duration) {
     let elapsed = start.elapsed();
     lp.run().expect("run");
     (n, elapsed)
+}
+
+/// Requests issued and completed by a workload that keeps a fixed number in flight, and when
+/// the last one completed.
+struct Progress {
+    n: u64,
+    issued: Cell<u64>,
+    done: Cell<u64>,
+    end: Cell<Option<Instant>>,
+}
+
+impl Progress {
+    fn new(n: u64) -> Rc<Self> {
+        Rc::new(Self {
+            n,
+            issued: Cell::new(0),
+            done: Cell::new(0),
+            end: Cell::new(None),
+        })
+    }
+
+    /// Counts an issued request; false once all n are issued.
+    fn issue(&self) -> bool {
+        if self.issued.get() == self.n {
+            return false;
+        }
+        self.issued.set(self.issued.get() + 1);
+        true
+    }
+
+    /// Counts a completion, stopping the clock at the last.
+    fn complete(&self) {
+        self.done.set(self.done.get() + 1);
+        if self.done.get() == self.n {
+            self.end.set(Some(Instant::now()));
+        }
+    }
+
+    /// Runs `lp` with `in_flight` requests started by `issue`; returns (completions, time).
+    fn run(
+        self: &Rc<Self>,
+        lp: &mut Loop,
+        in_flight: u64,
+        issue: fn(&mut Loop, Rc<Self>),
+    ) -> (u64, Duration) {
+        let start = Instant::now();
+        for _ in 0..in_flight {
+            if self.issue() {
+                issue(lp, Rc::clone(self));
+            }
+        }
+        lp.run().expect("run");
+        let end = self.end.get().expect("all requests completed");
+        assert_eq!(self.done.get(), self.n);
+        (self.n, end - start)
+    }
+}
+
+/// One no-op job, re-queued from its own completion until it completed n times.
+fn queue_work(n: u64) -> (u64, Duration) {
+    fn requeue(lp: &mut Loop, progress: Rc<Progress>) {
+        lp.queue_work(
+            || (),
+            move |lp, r| {
+                r.expect("job");
+                progress.complete();
+                if progress.issue() {
+                    requeue(lp, progress);
+                }
+            },
+        );
+    }
+    Progress::new(n).run(&mut new_loop(), 1, requeue)
+}
+
+/// n stats of /etc/hostname with `in_flight` requests outstanding; each completion issues the next.
+fn fs_stat(n: u64, in_flight: u64) -> (u64, Duration) {
+    fn issue(lp: &mut Loop, progress: Rc<Progress>) {
+        fs::stat(lp, "/etc/hostname", move |lp, r| {
+            r.expect("stat");
+            progress.complete();
+            if progress.issue() {
+                issue(lp, progress);
+            }
+        });
+    }
+    Progress::new(n).run(&mut new_loop(), in_flight, issue)
+}
+
+/// n lookups of `localhost` (AF_UNSPEC, SOCK_STREAM, no service), 10 in flight.
+fn getaddrinfo(n: u64) -> (u64, Duration) {
+    fn issue(lp: &mut Loop, progress: Rc<Progress>) {
+        let hints = Hints {
+            socktype: SocketType::Stream,
+            ..Hints::default()
+        };
+        dns::getaddrinfo(lp, "localhost", "", hints, move |lp, r| {
+            assert!(!r.expect("lookup").is_empty());
+            progress.complete();
+            if progress.issue() {
+                issue(lp, progress);
+            }
+        });
+    }
+    Progress::new(n).run(&mut new_loop(), 10, issue)
 }

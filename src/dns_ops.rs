@@ -17,8 +17,9 @@ use std::{fmt, io};
 use crate::sys::dns::{self as sys_dns, GaiFailure};
 
 /// Which address families a lookup may return.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum AddressFamily {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddressFamily {
     /// IPv4 and IPv6 (`AF_UNSPEC`).
     #[default]
     Any,
@@ -29,8 +30,9 @@ pub(crate) enum AddressFamily {
 }
 
 /// Which socket type the addresses are for; `Any` lets the resolver answer for every type.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum SocketType {
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SocketType {
     /// Any type (0); duplicates across types are removed from the answer.
     #[default]
     Any,
@@ -40,28 +42,28 @@ pub(crate) enum SocketType {
     Dgram,
 }
 
-/// `AI_*` flags for [`getaddrinfo`]; combine with `|`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct AddrInfoFlags(c_int);
+/// `AI_*` flags for [`dns::getaddrinfo`](crate::dns::getaddrinfo); combine with `|`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AddrInfoFlags(c_int);
 
 impl AddrInfoFlags {
     /// No flags.
-    pub(crate) const NONE: Self = Self(0);
+    pub const NONE: Self = Self(0);
     /// Without a host, answer the wildcard address, for binding (`AI_PASSIVE`).
-    pub(crate) const PASSIVE: Self = Self(libc::AI_PASSIVE);
+    pub const PASSIVE: Self = Self(libc::AI_PASSIVE);
     /// The host must be a numeric address; never ask a resolver (`AI_NUMERICHOST`).
-    pub(crate) const NUMERIC_HOST: Self = Self(libc::AI_NUMERICHOST);
+    pub const NUMERIC_HOST: Self = Self(libc::AI_NUMERICHOST);
     /// The service must be a port number (`AI_NUMERICSERV`).
-    pub(crate) const NUMERIC_SERV: Self = Self(libc::AI_NUMERICSERV);
+    pub const NUMERIC_SERV: Self = Self(libc::AI_NUMERICSERV);
     /// Only families the machine has a non-loopback address for (`AI_ADDRCONFIG`).
-    pub(crate) const ADDRCONFIG: Self = Self(libc::AI_ADDRCONFIG);
+    pub const ADDRCONFIG: Self = Self(libc::AI_ADDRCONFIG);
     /// With `V6`, answer IPv4-mapped addresses when there are no IPv6 ones (`AI_V4MAPPED`).
-    pub(crate) const V4MAPPED: Self = Self(libc::AI_V4MAPPED);
+    pub const V4MAPPED: Self = Self(libc::AI_V4MAPPED);
     /// With `V4MAPPED`, answer both IPv6 and mapped IPv4 addresses (`AI_ALL`).
-    pub(crate) const ALL: Self = Self(libc::AI_ALL);
+    pub const ALL: Self = Self(libc::AI_ALL);
 
     /// Whether every flag of `other` is set here.
-    pub(crate) fn contains(self, other: Self) -> bool {
+    pub fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
 }
@@ -74,34 +76,35 @@ impl BitOr for AddrInfoFlags {
     }
 }
 
-/// What [`getaddrinfo`] should answer. The default asks for every family and socket type.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Hints {
+/// What [`dns::getaddrinfo`](crate::dns::getaddrinfo) should answer. The default asks for every
+/// family and socket type, with no flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Hints {
     /// Address families to answer.
-    pub(crate) family: AddressFamily,
+    pub family: AddressFamily,
     /// Socket type the addresses are for.
-    pub(crate) socktype: SocketType,
+    pub socktype: SocketType,
     /// `AI_*` flags.
-    pub(crate) flags: AddrInfoFlags,
+    pub flags: AddrInfoFlags,
 }
 
-/// `NI_*` flags for [`getnameinfo`]; combine with `|`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct NameInfoFlags(c_int);
+/// `NI_*` flags for [`dns::getnameinfo`](crate::dns::getnameinfo); combine with `|`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NameInfoFlags(c_int);
 
 impl NameInfoFlags {
     /// No flags: names where known, numbers otherwise.
-    pub(crate) const NONE: Self = Self(0);
+    pub const NONE: Self = Self(0);
     /// Answer the host as a numeric address (`NI_NUMERICHOST`).
-    pub(crate) const NUMERIC_HOST: Self = Self(libc::NI_NUMERICHOST);
+    pub const NUMERIC_HOST: Self = Self(libc::NI_NUMERICHOST);
     /// Answer the service as a port number (`NI_NUMERICSERV`).
-    pub(crate) const NUMERIC_SERV: Self = Self(libc::NI_NUMERICSERV);
+    pub const NUMERIC_SERV: Self = Self(libc::NI_NUMERICSERV);
     /// Fail if the host has no name, rather than answering the number (`NI_NAMEREQD`).
-    pub(crate) const NAME_REQUIRED: Self = Self(libc::NI_NAMEREQD);
+    pub const NAME_REQUIRED: Self = Self(libc::NI_NAMEREQD);
     /// Only the host part of a local name (`NI_NOFQDN`).
-    pub(crate) const NO_FQDN: Self = Self(libc::NI_NOFQDN);
+    pub const NO_FQDN: Self = Self(libc::NI_NOFQDN);
     /// The service is a datagram service, for the few ports that differ (`NI_DGRAM`).
-    pub(crate) const DGRAM: Self = Self(libc::NI_DGRAM);
+    pub const DGRAM: Self = Self(libc::NI_DGRAM);
 }
 
 impl BitOr for NameInfoFlags {
@@ -112,9 +115,10 @@ impl BitOr for NameInfoFlags {
     }
 }
 
-/// The payload of a failed lookup's `io::Error`.
+/// The payload of a failed lookup's `io::Error`: the resolver's text, the operation and the
+/// query; `err.get_ref()` and `downcast_ref::<DnsError>()` reach it.
 #[derive(Debug)]
-pub(crate) struct DnsError {
+pub struct DnsError {
     op: &'static str,
     query: String,
     code: c_int,
@@ -124,17 +128,17 @@ pub(crate) struct DnsError {
 
 impl DnsError {
     /// The `EAI_*` code, e.g. to retry on `libc::EAI_AGAIN`.
-    pub(crate) fn gai_code(&self) -> c_int {
+    pub fn gai_code(&self) -> c_int {
         self.code
     }
 
     /// The `errno` behind an `EAI_SYSTEM` failure.
-    pub(crate) fn raw_os_error(&self) -> Option<i32> {
+    pub fn raw_os_error(&self) -> Option<i32> {
         self.system.as_ref().and_then(io::Error::raw_os_error)
     }
 
     /// What was looked up: `host`, `host:service`, `:service`, or the address for `getnameinfo`.
-    pub(crate) fn query(&self) -> &str {
+    pub fn query(&self) -> &str {
         &self.query
     }
 }
@@ -164,7 +168,7 @@ pub(crate) fn getaddrinfo(
     let host = host.filter(|host| !host.is_empty());
     let service = service.filter(|service| !service.is_empty());
     let query = match (host, service) {
-        (None, None) => return Err(invalid_input("getaddrinfo needs a host or a service")),
+        (None, None) => return Err(no_query()),
         (Some(host), None) => host.to_owned(),
         (None, Some(service)) => format!(":{service}"),
         (Some(host), Some(service)) if host.contains(':') => format!("[{host}]:{service}"),
@@ -207,6 +211,11 @@ pub(crate) fn getaddrinfo(
 pub(crate) fn getnameinfo(addr: SocketAddr, flags: NameInfoFlags) -> io::Result<(String, String)> {
     sys_dns::getnameinfo(&addr, flags.0)
         .map_err(|failure| dns_error("getnameinfo", addr.to_string(), failure))
+}
+
+/// The error for a lookup with neither a host nor a service.
+pub(crate) fn no_query() -> io::Error {
+    invalid_input("getaddrinfo needs a host or a service")
 }
 
 fn invalid_input(message: &str) -> io::Error {

@@ -39,6 +39,18 @@ impl Error {
         matches!(self, Self::Canceled)
     }
 
+    /// The evloop error carried inside `err`, if `err` was made from one. File and DNS callbacks
+    /// receive `io::Error`s; a canceled request's error is [`Error::Canceled`] inside one (kind
+    /// `Interrupted`), a stale file id's is [`Error::StaleHandle`].
+    ///
+    /// ```
+    /// let err = std::io::Error::from(evloop::Error::Canceled);
+    /// assert!(evloop::Error::from_io_ref(&err).is_some_and(evloop::Error::is_canceled));
+    /// ```
+    pub fn from_io_ref(err: &io::Error) -> Option<&Self> {
+        err.get_ref()?.downcast_ref::<Self>()
+    }
+
     /// The closest [`io::ErrorKind`], for callers that think in `io::Error`.
     pub fn kind(&self) -> io::ErrorKind {
         match self {

@@ -86,6 +86,8 @@ pub struct Loop {
     #[cfg(target_os = "linux")]
     deadline_timer: crate::sys::DeadlineTimer,
     pub(crate) requests: crate::work::Requests,
+    /// Open files: what `fs::File` ids name.
+    pub(crate) files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
     pub(crate) pool_size: Option<usize>,
     stop_flag: bool,
@@ -187,6 +189,7 @@ impl Loop {
             #[cfg(target_os = "linux")]
             deadline_timer,
             requests: crate::work::Requests::default(),
+            files: crate::fs::FileTable::default(),
             pool_size: b.threadpool_size,
             stop_flag: false,
             running: false,
@@ -502,6 +505,7 @@ impl Loop {
     /// The poll phase: wait for I/O (or the timeout), then dispatch events, pool completions
     /// and cross-thread posts.
     fn poll_io(&mut self, timeout_ns: Option<u64>) -> Result<()> {
+        self.end_completions();
         if timeout_ns == Some(0) && self.io_sources == 0 {
             // Nothing but our own waker is registered: skip the syscall and look at the inbox
             // flag directly (libuv likewise skips epoll_wait with no fds).
@@ -594,6 +598,7 @@ impl Loop {
     /// Runs the posts (and pool completions) that were in the inbox when the poll phase looked,
     /// in send order. Later ones wake the loop again.
     fn run_inbox(&mut self) {
+        self.begin_completions();
         if self.inbox.is_empty() {
             self.remote.take_batch(&mut self.inbox);
         }
@@ -610,6 +615,7 @@ impl Loop {
                 } => self.complete_request(key, serial, outcome),
             }
         }
+        self.end_completions();
     }
 
     /// Starts closing `id`: stops it now, runs `on_close` in the close phase.

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 /// What a failed file operation was about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum FsTarget {
+#[non_exhaustive]
+pub enum FsTarget {
     /// One path: `open`, `stat`, `mkdir`…
     Path(PathBuf),
     /// A source and a destination: `rename`, `copyfile`, `symlink`.
@@ -44,8 +45,17 @@ impl fmt::Display for FsTarget {
 }
 
 /// The payload of a failed file operation's `io::Error`: the OS error, the operation, its target.
+///
+/// ```
+/// # fn check(err: &std::io::Error) {
+/// use evloop::fs::FsError;
+/// if let Some(fs_err) = err.get_ref().and_then(|e| e.downcast_ref::<FsError>()) {
+///     println!("{} failed on {}: errno {:?}", fs_err.op(), fs_err.target(), fs_err.raw_os_error());
+/// }
+/// # }
+/// ```
 #[derive(Debug)]
-pub(crate) struct FsError {
+pub struct FsError {
     op: &'static str,
     target: FsTarget,
     source: io::Error,
@@ -53,22 +63,22 @@ pub(crate) struct FsError {
 
 impl FsError {
     /// The operation that failed, named as the system call or libuv request (`open`, `scandir`…).
-    pub(crate) fn op(&self) -> &'static str {
+    pub fn op(&self) -> &'static str {
         self.op
     }
 
     /// The path(s) or descriptor the operation was about.
-    pub(crate) fn target(&self) -> &FsTarget {
+    pub fn target(&self) -> &FsTarget {
         &self.target
     }
 
     /// The OS error code (`errno`) the operation failed with, if it came from the OS.
-    pub(crate) fn raw_os_error(&self) -> Option<i32> {
+    pub fn raw_os_error(&self) -> Option<i32> {
         self.source.raw_os_error()
     }
 
     /// The kind of the underlying error.
-    pub(crate) fn kind(&self) -> io::ErrorKind {
+    pub fn kind(&self) -> io::ErrorKind {
         self.source.kind()
     }
 }
@@ -97,23 +107,28 @@ pub(crate) fn annotate(op: &'static str, target: FsTarget, err: io::Error) -> io
     )
 }
 
-/// A closure for `map_err` that annotates an error about one path.
-pub(crate) fn at_path(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> io::Error {
-    let path = path.to_path_buf();
-    move |err| annotate(op, FsTarget::Path(path), err)
+/// A closure for `map_err` that annotates an error about one path. The path is copied only if
+/// the operation fails: a successful `stat` allocates nothing for its error path.
+pub(crate) fn at_path<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |err| annotate(op, FsTarget::Path(path.to_path_buf()), err)
 }
 
 /// A closure for `map_err` that annotates an error about a source and a destination path.
-pub(crate) fn at_pair(
+pub(crate) fn at_pair<'a>(
     op: &'static str,
-    from: &Path,
-    to: &Path,
-) -> impl FnOnce(io::Error) -> io::Error {
-    let target = FsTarget::Pair {
-        from: from.to_path_buf(),
-        to: to.to_path_buf(),
-    };
-    move |err| annotate(op, target, err)
+    from: &'a Path,
+    to: &'a Path,
+) -> impl FnOnce(io::Error) -> io::Error + 'a {
+    move |err| {
+        let target = FsTarget::Pair {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+        };
+        annotate(op, target, err)
+    }
 }
 
 /// A closure for `map_err` that annotates an error about an open file.
@@ -121,9 +136,10 @@ pub(crate) fn at_fd(op: &'static str, fd: RawFd) -> impl FnOnce(io::Error) -> io
     move |err| annotate(op, FsTarget::Fd(fd), err)
 }
 
-/// The OS error code behind `err`, looking through evloop's payload errors (this module's
-/// `FsError`, the DNS errors) by following the `source` chain to the first OS error.
-pub(crate) fn raw_os_error(err: &io::Error) -> Option<i32> {
+/// The OS error code (`errno`) behind `err`, looking through evloop's payload errors
+/// ([`FsError`], [`DnsError`](crate::dns::DnsError)) along the `source` chain. `err.raw_os_error()`
+/// itself is `None` for those, since std only reports codes of errors it made.
+pub fn raw_os_error(err: &io::Error) -> Option<i32> {
     let mut current: &(dyn Error + 'static) = err;
     loop {
         if let Some(code) = current

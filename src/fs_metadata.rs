@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 /// The type of a file, as far as evloop's file API distinguishes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum FileKind {
+#[non_exhaustive]
+pub enum FileKind {
     /// A regular file.
     File,
     /// A directory.
@@ -33,45 +34,62 @@ impl FileKind {
     }
 }
 
-/// The result of `stat`, `lstat` and `fstat` (libuv's `uv_stat_t`).
+/// The result of [`fs::stat`](crate::fs::stat), [`fs::lstat`](crate::fs::lstat) and
+/// [`File::fstat`](crate::fs::File::fstat) (libuv's `uv_stat_t`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Metadata {
+#[non_exhaustive]
+pub struct Metadata {
     /// The file type.
-    pub(crate) kind: FileKind,
+    pub kind: FileKind,
     /// `st_mode`: the type bits and the permission bits (`mode & 0o7777`).
-    pub(crate) mode: u32,
+    pub mode: u32,
     /// The size in bytes (`st_size`): the file's length, a symlink's target length.
-    pub(crate) len: u64,
+    pub len: u64,
     /// The space allocated, in 512-byte blocks (`st_blocks`); smaller than `len` for sparse files.
-    pub(crate) blocks: u64,
+    pub blocks: u64,
     /// The preferred I/O block size (`st_blksize`).
-    pub(crate) block_size: u64,
+    pub block_size: u64,
     /// Last access (`st_atime`).
-    pub(crate) accessed: SystemTime,
+    pub accessed: SystemTime,
     /// Last modification of the contents (`st_mtime`).
-    pub(crate) modified: SystemTime,
+    pub modified: SystemTime,
     /// Last status change: contents, mode, owner, links (`st_ctime`).
-    pub(crate) changed: SystemTime,
+    pub changed: SystemTime,
     /// Creation time, where the file system and kernel report it (`statx` birth time).
-    pub(crate) created: Option<SystemTime>,
+    pub created: Option<SystemTime>,
     /// The device holding the file (`st_dev`).
-    pub(crate) dev: u64,
+    pub dev: u64,
     /// The inode number (`st_ino`).
-    pub(crate) ino: u64,
+    pub ino: u64,
     /// The number of hard links (`st_nlink`).
-    pub(crate) nlink: u64,
+    pub nlink: u64,
     /// The owner's user id.
-    pub(crate) uid: u32,
+    pub uid: u32,
     /// The owner's group id.
-    pub(crate) gid: u32,
+    pub gid: u32,
     /// The device id, for device files (`st_rdev`).
-    pub(crate) rdev: u64,
+    pub rdev: u64,
 }
 
 impl Metadata {
     /// The permission bits, `mode & 0o7777` (what `chmod` sets).
-    pub(crate) fn permissions(&self) -> u32 {
+    pub fn permissions(&self) -> u32 {
         self.mode & 0o7777
+    }
+
+    /// Whether this is a regular file.
+    pub fn is_file(&self) -> bool {
+        self.kind == FileKind::File
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.kind == FileKind::Dir
+    }
+
+    /// Whether this is a symbolic link (only `lstat` reports links).
+    pub fn is_symlink(&self) -> bool {
+        self.kind == FileKind::Symlink
     }
 }
 
@@ -97,13 +115,14 @@ impl From<&fs::Metadata> for Metadata {
     }
 }
 
-/// One entry of a directory listing.
+/// One entry of a directory listing from [`fs::readdir`](crate::fs::readdir).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct DirEntry {
+#[non_exhaustive]
+pub struct DirEntry {
     /// The entry's file name (not a path; never `.` or `..`).
-    pub(crate) name: OsString,
+    pub name: OsString,
     /// The entry's type, without following a symlink.
-    pub(crate) kind: FileKind,
+    pub kind: FileKind,
 }
 
 /// A `stat` timestamp (seconds and nanoseconds since the epoch, either side of it) as `SystemTime`.

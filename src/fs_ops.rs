@@ -11,94 +11,15 @@ mod tests;
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::ops::BitOr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::fs_error::{FsTarget, annotate, at_fd, at_pair, at_path};
+use crate::fs_flags::{AccessMode, OpenFlags};
 use crate::fs_metadata::{DirEntry, FileKind, Metadata};
 use crate::sys;
-
-/// How to open a file: std's `OpenOptions` as a plain `Copy` value that can travel to a worker.
-/// Start from [`OpenFlags::READ`], [`OpenFlags::WRITE`] or [`OpenFlags::APPEND`] (Node's `r`,
-/// `w`, `a`) and adjust fields. Descriptors are always opened close-on-exec, as std does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct OpenFlags {
-    /// Open for reading.
-    pub(crate) read: bool,
-    /// Open for writing.
-    pub(crate) write: bool,
-    /// Every write goes to the end (`O_APPEND`); implies writing.
-    pub(crate) append: bool,
-    /// Cut an existing file to length 0 (`O_TRUNC`); needs `write`.
-    pub(crate) truncate: bool,
-    /// Create the file if missing (`O_CREAT`).
-    pub(crate) create: bool,
-    /// Create the file, failing if it exists (`O_CREAT | O_EXCL`); wins over `create`/`truncate`.
-    pub(crate) create_new: bool,
-    /// Permission bits for a created file, before the umask.
-    pub(crate) mode: u32,
-    /// Extra `O_*` flags such as `O_NOFOLLOW` or `O_SYNC`; access-mode bits are ignored.
-    pub(crate) custom_flags: i32,
-}
-
-impl OpenFlags {
-    /// Read an existing file (Node's `r`).
-    pub(crate) const READ: Self = Self {
-        read: true,
-        write: false,
-        append: false,
-        truncate: false,
-        create: false,
-        create_new: false,
-        mode: 0o666,
-        custom_flags: 0,
-    };
-    /// Write from the start, creating or truncating (Node's `w`).
-    pub(crate) const WRITE: Self = Self {
-        read: false,
-        write: true,
-        truncate: true,
-        create: true,
-        ..Self::READ
-    };
-    /// Append, creating if missing (Node's `a`).
-    pub(crate) const APPEND: Self = Self {
-        read: false,
-        append: true,
-        create: true,
-        ..Self::READ
-    };
-
-    /// These flags with a different creation mode.
-    pub(crate) const fn with_mode(self, mode: u32) -> Self {
-        Self { mode, ..self }
-    }
-}
-
-/// The checks `access` makes; combine with `|`. `EXISTS` alone only checks existence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct AccessMode(libc::c_int);
-
-impl AccessMode {
-    /// The file exists (`F_OK`).
-    pub(crate) const EXISTS: Self = Self(libc::F_OK);
-    /// The caller may read it (`R_OK`).
-    pub(crate) const READ: Self = Self(libc::R_OK);
-    /// The caller may write it (`W_OK`).
-    pub(crate) const WRITE: Self = Self(libc::W_OK);
-    /// The caller may execute it, or search it if a directory (`X_OK`).
-    pub(crate) const EXECUTE: Self = Self(libc::X_OK);
-}
-
-impl BitOr for AccessMode {
-    type Output = Self;
-
-    fn bitor(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-}
 
 /// Opens `path` as `flags` say.
 pub(crate) fn open(path: &Path, flags: OpenFlags) -> io::Result<File> {
@@ -124,6 +45,56 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
 /// Writes up to `buf.len()` bytes at `offset` (`pwrite`); returns how many were written.
 pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
     retry_interrupted(|| file.write_at(buf, offset)).map_err(at_fd("write", file.as_raw_fd()))
+}
+
+/// Reads `len` bytes at `offset`, fewer only at end of file (repeated `pread`s). The buffer grows
+/// as data arrives, so a huge `len` on a small file costs only what is read.
+pub(crate) fn read_up_to(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    const FIRST_CHUNK: usize = 64 * 1024;
+    let mut buf = vec![0; len.min(FIRST_CHUNK)];
+    let mut filled = 0;
+    while filled < len {
+        if filled == buf.len() {
+            let grown = buf.len().saturating_mul(2).min(len);
+            buf.resize(grown, 0);
+        }
+        let n = read_at(file, &mut buf[filled..], offset + filled as u64)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Writes all of `data` at `offset` (repeated `pwrite`s); returns `data.len()`.
+pub(crate) fn write_all_at(file: &File, data: &[u8], offset: u64) -> io::Result<usize> {
+    let mut written = 0;
+    while written < data.len() {
+        match write_at(file, &data[written..], offset + written as u64)? {
+            0 => {
+                let err = io::Error::from(io::ErrorKind::WriteZero);
+                return Err(annotate("write", FsTarget::Fd(file.as_raw_fd()), err));
+            }
+            n => written += n,
+        }
+    }
+    Ok(written)
+}
+
+/// Closes the loop's handle on an open file. If this was the last reference the descriptor is
+/// closed here and a failure reported (`close(2)` can report a delayed write error, e.g. on
+/// NFS); otherwise requests still running on the file hold it open, and the last of them
+/// closes it when it ends.
+pub(crate) fn close(file: Arc<File>) -> io::Result<()> {
+    match Arc::try_unwrap(file) {
+        Ok(file) => {
+            let fd = file.as_raw_fd();
+            sys::close(OwnedFd::from(file)).map_err(at_fd("close", fd))
+        }
+        Err(_shared) => Ok(()),
+    }
 }
 
 /// The whole contents of `path`.
@@ -257,7 +228,7 @@ pub(crate) fn chmod(path: &Path, mode: u32) -> io::Result<()> {
 
 /// Checks that the caller may access `path` as `mode` asks (real ids, as `access(2)`).
 pub(crate) fn access(path: &Path, mode: AccessMode) -> io::Result<()> {
-    sys::access(path, mode.0).map_err(at_path("access", path))
+    sys::access(path, mode.bits()).map_err(at_path("access", path))
 }
 
 /// Whether `path` exists (following symlinks). `Ok(false)` only when it is known not to exist;

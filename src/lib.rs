@@ -107,6 +107,14 @@
 //! raw fd is level-triggered like libuv's `uv_poll_t`: it re-arms after each callback and runs
 //! at most once per iteration while the fd stays ready. [`Signal`] deliveries run in the poll
 //! phase and coalesce between wake-ups.
+//! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
+//! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
+//! says otherwise) shared by every loop asking the same size; it starts on first use and its
+//! threads exit with the last loop using it. Jobs start in submission order, except that DNS
+//! lookups occupy at most half the workers, so file work always finds one. Completions run in
+//! the poll phase; [`Loop::cancel`] takes a request off the queue until a worker starts it and
+//! its callback then gets [`Error::Canceled`] in the pending phase — as does any error found
+//! before a request reaches the pool. In-flight requests keep the loop alive.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
@@ -117,23 +125,21 @@
 #![deny(unsafe_code)]
 
 mod builder;
-#[allow(dead_code)]
+pub mod dns;
 mod dns_ops;
 mod error;
 mod event_loop;
 mod fd_watcher;
-#[allow(dead_code)]
+pub mod fs;
 mod fs_error;
-#[allow(dead_code)]
+mod fs_flags;
 mod fs_metadata;
-#[allow(dead_code)]
 mod fs_ops;
 mod handle;
 pub mod http;
 mod immediate;
 pub mod metrics;
 mod net;
-#[allow(dead_code)]
 mod pool;
 mod sender;
 mod signal;
@@ -153,6 +159,7 @@ pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
 pub use metrics::{LagMonitor, Metrics};
 pub use net::{UdpBindOptions, UdpSocket};
+pub use pool::PoolStats;
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use signal::Signal;
 pub use timer::Timer;

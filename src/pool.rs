@@ -2,30 +2,29 @@
 //!
 //! One pool serves every loop in the process that asks for the same size: each job carries its own
 //! [`CompletionSink`], so its outcome goes back to the loop that submitted it. Workers take jobs
-//! from `crossbeam-channel` queues in FIFO order within a class. DNS lookups may occupy at most
-//! half the workers (rounded up), as in libuv, so slow resolvers cannot starve file work; the
-//! `dns_gate` module explains the mechanism.
+//! in FIFO order from one mutex-guarded queue, as libuv's; DNS lookups may occupy at most half
+//! the workers (rounded up), so slow resolvers cannot starve file work (see `queue`).
+//!
+//! Cancel needs no shared table: a job's state lives in its [`JobId`], which the submitter keeps;
+//! `cancel` and the worker race on one compare-and-swap of it.
 //!
 //! Lifetime: a process-wide registry holds only `Weak<Pool>`, so the pool lives exactly as long as
-//! some loop holds its `Arc`. When the last `Arc` drops, the queue senders drop; workers finish the
+//! some loop holds its `Arc`. When the last `Arc` drops, the queue is closed; workers finish the
 //! jobs already queued and exit. Workers never hold an `Arc<Pool>` themselves, and `Drop` never
 //! blocks on them.
 
-mod dns_gate;
+mod queue;
 #[cfg(test)]
 mod tests;
 mod worker;
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread;
 
-use crossbeam_channel::{SendError, Sender, unbounded};
-
-use self::dns_gate::DnsGate;
+use self::queue::JobQueue;
 
 /// The work a job runs on a pool thread; its boxed result travels back to the submitting loop.
 pub(crate) type JobFn = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
@@ -57,9 +56,18 @@ pub(crate) trait CompletionSink: Send + Sync + 'static {
     fn complete(&self, id: JobId, outcome: Outcome);
 }
 
-/// Names one submitted job within its pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct JobId(u64);
+/// Names one submitted job and holds its state (queued, running, canceled, finished): the
+/// submitter keeps it to cancel the job. Equal ids are the same job.
+#[derive(Clone, Debug)]
+pub(crate) struct JobId(Arc<AtomicU8>);
+
+impl PartialEq for JobId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for JobId {}
 
 /// The answer of [`Pool::cancel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,19 +81,24 @@ pub(crate) enum CancelResult {
     Finished,
 }
 
-/// A snapshot of the pool's counters (relaxed atomics: each is exact, the set is not atomic).
+/// A snapshot of a thread pool's counters, from [`Loop::pool_stats`](crate::Loop::pool_stats).
+///
+/// The counters are the whole pool's, which every loop asking the same pool size shares. Each
+/// counter is exact; the set is not one atomic snapshot (a job may move from `queued` to
+/// `running` between two reads).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct PoolStats {
+#[non_exhaustive]
+pub struct PoolStats {
     /// Jobs submitted and neither started nor canceled.
-    pub(crate) queued: u64,
+    pub queued: u64,
     /// Jobs running now.
-    pub(crate) running: u64,
-    /// Jobs that ran to an outcome (returned or panicked).
-    pub(crate) completed: u64,
-    /// Jobs canceled while queued.
-    pub(crate) canceled: u64,
+    pub running: u64,
+    /// Jobs that ran to an outcome (returned or panicked) since the pool started.
+    pub completed: u64,
+    /// Jobs canceled while queued since the pool started.
+    pub canceled: u64,
     /// Worker threads.
-    pub(crate) threads: usize,
+    pub threads: usize,
 }
 
 /// The name of the environment variable that sets the pool size when the loop does not.
@@ -106,44 +119,29 @@ const RUNNING: u8 = 1;
 const CANCELED: u8 = 2;
 const FINISHED: u8 = 3;
 
-/// A job in a queue.
+/// A job in the queue.
 struct Job {
     id: JobId,
     kind: JobKind,
-    state: Arc<AtomicU8>,
     work: JobFn,
     sink: Arc<dyn CompletionSink>,
 }
 
-/// What the pool and its workers share. Holds no sender of the general queue, so dropping the
-/// `Pool` disconnects the workers.
+/// What the pool and its workers share.
 struct PoolState {
-    /// Jobs that may still be canceled or are running, by id.
-    jobs: Mutex<HashMap<JobId, Arc<AtomicU8>>>,
-    dns_gate: Mutex<DnsGate>,
+    queue: JobQueue,
     queued: AtomicU64,
     running: AtomicU64,
     completed: AtomicU64,
     canceled: AtomicU64,
 }
 
-impl PoolState {
-    fn jobs(&self) -> MutexGuard<'_, HashMap<JobId, Arc<AtomicU8>>> {
-        // A panic never happens while these locks are held (jobs run outside them); recover anyway.
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn dns_gate(&self) -> MutexGuard<'_, DnsGate> {
-        self.dns_gate.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A fixed set of worker threads with a FIFO queue per job class.
+/// A fixed set of worker threads sharing one FIFO queue.
 pub(crate) struct Pool {
     state: Arc<PoolState>,
-    general: Sender<Job>,
-    next_id: AtomicU64,
     threads: usize,
+    /// The number in the first worker's name (the tests find the workers by name).
+    #[cfg_attr(not(test), allow(dead_code))]
     first_worker: usize,
 }
 
@@ -170,11 +168,8 @@ impl Pool {
 
     /// Starts a private pool of `size` (already validated) threads, outside the registry.
     fn start(size: usize) -> io::Result<Self> {
-        let (general, general_jobs) = unbounded();
-        let (dns_ready, dns_jobs) = unbounded();
         let state = Arc::new(PoolState {
-            jobs: Mutex::new(HashMap::new()),
-            dns_gate: Mutex::new(DnsGate::new(size.div_ceil(2), dns_ready)),
+            queue: JobQueue::new(size.div_ceil(2)),
             queued: AtomicU64::new(0),
             running: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -183,64 +178,65 @@ impl Pool {
         let first_worker = NEXT_WORKER.fetch_add(size, Ordering::Relaxed);
         let pool = Self {
             state,
-            general,
-            next_id: AtomicU64::new(0),
             threads: size,
             first_worker,
         };
         for number in first_worker..first_worker + size {
-            let (state, general_jobs, dns_jobs) = (
-                Arc::clone(&pool.state),
-                general_jobs.clone(),
-                dns_jobs.clone(),
-            );
-            // On failure `pool` drops here, which disconnects the workers already started.
+            let state = Arc::clone(&pool.state);
+            // On failure `pool` drops here, which closes the queue for the workers already started.
             thread::Builder::new()
                 .name(format!("evloop-pool-{number}"))
-                .spawn(move || worker::run(&state, &general_jobs, &dns_jobs))?;
+                .spawn(move || worker::run(&state))?;
         }
         Ok(pool)
     }
 
     /// Queues `job`; its outcome goes to `sink` from a worker thread, unless it is canceled first.
     pub(crate) fn submit(&self, kind: JobKind, job: JobFn, sink: Arc<dyn CompletionSink>) -> JobId {
-        let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        self.state.jobs().insert(id, Arc::clone(&state));
+        self.push(kind, job, sink, true).0
+    }
+
+    /// Queues `job` like [`submit`](Self::submit) but wakes no worker: the caller collects the
+    /// jobs that could run (the `bool`) and hands their count to [`wake`](Self::wake) soon.
+    pub(crate) fn submit_quietly(
+        &self,
+        kind: JobKind,
+        job: JobFn,
+        sink: Arc<dyn CompletionSink>,
+    ) -> (JobId, bool) {
+        self.push(kind, job, sink, false)
+    }
+
+    /// Wakes idle workers for up to `jobs` jobs queued by [`submit_quietly`](Self::submit_quietly).
+    pub(crate) fn wake(&self, jobs: usize) {
+        self.state.queue.wake(jobs);
+    }
+
+    fn push(
+        &self,
+        kind: JobKind,
+        work: JobFn,
+        sink: Arc<dyn CompletionSink>,
+        wake: bool,
+    ) -> (JobId, bool) {
+        let id = JobId(Arc::new(AtomicU8::new(QUEUED)));
         self.state.queued.fetch_add(1, Ordering::Relaxed);
         let job = Job {
-            id,
+            id: id.clone(),
             kind,
-            state,
-            work: job,
+            work,
             sink,
         };
-        let queued = match kind {
-            JobKind::Dns => self.state.dns_gate().admit(job),
-            JobKind::Cpu | JobKind::Fs => self.general.send(job).map_err(SendError::into_inner),
-        };
-        // Workers only exit once this pool is dropped, so this is unreachable in practice; if it
-        // ever happens the loop still hears about the job instead of waiting for it forever.
-        if let Err(job) = queued {
-            self.state.jobs().remove(&id);
-            self.state.queued.fetch_sub(1, Ordering::Relaxed);
-            job.sink.complete(
-                id,
-                Outcome::Panicked("evloop pool has no workers".to_owned()),
-            );
-        }
-        id
+        let runnable = self.state.queue.push(job, wake);
+        (id, runnable)
     }
 
     /// Cancels job `id` if it is still queued. The worker that dequeues it skips it and does not
     /// call its sink: the loop delivers the cancel error itself, later, never inside this call.
-    pub(crate) fn cancel(&self, id: JobId) -> CancelResult {
-        let Some(state) = self.state.jobs().get(&id).cloned() else {
-            return CancelResult::Finished;
-        };
+    pub(crate) fn cancel(&self, id: &JobId) -> CancelResult {
+        let state = &id.0;
         match state.compare_exchange(QUEUED, CANCELED, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
-                self.state.jobs().remove(&id);
                 self.state.queued.fetch_sub(1, Ordering::Relaxed);
                 self.state.canceled.fetch_add(1, Ordering::Relaxed);
                 CancelResult::Canceled
@@ -257,7 +253,7 @@ impl Pool {
             running: self.state.running.load(Ordering::Relaxed),
             completed: self.state.completed.load(Ordering::Relaxed),
             canceled: self.state.canceled.load(Ordering::Relaxed),
-            threads: self.threads,
+            threads: self.threads(),
         }
     }
 
@@ -269,8 +265,8 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // The general sender drops with `self`; the DNS sender drops once its backlog has drained.
-        self.state.dns_gate().close();
+        // Workers drain what is queued, then exit; nobody waits for them.
+        self.state.queue.close();
     }
 }
 

@@ -1,6 +1,5 @@
 //! Always-on counters: plain integers bumped on the loop thread, never an atomic or a clock read.
 
-use crate::event_loop::Loop;
 use crate::metrics::Phase;
 
 /// The loop's counters. Every field only ever grows; snapshots subtract to get a window.
@@ -33,31 +32,4 @@ pub(crate) struct Counters {
     pub(crate) pool_submitted: u64,
     /// Thread-pool requests whose callbacks ran (canceled ones excluded).
     pub(crate) pool_completed: u64,
-}
-
-/// Thread-pool job counts, as [`crate::Metrics`] reports them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolStats {
-    /// Jobs waiting for a worker.
-    pub queued: u64,
-    /// Jobs a worker is running now.
-    pub running: u64,
-    /// Jobs finished since the loop was created (their completions may not have run yet).
-    pub completed: u64,
-}
-
-impl Loop {
-    /// The shared thread pool's queue lengths and completed count (all 0 before this loop's
-    /// first pool request starts the pool). The pool is shared by every loop asking the same
-    /// size, so these count its jobs from all of them.
-    pub(crate) fn pool_stats(&self) -> PoolStats {
-        self.requests
-            .pool_stats()
-            .map_or_else(PoolStats::default, |s| PoolStats {
-                queued: s.queued,
-                running: s.running,
-                completed: s.completed,
-            })
-    }
 }

@@ -24,9 +24,9 @@ mod prometheus;
 mod snapshot;
 mod watchdog;
 
+pub use crate::pool::PoolStats;
 pub use callbacks::SlowCallback;
 pub(crate) use counters::Counters;
-pub use counters::PoolStats;
 pub use histogram::LatencyHistogram;
 pub(crate) use instruments::Instruments;
 pub use lag::LagMonitor;
@@ -125,6 +125,10 @@ pub enum CallbackKind {
     Signal,
     /// A raw fd watcher's readiness callback.
     Watcher,
+    /// A file-operation completion (`evloop::fs`).
+    Fs,
+    /// A DNS lookup completion (`evloop::dns`).
+    Dns,
 }
 
 impl CallbackKind {
@@ -144,6 +148,8 @@ impl CallbackKind {
         Self::UdpRecv,
         Self::Signal,
         Self::Watcher,
+        Self::Fs,
+        Self::Dns,
     ];
 
     /// A short lowercase name.
@@ -163,6 +169,8 @@ impl CallbackKind {
             Self::UdpRecv => "udp-recv",
             Self::Signal => "signal",
             Self::Watcher => "watcher",
+            Self::Fs => "fs",
+            Self::Dns => "dns",
         }
     }
 

@@ -129,7 +129,7 @@ impl Loop {
             open_handles: by_kind,
             bytes_read: c.bytes_read,
             bytes_written: c.bytes_written,
-            pool: self.pool_stats(),
+            pool: self.pool_stats().unwrap_or_default(),
             slow_callbacks: ins.callbacks.slow_count,
             lag: self.lag_histogram().cloned(),
             timer_lateness: ins.timer_lateness.clone(),

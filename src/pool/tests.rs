@@ -126,11 +126,11 @@ fn queued_jobs_can_be_canceled_and_never_run() {
         .collect();
     assert_eq!(pool.stats().queued, 16);
     for id in &queued {
-        assert_eq!(pool.cancel(*id), CancelResult::Canceled);
+        assert_eq!(pool.cancel(id), CancelResult::Canceled);
     }
     for id in &queued {
         assert_eq!(
-            pool.cancel(*id),
+            pool.cancel(id),
             CancelResult::Finished,
             "a second cancel is a no-op"
         );
@@ -168,12 +168,29 @@ fn a_running_job_is_busy_and_a_finished_one_is_finished() {
     });
     let id = pool.submit(JobKind::Cpu, work, sink);
     started.wait();
-    assert_eq!(pool.cancel(id), CancelResult::Busy);
+    assert_eq!(pool.cancel(&id), CancelResult::Busy);
     assert_eq!(pool.stats().running, 1);
     release.wait();
     let (finished, outcome) = next(&done);
-    assert_eq!((finished, value::<u32>(outcome)), (id, 7));
-    assert_eq!(pool.cancel(id), CancelResult::Finished);
+    assert_eq!((finished, value::<u32>(outcome)), (id.clone(), 7));
+    assert_eq!(pool.cancel(&id), CancelResult::Finished);
+}
+
+#[test]
+fn a_quiet_submission_waits_for_wake() {
+    let pool = Pool::start(2).expect("pool starts");
+    let (sink, done) = channel_sink();
+    wait_until(|| pool.state.queue.idle_workers() == 2); // both asleep
+    let (id, runnable) = pool.submit_quietly(JobKind::Fs, job(|| 5u32), Arc::clone(&sink));
+    assert!(runnable);
+    assert!(
+        done.recv_timeout(Duration::from_millis(50)).is_err(),
+        "no worker was woken"
+    );
+    assert_eq!(pool.stats().queued, 1);
+    pool.wake(1);
+    let (finished, outcome) = next(&done);
+    assert_eq!((finished, value::<u32>(outcome)), (id, 5));
 }
 
 #[test]

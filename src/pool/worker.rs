@@ -1,62 +1,30 @@
-//! The body of a pool thread: take the next job from either queue, run it, report it.
+//! The body of a pool thread: take the next job, run it, report it.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Receiver, Select};
+use super::{CANCELED, FINISHED, Job, Outcome, PoolState, QUEUED, RUNNING};
 
-use super::{CANCELED, FINISHED, Job, JobKind, Outcome, PoolState, QUEUED, RUNNING};
-
-/// Serves jobs until both queues are disconnected and empty. `general_jobs` carries CPU and file
-/// work; `dns_jobs` carries only DNS jobs that already hold a DNS slot (see `DnsGate`), so a job
-/// on either queue is always runnable and a worker never idles while runnable work is queued.
-pub(super) fn run(state: &PoolState, general_jobs: &Receiver<Job>, dns_jobs: &Receiver<Job>) {
-    let mut select = Select::new();
-    let general_index = select.recv(general_jobs);
-    let dns_index = select.recv(dns_jobs);
-    let mut open_queues = 2;
-    while open_queues > 0 {
-        let operation = select.select();
-        let index = operation.index();
-        let queue = if index == dns_index {
-            dns_jobs
-        } else {
-            general_jobs
-        };
-        debug_assert!(index == general_index || index == dns_index);
-        match operation.recv(queue) {
-            Ok(job) => {
-                let holds_dns_slot = job.kind == JobKind::Dns;
-                run_job(state, job);
-                if holds_dns_slot {
-                    state.dns_gate().release();
-                }
-            }
-            // Disconnected and drained: the pool is gone. Stop watching this queue.
-            Err(_) => {
-                select.remove(index);
-                open_queues -= 1;
-            }
-        }
+/// Serves jobs until the pool is gone and nothing runnable is left in its queue.
+pub(super) fn run(state: &PoolState) {
+    while let Some(job) = state.queue.next() {
+        let kind = job.kind;
+        run_job(state, job);
+        state.queue.done(kind);
     }
 }
 
 /// Runs one job unless it was canceled, catching a panic, and hands the outcome to its sink.
 fn run_job(state: &PoolState, job: Job) {
-    let Job {
-        id,
-        state: job_state,
-        work,
-        sink,
-        ..
-    } = job;
-    if job_state
+    let Job { id, work, sink, .. } = job;
+    if id
+        .0
         .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
     {
         // Canceled while queued: `Pool::cancel` did the bookkeeping and the loop reports it.
-        debug_assert_eq!(job_state.load(Ordering::Relaxed), CANCELED);
+        debug_assert_eq!(id.0.load(Ordering::Relaxed), CANCELED);
         return;
     }
     state.queued.fetch_sub(1, Ordering::Relaxed);
@@ -65,8 +33,7 @@ fn run_job(state: &PoolState, job: Job) {
         Ok(value) => Outcome::Done(value),
         Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
     };
-    job_state.store(FINISHED, Ordering::Release);
-    state.jobs().remove(&id);
+    id.0.store(FINISHED, Ordering::Release);
     state.running.fetch_sub(1, Ordering::Relaxed);
     state.completed.fetch_add(1, Ordering::Relaxed);
     // The sink is the loop's code; if it panics, the worker must still live on for other loops.

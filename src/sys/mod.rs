@@ -9,6 +9,7 @@ pub(crate) mod dns;
 
 use std::ffi::{CString, OsString};
 use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,18 @@ pub(crate) fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
     // SAFETY: `path` is a NUL-terminated string that lives across the call; `access` only reads it.
     syscall!(unsafe { libc::access(path.as_ptr(), mode) })?;
     Ok(())
+}
+
+/// `close(2)`, reporting its error (dropping an `OwnedFd` ignores it). `EINTR` counts as closed:
+/// on Linux the descriptor is released even then, and retrying could close a reused one.
+pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` came out of an `OwnedFd`, so we own it and nothing else closes it; it is
+    // closed exactly once, here.
+    match syscall!(unsafe { libc::close(raw) }) {
+        Err(err) if err.kind() != io::ErrorKind::Interrupted => Err(err),
+        _ => Ok(()),
+    }
 }
 
 /// `mkdtemp(3)`: creates a new directory named `prefix` followed by six random characters, mode
