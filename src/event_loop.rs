@@ -45,6 +45,8 @@ pub(crate) type LoopFn = Box<dyn FnOnce(&mut Loop)>;
 pub(crate) enum HandleData {
     Timer(TimerData),
     Watcher(WatcherData),
+    Stream(Box<crate::net::StreamState>),
+    Listener(Box<crate::net::ListenerState>),
 }
 
 /// A callback deferred to the pending phase.
@@ -67,6 +69,8 @@ pub struct Loop {
     pub(crate) active_reqs: usize,
     /// Sources registered with `poll` other than the loop's own waker and timer fd.
     pub(crate) io_sources: usize,
+    /// The read buffer all streams share.
+    pub(crate) net: crate::net::NetShared,
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) remote: Arc<Remote>,
@@ -134,6 +138,7 @@ impl Loop {
             closing: VecDeque::new(),
             active_reqs: 0,
             io_sources: 0,
+            net: crate::net::NetShared::default(),
             poll,
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
@@ -386,7 +391,6 @@ impl Loop {
     }
 
     /// Defers `run` to the pending phase (never runs it inside the caller).
-    #[allow(dead_code)] // used by I/O handles and the pool
     pub(crate) fn defer(&mut self, kind: CallbackKind, site: Site, run: LoopFn) {
         self.pending.push_back(Pending { run, kind, site });
     }
@@ -488,7 +492,7 @@ impl Loop {
         Ok(())
     }
 
-    fn dispatch_io(&mut self, id: HandleId, _event: &mio::event::Event) {
+    fn dispatch_io(&mut self, id: HandleId, event: &mio::event::Event) {
         // Events for closing or closed handles are dropped: their slots are not reused before
         // the close phase, and the generation in the token catches the rest.
         let Ok(entry) = self.handles.get(id) else {
@@ -498,6 +502,8 @@ impl Loop {
             return;
         }
         match entry.data {
+            HandleData::Stream(_) => self.stream_event(id, event),
+            HandleData::Listener(_) => self.listener_event(id),
             HandleData::Timer(_) | HandleData::Watcher(_) => {}
         }
     }
@@ -541,6 +547,8 @@ impl Loop {
         match kind {
             K::Timer => self.timer_disarm(id),
             K::Idle | K::Prepare | K::Check => self.watchers.remove(kind, id),
+            K::TcpStream | K::UnixStream => self.stream_stop(id),
+            K::TcpListener | K::UnixListener => self.listener_stop(id),
         }
     }
 
@@ -550,9 +558,13 @@ impl Loop {
             let Some(id) = self.closing.pop_front() else {
                 break;
             };
-            let Some(entry) = self.handles.remove(id) else {
+            let Some(mut entry) = self.handles.remove(id) else {
                 continue;
             };
+            // Requests still pending on the handle complete (canceled) before its close callback.
+            if let HandleData::Stream(s) = &mut entry.data {
+                self.stream_cancel_requests(s);
+            }
             if let Some(cb) = entry.on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }

@@ -22,7 +22,6 @@ impl HandleId {
     }
 
     /// Packs the id into a mio token value (index in the low half, generation in the high half).
-    #[allow(dead_code)] // used by I/O handles
     pub(crate) fn to_token(self) -> usize {
         (self.index as usize) | ((self.generation as usize) << 32)
     }
@@ -53,6 +52,14 @@ pub enum HandleKind {
     Prepare,
     /// A check watcher.
     Check,
+    /// A TCP connection.
+    TcpStream,
+    /// A listening TCP socket.
+    TcpListener,
+    /// A Unix-domain stream.
+    UnixStream,
+    /// A listening Unix-domain socket.
+    UnixListener,
 }
 
 impl HandleKind {
@@ -63,6 +70,10 @@ impl HandleKind {
             Self::Idle => "idle",
             Self::Prepare => "prepare",
             Self::Check => "check",
+            Self::TcpStream => "tcp",
+            Self::TcpListener => "tcp-listener",
+            Self::UnixStream => "unix",
+            Self::UnixListener => "unix-listener",
         }
     }
 }

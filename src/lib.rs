@@ -104,6 +104,7 @@ mod event_loop;
 mod handle;
 mod immediate;
 pub mod metrics;
+mod net;
 mod sender;
 mod sys;
 mod task_queue;
@@ -116,6 +117,9 @@ pub use error::{Error, Result};
 pub use event_loop::{Loop, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
+pub use net::{
+    ReadEvent, TcpListenOptions, TcpListener, TcpStream, UnixListener, UnixStream, WriteBuf,
+};
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use timer::Timer;
 pub use watcher::{Check, Idle, Prepare};

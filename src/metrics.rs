@@ -74,6 +74,18 @@ pub enum CallbackKind {
     Post,
     /// A close callback.
     Close,
+    /// A stream read callback.
+    Read,
+    /// A stream write callback.
+    Write,
+    /// A connect callback.
+    Connect,
+    /// A shutdown callback.
+    Shutdown,
+    /// A stream's drain callback.
+    Drain,
+    /// A listener's connection callback.
+    Connection,
 }
 
 impl CallbackKind {
@@ -89,6 +101,12 @@ impl CallbackKind {
             Self::Microtask => "microtask",
             Self::Post => "post",
             Self::Close => "close",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Connect => "connect",
+            Self::Shutdown => "shutdown",
+            Self::Drain => "drain",
+            Self::Connection => "connection",
         }
     }
 }
