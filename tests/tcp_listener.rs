@@ -224,7 +224,8 @@ fn reuse_port_spreads_connections_over_two_loops() {
         let mut threads = Vec::new();
         let mut addr: SocketAddr = any_port();
         let mut listeners = Vec::new();
-        for count in counts.iter().cloned() {
+        for count in &counts {
+            let count = Arc::clone(count);
             let tx = tx.clone();
             threads.push(std::thread::spawn(move || {
                 let mut lp = Loop::new().unwrap();

@@ -178,7 +178,6 @@ fn three_40_mib_writes_then_shutdown_arrive_in_order() {
                     })
                     .unwrap();
             }
-            let t = t.clone();
             stream
                 .shutdown(lp, move |lp, r| {
                     r.unwrap();
@@ -300,7 +299,6 @@ fn close_runs_all_32_queued_write_callbacks_before_the_close_callback() {
                     })
                     .unwrap();
             }
-            let t = t.clone();
             stream.close(lp, move |_| t.push("closed")).unwrap();
         })
         .unwrap();
@@ -335,7 +333,6 @@ fn drain_fires_when_a_reading_peer_empties_the_queue() {
                 writes += 1;
                 assert!(writes < 100, "write never reported backpressure");
             }
-            let d = d.clone();
             stream
                 .on_drain(lp, move |lp, stream| {
                     d.inc();
@@ -416,7 +413,6 @@ fn half_close_peer_sees_eof_and_can_still_write() {
             r.unwrap();
             stream.write(lp, b"hello", |_, r| r.unwrap()).unwrap();
             stream.shutdown(lp, |_, r| r.unwrap()).unwrap();
-            let t = t.clone();
             stream
                 .read_start(lp, move |lp, stream, ev| match ev {
                     ReadEvent::Data(b) => {
@@ -465,7 +461,6 @@ fn peer_reset_is_a_read_error_and_later_writes_fail() {
         let t = trace.clone();
         lp.tcp_connect(addr, move |lp, stream, r| {
             r.unwrap();
-            let t = t.clone();
             stream
                 .read_start(lp, move |lp, stream, ev| {
                     let ReadEvent::Error(e) = ev else {
@@ -507,7 +502,6 @@ fn reading_again_after_eof_reports_eof_again() {
         let e = eofs.clone();
         lp.tcp_connect(addr, move |lp, stream, r| {
             r.unwrap();
-            let e = e.clone();
             stream
                 .read_start(lp, move |lp, stream, ev| {
                     assert!(matches!(ev, ReadEvent::Eof), "{ev:?}");

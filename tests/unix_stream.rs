@@ -72,7 +72,7 @@ fn ping_pong_over_a_path() {
         lp.unix_connect(&path, move |lp, stream, result| {
             assert!(r.get(), "connect callback ran inside unix_connect");
             result.unwrap();
-            ping_1000(lp, stream, p.clone());
+            ping_1000(lp, stream, p);
         })
         .unwrap();
         returned.set(true);
