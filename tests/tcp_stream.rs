@@ -524,3 +524,53 @@ fn reading_again_after_eof_reports_eof_again() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn a_peer_that_never_stops_sending_does_not_starve_timers() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        let bytes = Rc::new(Cell::new(0usize));
+        let b = bytes.clone();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                server.close(lp, |_| {}).unwrap();
+                let stream = conn.unwrap();
+                let b = b.clone();
+                stream
+                    .read_start(lp, move |lp, stream, ev| match ev {
+                        ReadEvent::Data(d) => b.set(b.get() + d.len()),
+                        _ => stream.close(lp, |_| {}).unwrap(),
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let sender = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            let chunk = vec![0u8; 256 * 1024];
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                if peer.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let ticks = Counter::new();
+        let t = ticks.clone();
+        lp.set_interval(Duration::from_millis(10), move |lp, timer| {
+            if t.inc() == 20 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                timer.close(lp, |_| {}).unwrap();
+            }
+        });
+        let started = std::time::Instant::now();
+        lp.run().unwrap();
+        sender.join().unwrap();
+        assert_eq!(ticks.get(), 20);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(bytes.get() > 0);
+        assert_clean(&lp);
+    });
+}
