@@ -293,7 +293,11 @@ fn close_runs_all_32_queued_write_callbacks_before_the_close_callback() {
             for i in 0..32 {
                 let t = t.clone();
                 stream
-                    .write(lp, vec![7u8; 256 * 1024], move |_, r| {
+                    .write(lp, vec![7u8; 256 * 1024], move |lp, r| {
+                        if let Err(e) = &r {
+                            assert!(e.is_canceled(), "{e}");
+                            assert!(stream.is_closing(lp).unwrap(), "canceled while closing");
+                        }
                         let what = if r.is_ok() { "ok" } else { "canceled" };
                         t.push(format!("write {i} {what}"));
                     })
