@@ -632,7 +632,7 @@ fn socket_options_and_addresses() {
             })
             .unwrap();
         let addr = server.local_addr(&lp).unwrap();
-        let a = accepted.clone();
+        let a = accepted;
         lp.tcp_connect(addr, move |lp, stream, r| {
             r.unwrap();
             assert_eq!(stream.peer_addr(lp).unwrap(), addr);
