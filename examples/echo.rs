@@ -1,7 +1,8 @@
 //! `cargo run --release --example echo -- --addr 127.0.0.1:7000 --threads 2` — a TCP echo
 //! server: one loop per thread on a shared `SO_REUSEPORT` port, backpressure (a connection
 //! whose write queue is full stops being read until it drains), and a graceful shutdown on
-//! SIGINT/SIGTERM: stop accepting, finish echoing what was read, close, exit 0.
+//! SIGINT/SIGTERM: stop accepting, finish echoing what was read, close, exit 0 (a second
+//! signal exits at once).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -65,6 +66,13 @@ fn main() -> ExitCode {
     }
     println!("echo: listening on {addr} ({threads} threads)");
     let signal = signals.forever().next().unwrap_or(SIGTERM);
+    // A second signal while connections finish means "now".
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            eprintln!("echo: second signal, exiting without waiting");
+            std::process::exit(1);
+        }
+    });
     for sender in &senders {
         let _ = sender.post(stop_gracefully);
     }
