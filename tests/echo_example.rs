@@ -10,21 +10,22 @@ use std::time::{Duration, Instant};
 
 use util::with_timeout;
 
-/// `target/<profile>/examples/echo`, next to this test's `deps/` directory; built if missing.
+/// `target/<profile>/examples/echo`, next to this test's `deps/` directory, (re)built first so
+/// a stale binary is never tested (`cargo test --test echo_example` alone does not build it).
 fn echo_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let path = profile_dir.join("examples").join("echo");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "echo"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example echo failed");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--example", "echo"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
     }
-    path
+    let status = build.status().unwrap();
+    assert!(status.success(), "cargo build --example echo failed");
+    profile_dir.join("examples").join("echo")
 }
 
 /// Kills the server if the test fails before it exits.
