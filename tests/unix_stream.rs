@@ -4,7 +4,7 @@ mod util;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use evloop::{Handle, Loop, ReadEvent, UnixStream};
+use evloop::{Error, Handle, Loop, ReadEvent, UnixStream};
 use util::{Counter, assert_clean, with_timeout};
 
 fn socket_path(name: &str) -> PathBuf {
@@ -140,6 +140,45 @@ fn writes_to_a_closed_pair_fail_without_a_signal() {
         });
         lp.run().unwrap();
         assert_eq!(failed.get(), 1);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn operations_on_closing_and_closed_streams_are_errors() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (a, b) = lp.unix_pair().unwrap();
+        a.close(&mut lp, |_| {}).unwrap();
+        let never = |_: &mut Loop, _: evloop::Result<()>| panic!("callback of a refused call");
+        assert!(matches!(a.write(&mut lp, b"x", never), Err(Error::Closing)));
+        assert!(matches!(a.shutdown(&mut lp, never), Err(Error::Closing)));
+        assert!(matches!(
+            a.read_start(&mut lp, |_, _, _| {}),
+            Err(Error::Closing)
+        ));
+        assert!(a.is_closing(&lp).unwrap());
+        lp.run().unwrap();
+        assert!(matches!(
+            a.write(&mut lp, b"x", never),
+            Err(Error::StaleHandle)
+        ));
+        assert!(matches!(
+            a.write_queue_size(&mut lp),
+            Err(Error::StaleHandle)
+        ));
+        assert!(matches!(a.read_stop(&mut lp), Err(Error::StaleHandle)));
+        // The other end saw the close.
+        let eof = Counter::new();
+        let e = eof.clone();
+        b.read_start(&mut lp, move |lp, b, ev| {
+            assert!(matches!(ev, ReadEvent::Eof), "{ev:?}");
+            e.inc();
+            b.close(lp, |_| {}).unwrap();
+        })
+        .unwrap();
+        lp.run().unwrap();
+        assert_eq!(eof.get(), 1);
         assert_clean(&lp);
     });
 }
