@@ -449,6 +449,9 @@ fn half_close_peer_sees_eof_and_can_still_write() {
 #[test]
 fn peer_reset_is_a_read_error_and_later_writes_fail() {
     with_timeout(10, || {
+        // A SIGPIPE from here on sets the flag instead of being ignored.
+        let sigpipe = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGPIPE, sigpipe.clone()).unwrap();
         let mut lp = Loop::new().unwrap();
         let trace = Trace::new();
         let server = lp
@@ -487,6 +490,10 @@ fn peer_reset_is_a_read_error_and_later_writes_fail() {
         .unwrap();
         lp.run().unwrap();
         assert_eq!(trace.take(), ["read reset", "write failed"]);
+        assert!(
+            !sigpipe.load(std::sync::atomic::Ordering::SeqCst),
+            "SIGPIPE was raised"
+        );
         assert_clean(&lp);
     });
 }

@@ -124,6 +124,10 @@ fn connecting_to_a_missing_path_fails_through_the_callback() {
 #[test]
 fn writes_to_a_closed_pair_fail_without_a_signal() {
     with_timeout(10, || {
+        // Any SIGPIPE sent to this process from now on sets the flag (instead of being ignored
+        // as Rust binaries do), so a write without MSG_NOSIGNAL would show.
+        let sigpipe = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGPIPE, sigpipe.clone()).unwrap();
         let mut lp = Loop::new().unwrap();
         let (a, b) = lp.unix_pair().unwrap();
         b.close(&mut lp, |_| {}).unwrap();
@@ -140,6 +144,10 @@ fn writes_to_a_closed_pair_fail_without_a_signal() {
         });
         lp.run().unwrap();
         assert_eq!(failed.get(), 1);
+        assert!(
+            !sigpipe.load(std::sync::atomic::Ordering::SeqCst),
+            "SIGPIPE was raised"
+        );
         assert_clean(&lp);
     });
 }
