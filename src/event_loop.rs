@@ -53,6 +53,8 @@ pub(crate) enum HandleData {
     Udp(UdpData),
     Signal(SignalData),
     FdWatcher(FdWatcherData),
+    Stream(Box<crate::net::StreamState>),
+    Listener(Box<crate::net::ListenerState>),
 }
 
 /// A callback deferred to the pending phase.
@@ -77,6 +79,8 @@ pub struct Loop {
     pub(crate) io_sources: usize,
     /// The 64 KiB datagram receive buffer, lent to recv callbacks (allocated on first use).
     pub(crate) dgram_buf: Vec<u8>,
+    /// The read buffer all streams share.
+    pub(crate) net: crate::net::NetShared,
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) remote: Arc<Remote>,
@@ -181,6 +185,7 @@ impl Loop {
             active_reqs: 0,
             io_sources: 0,
             dgram_buf: Vec::new(),
+            net: crate::net::NetShared::default(),
             poll,
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
@@ -455,7 +460,6 @@ impl Loop {
     }
 
     /// Defers `run` to the pending phase (never runs it inside the caller).
-    #[allow(dead_code)] // used by I/O handles and the pool
     pub(crate) fn defer(&mut self, kind: CallbackKind, site: Site, run: LoopFn) {
         self.pending.push_back(Pending { run, kind, site });
     }
@@ -588,6 +592,8 @@ impl Loop {
             return;
         }
         match entry.data {
+            HandleData::Stream(_) => self.stream_event(id, event),
+            HandleData::Listener(_) => self.listener_event(id),
             HandleData::Timer(_) | HandleData::Watcher(_) => {}
             HandleData::Udp(_) => self.udp_ready(id, event),
             HandleData::Signal(_) => self.signal_ready(id),
@@ -644,6 +650,8 @@ impl Loop {
             K::Udp => self.udp_stop(id),
             K::Signal => self.signal_stop(id),
             K::Watcher => self.fd_watcher_stop(id),
+            K::TcpStream | K::UnixStream => self.stream_stop(id),
+            K::TcpListener | K::UnixListener => self.listener_stop(id),
         }
     }
 
@@ -653,10 +661,19 @@ impl Loop {
             let Some(id) = self.closing.pop_front() else {
                 break;
             };
+            // Requests still pending on the handle complete (canceled) before its close
+            // callback; a stream's while the handle still reads as closing. Every one runs
+            // even if another panics; the first panic resumes after the close callback.
+            let mut panicked = None;
+            if let Ok(entry) = self.handles.get(id)
+                && let HandleData::Stream(_) = entry.data
+            {
+                panicked = self.stream_cancel_requests(id);
+            }
             let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
-            let panicked = self.cancel_requests(id, entry.data);
+            panicked = panicked.or(self.cancel_requests(id, entry.data));
             if let Some(cb) = entry.on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }

@@ -22,7 +22,6 @@ impl HandleId {
     }
 
     /// Packs the id into a mio token value (index in the low half, generation in the high half).
-    #[allow(dead_code)] // used by I/O handles
     pub(crate) fn to_token(self) -> usize {
         (self.index as usize) | ((self.generation as usize) << 32)
     }
@@ -59,6 +58,14 @@ pub enum HandleKind {
     Signal,
     /// A raw file-descriptor watcher ([`crate::Watcher`], libuv `uv_poll_t`).
     Watcher,
+    /// A TCP connection.
+    TcpStream,
+    /// A listening TCP socket.
+    TcpListener,
+    /// A Unix-domain stream.
+    UnixStream,
+    /// A listening Unix-domain socket.
+    UnixListener,
 }
 
 impl HandleKind {
@@ -72,6 +79,10 @@ impl HandleKind {
             Self::Udp => "udp",
             Self::Signal => "signal",
             Self::Watcher => "watcher",
+            Self::TcpStream => "tcp",
+            Self::TcpListener => "tcp-listener",
+            Self::UnixStream => "unix",
+            Self::UnixListener => "unix-listener",
         }
     }
 }

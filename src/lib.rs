@@ -115,6 +115,13 @@
 //! the poll phase; [`Loop::cancel`] takes a request off the queue until a worker starts it and
 //! its callback then gets [`Error::Canceled`] in the pending phase — as does any error found
 //! before a request reaches the pool. In-flight requests keep the loop alive.
+//! **Streams.** [`TcpStream`] and [`UnixStream`] read at most 32 times per wake-up and then
+//! continue in the next iteration's pending phase (an edge-triggered poller will not report
+//! them again). Read data is lent from one loop-owned 64 KiB buffer. EOF stops reading without
+//! closing; reading again reports EOF again. Write, shutdown and connect callbacks run exactly
+//! once, in the pending phase — or, if the stream is closed first, with [`Error::Canceled`] in
+//! the close phase before the close callback. Listeners accept at most 32 connections per
+//! wake-up. Writes never raise `SIGPIPE`.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
@@ -158,6 +165,9 @@ pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use immediate::Immediate;
 pub use metrics::{LagMonitor, Metrics};
+pub use net::{
+    ReadEvent, TcpListenOptions, TcpListener, TcpStream, UnixListener, UnixStream, WriteBuf,
+};
 pub use net::{UdpBindOptions, UdpSocket};
 pub use pool::PoolStats;
 pub use sender::{LoopSender, PostError, PostFnBox};

@@ -116,3 +116,46 @@ fn the_snapshot_prints_as_an_aligned_table() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn bytes_read_and_written_count_what_sockets_moved() {
+    util::with_timeout(20, || {
+        let mut lp = evloop::Loop::new().unwrap();
+        let listener = lp
+            .tcp_listen("127.0.0.1:0".parse().unwrap(), |lp, _, conn| {
+                let conn = conn.unwrap();
+                conn.read_start(lp, |lp, me, ev| match ev {
+                    evloop::ReadEvent::Data(d) => {
+                        me.write(lp, d.to_vec(), |_, r| r.unwrap()).unwrap();
+                    }
+                    _ => evloop::Handle::close(me, lp, |_| {}).unwrap(),
+                })
+                .unwrap();
+            })
+            .unwrap();
+        let addr = listener.local_addr(&lp).unwrap();
+        let client = lp.tcp_connect(addr, |_, _, r| r.unwrap()).unwrap();
+        client
+            .write(&mut lp, vec![7u8; 1000], |_, r| r.unwrap())
+            .unwrap();
+        let got = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let g = got;
+        client
+            .read_start(&mut lp, move |lp, me, ev| {
+                if let evloop::ReadEvent::Data(d) = ev {
+                    g.set(g.get() + d.len());
+                    if g.get() == 1000 {
+                        evloop::Handle::close(me, lp, |_| {}).unwrap();
+                        evloop::Handle::close(listener, lp, |_| {}).unwrap();
+                    }
+                }
+            })
+            .unwrap();
+        lp.run().unwrap();
+        let m = lp.metrics();
+        // The client wrote 1000 and the server echoed 1000; each side read the same.
+        assert_eq!(m.bytes_written, 2000);
+        assert_eq!(m.bytes_read, 2000);
+        util::assert_clean(&lp);
+    });
+}

@@ -131,6 +131,16 @@ fn dropping_the_last_loop_lets_the_pool_threads_exit() {
         lp.queue_work(|| 6 * 7, |_, r| assert_eq!(r.unwrap(), 42));
         lp.run().unwrap();
         assert_eq!(stats.get(), 1);
+        // A worker names itself once it runs: under load that can trail the spawn a little.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool_threads() < 5 {
+            assert!(
+                Instant::now() < deadline,
+                "only {} pool threads",
+                pool_threads()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(pool_threads(), 5);
         assert_clean(&lp);
         drop(lp);

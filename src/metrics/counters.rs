@@ -23,10 +23,8 @@ pub(crate) struct Counters {
     pub(crate) task_drains: u64,
     /// Bytes read from sockets and pipes. The stream and datagram code adds what each read
     /// returned, so the count is of bytes delivered to user callbacks.
-    #[allow(dead_code)] // bumped by the networking code
     pub(crate) bytes_read: u64,
     /// Bytes written to sockets and pipes: what each write syscall accepted.
-    #[allow(dead_code)] // bumped by the networking code
     pub(crate) bytes_written: u64,
     /// Thread-pool requests this loop submitted.
     pub(crate) pool_submitted: u64,

@@ -129,6 +129,18 @@ pub enum CallbackKind {
     Fs,
     /// A DNS lookup completion (`evloop::dns`).
     Dns,
+    /// A stream read callback (data, EOF or error).
+    Read,
+    /// A stream write completion (or cancellation).
+    Write,
+    /// A connect completion.
+    Connect,
+    /// A shutdown completion.
+    Shutdown,
+    /// A stream's drain callback.
+    Drain,
+    /// A listener's connection callback.
+    Connection,
 }
 
 impl CallbackKind {
@@ -150,6 +162,12 @@ impl CallbackKind {
         Self::Watcher,
         Self::Fs,
         Self::Dns,
+        Self::Read,
+        Self::Write,
+        Self::Connect,
+        Self::Shutdown,
+        Self::Drain,
+        Self::Connection,
     ];
 
     /// A short lowercase name.
@@ -171,6 +189,12 @@ impl CallbackKind {
             Self::Watcher => "watcher",
             Self::Fs => "fs",
             Self::Dns => "dns",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Connect => "connect",
+            Self::Shutdown => "shutdown",
+            Self::Drain => "drain",
+            Self::Connection => "connection",
         }
     }
 

@@ -1,6 +1,41 @@
-//! Sockets: UDP (this module); TCP and Unix streams live beside it.
+//! Sockets: TCP and Unix-domain streams and listeners over one shared stream core, and UDP.
+//!
+//! [`TcpStream`] and [`UnixStream`] are ids for the same machinery ([`stream`]): an
+//! edge-triggered registration made once (`READABLE | WRITABLE`), a readiness cache cleared only
+//! on `WouldBlock`, bounded reads per wake-up lent from one loop-owned 64 KiB buffer, and an
+//! in-order write queue flushed with vectored `sendmsg(MSG_NOSIGNAL)` so a write to a closed peer
+//! is an error, never a `SIGPIPE`. Listeners ([`TcpListener`], [`UnixListener`]) accept in
+//! batches and survive fd exhaustion (`EMFILE`) with libuv's reserve-fd trick.
 
+mod listener;
+mod socket;
+mod stream;
+mod stream_api;
+mod stream_write;
+mod tcp;
 pub(crate) mod udp;
 mod udp_send;
+mod unix;
+mod write_queue;
 
+pub(crate) use listener::ListenerState;
+pub(crate) use stream::StreamState;
+pub use stream_api::ReadEvent;
+pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};
+pub use unix::{UnixListener, UnixStream};
+pub use write_queue::WriteBuf;
+
+/// Size of the loop-owned read buffer every stream read is lent from.
+pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
+/// Reads (or accepts) per wake-up before the handle is re-queued for the next iteration.
+pub(crate) const IO_BATCH: usize = 32;
+/// Default write-queue size above which `write` asks the caller to wait for `on_drain`.
+pub(crate) const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
+
+/// State the loop keeps for all its sockets.
+#[derive(Default)]
+pub(crate) struct NetShared {
+    /// The one read buffer, taken off the loop while a read callback borrows it.
+    pub(crate) read_buf: Vec<u8>,
+}

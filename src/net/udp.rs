@@ -245,7 +245,10 @@ impl Loop {
                 Ok(d) if d.truncated => {
                     Err(Error::Io(io::Error::from_raw_os_error(libc::EMSGSIZE)))
                 }
-                Ok(d) => Ok((d.len, d.from)),
+                Ok(d) => {
+                    self.counters.bytes_read += d.len as u64;
+                    Ok((d.len, d.from))
+                }
             };
             let Some(cb) = u.recv_cb.take() else {
                 self.dgram_buf = buf;

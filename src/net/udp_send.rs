@@ -83,6 +83,9 @@ impl Loop {
             match send_now(sock, buf, to) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 sent => {
+                    if let Ok(n) = sent {
+                        self.counters.bytes_written += n as u64;
+                    }
                     let result = sent.map(|_| ()).map_err(Error::Io);
                     self.udp_complete(id, cb, result, site);
                     return Ok(());
@@ -144,6 +147,9 @@ impl Loop {
                     return; // the next writable edge resumes
                 }
                 sent => {
+                    if let Ok(n) = sent {
+                        self.counters.bytes_written += n as u64;
+                    }
                     let result = sent.map(|_| ()).map_err(Error::Io);
                     self.udp_complete(id, req.cb, result, req.site);
                 }

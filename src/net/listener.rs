@@ -1,0 +1,230 @@
+//! The listener core shared by TCP and Unix listeners: batched accepts and the reserve-fd
+//! answer to `EMFILE`.
+
+use std::fs::File;
+use std::io;
+
+use mio::{Interest, Token};
+use socket2::SockAddr;
+
+use super::IO_BATCH;
+use super::socket::ListenSocket;
+use crate::error::{Error, Result};
+use crate::event_loop::{HandleData, Loop};
+use crate::handle::{HandleId, HandleKind, HandleTable, Site};
+use crate::metrics::{CallbackKind, Phase};
+
+pub(crate) type ConnectionCb = Box<dyn FnMut(&mut Loop, HandleId, Result<HandleId>)>;
+
+/// What a listener handle holds in its slot.
+pub(crate) struct ListenerState {
+    /// `None` once closed.
+    socket: Option<ListenSocket>,
+    /// The handle kind of accepted streams.
+    stream_kind: HandleKind,
+    on_connection: Option<ConnectionCb>,
+    /// A spare descriptor: closing it lets an accept succeed when the process is out of fds.
+    reserve: Option<File>,
+    readable: bool,
+    queued: bool,
+}
+
+impl ListenerState {
+    pub(crate) fn new(socket: ListenSocket, stream_kind: HandleKind) -> Self {
+        Self {
+            socket: Some(socket),
+            stream_kind,
+            on_connection: None,
+            reserve: open_reserve(),
+            readable: false,
+            queued: false,
+        }
+    }
+}
+
+fn open_reserve() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&mut ListenerState> {
+    match &mut handles.get_mut(id)?.data {
+        HandleData::Listener(l) => Ok(l),
+        _ => Err(Error::StaleHandle),
+    }
+}
+
+fn is_out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+impl Loop {
+    /// Adds a listener handle (active from the start) and registers it for readability.
+    pub(crate) fn listener_insert(
+        &mut self,
+        kind: HandleKind,
+        mut state: ListenerState,
+        cb: ConnectionCb,
+        site: Site,
+    ) -> Result<HandleId> {
+        state.on_connection = Some(cb);
+        let id = self
+            .handles
+            .insert(kind, site, true, HandleData::Listener(Box::new(state)));
+        let l = listener_mut(&mut self.handles, id)?;
+        let registered = match &mut l.socket {
+            Some(socket) => self.poll.registry().register(
+                socket.source(),
+                Token(id.to_token()),
+                Interest::READABLE,
+            ),
+            None => Ok(()),
+        };
+        if let Err(e) = registered {
+            self.handles.remove(id);
+            return Err(Error::Io(e));
+        }
+        self.io_sources += 1;
+        Ok(id)
+    }
+
+    pub(crate) fn listener_event(&mut self, id: HandleId) {
+        if let Ok(l) = listener_mut(&mut self.handles, id) {
+            l.readable = true;
+            self.listener_accept_batch(id, Phase::Poll);
+        }
+    }
+
+    /// Accepts up to [`IO_BATCH`] connections, handing each to the connection callback; more
+    /// waiting connections are accepted next iteration (no new edge will say so).
+    fn listener_accept_batch(&mut self, id: HandleId, phase: Phase) {
+        for _ in 0..IO_BATCH {
+            let Ok(entry) = self.handles.open_mut(id) else {
+                return;
+            };
+            let site = entry.site;
+            let HandleData::Listener(l) = &mut entry.data else {
+                return;
+            };
+            let Some(socket) = &l.socket else { return };
+            if !l.readable {
+                return;
+            }
+            let stream_kind = l.stream_kind;
+            let conn = match socket.accept() {
+                Ok(stream) => {
+                    if l.reserve.is_none() {
+                        l.reserve = open_reserve();
+                    }
+                    self.stream_insert(stream_kind, stream, true, site)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    l.readable = false;
+                    return;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    if is_out_of_fds(&e) {
+                        shed_backlog(l);
+                    }
+                    // Drained, or an error a retry would repeat: wait for the next edge.
+                    l.readable = false;
+                    Err(Error::Io(e))
+                }
+            };
+            self.listener_notify(id, site, phase, conn);
+        }
+        let Ok(entry) = self.handles.get_mut(id) else {
+            return;
+        };
+        let site = entry.site;
+        if let HandleData::Listener(l) = &mut entry.data
+            && l.readable
+            && !l.queued
+        {
+            l.queued = true;
+            self.defer(
+                CallbackKind::Connection,
+                site,
+                Box::new(move |lp| {
+                    if let Ok(l) = listener_mut(&mut lp.handles, id) {
+                        l.queued = false;
+                        lp.listener_accept_batch(id, Phase::Pending);
+                    }
+                }),
+            );
+        }
+    }
+
+    /// Runs the connection callback (taken out of the slot while it runs).
+    fn listener_notify(&mut self, id: HandleId, site: Site, phase: Phase, conn: Result<HandleId>) {
+        let Ok(l) = listener_mut(&mut self.handles, id) else {
+            return;
+        };
+        let Some(cb) = l.on_connection.take() else {
+            return;
+        };
+        self.invoke_restoring(
+            phase,
+            CallbackKind::Connection,
+            site,
+            cb,
+            move |lp, cb| cb(lp, id, conn),
+            move |lp, cb| {
+                if let Ok(l) = listener_mut(&mut lp.handles, id)
+                    && l.socket.is_some()
+                    && l.on_connection.is_none()
+                {
+                    l.on_connection = Some(cb);
+                }
+            },
+        );
+    }
+
+    /// Close (at `close` time): deregister and drop the socket and the reserve fd.
+    pub(crate) fn listener_stop(&mut self, id: HandleId) {
+        let Ok(l) = listener_mut(&mut self.handles, id) else {
+            return;
+        };
+        l.on_connection = None;
+        l.reserve = None;
+        if let Some(mut socket) = l.socket.take() {
+            let _ = self.poll.registry().deregister(socket.source());
+            self.io_sources -= 1;
+        }
+    }
+
+    /// The listener's bound address.
+    pub(crate) fn listener_sock_addr(&self, id: HandleId) -> Result<SockAddr> {
+        let HandleData::Listener(l) = &self.handles.get(id)?.data else {
+            return Err(Error::StaleHandle);
+        };
+        let socket = l.socket.as_ref().ok_or(Error::Closing)?;
+        Ok(socket.sock_ref().local_addr()?)
+    }
+}
+
+/// libuv's `EMFILE` trick: free the reserve fd, accept and drop every waiting connection (so
+/// the peers see a close instead of hanging and the listener stops being readable), then take
+/// the reserve back.
+fn shed_backlog(l: &mut ListenerState) {
+    let Some(socket) = &l.socket else { return };
+    if l.reserve.take().is_none() {
+        return;
+    }
+    loop {
+        match socket.accept() {
+            Ok(stream) => drop(stream),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(_) => break,
+        }
+    }
+    l.reserve = open_reserve();
+}

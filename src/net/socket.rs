@@ -1,0 +1,133 @@
+//! The mio sources behind streams and listeners, as enums over TCP and Unix, with the few
+//! syscalls the shared core needs (send without `SIGPIPE`, shutdown, connect, accept).
+
+use std::io::{self, IoSlice, Read};
+use std::net::Shutdown;
+
+use mio::event::Source;
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+
+/// `send` flags: `MSG_NOSIGNAL` makes a write to a reset peer fail with `EPIPE` instead of
+/// killing the process with `SIGPIPE` (std ignores SIGPIPE in binaries, but not for a library's
+/// users, and libuv leaves it to the application).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SEND_FLAGS: libc::c_int = 0;
+
+/// A connected (or connecting) stream socket.
+pub(crate) enum StreamSocket {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl StreamSocket {
+    pub(crate) fn sock_ref(&self) -> SockRef<'_> {
+        match self {
+            Self::Tcp(s) => SockRef::from(s),
+            Self::Unix(s) => SockRef::from(s),
+        }
+    }
+
+    pub(crate) fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Self::Tcp(s) => s,
+            Self::Unix(s) => s,
+        }
+    }
+
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => (&*s).read(buf),
+            Self::Unix(s) => (&*s).read(buf),
+        }
+    }
+
+    /// Sends without raising `SIGPIPE`: `sendmsg` for several buffers, `send` for one.
+    pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let sock = self.sock_ref();
+        match bufs {
+            [one] => sock.send_with_flags(one, SEND_FLAGS),
+            _ => sock.send_vectored_with_flags(bufs, SEND_FLAGS),
+        }
+    }
+
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.sock_ref().shutdown(Shutdown::Write)
+    }
+
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock_ref().take_error()
+    }
+
+    /// `Ok(true)` once connected, `Ok(false)` while the connect is still in progress.
+    pub(crate) fn is_connected(&self) -> io::Result<bool> {
+        match self.sock_ref().peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Creates a non-blocking stream socket and starts connecting it to `addr`. The second value
+/// is an error the connect reported at once (refused, unreachable...): the socket is still
+/// returned so the error can be reported through the connect callback, never synchronously.
+pub(crate) fn start_connect(addr: &SockAddr) -> io::Result<(Socket, Option<io::Error>)> {
+    let domain = Domain::from(i32::from(addr.family()));
+    let socket = Socket::new(domain, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    set_nosigpipe(&socket)?;
+    let early = match socket.connect(addr) {
+        Ok(()) => None,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
+        // Anything else is final, `EAGAIN` included: for a Unix socket it means the listener's
+        // backlog is full, for TCP that no local port is free (libuv reports both too).
+        Err(e) => Some(e),
+    };
+    Ok((socket, early))
+}
+
+/// On Apple platforms there is no `MSG_NOSIGNAL`; the socket option does the same.
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+pub(crate) fn set_nosigpipe(socket: &Socket) -> io::Result<()> {
+    socket.set_nosigpipe(true)
+}
+
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn set_nosigpipe(_socket: &Socket) -> io::Result<()> {
+    Ok(())
+}
+
+/// A listening socket.
+pub(crate) enum ListenSocket {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener),
+}
+
+impl ListenSocket {
+    pub(crate) fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Self::Tcp(s) => s,
+            Self::Unix(s) => s,
+        }
+    }
+
+    pub(crate) fn sock_ref(&self) -> SockRef<'_> {
+        match self {
+            Self::Tcp(s) => SockRef::from(s),
+            Self::Unix(s) => SockRef::from(s),
+        }
+    }
+
+    /// Accepts one connection (non-blocking, close-on-exec).
+    pub(crate) fn accept(&self) -> io::Result<StreamSocket> {
+        let socket = match self {
+            Self::Tcp(l) => StreamSocket::Tcp(l.accept()?.0),
+            Self::Unix(l) => StreamSocket::Unix(l.accept()?.0),
+        };
+        set_nosigpipe(&socket.sock_ref())?;
+        Ok(socket)
+    }
+}

@@ -1,0 +1,127 @@
+//! Unix-domain stream sockets: [`UnixStream`] and [`UnixListener`], the TCP API on paths.
+
+use std::os::unix::net::SocketAddr;
+use std::panic::Location;
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::listener::ListenerState;
+use super::socket::{ListenSocket, StreamSocket, start_connect};
+use super::stream::{Done, Request, stream_mut};
+use super::stream_api::stream_ops;
+use crate::error::{Error, Result};
+use crate::event_loop::Loop;
+use crate::handle::{HandleKind, handle_type};
+
+handle_type! {
+    /// A Unix-domain stream: from [`Loop::unix_connect`], [`Loop::unix_pair`], or accepted by
+    /// a [`UnixListener`]. Same reads, writes, backpressure and shutdown as
+    /// [`TcpStream`](crate::TcpStream).
+    UnixStream
+}
+stream_ops!(UnixStream);
+
+handle_type! {
+    /// A listening Unix-domain socket bound to a path ([`Loop::unix_listen`]). The socket file
+    /// is not removed on close; remove it yourself.
+    UnixListener
+}
+
+impl Loop {
+    /// Connects to the socket at `path` without blocking; `cb` runs once, in the pending phase,
+    /// with `Ok` or the error (no such file, refused...). On error the stream stays open until
+    /// you close it.
+    #[track_caller]
+    pub fn unix_connect(
+        &mut self,
+        path: impl AsRef<Path>,
+        cb: impl FnOnce(&mut Self, UnixStream, Result<()>) + 'static,
+    ) -> Result<UnixStream> {
+        let site = Location::caller();
+        let (socket, early) = start_connect(&SockAddr::unix(path)?)?;
+        let socket = StreamSocket::Unix(mio::net::UnixStream::from_std(socket.into()));
+        let id = self.stream_insert(HandleKind::UnixStream, socket, false, site)?;
+        let req = Request {
+            cb: Box::new(move |lp, r| cb(lp, UnixStream(id), r)),
+            site,
+        };
+        self.active_reqs += 1;
+        let s = stream_mut(&mut self.handles, id)?;
+        match early {
+            None => s.connect = Some(req),
+            Some(e) => {
+                let from = s.done.len();
+                s.done.push_back(Done::Connect(req, Err(Error::Io(e))));
+                self.stream_schedule_done(id, from);
+            }
+        }
+        Ok(UnixStream(id))
+    }
+
+    /// A connected pair of Unix streams (`socketpair`), e.g. for tests or talking to a child.
+    #[track_caller]
+    pub fn unix_pair(&mut self) -> Result<(UnixStream, UnixStream)> {
+        let site = Location::caller();
+        let (a, b) = mio::net::UnixStream::pair()?;
+        let a = self.stream_insert(HandleKind::UnixStream, StreamSocket::Unix(a), true, site)?;
+        match self.stream_insert(HandleKind::UnixStream, StreamSocket::Unix(b), true, site) {
+            Ok(b) => Ok((UnixStream(a), UnixStream(b))),
+            Err(e) => {
+                // Do not leak the first half: close it at once, with no callback.
+                let _ = self.close_handle(a, None, site);
+                Err(e)
+            }
+        }
+    }
+
+    /// Listens on a new socket file at `path` (backlog 511); `cb` gets each accepted stream,
+    /// or an accept error. Fails with `EADDRINUSE` if the file exists.
+    #[track_caller]
+    pub fn unix_listen(
+        &mut self,
+        path: impl AsRef<Path>,
+        mut cb: impl FnMut(&mut Self, UnixListener, Result<UnixStream>) + 'static,
+    ) -> Result<UnixListener> {
+        let site = Location::caller();
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(511)?;
+        socket.set_nonblocking(true)?;
+        let socket = ListenSocket::Unix(mio::net::UnixListener::from_std(socket.into()));
+        let state = ListenerState::new(socket, HandleKind::UnixStream);
+        let id = self.listener_insert(
+            HandleKind::UnixListener,
+            state,
+            Box::new(move |lp, id, conn| cb(lp, UnixListener(id), conn.map(UnixStream))),
+            site,
+        )?;
+        Ok(UnixListener(id))
+    }
+}
+
+impl UnixListener {
+    /// The bound address.
+    pub fn local_addr(self, lp: &Loop) -> Result<SocketAddr> {
+        unix_addr(lp.listener_sock_addr(self.0)?)
+    }
+}
+
+impl UnixStream {
+    /// The local address (unnamed for a client or a pair).
+    pub fn local_addr(self, lp: &Loop) -> Result<SocketAddr> {
+        unix_addr(lp.stream_socket(self.0)?.sock_ref().local_addr()?)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(self, lp: &Loop) -> Result<SocketAddr> {
+        unix_addr(lp.stream_socket(self.0)?.sock_ref().peer_addr()?)
+    }
+}
+
+fn unix_addr(addr: SockAddr) -> Result<SocketAddr> {
+    // Unnamed and abstract addresses come back unnamed.
+    Ok(SocketAddr::from_pathname(
+        addr.as_pathname().unwrap_or(Path::new("")),
+    )?)
+}
