@@ -3,11 +3,12 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::{Events, Poll, Token};
 
 use crate::builder::LoopBuilder;
+pub(crate) use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::fd_watcher::FdWatcherData;
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
@@ -24,10 +25,6 @@ use crate::watcher::{WatcherData, WatcherLists};
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 #[cfg(target_os = "linux")]
 pub(crate) const TIMERFD_TOKEN: Token = Token(usize::MAX - 2);
-
-/// The longest single poll wait, so a loop with a far-away timer still wakes every ~24 days
-/// and recomputes (as libuv clamps to `INT_MAX` ms).
-const MAX_POLL_WAIT: Duration = Duration::from_millis(i32::MAX as u64);
 
 /// How [`Loop::run_mode`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,83 +74,27 @@ pub struct Loop {
     pub(crate) active_reqs: usize,
     /// Sources registered with `poll` other than the loop's own waker and timer fd.
     pub(crate) io_sources: usize,
-    /// The 64 KiB datagram receive buffer, lent to recv callbacks (allocated on first use).
-    pub(crate) dgram_buf: Vec<u8>,
     /// The read buffer all streams share.
     pub(crate) net: crate::net::NetShared,
     pub(crate) poll: Poll,
-    events: Option<Events>,
+    pub(crate) events: Option<Events>,
     pub(crate) remote: Arc<Remote>,
     /// Messages taken from the remote inbox and not yet run (kept across a panic).
-    inbox: VecDeque<Message>,
+    pub(crate) inbox: VecDeque<Message>,
     pub(crate) clock: Clock,
     #[cfg(target_os = "linux")]
-    deadline_timer: crate::sys::DeadlineTimer,
+    pub(crate) deadline_timer: crate::sys::DeadlineTimer,
     pub(crate) requests: crate::work::Requests,
     /// Open files: what `fs::File` ids name.
     pub(crate) files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
     pub(crate) pool_size: Option<usize>,
-    stop_flag: bool,
-    running: bool,
+    pub(crate) stop_flag: bool,
+    pub(crate) running: bool,
     max_ticks_per_drain: usize,
     pub(crate) counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     pub(crate) instruments: Instruments,
-}
-
-/// The loop's cached clock: nanoseconds since the loop was created.
-///
-/// Updating it costs a `clock_gettime` (tens of ns on a VM), which would be most of an idle
-/// iteration. So an update point with no timer to run only marks the cache stale, and the first
-/// reader refreshes it: every reader between two update points still sees one value (timers
-/// started in one callback still tie), taken no earlier than the update point.
-pub(crate) struct Clock {
-    pub(crate) epoch: Instant,
-    now: std::cell::Cell<u64>,
-    stale: std::cell::Cell<bool>,
-}
-
-impl Clock {
-    fn new() -> Self {
-        let clock = Self {
-            epoch: Instant::now(),
-            now: std::cell::Cell::new(0),
-            stale: std::cell::Cell::new(true),
-        };
-        clock.now();
-        clock
-    }
-
-    /// Reads the clock now.
-    pub(crate) fn update(&self) {
-        self.now.set(self.ns_since_epoch(Instant::now()));
-        self.stale.set(false);
-    }
-
-    /// Marks the cache stale: the next reader refreshes it.
-    pub(crate) fn invalidate(&self) {
-        self.stale.set(true);
-    }
-
-    /// The cached time in ns since the epoch.
-    #[inline]
-    pub(crate) fn now(&self) -> u64 {
-        if self.stale.get() {
-            self.update();
-        }
-        self.now.get()
-    }
-
-    pub(crate) fn ns_since_epoch(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    pub(crate) fn instant(&self, ns: u64) -> Instant {
-        self.epoch
-            .checked_add(Duration::from_nanos(ns))
-            .unwrap_or(self.epoch)
-    }
 }
 
 impl Loop {
@@ -184,7 +125,6 @@ impl Loop {
             closing: VecDeque::new(),
             active_reqs: 0,
             io_sources: 0,
-            dgram_buf: Vec::new(),
             net: crate::net::NetShared::default(),
             poll,
             events: Some(Events::with_capacity(b.event_capacity)),
@@ -483,214 +423,6 @@ impl Loop {
             }
         }
         self.run_watchers(Phase::Check);
-    }
-
-    /// The poll timeout in ns: `Some(0)` when something is ready to run, the time to the next
-    /// timer, or `None` (block) when only I/O can make progress.
-    fn poll_timeout(&self) -> Option<u64> {
-        let blocked = !self.stop_flag
-            && (self.handles.active_refd() > 0
-                || self.active_reqs > 0
-                || self.remote.keeps_alive())
-            && self.pending.is_empty()
-            && !self.watchers.has_idle()
-            && self.immediates.live() == 0
-            && self.closing.is_empty()
-            && self.tasks.is_empty()
-            && self.inbox.is_empty();
-        if !blocked {
-            return Some(0);
-        }
-        self.timers
-            .next_due()
-            .map(|due| due.saturating_sub(self.clock.now()))
-    }
-
-    /// The poll phase: wait for I/O (or the timeout), then dispatch events, pool completions
-    /// and cross-thread posts.
-    fn poll_io(&mut self, timeout_ns: Option<u64>) -> Result<()> {
-        self.end_completions();
-        if timeout_ns == Some(0) && self.io_sources == 0 {
-            // Nothing but our own waker is registered: skip the syscall and look at the inbox
-            // flag directly (libuv likewise skips epoll_wait with no fds).
-            if self.remote.take_notified() || !self.inbox.is_empty() {
-                self.run_inbox();
-            }
-            return Ok(());
-        }
-        let mut timeout = timeout_ns.map(|ns| Duration::from_nanos(ns).min(MAX_POLL_WAIT));
-        // The timeout was computed from the cached clock, which is stale by however long the
-        // callbacks since the last update ran. Measure it from the real time, so a timer that
-        // fell due meanwhile is not waited for (it would otherwise run up to the timeout late).
-        // The same clock read starts the idle-time measurement (utilization, lag monitor).
-        let mut sleep_start = None;
-        if timeout.is_none_or(|t| !t.is_zero()) {
-            let now = Instant::now();
-            if let Some(t) = &mut timeout {
-                let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
-                *t = self.clock.instant(deadline).saturating_duration_since(now);
-            }
-            if timeout != Some(Duration::ZERO) {
-                sleep_start = Some(now);
-            }
-        }
-        #[cfg(target_os = "linux")]
-        let timeout = {
-            // epoll_wait rounds up to whole milliseconds; a timerfd armed at the exact deadline
-            // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
-            match (timeout, sleep_start) {
-                (Some(t), Some(now)) => {
-                    if self.deadline_timer.arm(now + t).map_err(Error::Io)? {
-                        Some(t + Duration::from_millis(1))
-                    } else {
-                        sleep_start = None;
-                        Some(Duration::ZERO)
-                    }
-                }
-                (other, _) => other,
-            }
-        };
-        let mut events = self
-            .events
-            .take()
-            .unwrap_or_else(|| Events::with_capacity(1024));
-        let polled = self.poll.poll(&mut events, timeout);
-        self.update_time();
-        if let Some(start) = sleep_start {
-            self.instruments.slept(&self.clock, start);
-        }
-        if let Err(e) = polled
-            && e.kind() != std::io::ErrorKind::Interrupted
-        {
-            self.events = Some(events);
-            return Err(Error::Io(e));
-        }
-        self.counters.events += events.iter().count() as u64;
-        let mut inbox = false;
-        for event in events.iter() {
-            match event.token() {
-                WAKER_TOKEN => inbox = true,
-                #[cfg(target_os = "linux")]
-                TIMERFD_TOKEN => self.deadline_timer.clear(),
-                token => self.dispatch_io(HandleId::from_token(token.0), event),
-            }
-        }
-        self.events = Some(events);
-        if self.remote.take_notified() || inbox || !self.inbox.is_empty() {
-            self.run_inbox();
-        }
-        Ok(())
-    }
-
-    fn dispatch_io(&mut self, id: HandleId, event: &mio::event::Event) {
-        // Events for closing or closed handles are dropped: their slots are not reused before
-        // the close phase, and the generation in the token catches the rest.
-        let Ok(entry) = self.handles.get(id) else {
-            return;
-        };
-        if entry.closing {
-            return;
-        }
-        match entry.data {
-            HandleData::Stream(_) => self.stream_event(id, event),
-            HandleData::Listener(_) => self.listener_event(id),
-            HandleData::Timer(_) | HandleData::Watcher(_) => {}
-            HandleData::Udp(_) => self.udp_ready(id, event),
-            HandleData::Signal(_) => self.signal_ready(id),
-            HandleData::FdWatcher(_) => self.fd_watcher_ready(id, event),
-        }
-    }
-
-    /// Runs the posts (and pool completions) that were in the inbox when the poll phase looked,
-    /// in send order. Later ones wake the loop again.
-    fn run_inbox(&mut self) {
-        self.begin_completions();
-        if self.inbox.is_empty() {
-            self.remote.take_batch(&mut self.inbox);
-        }
-        while let Some(message) = self.inbox.pop_front() {
-            match message {
-                Message::Post { run, site } => {
-                    self.counters.posts += 1;
-                    self.invoke(Phase::Poll, CallbackKind::Post, site, run);
-                }
-                Message::Completion {
-                    key,
-                    serial,
-                    outcome,
-                } => self.complete_request(key, serial, outcome),
-            }
-        }
-        self.end_completions();
-    }
-
-    /// Starts closing `id`: stops it now, runs `on_close` in the close phase.
-    pub(crate) fn close_handle(
-        &mut self,
-        id: HandleId,
-        on_close: Option<LoopFn>,
-        _site: Site,
-    ) -> Result<()> {
-        let entry = self.handles.open_mut(id)?;
-        entry.closing = true;
-        entry.on_close = on_close;
-        let kind = entry.kind;
-        self.stop_handle(id, kind);
-        self.handles.set_active(id, false);
-        self.closing.push_back(id);
-        Ok(())
-    }
-
-    /// Kind-specific part of closing: take it out of every queue and the poller.
-    fn stop_handle(&mut self, id: HandleId, kind: crate::handle::HandleKind) {
-        use crate::handle::HandleKind as K;
-        match kind {
-            K::Timer => self.timer_disarm(id),
-            K::Idle | K::Prepare | K::Check => self.watchers.remove(kind, id),
-            K::Udp => self.udp_stop(id),
-            K::Signal => self.signal_stop(id),
-            K::Watcher => self.fd_watcher_stop(id),
-            K::TcpStream | K::UnixStream => self.stream_stop(id),
-            K::TcpListener | K::UnixListener => self.listener_stop(id),
-        }
-    }
-
-    /// The close phase: handles closed before it began get their close callbacks, in close order.
-    fn run_closing(&mut self) {
-        for _ in 0..self.closing.len() {
-            let Some(id) = self.closing.pop_front() else {
-                break;
-            };
-            // Requests still pending on the handle complete (canceled) before its close
-            // callback; a stream's while the handle still reads as closing. Every one runs
-            // even if another panics; the first panic resumes after the close callback.
-            let mut panicked = None;
-            if let Ok(entry) = self.handles.get(id)
-                && let HandleData::Stream(_) = entry.data
-            {
-                panicked = self.stream_cancel_requests(id);
-            }
-            let Some(entry) = self.handles.remove(id) else {
-                continue;
-            };
-            panicked = panicked.or(self.cancel_requests(id, entry.data));
-            if let Some(cb) = entry.on_close {
-                self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
-            }
-            if let Some(panic) = panicked {
-                resume_unwind(panic);
-            }
-        }
-    }
-
-    /// Close-phase hook: a closed handle's requests get their callbacks (finished ones with their
-    /// result, unfinished ones with [`Error::Canceled`]) before its close callback. A panic in
-    /// one of them is held until the rest and the close callback have run.
-    fn cancel_requests(&mut self, id: HandleId, data: HandleData) -> Option<PanicPayload> {
-        match data {
-            HandleData::Udp(udp) => self.udp_cancel_sends(id, udp),
-            _ => None,
-        }
     }
 }
 

@@ -132,6 +132,8 @@
 #![deny(unsafe_code)]
 
 mod builder;
+mod clock;
+mod close;
 pub mod dns;
 mod dns_ops;
 mod error;
@@ -145,6 +147,7 @@ mod fs_ops;
 mod handle;
 pub mod http;
 mod immediate;
+mod io_poll;
 pub mod metrics;
 mod net;
 mod pool;

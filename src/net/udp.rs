@@ -13,9 +13,9 @@ use crate::event_loop::{HandleData, Loop};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
 use crate::metrics::{CallbackKind, Phase};
 
-/// Size of the loop's datagram buffer: larger than any UDP payload (65 507 bytes over IPv4,
-/// 65 527 over IPv6 without jumbograms).
-const RECV_BUF_LEN: usize = 64 * 1024;
+/// The largest datagram a receive delivers: the loop's read buffer, shared with streams, which
+/// is larger than any UDP payload (65 507 bytes over IPv4, 65 527 over IPv6 without jumbograms).
+const RECV_BUF_LEN: usize = super::READ_BUFFER_SIZE;
 /// Datagrams received per readiness event before yielding to the rest of the loop.
 const RECV_BUDGET: usize = 32;
 
@@ -227,7 +227,7 @@ impl Loop {
             let (true, Some(sock)) = (u.receiving, u.sock.as_ref()) else {
                 return;
             };
-            let mut buf = std::mem::take(&mut self.dgram_buf);
+            let mut buf = std::mem::take(&mut self.net.read_buf);
             buf.resize(RECV_BUF_LEN, 0);
             let received = loop {
                 match crate::sys::recv_from(sock, &mut buf[..u.max_datagram]) {
@@ -238,7 +238,7 @@ impl Loop {
             let result = match received {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     u.readable = false;
-                    self.dgram_buf = buf;
+                    self.net.read_buf = buf;
                     return;
                 }
                 Err(e) => Err(Error::Io(e)),
@@ -251,7 +251,7 @@ impl Loop {
                 }
             };
             let Some(cb) = u.recv_cb.take() else {
-                self.dgram_buf = buf;
+                self.net.read_buf = buf;
                 return;
             };
             let site = u.recv_site;
@@ -266,7 +266,7 @@ impl Loop {
                     *returned = true;
                 },
                 |lp, (cb, buf, returned)| {
-                    lp.dgram_buf = buf;
+                    lp.net.read_buf = buf;
                     // Put back unless the callback stopped receiving or installed a new one.
                     if let Ok(u) = lp.udp_data(id)
                         && u.receiving
