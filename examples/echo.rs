@@ -35,8 +35,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Registered before any loop starts, so an early signal is not fatal.
-    // (Switches to evloop's own `Signal` handle once that lands.)
+    // Registered before any loop starts, so an early signal is not fatal. Signals are watched
+    // here rather than with a `Signal` handle per loop: one place stops every loop, and a
+    // second signal can still end the process while connections finish.
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(s) => s,
         Err(e) => {
