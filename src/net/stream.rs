@@ -130,13 +130,17 @@ impl Loop {
             read_site: site,
             read_queued: false,
             connect: None,
-            queue: WriteQueue::default(),
+            // Room for one write and one completion, the usual depth of a request/response
+            // stream, reserved up front. Left empty, the first write would make each
+            // `VecDeque` reserve 4 entries (224 bytes apiece, kept for the stream's life):
+            // over half of what an idle connection cost. Deeper queues still grow.
+            queue: WriteQueue::with_capacity(1),
             high_water: DEFAULT_HIGH_WATER_MARK,
             wants_drain: false,
             drain_cb: None,
             drain_site: site,
             shutdown: ShutdownState::Open,
-            done: VecDeque::new(),
+            done: VecDeque::with_capacity(1),
             reset_on_close: false,
         };
         let id = self

@@ -101,6 +101,14 @@ impl<T> Default for WriteQueue<T> {
 }
 
 impl<T> WriteQueue<T> {
+    /// An empty queue with room for `requests` single-buffer requests before it allocates.
+    pub(crate) fn with_capacity(requests: usize) -> Self {
+        Self {
+            chunks: VecDeque::with_capacity(requests),
+            bytes: 0,
+        }
+    }
+
     /// Unwritten bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
@@ -234,6 +242,19 @@ mod tests {
         let mut iov = [IoSlice::new(&[]); 4];
         assert_eq!(q.slices(&mut iov), 4);
         assert_eq!(&*iov[3], &[3, 3, 3]);
+    }
+
+    #[test]
+    fn one_request_fits_the_reserved_room_and_more_grow_it() {
+        let mut q = WriteQueue::with_capacity(1);
+        assert_eq!(q.chunks.capacity(), 1);
+        q.push([WriteBuf::from(b"ab")], 1);
+        q.advance(2, |_| {});
+        q.push([WriteBuf::from(b"cd")], 2);
+        assert_eq!(q.chunks.capacity(), 1);
+        q.push([WriteBuf::from(b"e")], 3);
+        assert!(q.chunks.capacity() >= 2);
+        assert_eq!(collect(&q), b"cde");
     }
 
     #[test]
