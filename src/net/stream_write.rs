@@ -92,8 +92,17 @@ impl Loop {
         let mut failed = None;
         while s.writable && !s.queue.is_empty() {
             let sent = {
-                let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                let n = s.queue.slices(&mut iov);
+                // One queued buffer is the common case (a write on an idle stream): fill a
+                // one-slot array rather than zeroing 64 slots (1 KiB) per send.
+                let mut one = [IoSlice::new(&[])];
+                let mut many;
+                let iov: &mut [IoSlice<'_>] = if s.queue.chunks() == 1 {
+                    &mut one
+                } else {
+                    many = [IoSlice::new(&[]); MAX_IOV];
+                    &mut many
+                };
+                let n = s.queue.slices(iov);
                 if iov[..n].iter().all(|b| b.is_empty()) {
                     Ok(0)
                 } else {

@@ -142,6 +142,11 @@ impl<T> WriteQueue<T> {
         }
     }
 
+    /// Number of queued buffers (a request may be several).
+    pub(crate) fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Fills `out` with the unwritten bytes from the front; returns how many slices it used.
     pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
