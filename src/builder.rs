@@ -7,6 +7,7 @@ use crate::event_loop::Loop;
 pub struct LoopBuilder {
     pub(crate) event_capacity: usize,
     pub(crate) max_ticks_per_drain: usize,
+    pub(crate) threadpool_size: Option<usize>,
 }
 
 impl Default for LoopBuilder {
@@ -21,6 +22,7 @@ impl LoopBuilder {
         Self {
             event_capacity: 1024,
             max_ticks_per_drain: usize::MAX,
+            threadpool_size: None,
         }
     }
 
@@ -38,8 +40,20 @@ impl LoopBuilder {
         self
     }
 
-    /// Creates the loop.
+    /// Threads in the pool that runs [`Loop::queue_work`], file and DNS jobs (1..=1024). Without
+    /// it, `EVLOOP_THREADPOOL_SIZE` decides, else 4. Loops asking the same size share one pool;
+    /// a different size gets its own. The threads start on the loop's first pool request and
+    /// exit when the last loop using them is dropped.
+    pub fn threadpool_size(mut self, threads: usize) -> Self {
+        self.threadpool_size = Some(threads);
+        self
+    }
+
+    /// Creates the loop. Fails with `InvalidInput` if the pool size (from
+    /// [`threadpool_size`](Self::threadpool_size) or `EVLOOP_THREADPOOL_SIZE`) is not 1..=1024:
+    /// a bad value is an error, never a silent default.
     pub fn build(&self) -> std::io::Result<Loop> {
+        crate::pool::configured_size(self.threadpool_size)?;
         Loop::from_builder(self)
     }
 }

@@ -5,7 +5,6 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
 use mio::{Events, Poll, Token};
 
 use crate::builder::LoopBuilder;
@@ -74,10 +73,14 @@ pub struct Loop {
     pub(crate) poll: Poll,
     events: Option<Events>,
     pub(crate) remote: Arc<Remote>,
-    inbox: Receiver<Message>,
+    /// Messages taken from the remote inbox and not yet run (kept across a panic).
+    inbox: VecDeque<Message>,
     pub(crate) clock: Clock,
     #[cfg(target_os = "linux")]
     deadline_timer: crate::sys::DeadlineTimer,
+    pub(crate) requests: crate::work::Requests,
+    /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
+    pub(crate) pool_size: Option<usize>,
     stop_flag: bool,
     running: bool,
     max_ticks_per_drain: usize,
@@ -85,14 +88,46 @@ pub struct Loop {
 }
 
 /// The loop's cached clock: nanoseconds since the loop was created.
+///
+/// Updating it costs a `clock_gettime` (tens of ns on a VM), which would be most of an idle
+/// iteration. So an update point with no timer to run only marks the cache stale, and the first
+/// reader refreshes it: every reader between two update points still sees one value (timers
+/// started in one callback still tie), taken no earlier than the update point.
 pub(crate) struct Clock {
     pub(crate) epoch: Instant,
-    pub(crate) now: u64,
+    now: std::cell::Cell<u64>,
+    stale: std::cell::Cell<bool>,
 }
 
 impl Clock {
-    fn update(&mut self) {
-        self.now = self.ns_since_epoch(Instant::now());
+    fn new() -> Self {
+        let clock = Self {
+            epoch: Instant::now(),
+            now: std::cell::Cell::new(0),
+            stale: std::cell::Cell::new(true),
+        };
+        clock.now();
+        clock
+    }
+
+    /// Reads the clock now.
+    pub(crate) fn update(&self) {
+        self.now.set(self.ns_since_epoch(Instant::now()));
+        self.stale.set(false);
+    }
+
+    /// Marks the cache stale: the next reader refreshes it.
+    pub(crate) fn invalidate(&self) {
+        self.stale.set(true);
+    }
+
+    /// The cached time in ns since the epoch.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        if self.stale.get() {
+            self.update();
+        }
+        self.now.get()
     }
 
     pub(crate) fn ns_since_epoch(&self, t: Instant) -> u64 {
@@ -120,14 +155,10 @@ impl Loop {
 
     pub(crate) fn from_builder(b: &LoopBuilder) -> std::io::Result<Self> {
         let poll = Poll::new()?;
-        let (remote, inbox) = Remote::new(poll.registry())?;
+        let remote = Remote::new(poll.registry())?;
         #[cfg(target_os = "linux")]
         let deadline_timer = crate::sys::DeadlineTimer::new(poll.registry(), TIMERFD_TOKEN)?;
-        let mut clock = Clock {
-            epoch: Instant::now(),
-            now: 0,
-        };
-        clock.update();
+        let clock = Clock::new();
         Ok(Self {
             handles: HandleTable::new(),
             timers: TimerQueue::new(),
@@ -142,10 +173,12 @@ impl Loop {
             poll,
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
-            inbox,
+            inbox: VecDeque::new(),
             clock,
             #[cfg(target_os = "linux")]
             deadline_timer,
+            requests: crate::work::Requests::default(),
+            pool_size: b.threadpool_size,
             stop_flag: false,
             running: false,
             max_ticks_per_drain: b.max_ticks_per_drain,
@@ -191,7 +224,7 @@ impl Loop {
             self.update_time();
         }
         if mode == RunMode::Default && alive {
-            self.update_time();
+            self.update_time_for_timers();
             self.run_timers();
         }
         while alive && !self.stop_flag {
@@ -214,7 +247,7 @@ impl Loop {
             }
             self.run_check();
             self.run_closing();
-            self.update_time();
+            self.update_time_for_timers();
             self.run_timers();
             alive = self.alive();
             if mode != RunMode::Default {
@@ -242,19 +275,29 @@ impl Loop {
             || !self.closing.is_empty()
             || self.immediates.live() > 0
             || !self.tasks.is_empty()
+            || !self.inbox.is_empty()
             || self.remote.keeps_alive()
     }
 
     /// The cached time: when the current iteration last updated its clock (after poll returned,
     /// and before timers ran). Timers start from this time.
     pub fn now(&self) -> Instant {
-        self.clock.instant(self.clock.now)
+        self.clock.instant(self.clock.now())
     }
 
     /// Refreshes the cached clock. Call it before starting a timer after a long blocking stretch
     /// inside a callback, or the timer will fire early by that long.
     pub fn update_time(&mut self) {
         self.clock.update();
+    }
+
+    /// The update point before the timer phase: reads the clock only if a timer could be due.
+    fn update_time_for_timers(&mut self) {
+        if self.timers.is_empty() {
+            self.clock.invalidate();
+        } else {
+            self.clock.update();
+        }
     }
 
     /// Every live handle (active or not, closing ones included) with its kind, ref state and the
@@ -427,13 +470,14 @@ impl Loop {
             && !self.watchers.has_idle()
             && self.immediates.live() == 0
             && self.closing.is_empty()
-            && self.tasks.is_empty();
+            && self.tasks.is_empty()
+            && self.inbox.is_empty();
         if !blocked {
             return Some(0);
         }
         self.timers
             .next_due()
-            .map(|due| due.saturating_sub(self.clock.now))
+            .map(|due| due.saturating_sub(self.clock.now()))
     }
 
     /// The poll phase: wait for I/O (or the timeout), then dispatch events, pool completions
@@ -442,7 +486,7 @@ impl Loop {
         if timeout_ns == Some(0) && self.io_sources == 0 {
             // Nothing but our own waker is registered: skip the syscall and look at the inbox
             // flag directly (libuv likewise skips epoll_wait with no fds).
-            if self.remote.take_notified() {
+            if self.remote.take_notified() || !self.inbox.is_empty() {
                 self.run_inbox();
             }
             return Ok(());
@@ -454,7 +498,7 @@ impl Loop {
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
             match timeout {
                 Some(t) if !t.is_zero() => {
-                    let deadline = self.clock.now.saturating_add(t.as_nanos() as u64);
+                    let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
                     self.deadline_timer
                         .arm(self.clock.instant(deadline))
                         .map_err(Error::Io)?;
@@ -486,7 +530,7 @@ impl Loop {
             }
         }
         self.events = Some(events);
-        if self.remote.take_notified() || inbox {
+        if self.remote.take_notified() || inbox || !self.inbox.is_empty() {
             self.run_inbox();
         }
         Ok(())
@@ -511,15 +555,20 @@ impl Loop {
     /// Runs the posts (and pool completions) that were in the inbox when the poll phase looked,
     /// in send order. Later ones wake the loop again.
     fn run_inbox(&mut self) {
-        for _ in 0..self.inbox.len() {
-            let Ok(message) = self.inbox.try_recv() else {
-                break;
-            };
+        if self.inbox.is_empty() {
+            self.remote.take_batch(&mut self.inbox);
+        }
+        while let Some(message) = self.inbox.pop_front() {
             match message {
                 Message::Post { run, site } => {
                     self.counters.posts += 1;
                     self.invoke(Phase::Poll, CallbackKind::Post, site, run);
                 }
+                Message::Completion {
+                    key,
+                    serial,
+                    outcome,
+                } => self.complete_request(key, serial, outcome),
             }
         }
     }
@@ -569,6 +618,13 @@ impl Loop {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }
         }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // Senders outliving the loop get their closures back instead of queueing into the void.
+        self.remote.close();
     }
 }
 

@@ -98,19 +98,35 @@
 //!
 //! [mio]: https://docs.rs/mio
 
+// All `unsafe` lives in `sys`; everywhere else it is a compile error.
+#![deny(unsafe_code)]
+
 mod builder;
+#[allow(dead_code)]
+mod dns_ops;
 mod error;
 mod event_loop;
+#[allow(dead_code)]
+mod fs_error;
+#[allow(dead_code)]
+mod fs_metadata;
+#[allow(dead_code)]
+mod fs_ops;
 mod handle;
+pub mod http;
 mod immediate;
 pub mod metrics;
 mod net;
+#[allow(dead_code)]
+mod pool;
 mod sender;
+#[allow(unsafe_code)]
 mod sys;
 mod task_queue;
 mod timer;
 pub mod timer_queue;
 mod watcher;
+mod work;
 
 pub use builder::LoopBuilder;
 pub use error::{Error, Result};
@@ -123,3 +139,4 @@ pub use net::{
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use timer::Timer;
 pub use watcher::{Check, Idle, Prepare};
+pub use work::Work;

@@ -86,6 +86,8 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
+    /// A thread-pool completion (`queue_work`).
+    Work,
 }
 
 impl CallbackKind {
@@ -107,6 +109,7 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Work => "work",
         }
     }
 }
@@ -120,6 +123,8 @@ pub(crate) struct Counters {
     pub(crate) timers_fired: u64,
     pub(crate) posts: u64,
     pub(crate) task_drains: u64,
+    pub(crate) pool_submitted: u64,
+    pub(crate) pool_completed: u64,
 }
 
 impl Counters {

@@ -1,10 +1,10 @@
 //! Cross-thread posts: [`LoopSender`] and the loop's inbox.
 
+use std::collections::VecDeque;
 use std::panic::Location;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crossbeam_channel::{Receiver, Sender};
 use mio::{Registry, Waker};
 
 use crate::event_loop::{Loop, WAKER_TOKEN};
@@ -15,12 +15,25 @@ pub(crate) type PostFn = Box<dyn FnOnce(&mut Loop) + Send>;
 
 /// What other threads put in a loop's inbox.
 pub(crate) enum Message {
-    Post { run: PostFn, site: Site },
+    Post {
+        run: PostFn,
+        site: Site,
+    },
+    /// A thread-pool job finished; `key`/`serial` name its request on the loop.
+    Completion {
+        key: u32,
+        serial: u32,
+        outcome: crate::pool::Outcome,
+    },
 }
 
-/// The loop's end that other threads hold: the inbox sender, the waker, and liveness counts.
+/// The loop's end that other threads hold: the inbox, the waker, and liveness counts.
+///
+/// The inbox is a mutex-guarded queue that the loop swaps out whole once per poll phase (as
+/// libuv programs do with `uv_async_send`): a post is one uncontended lock and a push, and the
+/// loop pays one lock per batch instead of an atomic handshake per message.
 pub(crate) struct Remote {
-    inbox: Sender<Message>,
+    inbox: Mutex<Inbox>,
     waker: Waker,
     /// Set by the first send after the loop last looked; a burst of sends costs one wake-up.
     notified: AtomicBool,
@@ -28,30 +41,63 @@ pub(crate) struct Remote {
     refd_senders: AtomicUsize,
 }
 
+#[derive(Default)]
+struct Inbox {
+    queue: VecDeque<Message>,
+    /// Set when the loop is dropped: later sends hand their message back.
+    closed: bool,
+}
+
 impl Remote {
-    pub(crate) fn new(registry: &Registry) -> std::io::Result<(Arc<Self>, Receiver<Message>)> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let remote = Self {
-            inbox: tx,
+    pub(crate) fn new(registry: &Registry) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            inbox: Mutex::new(Inbox::default()),
             waker: Waker::new(registry, WAKER_TOKEN)?,
             notified: AtomicBool::new(false),
             refd_senders: AtomicUsize::new(0),
-        };
-        Ok((Arc::new(remote), rx))
+        }))
     }
 
-    /// Queues a message and wakes the loop unless a wake-up is already on its way.
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        // Nothing panics while the lock is held (only pushes and swaps); recover anyway.
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a message and wakes the loop unless a wake-up is already on its way. Hands the
+    /// message back if the loop is gone.
     pub(crate) fn send(&self, message: Message) -> Result<(), Message> {
-        self.inbox.send(message).map_err(|e| e.0)?;
+        {
+            let mut inbox = self.inbox();
+            if inbox.closed {
+                return Err(message);
+            }
+            inbox.queue.push_back(message);
+        }
         self.wake();
         Ok(())
     }
 
     pub(crate) fn wake(&self) {
-        if !self.notified.swap(true, Ordering::AcqRel) {
+        // Load first: while a wake-up is pending, further sends skip the locked swap.
+        if !self.notified.load(Ordering::Acquire) && !self.notified.swap(true, Ordering::AcqRel) {
             // A failed wake means the eventfd is gone with the loop: nothing left to wake.
             let _ = self.waker.wake();
         }
+    }
+
+    /// Swaps the queued messages into `batch` (which must be empty), in send order.
+    pub(crate) fn take_batch(&self, batch: &mut VecDeque<Message>) {
+        std::mem::swap(&mut self.inbox().queue, batch);
+    }
+
+    /// Refuses further sends and drops what is queued (the loop is being dropped).
+    pub(crate) fn close(&self) {
+        let dropped = {
+            let mut inbox = self.inbox();
+            inbox.closed = true;
+            std::mem::take(&mut inbox.queue)
+        };
+        drop(dropped);
     }
 
     /// Clears the wake-up flag; `true` if a wake-up was pending. Called before the inbox is
@@ -60,8 +106,10 @@ impl Remote {
         self.notified.swap(false, Ordering::AcqRel)
     }
 
+    /// A ref'd sender exists, or messages may be waiting (a send sets `notified` after
+    /// queueing, and the loop clears it only before taking the queue).
     pub(crate) fn keeps_alive(&self) -> bool {
-        self.refd_senders.load(Ordering::Acquire) > 0 || !self.inbox.is_empty()
+        self.refd_senders.load(Ordering::Acquire) > 0 || self.notified.load(Ordering::Acquire)
     }
 }
 
@@ -116,7 +164,10 @@ impl LoopSender {
                 run: Box::new(f),
                 site,
             })
-            .map_err(|Message::Post { run, .. }| PostError(run))
+            .map_err(|message| match message {
+                Message::Post { run, .. } => PostError(run),
+                Message::Completion { .. } => unreachable!("post sends a Post"),
+            })
     }
 
     /// Whether this sender keeps its loop alive.
@@ -134,8 +185,9 @@ impl Clone for LoopSender {
 impl Drop for LoopSender {
     fn drop(&mut self) {
         if self.refd && self.remote.refd_senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The last ref'd sender is gone: wake the loop so it re-checks whether it is alive.
-            self.remote.wake();
+            // The last ref'd sender is gone: wake a blocked poll so the loop re-checks whether
+            // it is alive. Not through `wake()`: its flag means "messages may be waiting".
+            let _ = self.remote.waker.wake();
         }
     }
 }

@@ -88,7 +88,7 @@ impl Loop {
 
     /// (Re)queues the timer at `now + timeout`, with a new start order.
     fn timer_arm(&mut self, id: HandleId) {
-        let now = self.clock.now;
+        let now = self.clock.now();
         let Ok(t) = self.timer_data(id) else {
             return;
         };
@@ -118,7 +118,10 @@ impl Loop {
     /// phase began, in (due, start order). Timers (re)started by these callbacks wait for the
     /// next timer phase, even at 0 ms.
     pub(crate) fn run_timers(&mut self) {
-        let now = self.clock.now;
+        if self.timers.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
         let boundary = self.timers.next_seq();
         while let Some(expired) = self.timers.pop_due(now, boundary) {
             let id = expired.value;
@@ -204,7 +207,7 @@ impl Timer {
         };
         Ok(t.key
             .and_then(|k| lp.timers.due(k))
-            .map(|due| Duration::from_nanos(due.saturating_sub(lp.clock.now))))
+            .map(|due| Duration::from_nanos(due.saturating_sub(lp.clock.now()))))
     }
 
     /// The duration the timer was started with.

@@ -72,3 +72,28 @@ fn a_panicking_microtask_leaves_the_rest_queued() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn a_panicking_post_leaves_the_rest_of_its_batch_to_run_next() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sender = lp.sender();
+        sender.post(|_| panic!("post boom")).unwrap();
+        for _ in 0..3 {
+            let r = ran.clone();
+            sender
+                .post(move |_| {
+                    r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+                .unwrap();
+        }
+        drop(sender);
+        assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert!(lp.alive(), "the rest of the batch keeps the loop alive");
+        lp.run().unwrap();
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_clean(&lp);
+    });
+}

@@ -1,22 +1,111 @@
-//! The only room with `unsafe`: thin wrappers over the libc calls std and mio do not cover.
-//! Every block says why it holds.
+//! The only room with `unsafe`: thin wrappers over the libc calls std does not offer.
+//!
+//! Everything here takes and returns safe Rust types; callers never see a raw pointer. Each
+//! `unsafe` block states why it holds in a `// SAFETY:` line, and `syscall!` turns the C
+//! convention of returning `-1` and setting `errno` into `io::Result`. Errors are plain OS errors:
+//! naming the path is the caller's job (see `fs_error`).
+
+pub(crate) mod dns;
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// Evaluates a libc call (an `unsafe` block at the call site, with its own `SAFETY` line) and
+/// turns a `-1` result into `Err(io::Error::last_os_error())`, as mio's macro of the same name.
+macro_rules! syscall {
+    ($call:expr) => {{
+        let result = $call;
+        if result == -1 {
+            Err(::std::io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    }};
+}
 
 #[cfg(target_os = "linux")]
 mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
 
-/// Calls a libc function, turning `-1` into `io::Error::last_os_error()`.
-macro_rules! syscall {
-    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: the caller of `syscall!` states why the arguments are valid for `$fn`.
-        #[allow(unused_unsafe)]
-        let res = unsafe { libc::$fn($($arg),*) };
-        if res == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
-    }};
+/// `path` as a C string, or `InvalidInput` if it contains a NUL byte (no C call could name it).
+pub(crate) fn path_to_cstring(path: &Path) -> io::Result<CString> {
+    bytes_to_cstring(path.as_os_str().as_bytes().to_vec())
 }
-pub(crate) use syscall;
+
+fn bytes_to_cstring(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path contains an interior NUL byte",
+        )
+    })
+}
+
+/// `access(2)`: checks `path` against `mode` (a combination of `libc::R_OK`, `W_OK`, `X_OK`, or
+/// `F_OK` alone) with the real user and group ids, following symlinks.
+pub(crate) fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
+    let path = path_to_cstring(path)?;
+    // SAFETY: `path` is a NUL-terminated string that lives across the call; `access` only reads it.
+    syscall!(unsafe { libc::access(path.as_ptr(), mode) })?;
+    Ok(())
+}
+
+/// `mkdtemp(3)`: creates a new directory named `prefix` followed by six random characters, mode
+/// 0700, and returns its path. The kernel's `mkdir` makes the name unique, not a check-then-create.
+pub(crate) fn mkdtemp(prefix: &Path) -> io::Result<PathBuf> {
+    let mut template = prefix.as_os_str().as_bytes().to_vec();
+    template.extend_from_slice(b"XXXXXX");
+    let mut template = bytes_to_cstring(template)?.into_bytes_with_nul();
+    // SAFETY: `template` is a writable NUL-terminated buffer ending in "XXXXXX" that outlives the
+    // call; `mkdtemp` rewrites those six bytes in place and returns either the buffer or null.
+    let created = unsafe { libc::mkdtemp(template.as_mut_ptr().cast::<libc::c_char>()) };
+    if created.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    template.pop(); // the NUL terminator
+    Ok(PathBuf::from(OsString::from_vec(template)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_reports_the_os_error() {
+        assert!(access(Path::new("/"), libc::R_OK | libc::X_OK).is_ok());
+        let missing = access(Path::new("/no/such/evloop/path"), libc::F_OK);
+        let err = missing.expect_err("a missing path");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn a_path_with_a_nul_byte_is_invalid_input() {
+        let err = path_to_cstring(Path::new("a\0b")).expect_err("an interior NUL");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn mkdtemp_creates_distinct_private_directories() {
+        use std::os::unix::fs::PermissionsExt;
+        let prefix = std::env::temp_dir().join("evloop-sys-test-");
+        let first = mkdtemp(&prefix).expect("a temp dir");
+        let second = mkdtemp(&prefix).expect("a temp dir");
+        assert_ne!(first, second);
+        assert!(
+            first
+                .to_string_lossy()
+                .starts_with(&*prefix.to_string_lossy())
+        );
+        let mode = std::fs::metadata(&first)
+            .expect("it exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        for dir in [first, second] {
+            std::fs::remove_dir(dir).expect("cleanup");
+        }
+    }
+}

@@ -8,8 +8,6 @@ use std::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use super::syscall;
-
 pub(crate) struct DeadlineTimer {
     fd: OwnedFd,
     /// The deadline currently armed, to skip re-arming the same one every iteration.
@@ -19,10 +17,12 @@ pub(crate) struct DeadlineTimer {
 impl DeadlineTimer {
     pub(crate) fn new(registry: &Registry, token: Token) -> io::Result<Self> {
         // SAFETY: plain syscall with constant flags; no pointers.
-        let raw = syscall!(timerfd_create(
-            libc::CLOCK_MONOTONIC,
-            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC
-        ))?;
+        let raw = syscall!(unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        })?;
         // SAFETY: `raw` is a freshly created fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
@@ -54,12 +54,9 @@ impl DeadlineTimer {
         };
         // SAFETY: `fd` is our open timerfd; `spec` is a valid itimerspec on the stack and the
         // old-value pointer may be null.
-        syscall!(timerfd_settime(
-            self.fd.as_raw_fd(),
-            0,
-            &spec,
-            std::ptr::null_mut()
-        ))?;
+        syscall!(unsafe {
+            libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut())
+        })?;
         self.armed = Some(deadline);
         Ok(())
     }
@@ -68,11 +65,9 @@ impl DeadlineTimer {
     pub(crate) fn clear(&mut self) {
         let mut buf = [0u8; 8];
         // SAFETY: reading at most 8 bytes into an 8-byte stack buffer from our own fd.
-        let _ = syscall!(read(
-            self.fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len()
-        ));
+        let _ = syscall!(unsafe {
+            libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+        });
         self.armed = None;
     }
 }

@@ -1,0 +1,143 @@
+//! Criterion benchmarks of the core loop, mirroring libuv's `loop_count`, `million_timers` and
+//! `async_pummel`, plus Node's immediates / next-ticks / microtasks and timer churn.
+//! The cross-runtime comparison lives in `peer_workloads.rs` + `benches/peers/run.sh`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use evloop::{Handle, Loop};
+
+fn loop_count(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("loop_count");
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("idle_callbacks", |b| {
+        b.iter_batched(
+            || Loop::new().expect("loop"),
+            |mut lp| {
+                let count = Rc::new(Cell::new(0u64));
+                lp.add_idle(move |lp, idle| {
+                    count.set(count.get() + 1);
+                    if count.get() == N {
+                        idle.close(lp, |_| {}).expect("close");
+                    }
+                });
+                lp.run().expect("run");
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn timers(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("timers");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    g.bench_function("start_and_fire_100k_spread", |b| {
+        b.iter_batched(
+            || Loop::new().expect("loop"),
+            |mut lp| {
+                // 1000 timers per distinct deadline of 0..100 µs: fire without sleeping long.
+                for i in 0..N {
+                    lp.set_timeout(Duration::from_micros(i / 1000), |_, _| {});
+                }
+                lp.run().expect("run");
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.bench_function("churn_100k_refresh_clear", |b| {
+        b.iter_batched(
+            || {
+                let mut lp = Loop::new().expect("loop");
+                let timers: Vec<_> = (0..10_000)
+                    .map(|_| lp.set_timeout(Duration::from_secs(5), |_, _| {}))
+                    .collect();
+                (lp, timers)
+            },
+            |(mut lp, mut timers)| {
+                for i in 0..N as usize {
+                    let slot = i % timers.len();
+                    if i % 10 == 9 {
+                        timers[slot].clear(&mut lp);
+                        timers[slot] = lp.set_timeout(Duration::from_secs(5), |_, _| {});
+                    } else {
+                        timers[slot].refresh(&mut lp).expect("refresh");
+                    }
+                }
+                (lp, timers)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn queues(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("queues");
+    g.throughput(Throughput::Elements(N));
+    type Queue = fn(&mut Loop, Rc<Cell<u64>>);
+    let cases: [(&str, Queue); 3] = [
+        ("immediates", |lp, c| {
+            lp.set_immediate(move |_| c.set(c.get() + 1));
+        }),
+        ("next_ticks", |lp, c| {
+            lp.next_tick(move |_| c.set(c.get() + 1))
+        }),
+        ("microtasks", |lp, c| {
+            lp.queue_microtask(move |_| c.set(c.get() + 1))
+        }),
+    ];
+    for (name, queue) in cases {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || Loop::new().expect("loop"),
+                |mut lp| {
+                    let count = Rc::new(Cell::new(0u64));
+                    let c = count.clone();
+                    lp.set_immediate(move |lp| {
+                        for _ in 0..N {
+                            queue(lp, c.clone());
+                        }
+                    });
+                    lp.run().expect("run");
+                    assert_eq!(count.get(), N);
+                },
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    g.finish();
+}
+
+fn posts(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("cross_thread");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(20);
+    g.bench_function("posts_from_one_thread", |b| {
+        b.iter_batched(
+            || Loop::new().expect("loop"),
+            |mut lp| {
+                let sender = lp.sender();
+                let t = std::thread::spawn(move || {
+                    for _ in 0..N {
+                        sender.post(|_| {}).expect("post");
+                    }
+                });
+                lp.run().expect("run");
+                t.join().expect("producer");
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, loop_count, timers, queues, posts);
+criterion_main!(benches);

@@ -1,0 +1,155 @@
+//! What `stat` and `readdir` report about a file, as plain owned values that cross threads.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime};
+
+/// The type of a file, as far as evloop's file API distinguishes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (only from `lstat` and `readdir`; `stat` follows links).
+    Symlink,
+    /// A device, FIFO or socket.
+    Other,
+}
+
+impl FileKind {
+    /// The kind of a `std::fs::FileType`.
+    pub(crate) fn from_file_type(file_type: fs::FileType) -> Self {
+        if file_type.is_file() {
+            Self::File
+        } else if file_type.is_dir() {
+            Self::Dir
+        } else if file_type.is_symlink() {
+            Self::Symlink
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// The result of `stat`, `lstat` and `fstat` (libuv's `uv_stat_t`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Metadata {
+    /// The file type.
+    pub(crate) kind: FileKind,
+    /// `st_mode`: the type bits and the permission bits (`mode & 0o7777`).
+    pub(crate) mode: u32,
+    /// The size in bytes (`st_size`): the file's length, a symlink's target length.
+    pub(crate) len: u64,
+    /// The space allocated, in 512-byte blocks (`st_blocks`); smaller than `len` for sparse files.
+    pub(crate) blocks: u64,
+    /// The preferred I/O block size (`st_blksize`).
+    pub(crate) block_size: u64,
+    /// Last access (`st_atime`).
+    pub(crate) accessed: SystemTime,
+    /// Last modification of the contents (`st_mtime`).
+    pub(crate) modified: SystemTime,
+    /// Last status change: contents, mode, owner, links (`st_ctime`).
+    pub(crate) changed: SystemTime,
+    /// Creation time, where the file system and kernel report it (`statx` birth time).
+    pub(crate) created: Option<SystemTime>,
+    /// The device holding the file (`st_dev`).
+    pub(crate) dev: u64,
+    /// The inode number (`st_ino`).
+    pub(crate) ino: u64,
+    /// The number of hard links (`st_nlink`).
+    pub(crate) nlink: u64,
+    /// The owner's user id.
+    pub(crate) uid: u32,
+    /// The owner's group id.
+    pub(crate) gid: u32,
+    /// The device id, for device files (`st_rdev`).
+    pub(crate) rdev: u64,
+}
+
+impl Metadata {
+    /// The permission bits, `mode & 0o7777` (what `chmod` sets).
+    pub(crate) fn permissions(&self) -> u32 {
+        self.mode & 0o7777
+    }
+}
+
+impl From<&fs::Metadata> for Metadata {
+    fn from(meta: &fs::Metadata) -> Self {
+        Self {
+            kind: FileKind::from_file_type(meta.file_type()),
+            mode: meta.mode(),
+            len: meta.size(),
+            blocks: meta.blocks(),
+            block_size: meta.blksize(),
+            accessed: system_time(meta.atime(), meta.atime_nsec()),
+            modified: system_time(meta.mtime(), meta.mtime_nsec()),
+            changed: system_time(meta.ctime(), meta.ctime_nsec()),
+            created: meta.created().ok(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            nlink: meta.nlink(),
+            uid: meta.uid(),
+            gid: meta.gid(),
+            rdev: meta.rdev(),
+        }
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DirEntry {
+    /// The entry's file name (not a path; never `.` or `..`).
+    pub(crate) name: OsString,
+    /// The entry's type, without following a symlink.
+    pub(crate) kind: FileKind,
+}
+
+/// A `stat` timestamp (seconds and nanoseconds since the epoch, either side of it) as `SystemTime`.
+fn system_time(secs: i64, nanos: i64) -> SystemTime {
+    // The kernel keeps nanos in 0..1e9 even before 1970, so only the seconds carry the sign.
+    let nanos = Duration::from_nanos(nanos.clamp(0, 999_999_999).unsigned_abs());
+    let whole = Duration::from_secs(secs.unsigned_abs());
+    let at_second = if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(whole)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(whole)
+    };
+    at_second
+        .and_then(|t| t.checked_add(nanos))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_convert_on_both_sides_of_the_epoch() {
+        let after = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        assert_eq!(system_time(1_700_000_000, 5), after);
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(2) + Duration::from_nanos(250);
+        assert_eq!(system_time(-2, 250), before);
+        assert_eq!(system_time(0, 0), SystemTime::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn metadata_matches_std_for_a_directory() {
+        let meta = fs::metadata("/").expect("/ exists");
+        let ours = Metadata::from(&meta);
+        assert_eq!(ours.kind, FileKind::Dir);
+        assert_eq!(
+            (ours.ino, ours.dev, ours.len),
+            (meta.ino(), meta.dev(), meta.len())
+        );
+        assert_eq!(Some(ours.modified), meta.modified().ok());
+        assert_eq!(ours.permissions(), meta.mode() & 0o7777);
+    }
+
+    #[test]
+    fn devices_are_other() {
+        let null = fs::metadata("/dev/null").expect("/dev/null exists");
+        assert_eq!(FileKind::from_file_type(null.file_type()), FileKind::Other);
+    }
+}

@@ -1,0 +1,297 @@
+//! The request parser: a push state machine over one growing input buffer.
+//!
+//! The head is read with httparse, but only ever on *complete lines*, and only on the first
+//! [`Limits::max_head_bytes`] bytes of the buffer. With both rules every verdict (a head, an error,
+//! or "need more") depends only on the bytes received, never on how they were split into reads:
+//! httparse gives the same answer for a prefix of complete lines as for the whole head whenever
+//! the prefix already decides it. Two limits must trigger before a line ends and are checked as
+//! bytes arrive: the header section size (the window is full and holds no complete head) and the
+//! request-target length (`LineScan`). Work per call is proportional to the new bytes, plus one
+//! httparse pass when a new line has ended after the request-target, which can happen at most
+//! once per header field line before a limit stops the request.
+
+use super::chunked::{ChunkStep, ChunkedDecoder};
+use super::error::HttpError;
+use super::head::{BodyFraming, RequestHead};
+use super::request_line::{LineScan, version_error};
+use std::ops::Range;
+
+/// Limits that protect the server from oversized or endless requests. Exceeding one is an
+/// [`HttpError`] with the status noted on the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Bytes of a request head: request line, header fields and the empty line (431). Also the
+    /// limit for a chunked body's trailer section. Default 16 KiB.
+    pub max_head_bytes: usize,
+    /// Header field lines in one head (431). Default 100.
+    pub max_headers: usize,
+    /// Bytes of the request-target (414). Default 8 KiB.
+    pub max_target_bytes: usize,
+    /// Bytes of a body: the `Content-Length`, or the running sum of chunk sizes (413).
+    /// Default 1 MiB.
+    pub max_body_bytes: u64,
+    /// Bytes of one chunk-size line, extensions included (400). Default 4 KiB.
+    pub max_chunk_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+            max_target_bytes: 8 * 1024,
+            max_body_bytes: 1024 * 1024,
+            max_chunk_line_bytes: 4 * 1024,
+        }
+    }
+}
+
+/// What one [`Parser::parse`] call found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The input ends inside a message: read more, append it, call again.
+    NeedMore,
+    /// A complete request head. [`Event::Body`] events (if it has a body) and [`Event::End`]
+    /// follow.
+    Head(RequestHead),
+    /// Body bytes (chunked framing removed): this range of the buffer passed to `parse`.
+    Body(Range<usize>),
+    /// The current request is complete; the next call starts on the next request.
+    End,
+}
+
+/// The result of a successful [`Parser::parse`] call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// How many bytes at the front of the buffer are used up. Remove them before the next call,
+    /// whatever the event (after taking the data out of a [`Event::Body`] range).
+    pub consumed: usize,
+    /// What was found.
+    pub event: Event,
+}
+
+/// An HTTP/1.1 request parser for one connection.
+///
+/// Each request yields [`Event::Head`], then zero or more [`Event::Body`], then [`Event::End`];
+/// pipelined requests follow one another in the same buffer. Contract: pass the bytes not yet
+/// consumed, oldest first, with newly read bytes appended; the buffer may grow between calls but
+/// must not lose unconsumed bytes.
+///
+/// After a request that does not keep the connection alive ([`RequestHead::keep_alive`] false)
+/// the parser reads nothing more (RFC 9112 §9.6): it consumes whatever follows and returns
+/// [`Event::NeedMore`]. After an error it returns the same error on every call.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    limits: Limits,
+    state: State,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Head(HeadScan),
+    Length {
+        remaining: u64,
+        keep_alive: bool,
+    },
+    Chunked {
+        decoder: ChunkedDecoder,
+        keep_alive: bool,
+    },
+    Closed,
+    Failed(HttpError),
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+impl Parser {
+    /// A parser waiting for the first request, enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            state: State::Head(HeadScan::new()),
+        }
+    }
+
+    /// The limits this parser enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the parser is between requests: no byte of a next request has been consumed and
+    /// no body is pending. (Unconsumed bytes of a head may still sit in the caller's buffer.)
+    pub fn is_between_requests(&self) -> bool {
+        matches!(self.state, State::Head(_))
+    }
+
+    /// Reads as far as the next event in `buf`. Every error means: answer with
+    /// [`HttpError::status`], then close the connection.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, HttpError> {
+        let result = self.step(buf);
+        if let Err(e) = result {
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    fn step(&mut self, buf: &[u8]) -> Result<Parsed, HttpError> {
+        let (consumed, event) = match &mut self.state {
+            State::Failed(e) => return Err(*e),
+            State::Closed => (buf.len(), Event::NeedMore),
+            State::Head(scan) => match scan.step(buf, &self.limits)? {
+                None => (0, Event::NeedMore),
+                Some((n, head)) => {
+                    let keep_alive = head.keep_alive;
+                    self.state = match head.framing {
+                        BodyFraming::Chunked => State::Chunked {
+                            decoder: ChunkedDecoder::new(),
+                            keep_alive,
+                        },
+                        BodyFraming::Length(remaining) => State::Length {
+                            remaining,
+                            keep_alive,
+                        },
+                        BodyFraming::None => State::Length {
+                            remaining: 0,
+                            keep_alive,
+                        },
+                    };
+                    (n, Event::Head(head))
+                }
+            },
+            State::Length {
+                remaining: 0,
+                keep_alive,
+            } => {
+                let keep_alive = *keep_alive;
+                self.end_message(keep_alive);
+                (0, Event::End)
+            }
+            State::Length { remaining, .. } => {
+                let n = (*remaining).min(buf.len() as u64);
+                *remaining -= n;
+                match n as usize {
+                    0 => (0, Event::NeedMore),
+                    n => (n, Event::Body(0..n)),
+                }
+            }
+            State::Chunked {
+                decoder,
+                keep_alive,
+            } => {
+                let keep_alive = *keep_alive;
+                match decoder.decode(buf, &self.limits)? {
+                    (n, ChunkStep::Data(range)) => (n, Event::Body(range)),
+                    (n, ChunkStep::NeedMore) => (n, Event::NeedMore),
+                    (n, ChunkStep::End) => {
+                        self.end_message(keep_alive);
+                        (n, Event::End)
+                    }
+                }
+            }
+        };
+        Ok(Parsed { consumed, event })
+    }
+
+    fn end_message(&mut self, keep_alive: bool) {
+        self.state = if keep_alive {
+            State::Head(HeadScan::new())
+        } else {
+            State::Closed
+        };
+    }
+}
+
+/// Progress through the head of the next request; offsets are from the start of the buffer.
+#[derive(Debug, Clone)]
+struct HeadScan {
+    /// Bytes already looked at (never more than the head limit).
+    scanned: usize,
+    /// End of the last complete line among them.
+    lines_end: usize,
+    /// `lines_end` at the last httparse pass: no new line, no new pass.
+    parsed_end: usize,
+    line: LineScan,
+}
+
+impl HeadScan {
+    fn new() -> Self {
+        Self {
+            scanned: 0,
+            lines_end: 0,
+            parsed_end: 0,
+            line: LineScan::START,
+        }
+    }
+
+    /// The head and its length once complete, `None` while more bytes are needed.
+    fn step(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(usize, RequestHead)>, HttpError> {
+        let window = &buf[..buf.len().min(limits.max_head_bytes)];
+        if self.scanned > window.len() {
+            // The caller broke the contract and dropped bytes; start over rather than misread.
+            *self = Self::new();
+        }
+        let new = &window[self.scanned..];
+        self.line.advance(new, limits.max_target_bytes)?;
+        if let Some(i) = new.iter().rposition(|&b| b == b'\n') {
+            self.lines_end = self.scanned + i + 1;
+        }
+        self.scanned = window.len();
+        // Until the target has ended, the only complete lines are valid empty ones and httparse
+        // could only answer "partial": skipping it keeps a flood of empty lines linear.
+        if self.line == LineScan::Done && self.lines_end > self.parsed_end {
+            self.parsed_end = self.lines_end;
+            if let Some(done) = parse_lines(&window[..self.lines_end], limits)? {
+                return Ok(Some(done));
+            }
+        }
+        if buf.len() > limits.max_head_bytes {
+            return Err(HttpError::header_too_large(
+                "request head exceeds the limit",
+            ));
+        }
+        Ok(None)
+    }
+}
+
+/// One httparse pass over complete lines.
+fn parse_lines(lines: &[u8], limits: &Limits) -> Result<Option<(usize, RequestHead)>, HttpError> {
+    // A field line takes at least 3 bytes ("a:\n"), so this many slots never run out before the
+    // configured count does; it also keeps a huge `max_headers` from allocating anything.
+    let slots = limits.max_headers.min(lines.len() / 2 + 1);
+    let mut fields = vec![httparse::EMPTY_HEADER; slots];
+    let mut request = httparse::Request::new(&mut fields);
+    let len = match request.parse(lines) {
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(len)) => len,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::header_too_large("too many header fields"));
+        }
+        Err(httparse::Error::Version) => return Err(version_error(lines)),
+        Err(_) => return Err(HttpError::bad_request("malformed request head")),
+    };
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(HttpError::bad_request("malformed request line"));
+    };
+    let head = RequestHead::from_parts(
+        method,
+        target,
+        minor,
+        request.headers,
+        limits.max_body_bytes,
+    )?;
+    Ok(Some((len, head)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+//! Character classes of RFC 9110 §5.6, shared by the parser and the encoder.
+
+/// `tchar`: the characters of methods, header names and coding names.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A token: a non-empty run of `tchar`.
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Control characters other than HTAB (CR and LF included): never allowed inside a field value,
+/// a reason phrase or a chunk extension.
+pub(crate) fn is_ctl(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// `s` without leading and trailing optional whitespace (SP and HTAB).
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(is_token(b"Content-Type"));
+        assert!(is_token(b"x!#$%&'*+-.^_`|~9"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"a b"));
+        assert!(!is_token(b"a:"));
+        assert!(!is_token(b"a\r"));
+        assert!(is_ctl(b'\r') && is_ctl(b'\n') && is_ctl(0) && is_ctl(0x7f));
+        assert!(!is_ctl(b'\t') && !is_ctl(b' ') && !is_ctl(0x80));
+        assert_eq!(trim_ows(b" \t a b\t "), b"a b");
+        assert_eq!(trim_ows(b"  "), b"");
+    }
+}
