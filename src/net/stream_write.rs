@@ -19,8 +19,9 @@ impl StreamState {
         let done = &mut self.done;
         self.queue
             .clear(|req| done.push_back(Done::Write(req, Err(err()))));
-        if let ShutdownState::Requested(req) =
-            std::mem::replace(&mut self.shutdown, ShutdownState::Done)
+        if matches!(self.shutdown, ShutdownState::Requested(_))
+            && let ShutdownState::Requested(req) =
+                std::mem::replace(&mut self.shutdown, ShutdownState::Done)
         {
             self.done.push_back(Done::Shutdown(req, Err(err())));
         }
@@ -122,8 +123,9 @@ impl Loop {
                 s.wants_drain = false;
                 s.done.push_back(Done::Drain(s.drain_site));
             }
-            if let ShutdownState::Requested(req) =
-                std::mem::replace(&mut s.shutdown, ShutdownState::Done)
+            if matches!(s.shutdown, ShutdownState::Requested(_))
+                && let ShutdownState::Requested(req) =
+                    std::mem::replace(&mut s.shutdown, ShutdownState::Done)
             {
                 let result = socket.shutdown_write().map_err(Error::Io);
                 s.done.push_back(Done::Shutdown(req, result));
