@@ -60,6 +60,13 @@ pub mod method;
 pub mod parser;
 pub mod response;
 
+mod body;
 mod chunked;
+mod config;
+mod conn;
+mod pipeline;
 mod request_line;
 mod syntax;
+
+pub use body::Body;
+pub use config::ServerConfig;
