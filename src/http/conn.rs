@@ -274,7 +274,9 @@ impl Conn {
         now: &Now,
     ) -> Result<bool, EncodeError> {
         let cfg = Rc::clone(&self.cfg);
-        let started = self.queue.start(seq, status, fields, context(&cfg, now), close)?;
+        let started = self
+            .queue
+            .start(seq, status, fields, context(&cfg, now), close)?;
         self.after_response(now);
         Ok(started)
     }
@@ -296,10 +298,9 @@ impl Conn {
         done
     }
 
-    /// Whether the response bytes not yet written reach `limit` (write backpressure for the
-    /// glue; the stream's own queue is counted there).
-    pub(crate) fn has_output(&self) -> bool {
-        self.queue.has_output()
+    /// Whether the socket's write queue is above its high-water mark.
+    pub(crate) fn is_write_blocked(&self) -> bool {
+        self.write_blocked
     }
 
     // ---- internals ----
@@ -365,9 +366,8 @@ impl Conn {
         if !self.cfg.allow_unknown_methods && matches!(head.method, Method::Other(_)) {
             return self.fail(501, "method not implemented", now);
         }
-        let unknown_expectation = head.version_minor >= 1
-            && !head.expect_continue
-            && head.header("expect").is_some();
+        let unknown_expectation =
+            head.version_minor >= 1 && !head.expect_continue && head.header("expect").is_some();
         if unknown_expectation {
             return self.fail(417, "only 100-continue is supported", now);
         }

@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 
 use super::body::{Output, Piece};
 use super::response::{
-    CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase, write_chunk_header,
-    write_head, write_last_chunk,
+    CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
+    write_chunk_header, write_head, write_last_chunk,
 };
 
 /// Header fields a response head is built from: names and values as bytes.
@@ -60,7 +60,12 @@ pub(crate) struct ResponseQueue {
 
 impl ResponseQueue {
     /// Adds a slot for a dispatched request and returns its sequence number.
-    pub(crate) fn push_request(&mut self, head_only: bool, version_minor: u8, keep_alive: bool) -> u64 {
+    pub(crate) fn push_request(
+        &mut self,
+        head_only: bool,
+        version_minor: u8,
+        keep_alive: bool,
+    ) -> u64 {
         self.push(Slot {
             head_only,
             version_minor,
@@ -84,7 +89,14 @@ impl ResponseQueue {
         });
         let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
         let body = format!("{status} {}: {text}\n", reason_phrase(status));
-        let sent = self.send(seq, status, fields, Piece::Owned(body.into_bytes()), ctx, true);
+        let sent = self.send(
+            seq,
+            status,
+            fields,
+            Piece::Owned(body.into_bytes()),
+            ctx,
+            true,
+        );
         debug_assert!(matches!(sent, Ok(true)));
     }
 
@@ -144,7 +156,10 @@ impl ResponseQueue {
         ctx: HeadContext<'_>,
         close: bool,
     ) -> Result<bool, EncodeError> {
-        let Some(i) = self.index(seq).filter(|&i| self.slots[i].phase == Phase::Waiting) else {
+        let Some(i) = self
+            .index(seq)
+            .filter(|&i| self.slots[i].phase == Phase::Waiting)
+        else {
             return Ok(false);
         };
         if status < 200 {
@@ -174,7 +189,10 @@ impl ResponseQueue {
         ctx: HeadContext<'_>,
         close: bool,
     ) -> Result<bool, EncodeError> {
-        let Some(i) = self.index(seq).filter(|&i| self.slots[i].phase == Phase::Waiting) else {
+        let Some(i) = self
+            .index(seq)
+            .filter(|&i| self.slots[i].phase == Phase::Waiting)
+        else {
             return Ok(false);
         };
         if status < 200 {
@@ -302,10 +320,26 @@ impl ResponseQueue {
                 let mut all: Vec<(&[u8], &[u8])> = Vec::with_capacity(fields.len() + 1);
                 all.push((b"Server", server));
                 all.extend_from_slice(fields);
-                write_head(&mut head, status, reason_phrase(status), &all, framing, ctx.date, connection)?;
+                write_head(
+                    &mut head,
+                    status,
+                    reason_phrase(status),
+                    &all,
+                    framing,
+                    ctx.date,
+                    connection,
+                )?;
             }
             None => {
-                write_head(&mut head, status, reason_phrase(status), fields, framing, ctx.date, connection)?;
+                write_head(
+                    &mut head,
+                    status,
+                    reason_phrase(status),
+                    fields,
+                    framing,
+                    ctx.date,
+                    connection,
+                )?;
             }
         }
         self.slots[i].close_after |= close;

@@ -47,9 +47,14 @@ impl Harness {
     }
 
     fn send(&mut self, seq: u64, body: &'static str) {
-        let sent = self
-            .conn
-            .send(seq, 200, TEXT, Piece::Static(body.as_bytes()), false, &self.now);
+        let sent = self.conn.send(
+            seq,
+            200,
+            TEXT,
+            Piece::Static(body.as_bytes()),
+            false,
+            &self.now,
+        );
         assert_eq!(sent, Ok(true));
     }
 
@@ -86,9 +91,14 @@ fn one_request_one_response_keep_alive() {
     assert_eq!(h.output(), ok("hi"));
     assert_eq!(h.conn.life(), Life::Open);
     assert!(h.conn.wants_read());
-    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(5100)));
+    assert_eq!(
+        h.conn.deadline(),
+        Some(h.base + Duration::from_millis(5100))
+    );
     // A second answer to the same request is ignored.
-    let again = h.conn.send(d.seq, 200, TEXT, Piece::Static(b"x"), false, &h.now);
+    let again = h
+        .conn
+        .send(d.seq, 200, TEXT, Piece::Static(b"x"), false, &h.now);
     assert_eq!(again, Ok(false));
     assert_eq!(h.output(), "");
 }
@@ -221,7 +231,10 @@ fn unknown_methods_and_expectations() {
 
     let mut h = Harness::new();
     h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n");
-    assert!(h.output().starts_with("HTTP/1.1 417 Expectation Failed\r\n"));
+    assert!(
+        h.output()
+            .starts_with("HTTP/1.1 417 Expectation Failed\r\n")
+    );
 }
 
 #[test]
@@ -241,7 +254,9 @@ fn continue_is_sent_at_once_or_after_earlier_responses() {
     assert_eq!(h.output(), ok("a") + "HTTP/1.1 100 Continue\r\n\r\n");
 
     let mut h = Harness::new();
-    h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n");
+    h.feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n",
+    );
     assert!(h.output().starts_with("HTTP/1.1 413 "));
 }
 
@@ -250,7 +265,10 @@ fn header_timeout_answers_408_and_idle_timeout_closes_quietly() {
     let mut h = Harness::with(|c| c.header_timeout = Duration::from_millis(300));
     h.at(1000);
     h.feed(b"GET / HTTP/1.1\r\nHo");
-    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(1300)));
+    assert_eq!(
+        h.conn.deadline(),
+        Some(h.base + Duration::from_millis(1300))
+    );
     h.at(1200);
     h.feed(b"st: a\r\n");
     h.conn.on_timer(&h.now);
@@ -304,7 +322,10 @@ fn abandoned_requests() {
     h.feed(GET);
     let d = h.dispatch();
     assert!(h.conn.abandon(d.seq, &h.now));
-    assert!(h.output().starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+    assert!(
+        h.output()
+            .starts_with("HTTP/1.1 500 Internal Server Error\r\n")
+    );
     assert_eq!(h.conn.life(), Life::Open);
 
     h.feed(GET);
@@ -346,7 +367,9 @@ fn bad_response_heads_are_refused() {
     h.feed(GET);
     let d = h.dispatch();
     let bad: &Fields<'_> = &[(b"X", b"a\r\nb")];
-    let r = h.conn.send(d.seq, 200, bad, Piece::Static(b""), false, &h.now);
+    let r = h
+        .conn
+        .send(d.seq, 200, bad, Piece::Static(b""), false, &h.now);
     assert_eq!(r, Err(EncodeError::InvalidHeaderValue));
     assert_eq!(h.output(), "");
     assert!(h.conn.abandon(d.seq, &h.now), "still answerable");

@@ -1,0 +1,309 @@
+//! An HTTP/1.1 server on evloop: hello world, metrics, static files read on the thread pool,
+//! and a pair of routes that show event-loop lag and its cure.
+//!
+//! ```sh
+//! cargo run --release --example http -- --addr 127.0.0.1:8080 --threads 2 --root . --log
+//! curl -i http://127.0.0.1:8080/
+//! ```
+//!
+//! Routes: `/` (`Hello, World!`), `/metrics` (Prometheus text), `/files/<path>` (files under
+//! `--root`), `/block?ms=N` (busy-blocks the loop for N ms, at most 10 000: every other
+//! connection on this loop waits) and `/work?ms=N` (the same work on the thread pool: nobody
+//! waits). `--threads N` runs one loop per thread on a shared `SO_REUSEPORT` port. SIGINT and
+//! SIGTERM shut down gracefully: stop accepting, finish in-flight requests, exit.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
+use evloop::{Loop, LoopSender, TcpListenOptions};
+
+const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
+
+struct Options {
+    addr: SocketAddr,
+    threads: usize,
+    root: PathBuf,
+    log: bool,
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(opts) => opts,
+        Err(e) => {
+            eprintln!("{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log]");
+            std::process::exit(2);
+        }
+    };
+    let root = match opts.root.canonicalize() {
+        Ok(root) => Arc::new(root),
+        Err(e) => {
+            eprintln!("--root {}: {e}", opts.root.display());
+            std::process::exit(2);
+        }
+    };
+    // The first loop binds (port 0 picks a port); the others share its port.
+    let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, LoopSender), String>>();
+    let mut threads = Vec::new();
+    let mut addr = opts.addr;
+    for index in 0..opts.threads.max(1) {
+        let tx = tx.clone();
+        let root = Arc::clone(&root);
+        let log = opts.log;
+        threads.push(std::thread::spawn(move || {
+            if let Err(e) = serve(index, addr, root, log, &tx) {
+                let _ = tx.send(Err(format!("loop {index}: {e}")));
+            }
+        }));
+        match rx.recv() {
+            Ok(Ok((bound, _))) if index == 0 => addr = bound,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+            Err(_) => std::process::exit(1),
+        }
+    }
+    println!("listening on {addr}");
+    drop(tx);
+    for thread in threads {
+        let _ = thread.join();
+    }
+}
+
+thread_local! {
+    /// This loop's server, for the shutdown posted by the signal thread.
+    static SERVER: RefCell<Option<Server>> = const { RefCell::new(None) };
+}
+
+fn serve(
+    index: usize,
+    addr: SocketAddr,
+    root: Arc<PathBuf>,
+    log: bool,
+    ready: &std::sync::mpsc::Sender<Result<(SocketAddr, LoopSender), String>>,
+) -> Result<(), evloop::Error> {
+    let mut lp = Loop::new()?;
+    let mut config = ServerConfig::default();
+    config.server_header = Some("evloop".into());
+    let options = TcpListenOptions::new().reuse_port(true);
+    let handler = move |lp: &mut Loop, req: Request, res: Responder| {
+        if log {
+            println!(
+                "loop {index} {} \"{} {}\"",
+                req.peer_addr(),
+                req.method(),
+                req.target()
+            );
+        }
+        route(lp, index, &root, req, res);
+    };
+    let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
+    let sender = lp.weak_sender();
+    on_signals(sender.clone());
+    SERVER.with(|s| *s.borrow_mut() = Some(server.clone()));
+    let _ = ready.send(Ok((server.local_addr(), sender)));
+    lp.run()
+}
+
+/// SIGINT/SIGTERM: each loop's server shuts down gracefully (5 s for in-flight requests).
+fn on_signals(sender: LoopSender) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = sender.post(|lp| {
+                if let Some(server) = SERVER.with(|s| s.borrow_mut().take()) {
+                    server.shutdown(lp, Duration::from_secs(5), |_| {});
+                }
+            });
+        }
+    });
+}
+
+fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: Request, res: Responder) {
+    let path = req.path();
+    if path == "/" {
+        res.send(lp, 200, &[TEXT], "Hello, World!");
+    } else if path == "/metrics" {
+        let body = metrics(lp, index);
+        res.send(
+            lp,
+            200,
+            &[("Content-Type", "text/plain; version=0.0.4")],
+            body,
+        );
+    } else if let Some(rest) = path.strip_prefix("/files/") {
+        serve_file(lp, root, rest, res);
+    } else if path == "/block" || path == "/work" {
+        let ms = req
+            .query_param("ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(100)
+            .min(10_000);
+        if path == "/block" {
+            busy(ms);
+            res.send(lp, 200, &[TEXT], format!("blocked the loop for {ms} ms\n"));
+        } else {
+            lp.queue_work(
+                move || busy(ms),
+                move |lp, done| match done {
+                    Ok(()) => res.send(lp, 200, &[TEXT], format!("worked {ms} ms on the pool\n")),
+                    Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
+                },
+            );
+        }
+    } else {
+        res.send(lp, 404, &[TEXT], "not found\n");
+    }
+}
+
+/// Spins (rather than sleeps) for `ms`: real work that holds whichever thread runs it.
+fn busy(ms: u64) {
+    let until = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// Prometheus text for this loop. The lag histogram and utilization from the metrics module
+/// (built on another branch) plug in here as more `evloop_loop_*` families.
+fn metrics(lp: &Loop, index: usize) -> String {
+    let Some(stats) = SERVER.with(|s| s.borrow().as_ref().map(Server::stats)) else {
+        return String::new();
+    };
+    let families: [(&str, &str, &str, u64); 7] = [
+        (
+            "evloop_http_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+            stats.connections_accepted,
+        ),
+        (
+            "evloop_http_connections_rejected_total",
+            "counter",
+            "Connections closed over the limit.",
+            stats.connections_rejected,
+        ),
+        (
+            "evloop_http_connections_open",
+            "gauge",
+            "Connections open.",
+            stats.connections_open,
+        ),
+        (
+            "evloop_http_requests_total",
+            "counter",
+            "Requests dispatched.",
+            stats.requests,
+        ),
+        (
+            "evloop_http_bytes_in_total",
+            "counter",
+            "Bytes read from clients.",
+            stats.bytes_in,
+        ),
+        (
+            "evloop_http_bytes_out_total",
+            "counter",
+            "Bytes written to clients.",
+            stats.bytes_out,
+        ),
+        (
+            "evloop_loop_handles",
+            "gauge",
+            "Live handles on the loop.",
+            lp.active_handles().len() as u64,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in families {
+        out += &format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{loop=\"{index}\"}} {value}\n"
+        );
+    }
+    out
+}
+
+/// `/files/<rest>`: refuses anything that could leave the root before touching the disk,
+/// then canonicalizes on the pool and checks the prefix again (symlinks out of the root).
+fn serve_file(lp: &mut Loop, root: &Arc<PathBuf>, rest: &str, res: Responder) {
+    let Some(rel) = percent_decode(rest).and_then(|b| String::from_utf8(b).ok()) else {
+        return res.send(lp, 400, &[TEXT], "bad path\n");
+    };
+    let suspicious = rel.is_empty()
+        || rel.starts_with('/')
+        || rel.contains(['\\', '\0'])
+        || rel.split('/').any(|seg| seg == ".." || seg == ".");
+    if suspicious {
+        return res.send(lp, 403, &[TEXT], "forbidden\n");
+    }
+    let root = Arc::clone(root);
+    lp.queue_work(
+        move || read_confined(&root, &rel),
+        move |lp, done| match done {
+            Ok(Ok((bytes, kind))) => res.send(lp, 200, &[("Content-Type", kind)], bytes),
+            Ok(Err(status)) => res.send(lp, status, &[TEXT], format!("{status}\n")),
+            Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
+        },
+    );
+}
+
+/// On the pool: the file's bytes and content type, or a status.
+fn read_confined(root: &Path, rel: &str) -> Result<(Vec<u8>, &'static str), u16> {
+    let path = root.join(rel).canonicalize().map_err(|_| 404u16)?;
+    if !path.starts_with(root) {
+        return Err(403);
+    }
+    if !path.is_file() {
+        return Err(404);
+    }
+    let bytes = std::fs::read(&path).map_err(|_| 404u16)?;
+    Ok((bytes, content_type(&path)))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "txt" | "md" | "rs" | "toml" => "text/plain; charset=utf-8",
+        "css" => "text/css",
+        "js" => "text/javascript",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut opts = Options {
+        addr: "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
+        threads: 1,
+        root: PathBuf::from("."),
+        log: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--addr" => opts.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--threads" => {
+                opts.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+            }
+            "--root" => opts.root = PathBuf::from(value()?),
+            "--log" => opts.log = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(opts)
+}
