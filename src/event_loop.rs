@@ -607,13 +607,16 @@ impl Loop {
             let Some(id) = self.closing.pop_front() else {
                 break;
             };
-            let Some(mut entry) = self.handles.remove(id) else {
+            // Requests still pending on the handle complete (canceled) before its close
+            // callback, while the handle still reads as closing.
+            if let Ok(entry) = self.handles.get(id)
+                && let HandleData::Stream(_) = entry.data
+            {
+                self.stream_cancel_requests(id);
+            }
+            let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
-            // Requests still pending on the handle complete (canceled) before its close callback.
-            if let HandleData::Stream(s) = &mut entry.data {
-                self.stream_cancel_requests(s);
-            }
             if let Some(cb) = entry.on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }

@@ -93,6 +93,14 @@
 //! registered it: completions that finish at once, errors found at once and cancellations all
 //! go through the pending queue or the close phase.
 //!
+//! **Streams.** [`TcpStream`] and [`UnixStream`] read at most 32 times per wake-up and then
+//! continue in the next iteration's pending phase (an edge-triggered poller will not report
+//! them again). Read data is lent from one loop-owned 64 KiB buffer. EOF stops reading without
+//! closing; reading again reports EOF again. Write, shutdown and connect callbacks run exactly
+//! once, in the pending phase — or, if the stream is closed first, with [`Error::Canceled`] in
+//! the close phase before the close callback. Listeners accept at most 32 connections per
+//! wake-up. Writes never raise `SIGPIPE`.
+//!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
 //!

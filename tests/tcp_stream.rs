@@ -178,7 +178,6 @@ fn three_40_mib_writes_then_shutdown_arrive_in_order() {
                     })
                     .unwrap();
             }
-            let t = t.clone();
             stream
                 .shutdown(lp, move |lp, r| {
                     r.unwrap();
@@ -294,13 +293,16 @@ fn close_runs_all_32_queued_write_callbacks_before_the_close_callback() {
             for i in 0..32 {
                 let t = t.clone();
                 stream
-                    .write(lp, vec![7u8; 256 * 1024], move |_, r| {
+                    .write(lp, vec![7u8; 256 * 1024], move |lp, r| {
+                        if let Err(e) = &r {
+                            assert!(e.is_canceled(), "{e}");
+                            assert!(stream.is_closing(lp).unwrap(), "canceled while closing");
+                        }
                         let what = if r.is_ok() { "ok" } else { "canceled" };
                         t.push(format!("write {i} {what}"));
                     })
                     .unwrap();
             }
-            let t = t.clone();
             stream.close(lp, move |_| t.push("closed")).unwrap();
         })
         .unwrap();
@@ -335,7 +337,6 @@ fn drain_fires_when_a_reading_peer_empties_the_queue() {
                 writes += 1;
                 assert!(writes < 100, "write never reported backpressure");
             }
-            let d = d.clone();
             stream
                 .on_drain(lp, move |lp, stream| {
                     d.inc();
@@ -416,7 +417,6 @@ fn half_close_peer_sees_eof_and_can_still_write() {
             r.unwrap();
             stream.write(lp, b"hello", |_, r| r.unwrap()).unwrap();
             stream.shutdown(lp, |_, r| r.unwrap()).unwrap();
-            let t = t.clone();
             stream
                 .read_start(lp, move |lp, stream, ev| match ev {
                     ReadEvent::Data(b) => {
@@ -465,7 +465,6 @@ fn peer_reset_is_a_read_error_and_later_writes_fail() {
         let t = trace.clone();
         lp.tcp_connect(addr, move |lp, stream, r| {
             r.unwrap();
-            let t = t.clone();
             stream
                 .read_start(lp, move |lp, stream, ev| {
                     let ReadEvent::Error(e) = ev else {
@@ -507,7 +506,6 @@ fn reading_again_after_eof_reports_eof_again() {
         let e = eofs.clone();
         lp.tcp_connect(addr, move |lp, stream, r| {
             r.unwrap();
-            let e = e.clone();
             stream
                 .read_start(lp, move |lp, stream, ev| {
                     assert!(matches!(ev, ReadEvent::Eof), "{ev:?}");
@@ -527,6 +525,134 @@ fn reading_again_after_eof_reports_eof_again() {
         .unwrap();
         lp.run().unwrap();
         assert_eq!(eofs.get(), 2);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_peer_that_never_stops_sending_does_not_starve_timers() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        let bytes = Rc::new(Cell::new(0usize));
+        let b = bytes.clone();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                server.close(lp, |_| {}).unwrap();
+                let stream = conn.unwrap();
+                let b = b.clone();
+                stream
+                    .read_start(lp, move |lp, stream, ev| match ev {
+                        ReadEvent::Data(d) => b.set(b.get() + d.len()),
+                        _ => stream.close(lp, |_| {}).unwrap(),
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let sender = std::thread::spawn(move || {
+            use std::io::Write;
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            let chunk = vec![0u8; 256 * 1024];
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                if peer.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let ticks = Counter::new();
+        let t = ticks.clone();
+        lp.set_interval(Duration::from_millis(10), move |lp, timer| {
+            if t.inc() == 20 {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                timer.close(lp, |_| {}).unwrap();
+            }
+        });
+        let started = std::time::Instant::now();
+        lp.run().unwrap();
+        sender.join().unwrap();
+        assert_eq!(ticks.get(), 20);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(bytes.get() > 0);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn writes_made_while_connecting_go_out_after_the_connect_callback() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (_server, addr) = echo_server(&mut lp);
+        let trace = Trace::new();
+        let t = trace.clone();
+        let stream = lp
+            .tcp_connect(addr, move |_, _, r| {
+                r.unwrap();
+                t.push("connected");
+            })
+            .unwrap();
+        let t = trace.clone();
+        stream
+            .write_vectored(&mut lp, [&b"early "[..], b"bird"], move |_, r| {
+                r.unwrap();
+                t.push("written");
+            })
+            .unwrap();
+        assert!(trace.get().is_empty(), "a callback ran synchronously");
+        let t = trace.clone();
+        let mut echoed = Vec::new();
+        stream
+            .read_start(&mut lp, move |lp, stream, ev| {
+                if let ReadEvent::Data(b) = ev {
+                    echoed.extend_from_slice(b);
+                    if echoed == b"early bird" {
+                        t.push("echoed");
+                        stream.close(lp, |_| {}).unwrap();
+                    }
+                }
+            })
+            .unwrap();
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["connected", "written", "echoed"]);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn socket_options_and_addresses() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let accepted = Rc::new(Cell::new(None));
+        let a = accepted.clone();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                a.set(Some(conn.unwrap()));
+                server.close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let a = accepted;
+        lp.tcp_connect(addr, move |lp, stream, r| {
+            r.unwrap();
+            assert_eq!(stream.peer_addr(lp).unwrap(), addr);
+            stream.set_nodelay(lp, true).unwrap();
+            stream
+                .set_keepalive(lp, Some(Duration::from_secs(30)))
+                .unwrap();
+            stream.set_keepalive(lp, None).unwrap();
+            let local = stream.local_addr(lp).unwrap();
+            lp.set_timeout(Duration::from_millis(20), move |lp, _| {
+                let peer = a.get().expect("accepted by now");
+                assert_eq!(peer.peer_addr(lp).unwrap(), local);
+                assert_eq!(peer.local_addr(lp).unwrap(), addr);
+                peer.close(lp, |_| {}).unwrap();
+                stream.close(lp, |_| {}).unwrap();
+                assert!(matches!(stream.local_addr(lp), Err(Error::Closing)));
+            });
+        })
+        .unwrap();
+        lp.run().unwrap();
         assert_clean(&lp);
     });
 }

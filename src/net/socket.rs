@@ -81,7 +81,8 @@ pub(crate) fn start_connect(addr: &SockAddr) -> io::Result<(Socket, Option<io::E
     let early = match socket.connect(addr) {
         Ok(()) => None,
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        // Anything else is final, `EAGAIN` included: for a Unix socket it means the listener's
+        // backlog is full, for TCP that no local port is free (libuv reports both too).
         Err(e) => Some(e),
     };
     Ok((socket, early))

@@ -377,12 +377,15 @@ impl Loop {
 
     /// Close, second half (close phase, before the close callback): finished requests get
     /// their results, unfinished ones [`Error::Canceled`], in the order they were made.
-    pub(crate) fn stream_cancel_requests(&mut self, s: &mut StreamState) {
+    pub(crate) fn stream_cancel_requests(&mut self, id: HandleId) {
+        let Ok(s) = stream_mut(&mut self.handles, id) else {
+            return;
+        };
         if let Some(req) = s.connect.take() {
             s.done.push_back(Done::Connect(req, Err(Error::Canceled)));
         }
         s.fail_with(|| Error::Canceled);
-        for done in s.done.drain(..) {
+        for done in std::mem::take(&mut s.done) {
             let (kind, site) = done.meta();
             self.invoke(Phase::Close, kind, site, |lp| {
                 lp.stream_run_done(None, done)

@@ -20,8 +20,8 @@ pub enum ReadEvent<'a> {
 macro_rules! stream_ops {
     ($name:ident) => {
         impl $name {
-            /// Starts reading: `cb` gets each chunk read, then [`ReadEvent::Eof`] or
-            /// [`ReadEvent::Error`] (after which reading stops). Up to 32 reads run per
+            /// Starts reading: `cb` gets each chunk read, then [`ReadEvent::Eof`](crate::ReadEvent::Eof) or
+            /// [`ReadEvent::Error`](crate::ReadEvent::Error) (after which reading stops). Up to 32 reads run per
             /// wake-up; the rest continue next iteration. Calling it while reading replaces the
             /// callback. If the stream is already readable the first read runs in the pending
             /// phase, never inside this call.

@@ -50,7 +50,8 @@ impl Loop {
         self.active_reqs += 1;
         self.stream_flush(id);
         let s = stream_mut(&mut self.handles, id)?;
-        let below = s.queue.bytes() < s.high_water;
+        // Nothing queued is never backpressure, whatever the mark (a drain would never come).
+        let below = s.queue.is_empty() || s.queue.bytes() < s.high_water;
         if !below {
             s.wants_drain = true;
         }

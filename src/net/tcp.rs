@@ -22,27 +22,48 @@ handle_type! {
     /// complete exactly once, in the pending phase (or canceled at close). Writes never raise
     /// `SIGPIPE`.
     ///
-    /// ```no_run
+    /// A client and an echo server on one loop: the client says hello, reads the echo, and
+    /// closes; the server closes when it sees EOF. `run` returns once both are closed.
+    ///
+    /// ```
     /// use evloop::{Handle, Loop, ReadEvent};
     ///
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = Loop::new()?;
-    /// let addr = "127.0.0.1:7000".parse().unwrap();
-    /// lp.tcp_connect(addr, |lp, stream, result| {
-    ///     if let Err(e) = result {
-    ///         eprintln!("connect: {e}");
+    /// let server = lp.tcp_listen("127.0.0.1:0".parse().unwrap(), |lp, server, conn| {
+    ///     let Ok(stream) = conn else { return };
+    ///     server.close(lp, |_| {}).expect("open listener"); // one client is enough
+    ///     stream
+    ///         .read_start(lp, |lp, stream, ev| match ev {
+    ///             ReadEvent::Data(bytes) => {
+    ///                 // `bytes` is lent from the loop's buffer: copy what you keep.
+    ///                 let _ = stream.write(lp, bytes.to_vec(), |_, _| {});
+    ///             }
+    ///             ReadEvent::Eof | ReadEvent::Error(_) => {
+    ///                 let _ = stream.close(lp, |_| {});
+    ///             }
+    ///         })
+    ///         .expect("open stream");
+    /// })?;
+    /// let addr = server.local_addr(&lp)?;
+    ///
+    /// lp.tcp_connect(addr, |lp, stream, connected| {
+    ///     if let Err(e) = connected {
+    ///         eprintln!("connect: {e}"); // refused, unreachable...: the stream is still open
     ///         let _ = stream.close(lp, |_| {});
     ///         return;
     ///     }
-    ///     let _ = stream.write(lp, b"hello\n", |_, r| println!("written: {r:?}"));
-    ///     let _ = stream.read_start(lp, |lp, stream, ev| match ev {
-    ///         ReadEvent::Data(bytes) => println!("got {} bytes", bytes.len()),
-    ///         ReadEvent::Eof | ReadEvent::Error(_) => {
-    ///             let _ = stream.close(lp, |_| println!("closed"));
+    ///     // `'static` bytes are not copied; the callback runs later, in the pending phase.
+    ///     let _ = stream.write(lp, b"hello", |_, written| assert!(written.is_ok()));
+    ///     let _ = stream.read_start(lp, |lp, stream, ev| {
+    ///         if let ReadEvent::Data(bytes) = ev {
+    ///             println!("echo: {}", String::from_utf8_lossy(bytes));
     ///         }
+    ///         let _ = stream.close(lp, |_| println!("client closed"));
     ///     });
     /// })?;
     /// lp.run()?;
+    /// assert!(lp.active_handles().is_empty());
     /// # Ok(())
     /// # }
     /// ```

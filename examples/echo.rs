@@ -1,0 +1,202 @@
+//! `cargo run --release --example echo -- --addr 127.0.0.1:7000 --threads 2` — a TCP echo
+//! server: one loop per thread on a shared `SO_REUSEPORT` port, backpressure (a connection
+//! whose write queue is full stops being read until it drains), and a graceful shutdown on
+//! SIGINT/SIGTERM: stop accepting, finish echoing what was read, close, exit 0 (a second
+//! signal exits at once).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::mpsc;
+
+use evloop::{Handle, Loop, LoopSender, ReadEvent, TcpListenOptions, TcpListener, TcpStream};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// One loop's server state. Posted closures (the shutdown) reach it on the loop's thread.
+#[derive(Default)]
+struct Server {
+    listener: Option<TcpListener>,
+    /// Connections being echoed (not yet finishing).
+    conns: HashSet<TcpStream>,
+    stopping: bool,
+}
+
+thread_local! {
+    static SERVER: RefCell<Server> = RefCell::default();
+}
+
+fn main() -> ExitCode {
+    let (addr, threads) = match parse_args() {
+        Ok(args) => args,
+        Err(msg) => {
+            eprintln!("echo: {msg}\nusage: echo [--addr HOST:PORT] [--threads N]");
+            return ExitCode::from(2);
+        }
+    };
+    // Registered before any loop starts, so an early signal is not fatal.
+    // (Switches to evloop's own `Signal` handle once that lands.)
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("echo: cannot watch signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut addr = addr;
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..threads {
+        let ready_tx = ready_tx.clone();
+        workers.push(std::thread::spawn(move || serve(addr, ready_tx)));
+        // The first loop binds (maybe port 0); the others join its real port.
+        match ready_rx.recv() {
+            Ok(Ok((bound, sender))) => {
+                addr = bound;
+                senders.push(sender);
+            }
+            Ok(Err(e)) => {
+                eprintln!("echo: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(_) => return ExitCode::FAILURE,
+        }
+    }
+    println!("echo: listening on {addr} ({threads} threads)");
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    // A second signal while connections finish means "now".
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            eprintln!("echo: second signal, exiting without waiting");
+            std::process::exit(1);
+        }
+    });
+    for sender in &senders {
+        let _ = sender.post(stop_gracefully);
+    }
+    let clean = workers.into_iter().all(|w| w.join().is_ok());
+    let name = if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    println!("echo: stopped on {name}");
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+type Ready = evloop::Result<(SocketAddr, LoopSender)>;
+
+/// One loop on this thread until its listener and connections are closed.
+fn serve(addr: SocketAddr, ready: mpsc::Sender<Ready>) {
+    let started = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
+        let opts = TcpListenOptions::new().reuse_port(true);
+        let listener = lp.tcp_listen_with(addr, &opts, on_connection)?;
+        let bound = listener.local_addr(&lp)?;
+        SERVER.with(|s| s.borrow_mut().listener = Some(listener));
+        Ok((lp, bound))
+    });
+    let mut lp = match started {
+        Ok((lp, bound)) => {
+            let _ = ready.send(Ok((bound, lp.weak_sender())));
+            lp
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    if let Err(e) = lp.run() {
+        eprintln!("echo: loop failed: {e}");
+    }
+}
+
+fn on_connection(lp: &mut Loop, _listener: TcpListener, conn: evloop::Result<TcpStream>) {
+    let stream = match conn {
+        Ok(stream) => stream,
+        Err(e) => return eprintln!("echo: accept: {e}"), // EMFILE: already shed, keep serving
+    };
+    if SERVER.with(|s| s.borrow().stopping) {
+        let _ = stream.close(lp, |_| {});
+        return;
+    }
+    SERVER.with(|s| s.borrow_mut().conns.insert(stream));
+    // Backpressure: reading stopped when the queue filled up; resume once it drained.
+    let _ = stream.on_drain(lp, |lp, stream| {
+        if SERVER.with(|s| s.borrow().conns.contains(&stream)) {
+            start_reading(lp, stream);
+        }
+    });
+    start_reading(lp, stream);
+}
+
+fn start_reading(lp: &mut Loop, stream: TcpStream) {
+    let _ = stream.read_start(lp, |lp, stream, event| match event {
+        ReadEvent::Data(bytes) => match stream.write(lp, bytes.to_vec(), |_, _| {}) {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = stream.read_stop(lp);
+            }
+            Err(_) => finish(lp, stream),
+        },
+        ReadEvent::Eof | ReadEvent::Error(_) => finish(lp, stream),
+    });
+}
+
+/// Flushes what is queued, half-closes, then closes (at once if the stream is broken).
+fn finish(lp: &mut Loop, stream: TcpStream) {
+    if !SERVER.with(|s| s.borrow_mut().conns.remove(&stream)) {
+        return; // already finishing
+    }
+    let _ = stream.read_stop(lp);
+    let shut = stream.shutdown(lp, move |lp, _| {
+        let _ = stream.close(lp, |_| {});
+    });
+    if shut.is_err() {
+        let _ = stream.close(lp, |_| {});
+    }
+}
+
+/// Posted to each loop on SIGINT/SIGTERM: stop accepting, let every connection finish.
+fn stop_gracefully(lp: &mut Loop) {
+    let (listener, conns) = SERVER.with(|s| {
+        let mut s = s.borrow_mut();
+        s.stopping = true;
+        (
+            s.listener.take(),
+            s.conns.iter().copied().collect::<Vec<_>>(),
+        )
+    });
+    if let Some(listener) = listener {
+        let _ = listener.close(lp, |_| {});
+    }
+    for stream in conns {
+        finish(lp, stream);
+    }
+}
+
+fn parse_args() -> Result<(SocketAddr, usize), String> {
+    let mut addr: SocketAddr = ([127, 0, 0, 1], 7000).into();
+    let mut threads = 1;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
+            "--threads" => {
+                threads = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--threads {value}: want a positive number"))?;
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    Ok((addr, threads))
+}

@@ -1,0 +1,122 @@
+//! `examples/echo.rs` as a process: byte-exact echo for 100 concurrent clients, and a clean
+//! exit on SIGTERM with connections open.
+mod util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use util::with_timeout;
+
+/// `target/<profile>/examples/echo`, next to this test's `deps/` directory; built if missing.
+fn echo_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join("echo");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", "echo"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example echo failed");
+    }
+    path
+}
+
+/// Kills the server if the test fails before it exits.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends 1 MiB of a client-specific pattern and checks the echo byte for byte.
+fn echo_one_mib(addr: SocketAddr, seed: u8) {
+    let data: Vec<u8> = (0..1 << 20)
+        .map(|i: usize| (i % 253) as u8 ^ seed)
+        .collect();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sent = data.clone();
+    // Write and read at once: the server stops reading while its write queue is full.
+    let w = std::thread::spawn(move || {
+        writer.write_all(&sent).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut got = Vec::with_capacity(data.len());
+    let mut reader = stream;
+    reader.read_to_end(&mut got).unwrap();
+    w.join().unwrap();
+    assert_eq!(got.len(), data.len(), "client {seed}");
+    assert!(got == data, "client {seed}: echo differs");
+}
+
+#[test]
+fn echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
+    with_timeout(120, || {
+        let child = Command::new(echo_binary())
+            .args(["--addr", "127.0.0.1:0", "--threads", "2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut server = Server(child);
+        let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr: SocketAddr = first
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+
+        let clients: Vec<_> = (0..100u8)
+            .map(|seed| std::thread::spawn(move || echo_one_mib(addr, seed)))
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+
+        // Idle connections stay open across the signal; the server must still exit.
+        let mut idle: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        idle[0].write_all(b"last words").unwrap();
+        let mut echoed = [0u8; 10];
+        idle[0]
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        idle[0].read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"last words");
+
+        let pid = server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = server.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "echo did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "echo exited with {status}");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+        for mut conn in idle {
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 1];
+            assert_eq!(conn.read(&mut buf).unwrap(), 0, "connection not closed");
+        }
+    });
+}
