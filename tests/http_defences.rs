@@ -15,7 +15,12 @@ fn refused(server: &TestServer, raw: &[u8], status: u16) {
     let mut r = BufReader::new(&bytes[..]);
     let resp = read_response(&mut r, false)
         .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(raw)));
-    assert_eq!(resp.status, status, "for {:?}", String::from_utf8_lossy(raw));
+    assert_eq!(
+        resp.status,
+        status,
+        "for {:?}",
+        String::from_utf8_lossy(raw)
+    );
     assert_eq!(resp.header("connection"), Some("close"));
     assert!(
         read_response(&mut r, false).is_err(),
@@ -38,7 +43,10 @@ fn limits() {
         let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
         refused(&server, &head_with(&many), 431);
         // Request-target over 8 KiB.
-        let long = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(8 * 1024 + 1));
+        let long = format!(
+            "GET /{} HTTP/1.1\r\nHost: t\r\n\r\n",
+            "a".repeat(8 * 1024 + 1)
+        );
         refused(&server, long.as_bytes(), 414);
         // Body over 1 MiB, announced...
         refused(&server, &head_with("Content-Length: 1048577\r\n"), 413);
@@ -140,7 +148,8 @@ fn a_huge_refused_body_still_gets_its_answer() {
         let s = connect(server.addr);
         let mut w = s.try_clone().unwrap();
         let writer = std::thread::spawn(move || {
-            let _ = w.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+            let _ =
+                w.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
             let chunk = vec![b'x'; 64 * 1024];
             for _ in 0..40 {
                 if w.write_all(b"10000\r\n").is_err() || w.write_all(&chunk).is_err() {

@@ -90,7 +90,10 @@ fn streamed_responses_are_chunked_and_cut_ones_close() {
         // HTTP/1.0: no chunks, the close ends the body.
         let bytes = exchange(server.addr, b"GET /stream HTTP/1.0\r\n\r\n");
         let r = read_response(&mut BufReader::new(&bytes[..]), false).unwrap();
-        assert_eq!((r.header("connection"), r.text().as_str()), (Some("close"), "one two"));
+        assert_eq!(
+            (r.header("connection"), r.text().as_str()),
+            (Some("close"), "one two")
+        );
         // A writer dropped mid-body: what was written arrives, then the connection closes
         // without the last chunk.
         let bytes = exchange(server.addr, b"GET /cut HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -104,10 +107,14 @@ fn handler_headers_connection_close_and_refused_heads() {
     with_timeout(20, || {
         let server = serve(ServerConfig::default(), routes);
         let mut s = connect(server.addr);
-        s.write_all(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        s.write_all(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         let bytes = read_to_eof(&mut s);
         let r = read_response(&mut BufReader::new(&bytes[..]), false).unwrap();
-        assert_eq!((r.header("connection"), r.text().as_str()), (Some("close"), "bye"));
+        assert_eq!(
+            (r.header("connection"), r.text().as_str()),
+            (Some("close"), "bye")
+        );
         let r = get(server.addr, "/badheader");
         assert_eq!(r.status, 500);
         assert_eq!(r.header("injected"), None);
@@ -119,11 +126,16 @@ fn an_answer_to_a_closed_connection_is_dropped_quietly() {
     with_timeout(20, || {
         let server = serve(ServerConfig::default(), routes);
         let mut s = connect(server.addr);
-        s.write_all(b"GET /timer HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        s.write_all(b"GET /timer HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         drop(s);
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(get(server.addr, "/").text(), "now");
-        assert_eq!(server.stats().connections_open, 0, "both connections are closed");
+        assert_eq!(
+            server.stats().connections_open,
+            0,
+            "both connections are closed"
+        );
     });
 }
 
@@ -134,12 +146,14 @@ fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
         let addr = server.addr;
         // An idle keep-alive connection, closed at once by the shutdown.
         let mut idle = connect(addr);
-        idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         let mut idle_r = BufReader::new(idle.try_clone().unwrap());
         assert_eq!(read_response(&mut idle_r, false).unwrap().text(), "now");
         // A slow request in flight.
         let mut slow = connect(addr);
-        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let started = Instant::now();
         server.shutdown(Duration::from_secs(5));
@@ -151,7 +165,10 @@ fn graceful_shutdown_finishes_in_flight_and_refuses_new() {
         // The slow one completes, says it closes, and is closed.
         let bytes = read_to_eof(&mut slow);
         let r = read_response(&mut BufReader::new(&bytes[..]), false).unwrap();
-        assert_eq!((r.text().as_str(), r.header("connection")), ("slow done", Some("close")));
+        assert_eq!(
+            (r.text().as_str(), r.header("connection")),
+            ("slow done", Some("close"))
+        );
         assert!(started.elapsed() < Duration::from_secs(2));
         drop((slow, idle, idle_r)); // ends the server's linger at once
         server.join(); // the loop ended: nothing left
@@ -164,7 +181,8 @@ fn shutdown_deadline_closes_what_is_left() {
     with_timeout(20, || {
         let server = serve(ServerConfig::default(), routes);
         let mut slow = connect(server.addr);
-        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let started = Instant::now();
         server.shutdown(Duration::from_millis(100));

@@ -77,11 +77,12 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// The parser limits these settings imply.
     pub(crate) fn limits(&self) -> Limits {
-        let mut limits = Limits::default();
-        limits.max_head_bytes = self.max_header_bytes;
-        limits.max_headers = self.max_headers;
-        limits.max_target_bytes = self.max_target_bytes;
-        limits.max_body_bytes = self.max_body_bytes;
-        limits
+        Limits {
+            max_head_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_target_bytes: self.max_target_bytes,
+            max_body_bytes: self.max_body_bytes,
+            ..Limits::default()
+        }
     }
 }

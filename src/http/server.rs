@@ -26,10 +26,13 @@ pub(crate) struct ConnId {
     pub(crate) generation: u64,
 }
 
+/// A handler's header fields as byte pairs.
+pub(crate) type FieldList<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// A response part from a [`Responder`] or [`super::ResponseWriter`].
 pub(crate) enum Part<'a> {
-    Send(u16, Vec<(&'a [u8], &'a [u8])>, Piece),
-    Start(u16, Vec<(&'a [u8], &'a [u8])>),
+    Send(u16, FieldList<'a>, Piece),
+    Start(u16, FieldList<'a>),
     Write(Piece),
     End,
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::conn::{Conn, Life};
 use super::request::Request;
 use super::responder::Responder;
-use super::server::{ConnId, Entry, Handler, Part, Shared};
+use super::server::{ConnId, Entry, FieldList, Handler, Part, Shared};
 use crate::{Handle, Loop, ReadEvent, TcpStream, WriteBuf};
 
 impl Shared {
@@ -337,7 +337,7 @@ impl Shared {
 
 /// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
 /// server writes those), and whether `Connection` asked for a close.
-fn framing_free<'a>(fields: Vec<(&'a [u8], &'a [u8])>) -> (Vec<(&'a [u8], &'a [u8])>, bool) {
+fn framing_free(fields: FieldList<'_>) -> (FieldList<'_>, bool) {
     let mut close = false;
     let reserved = |name: &[u8]| {
         [&b"content-length"[..], b"transfer-encoding", b"connection"]
