@@ -131,11 +131,12 @@ fn an_answer_to_a_closed_connection_is_dropped_quietly() {
         drop(s);
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(get(server.addr, "/").text(), "now");
-        assert_eq!(
-            server.stats().connections_open,
-            0,
-            "both connections are closed"
-        );
+        // Both connections end (the second once the server sees our close after its answer).
+        let until = Instant::now() + Duration::from_secs(2);
+        while server.stats().connections_open > 0 {
+            assert!(Instant::now() < until, "connections left open");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     });
 }
 
