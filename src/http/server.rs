@@ -72,6 +72,9 @@ pub(crate) struct State {
     pub(crate) conns: Slab<Entry>,
     next_gen: u64,
     date: DateCache,
+    /// Wall time at a loop time: the `Date` follows the loop's cached clock, so a response
+    /// costs no clock read; re-anchored on the wall clock at most once a second.
+    wall_anchor: Option<(Instant, SystemTime)>,
     pub(crate) stats: ServerStats,
     /// Connections with something to do, serviced by `pump`.
     pub(crate) dirty: Vec<ConnId>,
@@ -99,9 +102,20 @@ impl State {
     }
 
     pub(crate) fn now(&mut self, lp: &Loop) -> Now {
+        let at = lp.now();
+        let wall = match self.wall_anchor {
+            Some((then, wall)) if at.saturating_duration_since(then) < Duration::from_secs(1) => {
+                wall + at.saturating_duration_since(then)
+            }
+            _ => {
+                let wall = SystemTime::now();
+                self.wall_anchor = Some((at, wall));
+                wall
+            }
+        };
         let mut date = [0u8; HTTP_DATE_LEN];
-        date.copy_from_slice(self.date.get(SystemTime::now()));
-        Now { at: lp.now(), date }
+        date.copy_from_slice(self.date.get(wall));
+        Now { at, date }
     }
 }
 
@@ -226,6 +240,7 @@ impl Server {
                     conns: Slab::new(),
                     next_gen: 0,
                     date: DateCache::new(),
+                    wall_anchor: None,
                     stats: ServerStats::default(),
                     dirty: Vec::new(),
                     pumping: false,

@@ -77,6 +77,9 @@ impl Shared {
 
     fn take_abandoned(self: &Rc<Self>, lp: &mut Loop) {
         let abandoned = std::mem::take(&mut *self.abandoned.borrow_mut());
+        if abandoned.is_empty() {
+            return;
+        }
         let mut st = self.state.borrow_mut();
         let now = st.now(lp);
         for (id, seq) in abandoned {
