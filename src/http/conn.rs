@@ -436,6 +436,9 @@ impl Conn {
         if !finished {
             return;
         }
+        // After a closing response, requests behind it will never be answered: do not run
+        // their handlers.
+        self.dispatches.clear();
         self.parsing = false;
         self.life = if self.writes_in_flight == 0 && !self.queue.has_output() {
             Life::Close

@@ -417,3 +417,18 @@ fn eof_when_idle_closes_at_once() {
     h.conn.on_eof();
     assert_eq!(h.conn.life(), Life::Close);
 }
+
+#[test]
+fn requests_behind_a_closing_response_are_not_dispatched() {
+    let mut h = Harness::new();
+    let input: Vec<u8> = GET.iter().copied().cycle().take(GET.len() * 3).collect();
+    h.feed(&input);
+    let first = h.dispatch();
+    let r = h
+        .conn
+        .send(first.seq, 200, TEXT, Piece::Static(b"x"), true, &h.now);
+    assert_eq!(r, Ok(true));
+    assert!(h.output().contains("Connection: close\r\n"));
+    assert!(h.conn.take_dispatch().is_none());
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
