@@ -1,4 +1,6 @@
 use super::*;
+use crate::http::pipeline::Fields;
+use crate::http::response::EncodeError;
 
 const DATE: [u8; HTTP_DATE_LEN] = *b"Sun, 06 Nov 1994 08:49:37 GMT";
 const TEXT: &Fields<'static> = &[(b"Content-Type", b"text/plain")];
