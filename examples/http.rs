@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
 use evloop::{Loop, LoopSender, TcpListenOptions};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
 
@@ -45,10 +47,20 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Registered before any loop starts, so an early signal is not fatal. (Switches to
+    // evloop's own `Signal` handle once that lands.)
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("cannot watch signals: {e}");
+            std::process::exit(1);
+        }
+    };
     // The first loop binds (port 0 picks a port); the others share its port.
     let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, LoopSender), String>>();
     let mut threads = Vec::new();
     let mut addr = opts.addr;
+    let mut senders = Vec::new();
     for index in 0..opts.threads.max(1) {
         let tx = tx.clone();
         let root = Arc::clone(&root);
@@ -59,8 +71,12 @@ fn main() {
             }
         }));
         match rx.recv() {
-            Ok(Ok((bound, _))) if index == 0 => addr = bound,
-            Ok(Ok(_)) => {}
+            Ok(Ok((bound, sender))) => {
+                if index == 0 {
+                    addr = bound;
+                }
+                senders.push(sender);
+            }
             Ok(Err(e)) => {
                 eprintln!("{e}");
                 std::process::exit(1);
@@ -70,8 +86,27 @@ fn main() {
     }
     println!("listening on {addr}");
     drop(tx);
-    for thread in threads {
-        let _ = thread.join();
+    // The loops end once their servers have shut down; then the process exits.
+    std::thread::spawn(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+        std::process::exit(0);
+    });
+    // First SIGINT/SIGTERM: every loop's server shuts down gracefully (5 s for in-flight
+    // requests). A second one while they finish means "now".
+    if signals.forever().next().is_some() {
+        for sender in &senders {
+            let _ = sender.post(|lp| {
+                if let Some(server) = SERVER.with(|s| s.borrow_mut().take()) {
+                    server.shutdown(lp, Duration::from_secs(5), |_| {});
+                }
+            });
+        }
+    }
+    if signals.forever().next().is_some() {
+        eprintln!("second signal: exiting without waiting");
+        std::process::exit(1);
     }
 }
 
@@ -104,27 +139,9 @@ fn serve(
     };
     let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
     let sender = lp.weak_sender();
-    on_signals(sender.clone());
     SERVER.with(|s| *s.borrow_mut() = Some(server.clone()));
     let _ = ready.send(Ok((server.local_addr(), sender)));
     lp.run()
-}
-
-/// SIGINT/SIGTERM: each loop's server shuts down gracefully (5 s for in-flight requests).
-fn on_signals(sender: LoopSender) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            let _ = sender.post(|lp| {
-                if let Some(server) = SERVER.with(|s| s.borrow_mut().take()) {
-                    server.shutdown(lp, Duration::from_secs(5), |_| {});
-                }
-            });
-        }
-    });
 }
 
 fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: Request, res: Responder) {
