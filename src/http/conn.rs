@@ -11,13 +11,13 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::body::Piece;
 use super::config::ServerConfig;
 use super::date::HTTP_DATE_LEN;
 use super::head::{BodyFraming, RequestHead};
 use super::method::Method;
 use super::parser::{Event, Parser};
 use super::pipeline::ResponseQueue;
+use crate::WriteBuf;
 use respond::context;
 
 /// The clock readings an input needs: the loop time for deadlines, the `Date` value for any
@@ -118,7 +118,7 @@ impl Conn {
 
     /// Bytes to write now. A non-empty result counts as one write in flight until
     /// [`on_write_done`](Self::on_write_done).
-    pub(crate) fn take_output(&mut self) -> Vec<Piece> {
+    pub(crate) fn take_output(&mut self) -> Vec<WriteBuf> {
         let out = self.queue.take_output();
         if !out.is_empty() {
             self.writes_in_flight += 1;

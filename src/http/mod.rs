@@ -119,10 +119,10 @@ pub mod method;
 pub mod parser;
 pub mod response;
 
-mod body;
 mod chunked;
 mod config;
 mod conn;
+mod output;
 mod pipeline;
 mod request;
 mod request_line;
@@ -131,7 +131,6 @@ mod server;
 mod service;
 mod syntax;
 
-pub use body::Body;
 pub use config::ServerConfig;
 pub use request::{Request, percent_decode};
 pub use responder::{Responder, ResponseWriter};

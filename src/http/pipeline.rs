@@ -4,11 +4,12 @@
 
 use std::collections::VecDeque;
 
-use super::body::{Output, Piece};
+use super::output::Output;
 use super::response::{
     CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
     write_chunk_header, write_head, write_last_chunk,
 };
+use crate::WriteBuf;
 
 /// Header fields a response head is built from: names and values as bytes.
 pub(crate) type Fields<'a> = [(&'a [u8], &'a [u8])];
@@ -89,14 +90,7 @@ impl ResponseQueue {
         });
         let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
         let body = format!("{status} {}: {text}\n", reason_phrase(status));
-        let sent = self.send(
-            seq,
-            status,
-            fields,
-            Piece::Owned(body.into_bytes()),
-            ctx,
-            true,
-        );
+        let sent = self.send(seq, status, fields, body.into(), ctx, true);
         debug_assert!(matches!(sent, Ok(true)));
     }
 
@@ -127,11 +121,11 @@ impl ResponseQueue {
     /// Sends `CONTINUE_100` now; only valid while no response is pending.
     pub(crate) fn push_continue(&mut self) {
         debug_assert!(self.slots.is_empty());
-        self.out.push(Piece::Static(CONTINUE_100));
+        self.out.push(CONTINUE_100.into());
     }
 
     /// Takes the bytes released for the socket.
-    pub(crate) fn take_output(&mut self) -> Vec<Piece> {
+    pub(crate) fn take_output(&mut self) -> Vec<WriteBuf> {
         self.out.take()
     }
 
@@ -152,7 +146,7 @@ impl ResponseQueue {
         seq: u64,
         status: u16,
         fields: &Fields<'_>,
-        body: Piece,
+        body: WriteBuf,
         ctx: HeadContext<'_>,
         close: bool,
     ) -> Result<bool, EncodeError> {
@@ -219,7 +213,7 @@ impl ResponseQueue {
     }
 
     /// A part of a streamed body. `false`: no such streaming response.
-    pub(crate) fn write(&mut self, seq: u64, data: Piece) -> bool {
+    pub(crate) fn write(&mut self, seq: u64, data: WriteBuf) -> bool {
         let Some(i) = self.index(seq) else {
             return false;
         };
@@ -272,7 +266,7 @@ impl ResponseQueue {
         match self.slots[i].phase {
             Phase::Waiting => {
                 let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
-                let body = Piece::Static(b"500 Internal Server Error\n");
+                let body = WriteBuf::from(b"500 Internal Server Error\n");
                 matches!(self.send(seq, 500, fields, body, ctx, false), Ok(true))
             }
             Phase::Streaming { .. } => {
@@ -314,36 +308,24 @@ impl ResponseQueue {
         } else {
             ConnectionHeader::Omit
         };
-        let mut head = Vec::with_capacity(128 + 32 * fields.len());
-        match ctx.server {
+        // The `Server` field goes first; a list is built only when one is configured.
+        let with_server: Vec<(&[u8], &[u8])>;
+        let fields = match ctx.server {
             Some(server) => {
-                let mut all: Vec<(&[u8], &[u8])> = Vec::with_capacity(fields.len() + 1);
-                all.push((b"Server", server));
-                all.extend_from_slice(fields);
-                write_head(
-                    &mut head,
-                    status,
-                    reason_phrase(status),
-                    &all,
-                    framing,
-                    ctx.date,
-                    connection,
-                )?;
+                with_server = [(&b"Server"[..], server)]
+                    .into_iter()
+                    .chain(fields.iter().copied())
+                    .collect();
+                &with_server[..]
             }
-            None => {
-                write_head(
-                    &mut head,
-                    status,
-                    reason_phrase(status),
-                    fields,
-                    framing,
-                    ctx.date,
-                    connection,
-                )?;
-            }
-        }
+            None => fields,
+        };
+        // Encoded straight into the output (write_head appends nothing when it fails).
+        self.sink(i).with_scratch(|out| {
+            let reason = reason_phrase(status);
+            write_head(out, status, reason, fields, framing, ctx.date, connection)
+        })?;
         self.slots[i].close_after |= close;
-        self.sink(i).push_bytes(&head);
         Ok(())
     }
 

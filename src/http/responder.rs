@@ -2,8 +2,8 @@
 
 use std::rc::Rc;
 
-use super::body::Body;
 use super::server::{ConnId, Part, Shared};
+use crate::WriteBuf;
 
 /// The right to answer one request. A plain `'static` value (ids and a shared slot, no borrow
 /// of the loop): keep it in a timer callback, a pool job's completion or a file read's, and
@@ -30,7 +30,8 @@ impl Responder {
         }
     }
 
-    /// Sends a complete response with a `Content-Length` body. `headers` are written in order
+    /// Sends a complete response with a `Content-Length` body: owned or `'static` bytes, as
+    /// for a stream write (a large owned body goes to the socket without a copy). `headers` are written in order
     /// after `Date` (and `Server`, if configured); `Content-Length` and `Transfer-Encoding`
     /// among them are ignored (the server frames the body), and `Connection: close` closes the
     /// connection after this response. For a `HEAD` request the body is not sent; 204 and 304
@@ -41,10 +42,10 @@ impl Responder {
         lp: &mut crate::Loop,
         status: u16,
         headers: &[(N, V)],
-        body: impl Into<Body>,
+        body: impl Into<WriteBuf>,
     ) {
         self.answered = true;
-        let part = Part::Send(status, fields(headers), body.into().0);
+        let part = Part::Send(status, fields(headers), body.into());
         self.shared.respond(lp, self.conn, self.seq, part);
     }
 
@@ -98,9 +99,9 @@ impl ResponseWriter {
     /// Sends a part of the body (nothing for an empty part). Returns `false` when the client
     /// is not keeping up (the connection's write queue is above its high-water mark) or the
     /// connection is gone: a producer should slow down.
-    pub fn write(&mut self, lp: &mut crate::Loop, data: impl Into<Body>) -> bool {
+    pub fn write(&mut self, lp: &mut crate::Loop, data: impl Into<WriteBuf>) -> bool {
         self.shared
-            .respond(lp, self.conn, self.seq, Part::Write(data.into().0))
+            .respond(lp, self.conn, self.seq, Part::Write(data.into()))
     }
 
     /// Ends the body.

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
 
-use super::body::Piece;
 use super::config::ServerConfig;
 use super::conn::{Conn, Now};
 use super::date::{DateCache, HTTP_DATE_LEN};
 use super::request::Request;
 use super::responder::Responder;
-use crate::{Handle, Loop, LoopSender, Result, TcpListenOptions, TcpListener, TcpStream, Timer};
+use crate::{
+    Handle, Loop, LoopSender, Result, TcpListenOptions, TcpListener, TcpStream, Timer, WriteBuf,
+};
 
 pub(crate) type Handler = Box<dyn FnMut(&mut Loop, Request, Responder)>;
 type DoneCb = Box<dyn FnOnce(&mut Loop)>;
@@ -31,9 +32,9 @@ pub(crate) type FieldList<'a> = Vec<(&'a [u8], &'a [u8])>;
 
 /// A response part from a [`Responder`] or [`super::ResponseWriter`].
 pub(crate) enum Part<'a> {
-    Send(u16, FieldList<'a>, Piece),
+    Send(u16, FieldList<'a>, WriteBuf),
     Start(u16, FieldList<'a>),
-    Write(Piece),
+    Write(WriteBuf),
     End,
 }
 

@@ -10,7 +10,7 @@ use super::conn::{Conn, Life};
 use super::request::Request;
 use super::responder::Responder;
 use super::server::{ConnId, Entry, FieldList, Handler, Part, Shared};
-use crate::{Handle, Loop, ReadEvent, TcpStream, WriteBuf};
+use crate::{Handle, Loop, ReadEvent, TcpStream};
 
 impl Shared {
     pub(crate) fn accept(self: Rc<Self>, lp: &mut Loop, stream: TcpStream) {
@@ -127,7 +127,7 @@ impl Shared {
         if !out.is_empty() {
             written = out.iter().map(|p| p.as_slice().len() as u64).sum();
             let s = Rc::clone(self);
-            let bufs = out.into_iter().map(WriteBuf::from);
+            let bufs = out;
             match stream.write_vectored(lp, bufs, move |lp, r| s.on_written(lp, id, r.is_ok())) {
                 Ok(true) => {}
                 Ok(false) => e.conn.set_write_blocked(true),

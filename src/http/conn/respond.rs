@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use super::{Conn, Life, Now};
-use crate::http::body::Piece;
+use crate::WriteBuf;
 use crate::http::config::ServerConfig;
 use crate::http::pipeline::{Fields, HeadContext};
 use crate::http::response::EncodeError;
@@ -15,7 +15,7 @@ impl Conn {
         seq: u64,
         status: u16,
         fields: &Fields<'_>,
-        body: Piece,
+        body: WriteBuf,
         close: bool,
         now: &Now,
     ) -> Result<bool, EncodeError> {
@@ -42,7 +42,7 @@ impl Conn {
         Ok(started)
     }
 
-    pub(crate) fn write(&mut self, seq: u64, data: Piece) -> bool {
+    pub(crate) fn write(&mut self, seq: u64, data: WriteBuf) -> bool {
         self.queue.write(seq, data)
     }
 

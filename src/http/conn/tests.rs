@@ -49,14 +49,9 @@ impl Harness {
     }
 
     fn send(&mut self, seq: u64, body: &'static str) {
-        let sent = self.conn.send(
-            seq,
-            200,
-            TEXT,
-            Piece::Static(body.as_bytes()),
-            false,
-            &self.now,
-        );
+        let sent = self
+            .conn
+            .send(seq, 200, TEXT, WriteBuf::from(body), false, &self.now);
         assert_eq!(sent, Ok(true));
     }
 
@@ -100,7 +95,7 @@ fn one_request_one_response_keep_alive() {
     // A second answer to the same request is ignored.
     let again = h
         .conn
-        .send(d.seq, 200, TEXT, Piece::Static(b"x"), false, &h.now);
+        .send(d.seq, 200, TEXT, WriteBuf::from(b"x"), false, &h.now);
     assert_eq!(again, Ok(false));
     assert_eq!(h.output(), "");
 }
@@ -333,7 +328,7 @@ fn abandoned_requests() {
     h.feed(GET);
     let d = h.dispatch();
     assert_eq!(h.conn.start(d.seq, 200, TEXT, false, &h.now), Ok(true));
-    assert!(h.conn.write(d.seq, Piece::Static(b"part")));
+    assert!(h.conn.write(d.seq, WriteBuf::from(b"part")));
     assert!(h.conn.abandon(d.seq, &h.now));
     let out = h.output();
     assert!(out.ends_with("4\r\npart\r\n"), "{out}");
@@ -346,7 +341,7 @@ fn streaming_is_chunked_for_11_and_close_delimited_for_10() {
     h.feed(GET);
     let d = h.dispatch();
     assert_eq!(h.conn.start(d.seq, 200, TEXT, false, &h.now), Ok(true));
-    assert!(h.conn.write(d.seq, Piece::Static(b"hello")));
+    assert!(h.conn.write(d.seq, WriteBuf::from(b"hello")));
     assert!(h.conn.end(d.seq, &h.now));
     let out = h.output();
     assert!(out.contains("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
@@ -356,7 +351,7 @@ fn streaming_is_chunked_for_11_and_close_delimited_for_10() {
     h.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     let d = h.dispatch();
     assert_eq!(h.conn.start(d.seq, 200, TEXT, false, &h.now), Ok(true));
-    assert!(h.conn.write(d.seq, Piece::Static(b"hello")));
+    assert!(h.conn.write(d.seq, WriteBuf::from(b"hello")));
     assert!(h.conn.end(d.seq, &h.now));
     let out = h.output();
     assert!(out.ends_with("Connection: close\r\n\r\nhello"), "{out}");
@@ -371,7 +366,7 @@ fn bad_response_heads_are_refused() {
     let bad: &Fields<'_> = &[(b"X", b"a\r\nb")];
     let r = h
         .conn
-        .send(d.seq, 200, bad, Piece::Static(b""), false, &h.now);
+        .send(d.seq, 200, bad, WriteBuf::from(b""), false, &h.now);
     assert_eq!(r, Err(EncodeError::InvalidHeaderValue));
     assert_eq!(h.output(), "");
     assert!(h.conn.abandon(d.seq, &h.now), "still answerable");
@@ -428,7 +423,7 @@ fn requests_behind_a_closing_response_are_not_dispatched() {
     let first = h.dispatch();
     let r = h
         .conn
-        .send(first.seq, 200, TEXT, Piece::Static(b"x"), true, &h.now);
+        .send(first.seq, 200, TEXT, WriteBuf::from(b"x"), true, &h.now);
     assert_eq!(r, Ok(true));
     assert!(h.output().contains("Connection: close\r\n"));
     assert!(h.conn.take_dispatch().is_none());
