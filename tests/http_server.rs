@@ -368,3 +368,29 @@ fn max_connections_closes_the_excess() {
         rounds(server.addr, 1);
     });
 }
+
+#[test]
+fn one_timer_per_connection_however_many_requests() {
+    with_timeout(20, || {
+        let server = serve(ServerConfig::default(), hello);
+        let conns: Vec<_> = (0..10).map(|_| connect(server.addr)).collect();
+        for _ in 0..20 {
+            for c in &conns {
+                (&*c).write_all(GET).unwrap();
+                read_response(&mut BufReader::new(c), false).unwrap();
+            }
+        }
+        let kinds = server.handle_kinds();
+        let count = |kind: &str| {
+            kinds
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(0, |(_, n)| *n)
+        };
+        assert_eq!(count("tcp"), 10, "{kinds:?}");
+        assert!(
+            count("timer") <= 10,
+            "at most one timer per connection: {kinds:?}"
+        );
+    });
+}

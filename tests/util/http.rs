@@ -71,6 +71,22 @@ impl TestServer {
         }
     }
 
+    /// How many live handles of each kind the server's loop has, e.g. `("timer", 3)`.
+    pub fn handle_kinds(&self) -> Vec<(&'static str, usize)> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = self.sender.post(move |lp| {
+            let mut kinds: Vec<(&'static str, usize)> = Vec::new();
+            for h in lp.active_handles() {
+                match kinds.iter_mut().find(|(k, _)| *k == h.kind.name()) {
+                    Some((_, n)) => *n += 1,
+                    None => kinds.push((h.kind.name(), 1)),
+                }
+            }
+            let _ = tx.send(kinds);
+        });
+        rx.recv_timeout(Duration::from_secs(5)).expect("handles")
+    }
+
     /// The server's stats, read on its loop.
     pub fn stats(&self) -> evloop::http::ServerStats {
         let (tx, rx) = std::sync::mpsc::channel();
