@@ -98,7 +98,7 @@ fn main() {
     if signals.forever().next().is_some() {
         for sender in &senders {
             let _ = sender.post(|lp| {
-                if let Some(server) = SERVER.with(|s| s.borrow_mut().take()) {
+                if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
                     server.shutdown(lp, Duration::from_secs(5), |_| {});
                 }
             });
@@ -111,7 +111,7 @@ fn main() {
 }
 
 thread_local! {
-    /// This loop's server, for the shutdown posted by the signal thread.
+    /// This loop's server, for `/metrics` and for the shutdown posted on a signal.
     static SERVER: RefCell<Option<Server>> = const { RefCell::new(None) };
 }
 
