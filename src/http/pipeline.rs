@@ -150,15 +150,9 @@ impl ResponseQueue {
         ctx: HeadContext<'_>,
         close: bool,
     ) -> Result<bool, EncodeError> {
-        let Some(i) = self
-            .index(seq)
-            .filter(|&i| self.slots[i].phase == Phase::Waiting)
-        else {
+        let Some(i) = self.waiting(seq, status)? else {
             return Ok(false);
         };
-        if status < 200 {
-            return Err(EncodeError::InvalidStatus);
-        }
         let bodiless = status == 204 || status == 304;
         let framing = if bodiless {
             ResponseFraming::None
@@ -183,15 +177,9 @@ impl ResponseQueue {
         ctx: HeadContext<'_>,
         close: bool,
     ) -> Result<bool, EncodeError> {
-        let Some(i) = self
-            .index(seq)
-            .filter(|&i| self.slots[i].phase == Phase::Waiting)
-        else {
+        let Some(i) = self.waiting(seq, status)? else {
             return Ok(false);
         };
-        if status < 200 {
-            return Err(EncodeError::InvalidStatus);
-        }
         let slot = &self.slots[i];
         let bodiless = status == 204 || status == 304;
         let chunked = slot.version_minor >= 1 && !bodiless;
@@ -278,6 +266,21 @@ impl ResponseQueue {
             }
             Phase::Done => false,
         }
+    }
+
+    /// The index of `seq` if it still waits for its head; a final status is required (an
+    /// interim 1xx is the server's own business).
+    fn waiting(&self, seq: u64, status: u16) -> Result<Option<usize>, EncodeError> {
+        let Some(i) = self
+            .index(seq)
+            .filter(|&i| self.slots[i].phase == Phase::Waiting)
+        else {
+            return Ok(None);
+        };
+        if status < 200 {
+            return Err(EncodeError::InvalidStatus);
+        }
+        Ok(Some(i))
     }
 
     /// Where bytes for slot `i` go: straight out for the front response, else held.
