@@ -1,9 +1,68 @@
-//! HTTP/1.1 without I/O: a request parser and a response encoder.
+//! An HTTP/1.1 server on evloop's TCP API, and the I/O-free parser and encoder under it.
 //!
-//! Everything here is a plain state machine or a plain function over bytes, in the quinn-proto
-//! manner: no sockets, no clock, no loop. The server on evloop's TCP API feeds what it reads into
-//! a [`parser::Parser`] and writes what [`response`] produces; the current time reaches
-//! [`date::DateCache`] as a `SystemTime` argument.
+//! [`Server::listen`] calls a handler `FnMut(&mut Loop, Request, Responder)` for every request.
+//! The [`Responder`] is a plain `'static` value: answer at once, or keep it and answer from a
+//! timer, a thread-pool job or a file read. Responses leave in request order even when a
+//! later pipelined request is answered first.
+//!
+//! ```
+//! use std::time::Duration;
+//! use evloop::Loop;
+//! use evloop::http::{Server, ServerConfig};
+//!
+//! # fn main() -> Result<(), evloop::Error> {
+//! let mut lp = Loop::new()?;
+//! let server = Server::listen(
+//!     &mut lp,
+//!     "127.0.0.1:0".parse().unwrap(),
+//!     ServerConfig::default(),
+//!     |lp, req, res| match req.path() {
+//!         "/" => res.send(lp, 200, &[("Content-Type", "text/plain")], "Hello, World!"),
+//!         // Answer later: the responder outlives the handler call.
+//!         "/slow" => {
+//!             let mut res = Some(res);
+//!             lp.set_timeout(Duration::from_millis(10), move |lp, _| {
+//!                 if let Some(res) = res.take() {
+//!                     res.send(lp, 200, &[("Content-Type", "text/plain")], "late");
+//!                 }
+//!             });
+//!         }
+//!         _ => res.send(lp, 404, &[("Content-Type", "text/plain")], "not found"),
+//!     },
+//! )?;
+//! println!("listening on {}", server.local_addr());
+//! // A real server runs until SIGINT; this one shuts itself down after 50 ms.
+//! lp.set_timeout(Duration::from_millis(50), move |lp, _| {
+//!     server.shutdown(lp, Duration::from_secs(5), |_| println!("stopped"));
+//! });
+//! lp.run()?; // returns once the server has shut down
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the server does
+//!
+//! - **Connections**: keep-alive by default in HTTP/1.1, `Connection: close` honoured both
+//!   ways, HTTP/1.0 closes unless it asked for keep-alive. Pipelined requests are dispatched
+//!   as they arrive (up to [`ServerConfig::max_pipelined`] waiting) and answered strictly in
+//!   order; a burst of pipelined answers goes out in one write.
+//! - **Bodies**: `Content-Length` and chunked request bodies are read whole (up to
+//!   [`ServerConfig::max_body_bytes`]) before the handler runs. `Expect: 100-continue` gets
+//!   `100 Continue` as soon as the head is in (413 instead if the announced length is over
+//!   the limit; 417 for other expectations). Responses have a fixed length
+//!   ([`Responder::send`]) or are streamed ([`Responder::start`], chunked for HTTP/1.1).
+//!   `HEAD` answers carry the headers and no body.
+//! - **Headers**: `Date` (formatted once a second), `Server` if configured.
+//! - **Defences**: every limit and timeout of [`ServerConfig`]; the RFC 9112 smuggling
+//!   defences of the [`parser`]; unknown methods get 501. Every malformed request gets its
+//!   status with `Connection: close`, then the connection is half-closed, drained for a moment
+//!   (so unread bytes do not turn the close into a reset that eats the answer) and closed.
+//! - **Timers**: one per connection, re-armed lazily, so requests never touch the timer queue.
+//! - **Shutdown**: [`Server::shutdown`] stops accepting, lets in-flight requests finish (up to a
+//!   deadline), and closes idle connections at once.
+//!
+//! The connection logic is a state machine without I/O (`conn.rs`, with its own tests); the
+//! server is the thin glue that feeds it socket events and carries out what it asks.
 //!
 //! # Reading requests
 //!
@@ -61,5 +120,18 @@ pub mod parser;
 pub mod response;
 
 mod chunked;
+mod config;
+mod conn;
+mod output;
+mod pipeline;
+mod request;
 mod request_line;
+mod responder;
+mod server;
+mod service;
 mod syntax;
+
+pub use config::ServerConfig;
+pub use request::{Request, percent_decode};
+pub use responder::{Responder, ResponseWriter};
+pub use server::{Server, ServerStats};

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod http;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::mpsc;

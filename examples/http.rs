@@ -1,0 +1,324 @@
+//! An HTTP/1.1 server on evloop: hello world, metrics, static files read on the thread pool,
+//! and a pair of routes that show event-loop lag and its cure.
+//!
+//! ```sh
+//! cargo run --release --example http -- --addr 127.0.0.1:8080 --threads 2 --root . --log
+//! curl -i http://127.0.0.1:8080/
+//! ```
+//!
+//! Routes: `/` (`Hello, World!`), `/metrics` (Prometheus text), `/files/<path>` (files under
+//! `--root`), `/block?ms=N` (busy-blocks the loop for N ms, at most 10 000: every other
+//! connection on this loop waits) and `/work?ms=N` (the same work on the thread pool: nobody
+//! waits). `--threads N` runs one loop per thread on a shared `SO_REUSEPORT` port. SIGINT and
+//! SIGTERM shut down gracefully: stop accepting, finish in-flight requests, exit.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
+use evloop::{Loop, LoopSender, TcpListenOptions};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
+
+struct Options {
+    addr: SocketAddr,
+    threads: usize,
+    root: PathBuf,
+    log: bool,
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(opts) => opts,
+        Err(e) => {
+            eprintln!("{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log]");
+            std::process::exit(2);
+        }
+    };
+    let root = match opts.root.canonicalize() {
+        Ok(root) => Arc::new(root),
+        Err(e) => {
+            eprintln!("--root {}: {e}", opts.root.display());
+            std::process::exit(2);
+        }
+    };
+    // Registered before any loop starts, so an early signal is not fatal. (Switches to
+    // evloop's own `Signal` handle once that lands.)
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("cannot watch signals: {e}");
+            std::process::exit(1);
+        }
+    };
+    // The first loop binds (port 0 picks a port); the others share its port.
+    let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, LoopSender), String>>();
+    let mut threads = Vec::new();
+    let mut addr = opts.addr;
+    let mut senders = Vec::new();
+    for index in 0..opts.threads.max(1) {
+        let tx = tx.clone();
+        let root = Arc::clone(&root);
+        let log = opts.log;
+        threads.push(std::thread::spawn(move || {
+            if let Err(e) = serve(index, addr, root, log, &tx) {
+                let _ = tx.send(Err(format!("loop {index}: {e}")));
+            }
+        }));
+        match rx.recv() {
+            Ok(Ok((bound, sender))) => {
+                if index == 0 {
+                    addr = bound;
+                }
+                senders.push(sender);
+            }
+            Ok(Err(e)) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+            Err(_) => std::process::exit(1),
+        }
+    }
+    println!("listening on {addr}");
+    drop(tx);
+    // The loops end once their servers have shut down; then the process exits.
+    std::thread::spawn(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+        std::process::exit(0);
+    });
+    // First SIGINT/SIGTERM: every loop's server shuts down gracefully (5 s for in-flight
+    // requests). A second one while they finish means "now".
+    if signals.forever().next().is_some() {
+        for sender in &senders {
+            let _ = sender.post(|lp| {
+                if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
+                    server.shutdown(lp, Duration::from_secs(5), |_| {});
+                }
+            });
+        }
+    }
+    if signals.forever().next().is_some() {
+        eprintln!("second signal: exiting without waiting");
+        std::process::exit(1);
+    }
+}
+
+thread_local! {
+    /// This loop's server, for `/metrics` and for the shutdown posted on a signal.
+    static SERVER: RefCell<Option<Server>> = const { RefCell::new(None) };
+}
+
+fn serve(
+    index: usize,
+    addr: SocketAddr,
+    root: Arc<PathBuf>,
+    log: bool,
+    ready: &std::sync::mpsc::Sender<Result<(SocketAddr, LoopSender), String>>,
+) -> Result<(), evloop::Error> {
+    let mut lp = Loop::new()?;
+    let mut config = ServerConfig::default();
+    config.server_header = Some("evloop".into());
+    let options = TcpListenOptions::new().reuse_port(true);
+    let handler = move |lp: &mut Loop, req: Request, res: Responder| {
+        if log {
+            println!(
+                "loop {index} {} \"{} {}\"",
+                req.peer_addr(),
+                req.method(),
+                req.target()
+            );
+        }
+        route(lp, index, &root, req, res);
+    };
+    let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
+    // Lag sampled every 10 ms (an unref'd timer: it never keeps the loop alive); `/block`
+    // shows up there, `/work` does not.
+    lp.monitor_lag(Duration::from_millis(10));
+    let sender = lp.weak_sender();
+    SERVER.with(|s| *s.borrow_mut() = Some(server.clone()));
+    let _ = ready.send(Ok((server.local_addr(), sender)));
+    lp.run()
+}
+
+fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: Request, res: Responder) {
+    let path = req.path();
+    if path == "/" {
+        res.send(lp, 200, &[TEXT], "Hello, World!");
+    } else if path == "/metrics" {
+        let body = metrics(lp, index);
+        res.send(
+            lp,
+            200,
+            &[("Content-Type", "text/plain; version=0.0.4")],
+            body,
+        );
+    } else if let Some(rest) = path.strip_prefix("/files/") {
+        serve_file(lp, root, rest, res);
+    } else if path == "/block" || path == "/work" {
+        let ms = req
+            .query_param("ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(100)
+            .min(10_000);
+        if path == "/block" {
+            busy(ms);
+            res.send(lp, 200, &[TEXT], format!("blocked the loop for {ms} ms\n"));
+        } else {
+            lp.queue_work(
+                move || busy(ms),
+                move |lp, done| match done {
+                    Ok(()) => res.send(lp, 200, &[TEXT], format!("worked {ms} ms on the pool\n")),
+                    Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
+                },
+            );
+        }
+    } else {
+        res.send(lp, 404, &[TEXT], "not found\n");
+    }
+}
+
+/// Spins (rather than sleeps) for `ms`: real work that holds whichever thread runs it.
+fn busy(ms: u64) {
+    let until = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+/// Prometheus text for the loop that answers: this server's counters (labelled with the loop),
+/// then the loop's own metrics — iterations, callbacks by phase, utilization, the lag
+/// histogram and every timer's lateness, pool jobs, bytes.
+fn metrics(lp: &Loop, index: usize) -> String {
+    let Some(stats) = SERVER.with(|s| s.borrow().as_ref().map(Server::stats)) else {
+        return String::new();
+    };
+    let families: [(&str, &str, &str, u64); 6] = [
+        (
+            "evloop_http_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+            stats.connections_accepted,
+        ),
+        (
+            "evloop_http_connections_rejected_total",
+            "counter",
+            "Connections closed over the limit.",
+            stats.connections_rejected,
+        ),
+        (
+            "evloop_http_connections_open",
+            "gauge",
+            "Connections open.",
+            stats.connections_open,
+        ),
+        (
+            "evloop_http_requests_total",
+            "counter",
+            "Requests dispatched.",
+            stats.requests,
+        ),
+        (
+            "evloop_http_bytes_in_total",
+            "counter",
+            "Bytes read from clients.",
+            stats.bytes_in,
+        ),
+        (
+            "evloop_http_bytes_out_total",
+            "counter",
+            "Bytes written to clients.",
+            stats.bytes_out,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in families {
+        out += &format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{loop=\"{index}\"}} {value}\n"
+        );
+    }
+    out + &lp.metrics().to_prometheus("evloop")
+}
+
+/// `/files/<rest>`: refuses anything that could leave the root before touching the disk,
+/// then canonicalizes on the pool and checks the prefix again (symlinks out of the root).
+fn serve_file(lp: &mut Loop, root: &Arc<PathBuf>, rest: &str, res: Responder) {
+    let Some(rel) = percent_decode(rest).and_then(|b| String::from_utf8(b).ok()) else {
+        return res.send(lp, 400, &[TEXT], "bad path\n");
+    };
+    let suspicious = rel.is_empty()
+        || rel.starts_with('/')
+        || rel.contains(['\\', '\0'])
+        || rel.split('/').any(|seg| seg == ".." || seg == ".");
+    if suspicious {
+        return res.send(lp, 403, &[TEXT], "forbidden\n");
+    }
+    let root = Arc::clone(root);
+    lp.queue_work(
+        move || read_confined(&root, &rel),
+        move |lp, done| match done {
+            Ok(Ok((bytes, kind))) => res.send(lp, 200, &[("Content-Type", kind)], bytes),
+            Ok(Err(status)) => res.send(lp, status, &[TEXT], format!("{status}\n")),
+            Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
+        },
+    );
+}
+
+/// On the pool: the file's bytes and content type, or a status.
+fn read_confined(root: &Path, rel: &str) -> Result<(Vec<u8>, &'static str), u16> {
+    let path = root.join(rel).canonicalize().map_err(|_| 404u16)?;
+    if !path.starts_with(root) {
+        return Err(403);
+    }
+    if !path.is_file() {
+        return Err(404);
+    }
+    let bytes = std::fs::read(&path).map_err(|_| 404u16)?;
+    Ok((bytes, content_type(&path)))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "txt" | "md" | "rs" | "toml" => "text/plain; charset=utf-8",
+        "css" => "text/css",
+        "js" => "text/javascript",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut opts = Options {
+        addr: "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
+        threads: 1,
+        root: PathBuf::from("."),
+        log: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--addr" => opts.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--threads" => {
+                opts.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+            }
+            "--root" => opts.root = PathBuf::from(value()?),
+            "--log" => opts.log = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(opts)
+}

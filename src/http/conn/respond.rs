@@ -1,0 +1,87 @@
+//! The handler's side of a [`Conn`]: response parts go into the in-order queue, and every
+//! finished response may let parsing resume or the connection move on.
+
+use std::rc::Rc;
+
+use super::{Conn, Life, Now};
+use crate::WriteBuf;
+use crate::http::config::ServerConfig;
+use crate::http::pipeline::{Fields, HeadContext};
+use crate::http::response::EncodeError;
+
+impl Conn {
+    pub(crate) fn send(
+        &mut self,
+        seq: u64,
+        status: u16,
+        fields: &Fields<'_>,
+        body: WriteBuf,
+        close: bool,
+        now: &Now,
+    ) -> Result<bool, EncodeError> {
+        let cfg = Rc::clone(&self.cfg);
+        let ctx = context(&cfg, now);
+        let sent = self.queue.send(seq, status, fields, body, ctx, close)?;
+        self.after_response(now);
+        Ok(sent)
+    }
+
+    pub(crate) fn start(
+        &mut self,
+        seq: u64,
+        status: u16,
+        fields: &Fields<'_>,
+        close: bool,
+        now: &Now,
+    ) -> Result<bool, EncodeError> {
+        let cfg = Rc::clone(&self.cfg);
+        let started = self
+            .queue
+            .start(seq, status, fields, context(&cfg, now), close)?;
+        self.after_response(now);
+        Ok(started)
+    }
+
+    pub(crate) fn write(&mut self, seq: u64, data: WriteBuf) -> bool {
+        self.queue.write(seq, data)
+    }
+
+    pub(crate) fn end(&mut self, seq: u64, now: &Now) -> bool {
+        let ended = self.queue.end(seq);
+        self.after_response(now);
+        ended
+    }
+
+    pub(crate) fn abandon(&mut self, seq: u64, now: &Now) -> bool {
+        let cfg = Rc::clone(&self.cfg);
+        let done = self.queue.abandon(seq, context(&cfg, now));
+        self.after_response(now);
+        done
+    }
+
+    /// Whether the socket's write queue is above its high-water mark.
+    pub(crate) fn is_write_blocked(&self) -> bool {
+        self.write_blocked
+    }
+
+    pub(super) fn after_response(&mut self, now: &Now) {
+        if self.queue.is_empty() && self.dispatches.is_empty() {
+            self.idle_since = now.at;
+            if self.continue_pending && self.life == Life::Open && !self.queue.is_closed() {
+                self.continue_pending = false;
+                self.queue.push_continue();
+            }
+        }
+        if self.pipeline_full && self.queue.len() < self.cfg.max_pipelined {
+            self.process(now);
+        }
+        self.update();
+    }
+}
+
+pub(super) fn context<'a>(cfg: &'a ServerConfig, now: &'a Now) -> HeadContext<'a> {
+    HeadContext {
+        date: &now.date,
+        server: cfg.server_header.as_deref().map(str::as_bytes),
+    }
+}

@@ -1,0 +1,431 @@
+use super::*;
+use crate::http::pipeline::Fields;
+use crate::http::response::EncodeError;
+
+const DATE: [u8; HTTP_DATE_LEN] = *b"Sun, 06 Nov 1994 08:49:37 GMT";
+const TEXT: &Fields<'static> = &[(b"Content-Type", b"text/plain")];
+
+struct Harness {
+    conn: Conn,
+    base: Instant,
+    now: Now,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    fn with(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut cfg = ServerConfig::default();
+        tweak(&mut cfg);
+        let base = Instant::now();
+        Self {
+            conn: Conn::new(Rc::new(cfg), base),
+            base,
+            now: Now {
+                at: base,
+                date: DATE,
+            },
+        }
+    }
+
+    fn at(&mut self, ms: u64) {
+        self.now.at = self.base + Duration::from_millis(ms);
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.conn.on_data(bytes, &self.now);
+    }
+
+    fn seqs(&mut self) -> Vec<u64> {
+        std::iter::from_fn(|| self.conn.take_dispatch())
+            .map(|d| d.seq)
+            .collect()
+    }
+
+    fn dispatch(&mut self) -> Dispatch {
+        self.conn.take_dispatch().expect("a dispatched request")
+    }
+
+    fn send(&mut self, seq: u64, body: &'static str) {
+        let sent = self
+            .conn
+            .send(seq, 200, TEXT, WriteBuf::from(body), false, &self.now);
+        assert_eq!(sent, Ok(true));
+    }
+
+    fn output(&mut self) -> String {
+        let pieces = self.conn.take_output();
+        if !pieces.is_empty() {
+            self.conn.on_write_done();
+        }
+        let bytes: Vec<u8> = pieces.iter().flat_map(|p| p.as_slice().to_vec()).collect();
+        String::from_utf8(bytes).expect("utf-8 output")
+    }
+}
+
+fn ok(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+#[test]
+fn one_request_one_response_keep_alive() {
+    let mut h = Harness::new();
+    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_secs(10)));
+    h.feed(GET);
+    let d = h.dispatch();
+    assert_eq!(d.head.target, "/");
+    assert_eq!(h.conn.deadline(), None, "the handler has no deadline");
+    h.at(100);
+    h.send(d.seq, "hi");
+    assert_eq!(h.output(), ok("hi"));
+    assert_eq!(h.conn.life(), Life::Open);
+    assert!(h.conn.wants_read());
+    assert_eq!(
+        h.conn.deadline(),
+        Some(h.base + Duration::from_millis(5100))
+    );
+    // A second answer to the same request is ignored.
+    let again = h
+        .conn
+        .send(d.seq, 200, TEXT, WriteBuf::from(b"x"), false, &h.now);
+    assert_eq!(again, Ok(false));
+    assert_eq!(h.output(), "");
+}
+
+#[test]
+fn pipelined_responses_leave_in_request_order() {
+    let mut h = Harness::new();
+    let mut input = Vec::new();
+    for _ in 0..3 {
+        input.extend_from_slice(GET);
+    }
+    h.feed(&input);
+    let seqs = h.seqs();
+    assert_eq!(seqs.len(), 3);
+    h.send(seqs[2], "c");
+    assert_eq!(h.output(), "", "held back behind earlier responses");
+    h.send(seqs[0], "a");
+    assert_eq!(h.output(), ok("a"));
+    h.send(seqs[1], "b");
+    assert_eq!(h.output(), ok("b") + &ok("c"));
+}
+
+#[test]
+fn dribbled_request_and_body() {
+    let mut h = Harness::new();
+    let req = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET";
+    for b in req.iter() {
+        h.feed(std::slice::from_ref(b));
+    }
+    let d = h.dispatch();
+    assert_eq!(d.body, b"hello");
+    assert!(h.conn.take_dispatch().is_none());
+    h.feed(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(h.seqs().len(), 1);
+}
+
+#[test]
+fn chunked_body_then_pipelined_request_in_one_read() {
+    let mut h = Harness::new();
+    let mut req = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+                    3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        .to_vec();
+    req.extend_from_slice(GET);
+    h.feed(&req);
+    let first = h.dispatch();
+    assert_eq!(first.body, b"abcde");
+    let second = h.dispatch();
+    assert!(second.body.is_empty());
+}
+
+#[test]
+fn connection_close_half_closes_then_lingers() {
+    let mut h = Harness::new();
+    h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    let seqs = h.seqs();
+    assert_eq!(seqs.len(), 1, "nothing is read after a closing request");
+    h.send(seqs[0], "x");
+    let out = h.conn.take_output();
+    let text: Vec<u8> = out.iter().flat_map(|p| p.as_slice().to_vec()).collect();
+    assert!(String::from_utf8_lossy(&text).contains("Connection: close\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+    h.conn.on_write_done();
+    h.at(50);
+    h.conn.on_shutdown_done(h.now.at);
+    assert_eq!(h.conn.life(), Life::Lingering(h.now.at));
+    assert!(h.conn.wants_read());
+    assert_eq!(h.conn.deadline(), Some(h.now.at + Duration::from_secs(2)));
+    h.conn.on_eof();
+    assert_eq!(h.conn.life(), Life::Close);
+}
+
+#[test]
+fn http10_closes_unless_keep_alive_asked() {
+    let mut h = Harness::new();
+    h.feed(b"GET / HTTP/1.0\r\n\r\n");
+    let d = h.dispatch();
+    h.send(d.seq, "x");
+    assert!(h.output().contains("Connection: close\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+
+    let mut h = Harness::new();
+    h.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let d = h.dispatch();
+    h.send(d.seq, "x");
+    assert!(h.output().contains("Connection: keep-alive\r\n"));
+    assert_eq!(h.conn.life(), Life::Open);
+}
+
+#[test]
+fn head_gets_length_but_no_body() {
+    let mut h = Harness::new();
+    h.feed(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+    let d = h.dispatch();
+    h.send(d.seq, "hello");
+    let out = h.output();
+    assert!(out.ends_with("Content-Length: 5\r\n\r\n"), "{out}");
+}
+
+#[test]
+fn malformed_request_gets_status_after_earlier_responses_then_close() {
+    let mut h = Harness::new();
+    let mut input = GET.to_vec();
+    input.extend_from_slice(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    h.feed(&input);
+    let d = h.dispatch();
+    assert!(h.conn.take_dispatch().is_none());
+    assert_eq!(h.output(), "", "the 400 waits for the first response");
+    h.send(d.seq, "a");
+    let out = h.output();
+    assert!(out.starts_with(&ok("a")));
+    assert!(out[ok("a").len()..].starts_with("HTTP/1.1 400 Bad Request\r\n"));
+    assert!(out.contains("Connection: close\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+    h.feed(GET);
+    assert!(h.conn.take_dispatch().is_none());
+}
+
+#[test]
+fn unknown_methods_and_expectations() {
+    let mut h = Harness::new();
+    h.feed(b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(h.conn.take_dispatch().is_none());
+    assert!(h.output().starts_with("HTTP/1.1 501 Not Implemented\r\n"));
+
+    let mut h = Harness::with(|c| c.allow_unknown_methods = true);
+    h.feed(b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(h.dispatch().head.method, Method::Other("BREW".into()));
+
+    let mut h = Harness::new();
+    h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n");
+    assert!(
+        h.output()
+            .starts_with("HTTP/1.1 417 Expectation Failed\r\n")
+    );
+}
+
+#[test]
+fn continue_is_sent_at_once_or_after_earlier_responses() {
+    let mut h = Harness::new();
+    h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    assert_eq!(h.output(), "HTTP/1.1 100 Continue\r\n\r\n");
+    h.feed(b"ok");
+    assert_eq!(h.dispatch().body, b"ok");
+
+    let mut h = Harness::new();
+    h.feed(GET);
+    let first = h.dispatch();
+    h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    assert_eq!(h.output(), "");
+    h.send(first.seq, "a");
+    assert_eq!(h.output(), ok("a") + "HTTP/1.1 100 Continue\r\n\r\n");
+
+    let mut h = Harness::new();
+    h.feed(
+        b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2000000\r\n\r\n",
+    );
+    assert!(h.output().starts_with("HTTP/1.1 413 "));
+}
+
+#[test]
+fn header_timeout_answers_408_and_idle_timeout_closes_quietly() {
+    let mut h = Harness::with(|c| c.header_timeout = Duration::from_millis(300));
+    h.at(1000);
+    h.feed(b"GET / HTTP/1.1\r\nHo");
+    assert_eq!(
+        h.conn.deadline(),
+        Some(h.base + Duration::from_millis(1300))
+    );
+    h.at(1200);
+    h.feed(b"st: a\r\n");
+    h.conn.on_timer(&h.now);
+    assert_eq!(h.conn.life(), Life::Open, "early timer: nothing happens");
+    h.at(1300);
+    h.conn.on_timer(&h.now);
+    assert!(h.output().starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+
+    let mut h = Harness::new();
+    h.feed(GET);
+    let d = h.dispatch();
+    h.send(d.seq, "a");
+    h.output();
+    h.at(5000);
+    h.conn.on_timer(&h.now);
+    assert_eq!(h.conn.life(), Life::Close);
+    assert_eq!(h.output(), "");
+}
+
+#[test]
+fn body_timeout() {
+    let mut h = Harness::with(|c| c.body_timeout = Duration::from_millis(500));
+    h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(500)));
+    h.at(500);
+    h.conn.on_timer(&h.now);
+    assert!(h.output().starts_with("HTTP/1.1 408 "));
+}
+
+#[test]
+fn pipeline_limit_pauses_reading() {
+    let mut h = Harness::with(|c| c.max_pipelined = 2);
+    let input: Vec<u8> = GET.iter().copied().cycle().take(GET.len() * 3).collect();
+    h.feed(&input);
+    let seqs = h.seqs();
+    assert_eq!(seqs.len(), 2);
+    assert!(!h.conn.wants_read());
+    assert_eq!(h.conn.deadline(), None);
+    h.send(seqs[0], "a");
+    let third = h.seqs();
+    assert_eq!(third.len(), 1);
+    assert!(!h.conn.wants_read(), "two pending again");
+    h.send(seqs[1], "b");
+    assert!(h.conn.wants_read());
+}
+
+#[test]
+fn abandoned_requests() {
+    let mut h = Harness::new();
+    h.feed(GET);
+    let d = h.dispatch();
+    assert!(h.conn.abandon(d.seq, &h.now));
+    assert!(
+        h.output()
+            .starts_with("HTTP/1.1 500 Internal Server Error\r\n")
+    );
+    assert_eq!(h.conn.life(), Life::Open);
+
+    h.feed(GET);
+    let d = h.dispatch();
+    assert_eq!(h.conn.start(d.seq, 200, TEXT, false, &h.now), Ok(true));
+    assert!(h.conn.write(d.seq, WriteBuf::from(b"part")));
+    assert!(h.conn.abandon(d.seq, &h.now));
+    let out = h.output();
+    assert!(out.ends_with("4\r\npart\r\n"), "{out}");
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
+
+#[test]
+fn streaming_is_chunked_for_11_and_close_delimited_for_10() {
+    let mut h = Harness::new();
+    h.feed(GET);
+    let d = h.dispatch();
+    assert_eq!(h.conn.start(d.seq, 200, TEXT, false, &h.now), Ok(true));
+    assert!(h.conn.write(d.seq, WriteBuf::from(b"hello")));
+    assert!(h.conn.end(d.seq, &h.now));
+    let out = h.output();
+    assert!(out.contains("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+    assert_eq!(h.conn.life(), Life::Open);
+
+    let mut h = Harness::new();
+    h.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let d = h.dispatch();
+    assert_eq!(h.conn.start(d.seq, 200, TEXT, false, &h.now), Ok(true));
+    assert!(h.conn.write(d.seq, WriteBuf::from(b"hello")));
+    assert!(h.conn.end(d.seq, &h.now));
+    let out = h.output();
+    assert!(out.ends_with("Connection: close\r\n\r\nhello"), "{out}");
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
+
+#[test]
+fn bad_response_heads_are_refused() {
+    let mut h = Harness::new();
+    h.feed(GET);
+    let d = h.dispatch();
+    let bad: &Fields<'_> = &[(b"X", b"a\r\nb")];
+    let r = h
+        .conn
+        .send(d.seq, 200, bad, WriteBuf::from(b""), false, &h.now);
+    assert_eq!(r, Err(EncodeError::InvalidHeaderValue));
+    assert_eq!(h.output(), "");
+    assert!(h.conn.abandon(d.seq, &h.now), "still answerable");
+}
+
+#[test]
+fn drain_closes_idle_at_once_and_busy_after_the_last_response() {
+    let mut h = Harness::new();
+    h.conn.drain();
+    assert_eq!(h.conn.life(), Life::Close);
+
+    let mut h = Harness::new();
+    h.feed(GET);
+    h.feed(GET);
+    let seqs = h.seqs();
+    h.conn.drain();
+    assert_eq!(h.conn.life(), Life::Open);
+    h.send(seqs[0], "a");
+    assert_eq!(h.output(), ok("a"));
+    h.send(seqs[1], "b");
+    assert!(h.output().contains("Connection: close\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
+
+#[test]
+fn eof_answers_complete_requests_then_closes() {
+    let mut h = Harness::new();
+    let mut input = GET.to_vec();
+    input.extend_from_slice(b"GET / HT");
+    h.feed(&input);
+    h.conn.on_eof();
+    let d = h.dispatch();
+    assert_eq!(h.conn.life(), Life::Open);
+    assert!(!h.conn.wants_read());
+    h.send(d.seq, "a");
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+    h.output();
+    h.conn.on_shutdown_done(h.now.at);
+    assert_eq!(h.conn.life(), Life::Close);
+}
+
+#[test]
+fn eof_when_idle_closes_at_once() {
+    let mut h = Harness::new();
+    h.conn.on_eof();
+    assert_eq!(h.conn.life(), Life::Close);
+}
+
+#[test]
+fn requests_behind_a_closing_response_are_not_dispatched() {
+    let mut h = Harness::new();
+    let input: Vec<u8> = GET.iter().copied().cycle().take(GET.len() * 3).collect();
+    h.feed(&input);
+    let first = h.dispatch();
+    let r = h
+        .conn
+        .send(first.seq, 200, TEXT, WriteBuf::from(b"x"), true, &h.now);
+    assert_eq!(r, Ok(true));
+    assert!(h.output().contains("Connection: close\r\n"));
+    assert!(h.conn.take_dispatch().is_none());
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}

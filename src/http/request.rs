@@ -1,0 +1,169 @@
+//! [`Request`]: what a handler receives, and [`percent_decode`].
+
+use std::net::SocketAddr;
+
+use super::head::RequestHead;
+use super::method::Method;
+
+/// A complete request: head, the whole body (buffered up to
+/// [`ServerConfig::max_body_bytes`](super::ServerConfig::max_body_bytes)), and the peer.
+#[derive(Debug, Clone)]
+pub struct Request {
+    head: RequestHead,
+    body: Vec<u8>,
+    peer: SocketAddr,
+}
+
+impl Request {
+    pub(crate) fn new(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Self {
+        Self { head, body, peer }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The request-target exactly as sent (`/a/b?c=d`).
+    pub fn target(&self) -> &str {
+        &self.head.target
+    }
+
+    /// The target up to `?`, not decoded (use [`percent_decode`]).
+    pub fn path(&self) -> &str {
+        let t = self.target();
+        t.split_once('?').map_or(t, |(path, _)| path)
+    }
+
+    /// The target after `?`, if there is one, not decoded.
+    pub fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, query)| query)
+    }
+
+    /// The decoded value of the first `name=value` pair of the query called `name` (`+` reads
+    /// as a space, as in HTML forms). `None` if absent or not valid percent-encoded UTF-8.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = String::from_utf8(percent_decode(&key.replace('+', " "))?).ok()?;
+            if key != name {
+                return None;
+            }
+            String::from_utf8(percent_decode(&value.replace('+', " "))?).ok()
+        })
+    }
+
+    /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub fn version_minor(&self) -> u8 {
+        self.head.version_minor
+    }
+
+    /// The value of the first header field called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.header(name)
+    }
+
+    /// Like [`header`](Self::header), `None` also when the value is not UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.head.header_str(name)
+    }
+
+    /// Every header field in arrival order: name as sent, value trimmed.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.head.headers
+    }
+
+    /// The parsed head, with framing and connection details.
+    pub fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// The body (empty when the request had none).
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body out of the request.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+/// Decodes `%XX` escapes (RFC 3986 §2.1). `None` if a `%` is not followed by two hex digits.
+/// The result is bytes: an escape may produce anything, including `/`, `..` pieces or NUL, so
+/// check decoded paths before using them.
+///
+/// ```
+/// use evloop::http::percent_decode;
+/// assert_eq!(percent_decode("a%20b%2F").as_deref(), Some(&b"a b/"[..]));
+/// assert_eq!(percent_decode("%zz"), None);
+/// ```
+pub fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = hex(*bytes.get(i + 1)?)?;
+            let lo = hex(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parser::{Event, Parser};
+
+    fn request(target: &str) -> Request {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n");
+        let step = Parser::default().parse(raw.as_bytes());
+        let Ok(step) = step else { panic!("{step:?}") };
+        let Event::Head(head) = step.event else {
+            panic!("no head")
+        };
+        Request::new(head, Vec::new(), ([127, 0, 0, 1], 9).into())
+    }
+
+    #[test]
+    fn path_and_query() {
+        let r = request("/a/b?ms=20&x=a%20b+c&flag");
+        assert_eq!(r.path(), "/a/b");
+        assert_eq!(r.query(), Some("ms=20&x=a%20b+c&flag"));
+        assert_eq!(r.query_param("ms").as_deref(), Some("20"));
+        assert_eq!(r.query_param("x").as_deref(), Some("a b c"));
+        assert_eq!(r.query_param("flag").as_deref(), Some(""));
+        assert_eq!(r.query_param("y"), None);
+        assert_eq!(r.header("x-a"), Some(&b"1"[..]));
+        let r = request("/plain");
+        assert_eq!((r.path(), r.query()), ("/plain", None));
+    }
+
+    #[test]
+    fn decoding() {
+        assert_eq!(percent_decode("%2e%2E/%00").as_deref(), Some(&b"../\0"[..]));
+        assert_eq!(percent_decode("100%"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("é").as_deref(), Some("é".as_bytes()));
+    }
+}

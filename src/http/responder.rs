@@ -1,0 +1,128 @@
+//! [`Responder`] and [`ResponseWriter`]: how a handler answers, now or later.
+
+use std::rc::Rc;
+
+use super::server::{ConnId, Part, Shared};
+use crate::WriteBuf;
+
+/// The right to answer one request. A plain `'static` value (ids and a shared slot, no borrow
+/// of the loop): keep it in a timer callback, a pool job's completion or a file read's, and
+/// answer when ready. Responses still leave in request order.
+///
+/// Dropping it without answering sends `500 Internal Server Error` (and logs the first time,
+/// on stderr). Answering a request whose connection has closed does nothing.
+#[derive(Debug)]
+#[must_use = "a dropped Responder answers 500"]
+pub struct Responder {
+    shared: Rc<Shared>,
+    conn: ConnId,
+    seq: u64,
+    answered: bool,
+}
+
+impl Responder {
+    pub(crate) fn new(shared: Rc<Shared>, conn: ConnId, seq: u64) -> Self {
+        Self {
+            shared,
+            conn,
+            seq,
+            answered: false,
+        }
+    }
+
+    /// Sends a complete response with a `Content-Length` body: owned or `'static` bytes, as
+    /// for a stream write (a large owned body goes to the socket without a copy). `headers` are written in order
+    /// after `Date` (and `Server`, if configured); `Content-Length` and `Transfer-Encoding`
+    /// among them are ignored (the server frames the body), and `Connection: close` closes the
+    /// connection after this response. For a `HEAD` request the body is not sent; 204 and 304
+    /// never carry one. A header that would break the response (CR or LF in a value, a name
+    /// that is not a token) or a status outside 200..=999 turns the answer into a 500, logged.
+    pub fn send<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        lp: &mut crate::Loop,
+        status: u16,
+        headers: &[(N, V)],
+        body: impl Into<WriteBuf>,
+    ) {
+        self.answered = true;
+        let part = Part::Send(status, fields(headers), body.into());
+        self.shared.respond(lp, self.conn, self.seq, part);
+    }
+
+    /// Starts a streamed response: chunked for HTTP/1.1 clients, delimited by the close for
+    /// HTTP/1.0 ones. Send the body with [`ResponseWriter::write`] and finish with
+    /// [`ResponseWriter::end`]. Headers as for [`send`](Self::send).
+    pub fn start<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        lp: &mut crate::Loop,
+        status: u16,
+        headers: &[(N, V)],
+    ) -> ResponseWriter {
+        self.answered = true;
+        let part = Part::Start(status, fields(headers));
+        self.shared.respond(lp, self.conn, self.seq, part);
+        ResponseWriter {
+            shared: Rc::clone(&self.shared),
+            conn: self.conn,
+            seq: self.seq,
+            ended: false,
+        }
+    }
+
+    /// Whether the connection is still open (a long poll may give up early when it is not).
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_open(self.conn)
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.shared.abandon_later(self.conn, self.seq, true);
+        }
+    }
+}
+
+/// The body of a streamed response, from [`Responder::start`]. Dropping it without
+/// [`end`](Self::end) cuts the response short: the connection closes after what was written,
+/// so the client sees an incomplete body.
+#[derive(Debug)]
+#[must_use = "a dropped ResponseWriter cuts the response short"]
+pub struct ResponseWriter {
+    shared: Rc<Shared>,
+    conn: ConnId,
+    seq: u64,
+    ended: bool,
+}
+
+impl ResponseWriter {
+    /// Sends a part of the body (nothing for an empty part). Returns `false` when the client
+    /// is not keeping up (the connection's write queue is above its high-water mark) or the
+    /// connection is gone: a producer should slow down.
+    pub fn write(&mut self, lp: &mut crate::Loop, data: impl Into<WriteBuf>) -> bool {
+        self.shared
+            .respond(lp, self.conn, self.seq, Part::Write(data.into()))
+    }
+
+    /// Ends the body.
+    pub fn end(mut self, lp: &mut crate::Loop) {
+        self.ended = true;
+        self.shared.respond(lp, self.conn, self.seq, Part::End);
+    }
+}
+
+impl Drop for ResponseWriter {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.shared.abandon_later(self.conn, self.seq, false);
+        }
+    }
+}
+
+/// The handler's header list as byte pairs.
+fn fields<N: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> Vec<(&[u8], &[u8])> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_ref(), v.as_ref()))
+        .collect()
+}
