@@ -10,7 +10,8 @@
 //! `--root`), `/block?ms=N` (busy-blocks the loop for N ms, at most 10 000: every other
 //! connection on this loop waits) and `/work?ms=N` (the same work on the thread pool: nobody
 //! waits). `--threads N` runs one loop per thread on a shared `SO_REUSEPORT` port. SIGINT and
-//! SIGTERM shut down gracefully: stop accepting, finish in-flight requests, exit.
+//! SIGTERM shut down gracefully: stop accepting, finish in-flight requests, exit. `--instrument`
+//! turns on callback timing, slow-callback reports (> 100 ms) and the watchdog (> 1 s).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -30,13 +31,17 @@ struct Options {
     threads: usize,
     root: PathBuf,
     log: bool,
+    /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
+    instrument: bool,
 }
 
 fn main() {
     let opts = match parse_args() {
         Ok(opts) => opts,
         Err(e) => {
-            eprintln!("{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log]");
+            eprintln!(
+                "{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log] [--instrument]"
+            );
             std::process::exit(2);
         }
     };
@@ -47,8 +52,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // Registered before any loop starts, so an early signal is not fatal. (Switches to
-    // evloop's own `Signal` handle once that lands.)
+    // Registered before any loop starts, so an early signal is not fatal. Watched here rather
+    // than with a `Signal` handle per loop: one place stops every loop, and a second signal
+    // can still end the process while requests finish.
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
@@ -64,9 +70,9 @@ fn main() {
     for index in 0..opts.threads.max(1) {
         let tx = tx.clone();
         let root = Arc::clone(&root);
-        let log = opts.log;
+        let (log, instrument) = (opts.log, opts.instrument);
         threads.push(std::thread::spawn(move || {
-            if let Err(e) = serve(index, addr, root, log, &tx) {
+            if let Err(e) = serve(index, addr, root, (log, instrument), &tx) {
                 let _ = tx.send(Err(format!("loop {index}: {e}")));
             }
         }));
@@ -119,10 +125,21 @@ fn serve(
     index: usize,
     addr: SocketAddr,
     root: Arc<PathBuf>,
-    log: bool,
+    (log, instrument): (bool, bool),
     ready: &std::sync::mpsc::Sender<Result<(SocketAddr, LoopSender), String>>,
 ) -> Result<(), evloop::Error> {
     let mut lp = Loop::new()?;
+    if instrument {
+        // What a production deployment would leave on: per-phase callback durations, a report
+        // for any callback over 100 ms (with its file:line), and a watchdog for one stuck > 1 s.
+        lp.time_callbacks(true);
+        lp.on_slow_callback(Duration::from_millis(100), move |slow| {
+            eprintln!("loop {index}: {slow}");
+        });
+        lp.start_watchdog(Duration::from_secs(1), move |stall| {
+            eprintln!("loop {index}: {stall}");
+        })?;
+    }
     let mut config = ServerConfig::default();
     config.server_header = Some("evloop".into());
     let options = TcpListenOptions::new().reuse_port(true);
@@ -306,6 +323,7 @@ fn parse_args() -> Result<Options, String> {
         threads: 1,
         root: PathBuf::from("."),
         log: false,
+        instrument: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -317,6 +335,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--root" => opts.root = PathBuf::from(value()?),
             "--log" => opts.log = true,
+            "--instrument" => opts.instrument = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
