@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# HTTP hello-world throughput: examples/http (one loop) against Node's `http` (one loop).
+# HTTP hello-world throughput: examples/http (one loop) against Node's `http` (one loop) and a
+# raw mio HTTP loop (benches/peers/mio_http.rs, the no-abstraction limit).
 #
 #   bash benches/http_bench.sh            # 5 s per run; DUR=10 for longer runs
 #
@@ -14,6 +15,18 @@ DUR=${DUR:-5}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v node >/dev/null || { echo "node is required for the peer" >&2; exit 1; }
 cargo build --release --example http 2>&1 | tail -1
+# The raw mio HTTP loop (the no-abstraction limit): locate the bench binary cargo builds.
+mio_http=$(cargo bench --no-run --bench mio_http --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "mio_http" and m.get("executable"):
+        print(m["executable"])
+' | tail -n 1)
+[ -x "$mio_http" ] || { echo "building the mio_http peer failed" >&2; exit 1; }
 
 TICKS=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -50,12 +63,12 @@ run() {
 }
 
 printf '%-8s %-12s %12s %10s %8s %14s\n' server load "req/s" p99 cpu_s "req/cpu_s"
-for server in evloop node; do
-  if [ "$server" = evloop ]; then
-    start target/release/examples/http --addr 127.0.0.1:0 --threads 1
-  else
-    start node benches/peers/node/http_hello.js 0
-  fi
+for server in evloop node mio; do
+  case $server in
+    evloop) start target/release/examples/http --addr 127.0.0.1:0 --threads 1 ;;
+    node) start node benches/peers/node/http_hello.js 0 ;;
+    mio) start "$mio_http" --addr 127.0.0.1:0 ;;
+  esac
   taskset -c 1 wrk -t1 -c10 -d1s "http://$ADDR/" >/dev/null # warm-up (Node's JIT)
   run "$server" "c100" -c100
   run "$server" "c10" -c10
