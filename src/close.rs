@@ -47,18 +47,12 @@ impl Loop {
                 break;
             };
             // Requests still pending on the handle complete (canceled) before its close
-            // callback; a stream's while the handle still reads as closing. Every one runs
-            // even if another panics; the first panic resumes after the close callback.
-            let mut panicked = None;
-            if let Ok(entry) = self.handles.get(id)
-                && let HandleData::Stream(_) = entry.data
-            {
-                panicked = self.stream_cancel_requests(id);
-            }
+            // callback, while the handle still reads as closing. Every one runs even if
+            // another panics; the first panic resumes after the close callback.
+            let panicked = self.cancel_requests(id);
             let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
-            panicked = panicked.or(self.cancel_requests(id, entry.data));
             if let Some(cb) = entry.on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }
@@ -71,9 +65,10 @@ impl Loop {
     /// Close-phase hook: a closed handle's requests get their callbacks (finished ones with their
     /// result, unfinished ones with [`Error::Canceled`]) before its close callback. A panic in
     /// one of them is held until the rest and the close callback have run.
-    fn cancel_requests(&mut self, id: HandleId, data: HandleData) -> Option<PanicPayload> {
-        match data {
-            HandleData::Udp(udp) => self.udp_cancel_sends(id, udp),
+    fn cancel_requests(&mut self, id: HandleId) -> Option<PanicPayload> {
+        match self.handles.get(id).ok()?.data {
+            HandleData::Stream(_) => self.stream_cancel_requests(id),
+            HandleData::Udp(_) => self.udp_cancel_sends(id),
             _ => None,
         }
     }

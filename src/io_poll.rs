@@ -98,9 +98,9 @@ impl Loop {
             self.events = Some(events);
             return Err(Error::Io(e));
         }
-        self.counters.events += events.iter().count() as u64;
         let mut inbox = false;
         for event in events.iter() {
+            self.counters.events += 1;
             match event.token() {
                 WAKER_TOKEN => inbox = true,
                 #[cfg(target_os = "linux")]

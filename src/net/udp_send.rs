@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
-use super::udp::{UdpData, UdpSocket};
+use super::udp::UdpSocket;
 use crate::error::{Error, Result};
 use crate::event_loop::{HandleData, Loop, PanicPayload};
 use crate::handle::{HandleId, Site};
@@ -181,8 +181,9 @@ impl Loop {
     /// Close phase, before the close callback: finished sends get their result, unsent ones
     /// [`Error::Canceled`], in send order. Each callback runs even if an earlier one panicked;
     /// the first panic is returned for the close phase to resume after the close callback.
-    pub(crate) fn udp_cancel_sends(&mut self, id: HandleId, udp: UdpData) -> Option<PanicPayload> {
-        let SendQueue { queued, done, .. } = udp.sends;
+    pub(crate) fn udp_cancel_sends(&mut self, id: HandleId) -> Option<PanicPayload> {
+        let sends = std::mem::take(&mut self.udp_data(id).ok()?.sends);
+        let SendQueue { queued, done, .. } = sends;
         self.active_reqs -= done.len() + queued.len();
         let finished = done.into_iter().map(|d| (d.cb, d.result, d.site));
         let canceled = (queued.into_iter()).map(|r| (r.cb, Err(Error::Canceled), r.site));
