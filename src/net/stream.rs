@@ -111,6 +111,35 @@ pub(crate) fn copy_io_error(e: &io::Error) -> io::Error {
 }
 
 impl Loop {
+    /// Adds a stream whose non-blocking connect was started (`early`: the error `connect(2)`
+    /// returned at once, if any) and holds `cb` for the result. An early error is delivered in
+    /// the pending phase, never inside the call.
+    pub(crate) fn stream_connect(
+        &mut self,
+        kind: HandleKind,
+        socket: StreamSocket,
+        early: Option<io::Error>,
+        site: Site,
+        cb: impl FnOnce(&mut Self, HandleId, Result<()>) + 'static,
+    ) -> Result<HandleId> {
+        let id = self.stream_insert(kind, socket, false, site)?;
+        let req = Request {
+            cb: Box::new(move |lp, r| cb(lp, id, r)),
+            site,
+        };
+        self.active_reqs += 1;
+        let s = stream_mut(&mut self.handles, id)?;
+        match early {
+            None => s.connect = Some(req),
+            Some(e) => {
+                let from = s.done.len();
+                s.done.push_back(Done::Connect(req, Err(Error::Io(e))));
+                self.stream_schedule_done(id, from);
+            }
+        }
+        Ok(id)
+    }
+
     /// Adds a stream handle for `socket` and registers it (`READABLE | WRITABLE`, once).
     /// `connected` says whether the socket can be written at once.
     pub(crate) fn stream_insert(

@@ -9,7 +9,6 @@ use socket2::{Domain, SockAddr, Socket, TcpKeepalive, Type};
 
 use super::listener::ListenerState;
 use super::socket::{ListenSocket, StreamSocket, start_connect};
-use super::stream::{Done, Request, stream_mut};
 use super::stream_api::stream_ops;
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
@@ -187,21 +186,13 @@ impl Loop {
         let site = Location::caller();
         let (socket, early) = start_connect(&SockAddr::from(addr))?;
         let socket = StreamSocket::Tcp(mio::net::TcpStream::from_std(socket.into()));
-        let id = self.stream_insert(HandleKind::TcpStream, socket, false, site)?;
-        let req = Request {
-            cb: Box::new(move |lp, r| cb(lp, TcpStream(id), r)),
+        let id = self.stream_connect(
+            HandleKind::TcpStream,
+            socket,
+            early,
             site,
-        };
-        self.active_reqs += 1;
-        let s = stream_mut(&mut self.handles, id)?;
-        match early {
-            None => s.connect = Some(req),
-            Some(e) => {
-                let from = s.done.len();
-                s.done.push_back(Done::Connect(req, Err(Error::Io(e))));
-                self.stream_schedule_done(id, from);
-            }
-        }
+            move |lp, id, r| cb(lp, TcpStream(id), r),
+        )?;
         Ok(TcpStream(id))
     }
 

@@ -8,9 +8,8 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::listener::ListenerState;
 use super::socket::{ListenSocket, StreamSocket, start_connect};
-use super::stream::{Done, Request, stream_mut};
 use super::stream_api::stream_ops;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::{HandleKind, handle_type};
 
@@ -41,21 +40,13 @@ impl Loop {
         let site = Location::caller();
         let (socket, early) = start_connect(&SockAddr::unix(path)?)?;
         let socket = StreamSocket::Unix(mio::net::UnixStream::from_std(socket.into()));
-        let id = self.stream_insert(HandleKind::UnixStream, socket, false, site)?;
-        let req = Request {
-            cb: Box::new(move |lp, r| cb(lp, UnixStream(id), r)),
+        let id = self.stream_connect(
+            HandleKind::UnixStream,
+            socket,
+            early,
             site,
-        };
-        self.active_reqs += 1;
-        let s = stream_mut(&mut self.handles, id)?;
-        match early {
-            None => s.connect = Some(req),
-            Some(e) => {
-                let from = s.done.len();
-                s.done.push_back(Done::Connect(req, Err(Error::Io(e))));
-                self.stream_schedule_done(id, from);
-            }
-        }
+            move |lp, id, r| cb(lp, UnixStream(id), r),
+        )?;
         Ok(UnixStream(id))
     }
 
