@@ -66,12 +66,18 @@ impl Remote {
     /// Queues a message and wakes the loop unless a wake-up is already on its way. Hands the
     /// message back if the loop is gone.
     pub(crate) fn send(&self, message: Message) -> Result<(), Message> {
+        self.send_with(message, |m| m)
+    }
+
+    /// Like [`Self::send`], wrapping `value` into a message only once it is known to be
+    /// accepted, so a refused `value` comes back unwrapped.
+    pub(crate) fn send_with<T>(&self, value: T, wrap: impl FnOnce(T) -> Message) -> Result<(), T> {
         {
             let mut inbox = self.inbox();
             if inbox.closed {
-                return Err(message);
+                return Err(value);
             }
-            inbox.queue.push_back(message);
+            inbox.queue.push_back(wrap(value));
         }
         self.wake();
         Ok(())
@@ -159,15 +165,10 @@ impl LoopSender {
     #[track_caller]
     pub fn post(&self, f: impl FnOnce(&mut Loop) + Send + 'static) -> Result<(), PostError> {
         let site = Location::caller();
+        let run: PostFn = Box::new(f);
         self.remote
-            .send(Message::Post {
-                run: Box::new(f),
-                site,
-            })
-            .map_err(|message| match message {
-                Message::Post { run, .. } => PostError(run),
-                Message::Completion { .. } => unreachable!("post sends a Post"),
-            })
+            .send_with(run, |run| Message::Post { run, site })
+            .map_err(PostError)
     }
 
     /// Whether this sender keeps its loop alive.
