@@ -127,12 +127,6 @@ fn on_connection(lp: &mut Loop, _listener: TcpListener, conn: evloop::Result<Tcp
         return;
     }
     SERVER.with(|s| s.borrow_mut().conns.insert(stream));
-    // Backpressure: reading stopped when the queue filled up; resume once it drained.
-    let _ = stream.on_drain(lp, |lp, stream| {
-        if SERVER.with(|s| s.borrow().conns.contains(&stream)) {
-            start_reading(lp, stream);
-        }
-    });
     start_reading(lp, stream);
 }
 
@@ -141,7 +135,14 @@ fn start_reading(lp: &mut Loop, stream: TcpStream) {
         ReadEvent::Data(bytes) => match stream.write(lp, bytes.to_vec(), |_, _| {}) {
             Ok(true) => {}
             Ok(false) => {
+                // Backpressure: stop reading until the queue drains. The drain callback is
+                // set only now, so a connection that never fills its queue never pays for it.
                 let _ = stream.read_stop(lp);
+                let _ = stream.on_drain(lp, |lp, stream| {
+                    if SERVER.with(|s| s.borrow().conns.contains(&stream)) {
+                        start_reading(lp, stream);
+                    }
+                });
             }
             Err(_) => finish(lp, stream),
         },

@@ -18,11 +18,10 @@ impl Loop {
     ) -> Result<()> {
         let entry = self.handles.open_mut(id)?;
         entry.closing = true;
-        entry.on_close = on_close;
         let kind = entry.kind;
         self.stop_handle(id, kind);
         self.handles.set_active(id, false);
-        self.closing.push_back(id);
+        self.closing.push_back((id, on_close));
         Ok(())
     }
 
@@ -43,7 +42,7 @@ impl Loop {
     /// The close phase: handles closed before it began get their close callbacks, in close order.
     pub(crate) fn run_closing(&mut self) {
         for _ in 0..self.closing.len() {
-            let Some(id) = self.closing.pop_front() else {
+            let Some((id, on_close)) = self.closing.pop_front() else {
                 break;
             };
             // Requests still pending on the handle complete (canceled) before its close
@@ -53,7 +52,7 @@ impl Loop {
             let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
-            if let Some(cb) = entry.on_close {
+            if let Some(cb) = on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }
             if let Some(panic) = panicked {

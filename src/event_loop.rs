@@ -47,18 +47,29 @@ pub(crate) type PanicPayload = Box<dyn std::any::Any + Send>;
 pub(crate) enum HandleData {
     Timer(TimerData),
     Watcher(WatcherData),
-    Udp(UdpData),
-    Signal(SignalData),
+    Udp(Box<UdpData>),
+    Signal(Box<SignalData>),
     FdWatcher(FdWatcherData),
     Stream(Box<crate::net::StreamState>),
     Listener(Box<crate::net::ListenerState>),
 }
 
-/// A callback deferred to the pending phase.
-pub(crate) struct Pending {
-    pub(crate) run: LoopFn,
-    pub(crate) kind: CallbackKind,
-    pub(crate) site: Site,
+/// Work deferred to the pending phase. The stream variants are typed so that a write
+/// completion or a read continuation costs no boxed closure.
+pub(crate) enum Pending {
+    /// A deferred closure.
+    Call {
+        run: LoopFn,
+        kind: CallbackKind,
+        site: Site,
+    },
+    /// A stream request's completion, or its drain event.
+    StreamDone {
+        id: HandleId,
+        done: crate::net::Done,
+    },
+    /// A stream's next batch of reads.
+    StreamRead(HandleId),
 }
 
 /// The event loop. See the [crate docs](crate) for the phase order and the rules it keeps.
@@ -69,7 +80,8 @@ pub struct Loop {
     pub(crate) tasks: TaskQueues,
     pub(crate) immediates: ImmediateQueue,
     pub(crate) pending: VecDeque<Pending>,
-    pub(crate) closing: VecDeque<HandleId>,
+    /// Handles whose close callback is due in the close phase, with that callback.
+    pub(crate) closing: VecDeque<(HandleId, Option<LoopFn>)>,
     /// In-flight requests (pool work, connects, writes...): they keep the loop alive.
     pub(crate) active_reqs: usize,
     /// Sources registered with `poll` other than the loop's own waker and timer fd.
@@ -401,7 +413,7 @@ impl Loop {
 
     /// Defers `run` to the pending phase (never runs it inside the caller).
     pub(crate) fn defer(&mut self, kind: CallbackKind, site: Site, run: LoopFn) {
-        self.pending.push_back(Pending { run, kind, site });
+        self.pending.push_back(Pending::Call { run, kind, site });
     }
 
     fn run_pending(&mut self) {
@@ -409,7 +421,11 @@ impl Loop {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
-            self.invoke(Phase::Pending, p.kind, p.site, p.run);
+            match p {
+                Pending::Call { run, kind, site } => self.invoke(Phase::Pending, kind, site, run),
+                Pending::StreamDone { id, done } => self.stream_deliver(id, done),
+                Pending::StreamRead(id) => self.stream_read_pending(id),
+            }
         }
     }
 
@@ -444,5 +460,20 @@ impl std::fmt::Debug for Loop {
             .field("pending", &self.pending.len())
             .field("tasks", &self.tasks.len())
             .finish_non_exhaustive()
+    }
+}
+#[cfg(test)]
+mod layout {
+    use std::mem::size_of;
+
+    /// Memory per idle connection is a benchmark target (BENCHMARKS.md): a handle slot and a
+    /// boxed stream state are what each connection costs, so their growth must be deliberate.
+    #[test]
+    fn a_handle_slot_and_a_stream_stay_small() {
+        assert!(size_of::<crate::handle::Entry<super::HandleData>>() <= 56);
+        assert!(size_of::<super::HandleData>() <= 40);
+        // mio adds a selector id to each source in debug builds.
+        let socket_extra = if cfg!(debug_assertions) { 16 } else { 0 };
+        assert!(size_of::<crate::net::StreamState>() <= 96 + socket_extra);
     }
 }

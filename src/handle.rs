@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::Location;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{Loop, LoopFn};
+use crate::event_loop::Loop;
 
 /// Where a callback or handle was registered: the `file:line` of the call, via `#[track_caller]`.
 pub type Site = &'static Location<'static>;
@@ -196,7 +196,6 @@ pub(crate) struct Entry<D> {
     pub(crate) active: bool,
     pub(crate) closing: bool,
     pub(crate) site: Site,
-    pub(crate) on_close: Option<LoopFn>,
     pub(crate) data: D,
 }
 
@@ -246,7 +245,6 @@ impl<D> HandleTable<D> {
             active,
             closing: false,
             site,
-            on_close: None,
             data,
         };
         self.live += 1;

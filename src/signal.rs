@@ -80,9 +80,12 @@ impl Loop {
             signals: None,
             cb: Some(Box::new(cb)),
         };
-        let id = self
-            .handles
-            .insert(HandleKind::Signal, site, false, HandleData::Signal(data));
+        let id = self.handles.insert(
+            HandleKind::Signal,
+            site,
+            false,
+            HandleData::Signal(Box::new(data)),
+        );
         if let Err(e) = self.signal_register(id) {
             self.handles.remove(id);
             return Err(e);

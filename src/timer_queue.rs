@@ -13,7 +13,7 @@ const NIL: usize = usize::MAX;
 
 /// Names an entry in a [`TimerQueue`] while it is queued. Invalid once popped or removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerKey(usize);
+pub struct TimerKey(u32);
 
 #[derive(Debug)]
 struct Node<T> {
@@ -112,19 +112,22 @@ impl<T: Copy> TimerQueue<T> {
                 );
             }
         }
-        TimerKey(key)
+        TimerKey(u32::try_from(key).unwrap_or_else(|_| {
+            // 4 billion queued timers cannot fit in memory anyway.
+            panic!("evloop: timer queue overflow")
+        }))
     }
 
     /// Removes a queued entry, returning its value; `None` if `key` is not queued.
     pub fn remove(&mut self, key: TimerKey) -> Option<T> {
-        let node = self.nodes.try_remove(key.0)?;
-        self.unlink(key.0, &node);
+        let node = self.nodes.try_remove(key.0 as usize)?;
+        self.unlink(key.0 as usize, &node);
         Some(node.value)
     }
 
     /// The deadline of a queued entry.
     pub fn due(&self, key: TimerKey) -> Option<u64> {
-        self.nodes.get(key.0).map(|n| n.due)
+        self.nodes.get(key.0 as usize).map(|n| n.due)
     }
 
     /// The earliest entry, without removing it.

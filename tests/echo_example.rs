@@ -121,3 +121,72 @@ fn echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
         }
     });
 }
+
+/// Starts the example on an ephemeral port; returns it with its address.
+fn start_echo(threads: &str) -> (Server, SocketAddr) {
+    let child = Command::new(echo_binary())
+        .args(["--addr", "127.0.0.1:0", "--threads", threads])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    (server, addr)
+}
+
+#[test]
+fn a_client_that_sends_without_reading_stalls_then_gets_every_byte_back() {
+    with_timeout(90, || {
+        let (_server, addr) = start_echo("1");
+        let limit = 64 << 20;
+        let data: Vec<u8> = (0..limit).map(|i: usize| (i % 251) as u8).collect();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        // Send without reading. Once the server's write queue is over its high-water mark it
+        // stops reading, the kernel buffers fill, and our sends stall: a second without
+        // progress, long before 64 MiB.
+        let mut sent = 0;
+        let mut stalled_since: Option<Instant> = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while sent < limit && Instant::now() < deadline {
+            let end = (sent + (64 << 10)).min(limit);
+            match stream.write(&data[sent..end]) {
+                Ok(n) => {
+                    sent += n;
+                    stalled_since = None;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(1) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        assert!(
+            stalled_since.is_some() && sent < limit,
+            "the server kept reading: {sent} bytes taken without a stall"
+        );
+        // Reading again releases everything, byte-exact.
+        stream.set_nonblocking(false).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = vec![0; sent];
+        stream.read_exact(&mut got).unwrap();
+        assert!(got == data[..sent], "echo differs");
+        // And the connection is still served normally.
+        stream.set_nonblocking(false).unwrap();
+        stream.write_all(b"more").unwrap();
+        let mut more = [0u8; 4];
+        stream.read_exact(&mut more).unwrap();
+        assert_eq!(&more, b"more");
+    });
+}

@@ -663,3 +663,74 @@ fn socket_options_and_addresses() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn writes_that_finished_at_once_call_back_before_the_close_callback_others_keep_their_turn() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        // Accepts two clients, reads and drops their bytes, closes each on EOF or error.
+        let accepted = Counter::new();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                if accepted.inc() == 2 {
+                    server.close(lp, |_| {}).unwrap();
+                }
+                conn.unwrap()
+                    .read_start(lp, |lp, stream, ev| {
+                        if !matches!(ev, ReadEvent::Data(_)) {
+                            stream.close(lp, |_| {}).unwrap();
+                        }
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
+        for _ in 0..2 {
+            let s = streams.clone();
+            lp.tcp_connect(addr, move |_, stream, r| {
+                r.unwrap();
+                s.borrow_mut().push(stream);
+            })
+            .unwrap();
+        }
+        let trace = Trace::new();
+        let t = trace.clone();
+        lp.set_timeout(Duration::from_millis(50), move |lp, _| {
+            let (a, b) = {
+                let s = streams.borrow();
+                assert_eq!(s.len(), 2, "both connected");
+                (s[0], s[1])
+            };
+            let t = t.clone();
+            // In the check phase, after this iteration's pending phase: every write below
+            // finishes at once and waits on the pending queue when `a` is closed.
+            lp.set_immediate(move |lp| {
+                let tb = t.clone();
+                b.write(lp, b"x", move |lp, r| {
+                    r.unwrap();
+                    tb.push("b x ok");
+                    b.close(lp, |_| {}).unwrap();
+                })
+                .unwrap();
+                for w in ["1", "2", "3"] {
+                    let t = t.clone();
+                    a.write(lp, w, move |lp, r| {
+                        r.unwrap();
+                        assert!(a.is_closing(lp).unwrap());
+                        t.push(format!("a {w} ok"));
+                    })
+                    .unwrap();
+                }
+                let t = t.clone();
+                a.close(lp, move |_| t.push("a closed")).unwrap();
+            });
+        });
+        lp.run().unwrap();
+        assert_eq!(
+            trace.take(),
+            ["a 1 ok", "a 2 ok", "a 3 ok", "a closed", "b x ok"]
+        );
+        assert_clean(&lp);
+    });
+}

@@ -19,7 +19,7 @@ mod unix;
 mod write_queue;
 
 pub(crate) use listener::ListenerState;
-pub(crate) use stream::StreamState;
+pub(crate) use stream::{Done, StreamState};
 pub use stream_api::ReadEvent;
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};

@@ -52,6 +52,11 @@ impl StreamSocket {
         }
     }
 
+    /// Sends one buffer without raising `SIGPIPE`.
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock_ref().send_with_flags(buf, SEND_FLAGS)
+    }
+
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         self.sock_ref().shutdown(Shutdown::Write)
     }

@@ -12,7 +12,7 @@ use super::stream_api::ReadEvent;
 use super::write_queue::WriteQueue;
 use super::{DEFAULT_HIGH_WATER_MARK, IO_BATCH, READ_BUFFER_SIZE};
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop, PanicPayload};
+use crate::event_loop::{HandleData, Loop, PanicPayload, Pending};
 use crate::handle::{HandleId, HandleKind, HandleTable, Site};
 use crate::metrics::{CallbackKind, Phase};
 
@@ -54,30 +54,82 @@ pub(crate) enum ShutdownState {
     Done,
 }
 
-/// What a stream handle holds in its slot.
+/// What few streams use, boxed so that an idle connection does not pay for it: a connect in
+/// flight, a shutdown, a drain callback, a high-water mark other than the default.
+pub(crate) struct StreamExtra {
+    pub(crate) connect: Option<Request>,
+    pub(crate) high_water: usize,
+    pub(crate) drain_cb: Option<DrainCb>,
+    pub(crate) drain_site: Site,
+    pub(crate) shutdown: ShutdownState,
+}
+
+/// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
+/// its slot): completions do not wait here but on the loop's pending queue
+/// ([`Pending::StreamDone`]), counted in `done_queued` so closing finds them.
 pub(crate) struct StreamState {
     /// `None` once closed (deregistered and dropped at close time).
     pub(crate) socket: Option<StreamSocket>,
-    /// Readiness cache: set by events, cleared only when a syscall says `WouldBlock`.
+    /// Readiness cache: set by events, cleared when a syscall says `WouldBlock` or a read
+    /// comes back short.
     pub(crate) readable: bool,
     pub(crate) writable: bool,
     /// The peer's FIN (or an error) was seen: a short read must not clear `readable`, since
     /// no new edge will announce the EOF that is still to be read.
     pub(crate) read_closed: bool,
     pub(crate) reading: bool,
-    pub(crate) read_cb: Option<ReadCb>,
-    pub(crate) read_site: Site,
     /// A read continuation is on the pending queue.
     pub(crate) read_queued: bool,
-    pub(crate) connect: Option<Request>,
-    pub(crate) queue: WriteQueue<Request>,
-    pub(crate) high_water: usize,
+    /// A write reported backpressure: a drain event is due when the queue empties.
     pub(crate) wants_drain: bool,
-    pub(crate) drain_cb: Option<DrainCb>,
-    pub(crate) drain_site: Site,
-    pub(crate) shutdown: ShutdownState,
-    pub(crate) done: VecDeque<Done>,
     pub(crate) reset_on_close: bool,
+    /// This stream's completions waiting on the loop's pending queue.
+    pub(crate) done_queued: u32,
+    pub(crate) read_cb: Option<ReadCb>,
+    pub(crate) read_site: Site,
+    pub(crate) queue: WriteQueue<Request>,
+    pub(crate) extra: Option<Box<StreamExtra>>,
+}
+
+impl StreamState {
+    /// The rarely used part, created on first use (`site` names the stream for a drain event
+    /// until `on_drain` sets its own).
+    pub(crate) fn extra_mut(&mut self) -> &mut StreamExtra {
+        let site = self.read_site;
+        self.extra.get_or_insert_with(|| {
+            Box::new(StreamExtra {
+                connect: None,
+                high_water: DEFAULT_HIGH_WATER_MARK,
+                drain_cb: None,
+                drain_site: site,
+                shutdown: ShutdownState::Open,
+            })
+        })
+    }
+
+    /// Whether a connect is in flight.
+    pub(crate) fn connecting(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.connect.is_some())
+    }
+
+    /// Whether `shutdown` has not been asked for.
+    pub(crate) fn shutdown_open(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_none_or(|e| matches!(e.shutdown, ShutdownState::Open))
+    }
+
+    pub(crate) fn high_water(&self) -> usize {
+        self.extra
+            .as_ref()
+            .map_or(DEFAULT_HIGH_WATER_MARK, |e| e.high_water)
+    }
+
+    /// Puts a completion on the loop's pending queue.
+    pub(crate) fn complete(&mut self, pending: &mut VecDeque<Pending>, id: HandleId, done: Done) {
+        self.done_queued += 1;
+        pending.push_back(Pending::StreamDone { id, done });
+    }
 }
 
 /// The stream state of `id`, closing or not.
@@ -128,14 +180,13 @@ impl Loop {
             site,
         };
         self.active_reqs += 1;
-        let s = stream_mut(&mut self.handles, id)?;
+        let Self {
+            handles, pending, ..
+        } = self;
+        let s = stream_mut(handles, id)?;
         match early {
-            None => s.connect = Some(req),
-            Some(e) => {
-                let from = s.done.len();
-                s.done.push_back(Done::Connect(req, Err(Error::Io(e))));
-                self.stream_schedule_done(id, from);
-            }
+            None => s.extra_mut().connect = Some(req),
+            Some(e) => s.complete(pending, id, Done::Connect(req, Err(Error::Io(e)))),
         }
         Ok(id)
     }
@@ -155,22 +206,15 @@ impl Loop {
             writable: connected,
             read_closed: false,
             reading: false,
+            read_queued: false,
+            wants_drain: false,
+            reset_on_close: false,
+            done_queued: 0,
             read_cb: None,
             read_site: site,
-            read_queued: false,
-            connect: None,
-            // Room for one write and one completion, the usual depth of a request/response
-            // stream, reserved up front. Left empty, the first write would make each
-            // `VecDeque` reserve 4 entries (224 bytes apiece, kept for the stream's life):
-            // over half of what an idle connection cost. Deeper queues still grow.
-            queue: WriteQueue::with_capacity(1),
-            high_water: DEFAULT_HIGH_WATER_MARK,
-            wants_drain: false,
-            drain_cb: None,
-            drain_site: site,
-            shutdown: ShutdownState::Open,
-            done: VecDeque::with_capacity(1),
-            reset_on_close: false,
+            // Empty: a write the socket takes at once never touches the queue.
+            queue: WriteQueue::default(),
+            extra: None,
         };
         let id = self
             .handles
@@ -219,7 +263,7 @@ impl Loop {
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             s.writable = true;
         }
-        if s.connect.is_some() {
+        if s.connecting() {
             if !s.writable {
                 return;
             }
@@ -236,7 +280,10 @@ impl Loop {
 
     /// The writable edge of a connecting socket: did the connect succeed?
     fn stream_finish_connect(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Self {
+            handles, pending, ..
+        } = self;
+        let Ok(s) = stream_mut(handles, id) else {
             return;
         };
         let Some(socket) = &s.socket else { return };
@@ -252,17 +299,18 @@ impl Loop {
                 Err(e) => Err(e),
             },
         };
-        let Some(req) = s.connect.take() else { return };
-        let from = s.done.len();
+        let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) else {
+            return;
+        };
         match result {
-            Ok(()) => s.done.push_back(Done::Connect(req, Ok(()))),
+            Ok(()) => s.complete(pending, id, Done::Connect(req, Ok(()))),
             Err(e) => {
                 s.writable = false;
-                s.fail_requests(&e);
-                s.done.insert(from, Done::Connect(req, Err(Error::Io(e))));
+                let copy = copy_io_error(&e);
+                s.complete(pending, id, Done::Connect(req, Err(Error::Io(e))));
+                s.fail_requests(pending, id, &copy);
             }
         }
-        self.stream_schedule_done(id, from);
     }
 
     /// `read_start`: reads begin at the next readable edge, or in the pending phase if the
@@ -272,7 +320,7 @@ impl Loop {
         s.read_cb = Some(cb);
         s.read_site = site;
         s.reading = true;
-        let schedule = s.readable && s.connect.is_none();
+        let schedule = s.readable && !s.connecting();
         self.handles.set_active(id, true);
         if schedule {
             self.stream_queue_read(id);
@@ -297,17 +345,15 @@ impl Loop {
             return;
         }
         s.read_queued = true;
-        let site = s.read_site;
-        self.defer(
-            CallbackKind::Read,
-            site,
-            Box::new(move |lp| {
-                if let Ok(s) = stream_mut(&mut lp.handles, id) {
-                    s.read_queued = false;
-                    lp.stream_read_batch(id, Phase::Pending);
-                }
-            }),
-        );
+        self.pending.push_back(Pending::StreamRead(id));
+    }
+
+    /// A read continuation from the pending queue.
+    pub(crate) fn stream_read_pending(&mut self, id: HandleId) {
+        if let Ok(s) = stream_mut(&mut self.handles, id) {
+            s.read_queued = false;
+            self.stream_read_batch(id, Phase::Pending);
+        }
     }
 
     /// Reads up to [`IO_BATCH`] times into the loop's buffer, lending each chunk to the read
@@ -398,7 +444,9 @@ impl Loop {
         };
         s.reading = false;
         s.read_cb = None;
-        s.drain_cb = None;
+        if let Some(extra) = &mut s.extra {
+            extra.drain_cb = None;
+        }
         if let Some(mut socket) = s.socket.take() {
             let _ = self.poll.registry().deregister(socket.source());
             self.io_sources -= 1;
@@ -418,12 +466,28 @@ impl Loop {
         let Ok(s) = stream_mut(&mut self.handles, id) else {
             return None;
         };
-        if let Some(req) = s.connect.take() {
-            s.done.push_back(Done::Connect(req, Err(Error::Canceled)));
+        let mut dones = Vec::new();
+        if s.done_queued > 0 {
+            // Finished requests still on the pending queue run now, first, in their order.
+            s.done_queued = 0;
+            let mut kept = VecDeque::with_capacity(self.pending.len());
+            for p in self.pending.drain(..) {
+                match p {
+                    Pending::StreamDone { id: of, done } if of == id => dones.push(done),
+                    other => kept.push_back(other),
+                }
+            }
+            self.pending = kept;
         }
-        s.fail_with(|| Error::Canceled);
+        let Ok(s) = stream_mut(&mut self.handles, id) else {
+            return None;
+        };
+        if let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) {
+            dones.push(Done::Connect(req, Err(Error::Canceled)));
+        }
+        s.fail_with(|| Error::Canceled, |done| dones.push(done));
         let mut first_panic = None;
-        for done in std::mem::take(&mut s.done) {
+        for done in dones {
             let (kind, site) = done.meta();
             let call = catch_unwind(AssertUnwindSafe(|| {
                 self.invoke(Phase::Close, kind, site, |lp| {

@@ -64,7 +64,7 @@ macro_rules! stream_ops {
                     cb: Box::new(cb),
                     site: std::panic::Location::caller(),
                 };
-                lp.stream_write(self.0, [buf.into()], req)
+                lp.stream_write_one(self.0, buf.into(), req)
             }
 
             /// Writes several buffers as one request (one `sendmsg` when the socket takes them
@@ -98,7 +98,9 @@ macro_rules! stream_ops {
                 lp: &mut $crate::Loop,
                 bytes: usize,
             ) -> $crate::Result<()> {
-                $crate::net::stream::stream_open(&mut lp.handles, self.0)?.high_water = bytes;
+                $crate::net::stream::stream_open(&mut lp.handles, self.0)?
+                    .extra_mut()
+                    .high_water = bytes;
                 Ok(())
             }
 

@@ -1,6 +1,7 @@
 //! The write side of the stream core: the try-write fast path, flushing the queue on the
 //! writable edge, backpressure, shutdown, and delivering completions in the pending phase.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
@@ -9,33 +10,106 @@ use super::write_queue::WriteBuf;
 use crate::error::{Error, Result};
 use crate::event_loop::{Loop, Pending};
 use crate::handle::{HandleId, Site};
+use crate::metrics::Phase;
 
 /// Buffers per `sendmsg` (well under every platform's `IOV_MAX`).
 const MAX_IOV: usize = 64;
 
 impl StreamState {
-    /// Fails every queued write and a requested shutdown with `err()`, in order.
-    pub(crate) fn fail_with(&mut self, err: impl Fn() -> Error) {
-        let done = &mut self.done;
-        self.queue
-            .clear(|req| done.push_back(Done::Write(req, Err(err()))));
-        if matches!(self.shutdown, ShutdownState::Requested(_))
+    /// Fails every queued write and a requested shutdown with `err()`, in order, handing each
+    /// completion to `sink`.
+    pub(crate) fn fail_with(&mut self, err: impl Fn() -> Error, mut sink: impl FnMut(Done)) {
+        self.queue.clear(|req| sink(Done::Write(req, Err(err()))));
+        if let Some(extra) = &mut self.extra
+            && matches!(extra.shutdown, ShutdownState::Requested(_))
             && let ShutdownState::Requested(req) =
-                std::mem::replace(&mut self.shutdown, ShutdownState::Done)
+                std::mem::replace(&mut extra.shutdown, ShutdownState::Done)
         {
-            self.done.push_back(Done::Shutdown(req, Err(err())));
+            sink(Done::Shutdown(req, Err(err())));
         }
     }
 
-    /// Fails every queued write and a requested shutdown with a copy of `e`.
-    pub(crate) fn fail_requests(&mut self, e: &io::Error) {
-        self.fail_with(|| Error::Io(super::stream::copy_io_error(e)));
+    /// Fails every queued write and a requested shutdown with a copy of `e`, through the
+    /// pending queue.
+    pub(crate) fn fail_requests(
+        &mut self,
+        pending: &mut VecDeque<Pending>,
+        id: HandleId,
+        e: &io::Error,
+    ) {
+        let mut n = 0;
+        self.fail_with(
+            || Error::Io(super::stream::copy_io_error(e)),
+            |done| {
+                n += 1;
+                pending.push_back(Pending::StreamDone { id, done });
+            },
+        );
+        self.done_queued += n;
     }
 }
 
 impl Loop {
-    /// Queues a write request and, if the socket is writable, sends at once: only the unwritten
-    /// tail stays queued. Returns whether the queue is below the high-water mark.
+    /// Writes one buffer. The fast path: nothing queued and the socket writable, so the bytes
+    /// go straight to `send` and, when it takes them all, the queue is never touched. Returns
+    /// whether the queue is below the high-water mark.
+    pub(crate) fn stream_write_one(
+        &mut self,
+        id: HandleId,
+        buf: WriteBuf,
+        req: Request,
+    ) -> Result<bool> {
+        let Self {
+            handles,
+            pending,
+            counters,
+            active_reqs,
+            ..
+        } = self;
+        let s = stream_open(handles, id)?;
+        if !s.shutdown_open() {
+            return Err(Error::InvalidState("write after shutdown"));
+        }
+        *active_reqs += 1;
+        if !s.queue.is_empty() || !s.writable || s.connecting() {
+            s.queue.push([buf], req);
+            return self.stream_flushed(id);
+        }
+        let Some(socket) = &s.socket else {
+            s.queue.push([buf], req);
+            return self.stream_flushed(id);
+        };
+        let sent = if buf.is_empty() {
+            Ok(0)
+        } else {
+            socket.send(buf.as_slice())
+        };
+        match sent {
+            Ok(n) if n == buf.len() => {
+                counters.bytes_written += n as u64;
+                s.complete(pending, id, Done::Write(req, Ok(())));
+                return Ok(true);
+            }
+            Ok(n) => {
+                counters.bytes_written += n as u64;
+                s.queue.push_from(buf, n, req);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                s.writable = false;
+                s.queue.push([buf], req);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
+            Err(e) => {
+                s.complete(pending, id, Done::Write(req, Err(Error::Io(e))));
+                return Ok(true);
+            }
+        }
+        self.stream_flushed(id)
+    }
+
+    /// Queues a write request of several buffers and, if the socket is writable, sends at
+    /// once: only the unwritten tail stays queued. Returns whether the queue is below the
+    /// high-water mark.
     pub(crate) fn stream_write(
         &mut self,
         id: HandleId,
@@ -43,15 +117,21 @@ impl Loop {
         req: Request,
     ) -> Result<bool> {
         let s = stream_open(&mut self.handles, id)?;
-        if !matches!(s.shutdown, ShutdownState::Open) {
+        if !s.shutdown_open() {
             return Err(Error::InvalidState("write after shutdown"));
         }
         s.queue.push(bufs, req);
         self.active_reqs += 1;
+        self.stream_flushed(id)
+    }
+
+    /// Flushes what the socket takes, then says whether the queue is below the high-water
+    /// mark (and if not, that a drain event is wanted).
+    fn stream_flushed(&mut self, id: HandleId) -> Result<bool> {
         self.stream_flush(id);
         let s = stream_mut(&mut self.handles, id)?;
         // Nothing queued is never backpressure, whatever the mark (a drain would never come).
-        let below = s.queue.is_empty() || s.queue.bytes() < s.high_water;
+        let below = s.queue.is_empty() || s.queue.bytes() < s.high_water();
         if !below {
             s.wants_drain = true;
         }
@@ -61,19 +141,19 @@ impl Loop {
     /// Requests a half-close once the queue is flushed.
     pub(crate) fn stream_shutdown(&mut self, id: HandleId, req: Request) -> Result<()> {
         let s = stream_open(&mut self.handles, id)?;
-        if !matches!(s.shutdown, ShutdownState::Open) {
+        if !s.shutdown_open() {
             return Err(Error::InvalidState("shutdown already requested"));
         }
-        s.shutdown = ShutdownState::Requested(req);
+        s.extra_mut().shutdown = ShutdownState::Requested(req);
         self.active_reqs += 1;
         self.stream_flush(id);
         Ok(())
     }
 
     pub(crate) fn stream_on_drain(&mut self, id: HandleId, cb: DrainCb, site: Site) -> Result<()> {
-        let s = stream_open(&mut self.handles, id)?;
-        s.drain_cb = Some(cb);
-        s.drain_site = site;
+        let extra = stream_open(&mut self.handles, id)?.extra_mut();
+        extra.drain_cb = Some(cb);
+        extra.drain_site = site;
         Ok(())
     }
 
@@ -81,14 +161,22 @@ impl Loop {
     /// (if a write reported backpressure) and a requested shutdown. A send error fails every
     /// queued request: a byte stream cannot skip a hole.
     pub(crate) fn stream_flush(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Self {
+            handles,
+            pending,
+            counters,
+            ..
+        } = self;
+        let Ok(s) = stream_mut(handles, id) else {
             return;
         };
-        if s.connect.is_some() {
+        if s.queue.is_empty() && !s.wants_drain && s.shutdown_open() {
+            return;
+        }
+        if s.connecting() {
             return;
         }
         let Some(socket) = &s.socket else { return };
-        let from = s.done.len();
         let mut failed = None;
         while s.writable && !s.queue.is_empty() {
             let sent = {
@@ -114,10 +202,16 @@ impl Loop {
             };
             match sent {
                 Ok(n) => {
-                    self.counters.bytes_written += n as u64;
-                    let done = &mut s.done;
-                    s.queue
-                        .advance(n, |req| done.push_back(Done::Write(req, Ok(()))));
+                    counters.bytes_written += n as u64;
+                    let mut finished = 0;
+                    s.queue.advance(n, |req| {
+                        finished += 1;
+                        pending.push_back(Pending::StreamDone {
+                            id,
+                            done: Done::Write(req, Ok(())),
+                        });
+                    });
+                    s.done_queued += finished;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -128,50 +222,41 @@ impl Loop {
             }
         }
         if let Some(e) = failed {
-            s.fail_requests(&e);
+            s.fail_requests(pending, id, &e);
         } else if s.queue.is_empty() {
             if s.wants_drain {
                 s.wants_drain = false;
-                s.done.push_back(Done::Drain(s.drain_site));
+                let site = s.extra.as_ref().map_or(s.read_site, |e| e.drain_site);
+                s.done_queued += 1;
+                pending.push_back(Pending::StreamDone {
+                    id,
+                    done: Done::Drain(site),
+                });
             }
-            if matches!(s.shutdown, ShutdownState::Requested(_))
+            if let Some(extra) = &mut s.extra
+                && matches!(extra.shutdown, ShutdownState::Requested(_))
                 && let ShutdownState::Requested(req) =
-                    std::mem::replace(&mut s.shutdown, ShutdownState::Done)
+                    std::mem::replace(&mut extra.shutdown, ShutdownState::Done)
             {
                 let result = socket.shutdown_write().map_err(Error::Io);
-                s.done.push_back(Done::Shutdown(req, result));
+                s.done_queued += 1;
+                pending.push_back(Pending::StreamDone {
+                    id,
+                    done: Done::Shutdown(req, result),
+                });
             }
         }
-        self.stream_schedule_done(id, from);
     }
 
-    /// Puts one pending-phase delivery on the queue for each completion from index `from` on.
-    pub(crate) fn stream_schedule_done(&mut self, id: HandleId, from: usize) {
-        let Self {
-            handles, pending, ..
-        } = self;
-        let Ok(s) = stream_mut(handles, id) else {
-            return;
-        };
-        for done in s.done.iter().skip(from) {
-            let (kind, site) = done.meta();
-            pending.push_back(Pending {
-                run: Box::new(move |lp| lp.stream_deliver_front(id)),
-                kind,
-                site,
-            });
+    /// A completion from the pending queue.
+    pub(crate) fn stream_deliver(&mut self, id: HandleId, done: Done) {
+        if let Ok(s) = stream_mut(&mut self.handles, id) {
+            s.done_queued = s.done_queued.saturating_sub(1);
         }
-    }
-
-    /// A pending-phase delivery: runs the stream's oldest completion. Completions already run
-    /// by the close phase leave nothing to do.
-    fn stream_deliver_front(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
-            return;
-        };
-        if let Some(done) = s.done.pop_front() {
-            self.stream_run_done(Some(id), done);
-        }
+        let (kind, site) = done.meta();
+        self.invoke(Phase::Pending, kind, site, |lp| {
+            lp.stream_run_done(Some(id), done)
+        });
     }
 
     /// Runs one completion's callback. The drain callback runs only on a live stream (`id`).
@@ -193,15 +278,16 @@ impl Loop {
         let Ok(s) = stream_mut(&mut self.handles, id) else {
             return;
         };
-        let Some(mut cb) = s.drain_cb.take() else {
+        let Some(mut cb) = s.extra.as_mut().and_then(|e| e.drain_cb.take()) else {
             return;
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| cb(self, id)));
         if let Ok(s) = stream_mut(&mut self.handles, id)
-            && s.drain_cb.is_none()
             && s.socket.is_some()
+            && let Some(extra) = &mut s.extra
+            && extra.drain_cb.is_none()
         {
-            s.drain_cb = Some(cb);
+            extra.drain_cb = Some(cb);
         }
         if let Err(panic) = outcome {
             resume_unwind(panic);

@@ -155,9 +155,12 @@ impl Loop {
             max_datagram: RECV_BUF_LEN,
             sends: SendQueue::default(),
         };
-        let id = self
-            .handles
-            .insert(HandleKind::Udp, site, false, HandleData::Udp(data));
+        let id = self.handles.insert(
+            HandleKind::Udp,
+            site,
+            false,
+            HandleData::Udp(Box::new(data)),
+        );
         // Registered once for both directions (DESIGN.md): no poller call per send or recv.
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         if let Err(e) = self

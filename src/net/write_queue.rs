@@ -101,14 +101,6 @@ impl<T> Default for WriteQueue<T> {
 }
 
 impl<T> WriteQueue<T> {
-    /// An empty queue with room for `requests` single-buffer requests before it allocates.
-    pub(crate) fn with_capacity(requests: usize) -> Self {
-        Self {
-            chunks: VecDeque::with_capacity(requests),
-            bytes: 0,
-        }
-    }
-
     /// Unwritten bytes.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
@@ -140,6 +132,17 @@ impl<T> WriteQueue<T> {
         if let Some(last) = self.chunks.back_mut() {
             last.done = Some(done);
         }
+    }
+
+    /// Appends a one-buffer request whose first `sent` bytes are already written.
+    pub(crate) fn push_from(&mut self, buf: WriteBuf, sent: usize, done: T) {
+        let pos = sent.min(buf.len());
+        self.bytes += buf.len() - pos;
+        self.chunks.push_back(Chunk {
+            buf,
+            pos,
+            done: Some(done),
+        });
     }
 
     /// Number of queued buffers (a request may be several).
@@ -250,16 +253,21 @@ mod tests {
     }
 
     #[test]
-    fn one_request_fits_the_reserved_room_and_more_grow_it() {
-        let mut q = WriteQueue::with_capacity(1);
-        assert_eq!(q.chunks.capacity(), 1);
-        q.push([WriteBuf::from(b"ab")], 1);
-        q.advance(2, |_| {});
-        q.push([WriteBuf::from(b"cd")], 2);
-        assert_eq!(q.chunks.capacity(), 1);
-        q.push([WriteBuf::from(b"e")], 3);
-        assert!(q.chunks.capacity() >= 2);
-        assert_eq!(collect(&q), b"cde");
+    fn a_partly_sent_buffer_queues_only_its_tail() {
+        let mut q = WriteQueue::default();
+        q.push_from(WriteBuf::from(b"abcdef"), 4, 1);
+        assert_eq!(q.bytes(), 2);
+        assert_eq!(collect(&q), b"ef");
+        q.push([WriteBuf::from(b"g")], 2);
+        let mut done = Vec::new();
+        q.advance(2, |t| done.push(t));
+        assert_eq!(done, [1]);
+        assert_eq!(collect(&q), b"g");
+        q.push_from(WriteBuf::from(b"xy"), 9, 3);
+        assert_eq!(q.bytes(), 1);
+        q.advance(1, |t| done.push(t));
+        q.advance(0, |t| done.push(t));
+        assert_eq!(done, [1, 2, 3]);
     }
 
     #[test]
