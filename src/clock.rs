@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 /// started in one callback still tie), taken no earlier than the update point.
 pub(crate) struct Clock {
     pub(crate) epoch: Instant,
+    /// `epoch` as a raw `CLOCK_MONOTONIC` reading (read right after it, so the two agree to
+    /// within the cost of one read).
+    #[cfg(target_os = "linux")]
+    epoch_raw: u64,
     now: std::cell::Cell<u64>,
     stale: std::cell::Cell<bool>,
 }
@@ -18,6 +22,8 @@ impl Clock {
     pub(crate) fn new() -> Self {
         let clock = Self {
             epoch: Instant::now(),
+            #[cfg(target_os = "linux")]
+            epoch_raw: crate::sys::monotonic_ns(),
             now: std::cell::Cell::new(0),
             stale: std::cell::Cell::new(true),
         };
@@ -25,9 +31,28 @@ impl Clock {
         clock
     }
 
+    /// Reads the clock now, without touching the cache: ns since the epoch.
+    #[inline]
+    pub(crate) fn read(&self) -> u64 {
+        #[cfg(target_os = "linux")]
+        {
+            crate::sys::monotonic_ns().saturating_sub(self.epoch_raw)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.ns_since_epoch(Instant::now())
+        }
+    }
+
+    /// Loop time `ns` as a raw `CLOCK_MONOTONIC` reading (for an absolute timerfd deadline).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn raw(&self, ns: u64) -> u64 {
+        self.epoch_raw.saturating_add(ns)
+    }
+
     /// Reads the clock now.
     pub(crate) fn update(&self) {
-        self.now.set(self.ns_since_epoch(Instant::now()));
+        self.now.set(self.read());
         self.stale.set(false);
     }
 

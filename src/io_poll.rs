@@ -1,7 +1,7 @@
 //! The poll phase (libuv's `uv__io_poll`): choose the timeout, wait in mio, then dispatch I/O
 //! events, pool completions and cross-thread posts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::Events;
 
@@ -58,10 +58,10 @@ impl Loop {
         // The same clock read starts the idle-time measurement (utilization, lag monitor).
         let mut sleep_start = None;
         if timeout.is_none_or(|t| !t.is_zero()) {
-            let now = Instant::now();
+            let now = self.clock.read();
             if let Some(t) = &mut timeout {
                 let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
-                *t = self.clock.instant(deadline).saturating_duration_since(now);
+                *t = Duration::from_nanos(deadline.saturating_sub(now));
             }
             if timeout != Some(Duration::ZERO) {
                 sleep_start = Some(now);
@@ -73,7 +73,9 @@ impl Loop {
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
             match (timeout, sleep_start) {
                 (Some(t), Some(now)) => {
-                    if self.deadline_timer.arm(now + t).map_err(Error::Io)? {
+                    let deadline = self.clock.raw(now.saturating_add(t.as_nanos() as u64));
+                    let now = self.clock.raw(now);
+                    if self.deadline_timer.arm(deadline, now).map_err(Error::Io)? {
                         Some(t + Duration::from_millis(1))
                     } else {
                         sleep_start = None;

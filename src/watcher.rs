@@ -117,15 +117,26 @@ impl Loop {
     }
 
     /// One pass over the watchers of `phase`'s kind that were active when the pass began.
+    /// Inlined down to the emptiness check: most loops have no watchers at all.
+    #[inline]
     pub(crate) fn run_watchers(&mut self, phase: Phase) {
-        let (kind, cb_kind) = match phase {
-            Phase::Idle => (HandleKind::Idle, CallbackKind::Idle),
-            Phase::Prepare => (HandleKind::Prepare, CallbackKind::Prepare),
-            _ => (HandleKind::Check, CallbackKind::Check),
+        let kind = match phase {
+            Phase::Idle => HandleKind::Idle,
+            Phase::Prepare => HandleKind::Prepare,
+            _ => HandleKind::Check,
         };
-        if self.watchers.list(kind).is_empty() {
-            return;
+        if !self.watchers.list(kind).is_empty() {
+            self.run_watcher_pass(phase, kind);
         }
+    }
+
+    #[inline(never)]
+    fn run_watcher_pass(&mut self, phase: Phase, kind: HandleKind) {
+        let cb_kind = match kind {
+            HandleKind::Idle => CallbackKind::Idle,
+            HandleKind::Prepare => CallbackKind::Prepare,
+            _ => CallbackKind::Check,
+        };
         let mut snapshot = std::mem::take(&mut self.watchers.scratch);
         snapshot.clear();
         snapshot.extend_from_slice(self.watchers.list(kind));

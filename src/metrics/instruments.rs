@@ -64,8 +64,8 @@ impl Instruments {
     /// A poll that could block returned; `before` is when it was entered and the clock was
     /// just updated. The time in between was idle.
     #[inline]
-    pub(crate) fn slept(&mut self, clock: &Clock, before: Instant) {
-        self.idle_ns += clock.now().saturating_sub(clock.ns_since_epoch(before));
+    pub(crate) fn slept(&mut self, clock: &Clock, before: u64) {
+        self.idle_ns += clock.now().saturating_sub(before);
         self.last_wake = clock.now();
     }
 

@@ -1,17 +1,15 @@
 //! A `timerfd` armed at the loop's next deadline, so wake-ups are precise to microseconds
 //! (epoll_wait's own timeout has millisecond granularity).
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Instant;
-
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub(crate) struct DeadlineTimer {
     fd: OwnedFd,
     /// The deadline currently armed, to skip re-arming the same one every iteration.
-    armed: Option<Instant>,
+    armed: Option<u64>,
 }
 
 impl DeadlineTimer {
@@ -29,35 +27,37 @@ impl DeadlineTimer {
         Ok(Self { fd, armed: None })
     }
 
-    /// Arms the timer to fire at `deadline` (CLOCK_MONOTONIC is what `Instant` reads on Linux).
-    /// Returns `false` when the deadline has already passed: then nothing is armed and the
-    /// caller must not wait (epoll's own timeout would wake it up to 2 ms late).
-    pub(crate) fn arm(&mut self, deadline: Instant) -> io::Result<bool> {
+    /// Arms the timer to fire at `deadline` (absolute `CLOCK_MONOTONIC` ns, see
+    /// [`super::monotonic_ns`]; `now` is a reading of the same clock). Returns `false` when the
+    /// deadline has already passed: then nothing is armed and the caller must not wait
+    /// (epoll's own timeout would wake it up to 2 ms late).
+    pub(crate) fn arm(&mut self, deadline: u64, now: u64) -> io::Result<bool> {
         if self.armed == Some(deadline) {
             return Ok(true);
         }
-        let now = Instant::now();
-        let rel = deadline.saturating_duration_since(now);
-        if rel.is_zero() {
+        if deadline <= now {
             self.armed = None;
             return Ok(false);
         }
-        // Relative arming avoids converting `Instant` to a raw timespec; the few ns between
-        // `now` and the syscall only make the wake-up that much later.
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
             it_value: libc::timespec {
-                tv_sec: rel.as_secs() as libc::time_t,
-                tv_nsec: libc::c_long::from(rel.subsec_nanos() as i32),
+                tv_sec: (deadline / 1_000_000_000) as libc::time_t,
+                tv_nsec: (deadline % 1_000_000_000) as libc::c_long,
             },
         };
         // SAFETY: `fd` is our open timerfd; `spec` is a valid itimerspec on the stack and the
         // old-value pointer may be null.
         syscall!(unsafe {
-            libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut())
+            libc::timerfd_settime(
+                self.fd.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                std::ptr::null_mut(),
+            )
         })?;
         self.armed = Some(deadline);
         Ok(true)
