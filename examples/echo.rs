@@ -146,8 +146,21 @@ fn start_reading(lp: &mut Loop, stream: TcpStream) {
             }
             Err(_) => finish(lp, stream),
         },
-        ReadEvent::Eof | ReadEvent::Error(_) => finish(lp, stream),
+        // The peer is done sending. With nothing left to echo, close at once (the FIN goes
+        // with it); otherwise flush first.
+        ReadEvent::Eof if stream.write_queue_size(lp).is_ok_and(|n| n == 0) => {
+            forget_and_close(lp, stream)
+        }
+        ReadEvent::Eof => finish(lp, stream),
+        // Broken (reset): nothing more can be delivered.
+        ReadEvent::Error(_) => forget_and_close(lp, stream),
     });
+}
+
+fn forget_and_close(lp: &mut Loop, stream: TcpStream) {
+    if SERVER.with(|s| s.borrow_mut().conns.remove(&stream)) {
+        let _ = stream.close(lp, |_| {});
+    }
 }
 
 /// Flushes what is queued, half-closes, then closes (at once if the stream is broken).
