@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token};
 
 use super::socket::StreamSocket;
 use super::stream_api::ReadEvent;
@@ -83,6 +83,10 @@ pub(crate) struct StreamState {
     /// A write reported backpressure: a drain event is due when the queue empties.
     pub(crate) wants_drain: bool,
     pub(crate) reset_on_close: bool,
+    /// Registered for writability too. A connected stream starts with reads only, so one that
+    /// never fills its send buffer never wakes the loop to say it is writable (libuv toggles
+    /// the interest per write instead, one `epoll_ctl` each time).
+    pub(crate) write_interest: bool,
     /// This stream's completions waiting on the loop's pending queue.
     pub(crate) done_queued: u32,
     pub(crate) read_cb: Option<ReadCb>,
@@ -105,6 +109,25 @@ impl StreamState {
                 shutdown: ShutdownState::Open,
             })
         })
+    }
+
+    /// A send said `WouldBlock`: wait for the writable edge, registering for it first if the
+    /// stream was registered for reads only (the re-registration reports the current state,
+    /// so an edge is not missed). An error means no edge will come: the caller fails the queue.
+    pub(crate) fn want_writable(&mut self, registry: &Registry, id: HandleId) -> io::Result<()> {
+        self.writable = false;
+        if self.write_interest {
+            return Ok(());
+        }
+        if let Some(socket) = &mut self.socket {
+            registry.reregister(
+                socket.source(),
+                Token(id.to_token()),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            self.write_interest = true;
+        }
+        Ok(())
     }
 
     /// Whether a connect is in flight.
@@ -209,6 +232,7 @@ impl Loop {
             read_queued: false,
             wants_drain: false,
             reset_on_close: false,
+            write_interest: !connected,
             done_queued: 0,
             read_cb: None,
             read_site: site,
@@ -220,12 +244,17 @@ impl Loop {
             .handles
             .insert(kind, site, false, HandleData::Stream(Box::new(state)));
         let s = stream_mut(&mut self.handles, id)?;
+        let interest = if connected {
+            Interest::READABLE
+        } else {
+            Interest::READABLE | Interest::WRITABLE
+        };
         let registered = match &mut s.socket {
-            Some(socket) => self.poll.registry().register(
-                socket.source(),
-                Token(id.to_token()),
-                Interest::READABLE | Interest::WRITABLE,
-            ),
+            Some(socket) => {
+                self.poll
+                    .registry()
+                    .register(socket.source(), Token(id.to_token()), interest)
+            }
             None => Ok(()),
         };
         if let Err(e) = registered {

@@ -64,6 +64,7 @@ impl Loop {
             pending,
             counters,
             active_reqs,
+            poll,
             ..
         } = self;
         let s = stream_open(handles, id)?;
@@ -95,8 +96,11 @@ impl Loop {
                 s.queue.push_from(buf, n, req);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                s.writable = false;
                 s.queue.push([buf], req);
+                if let Err(e) = s.want_writable(poll.registry(), id) {
+                    s.fail_requests(pending, id, &e);
+                    return Ok(true);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
@@ -165,6 +169,7 @@ impl Loop {
             handles,
             pending,
             counters,
+            poll,
             ..
         } = self;
         let Ok(s) = stream_mut(handles, id) else {
@@ -176,9 +181,12 @@ impl Loop {
         if s.connecting() {
             return;
         }
-        let Some(socket) = &s.socket else { return };
+        if s.socket.is_none() {
+            return;
+        }
         let mut failed = None;
         while s.writable && !s.queue.is_empty() {
+            let Some(socket) = &s.socket else { break };
             let sent = {
                 // One queued buffer is the common case (a write on an idle stream): fill a
                 // one-slot array rather than zeroing 64 slots (1 KiB) per send.
@@ -213,7 +221,12 @@ impl Loop {
                     });
                     s.done_queued += finished;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => s.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = s.want_writable(poll.registry(), id) {
+                        failed = Some(e);
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     failed = Some(e);
@@ -233,7 +246,8 @@ impl Loop {
                     done: Done::Drain(site),
                 });
             }
-            if let Some(extra) = &mut s.extra
+            if let Some(socket) = &s.socket
+                && let Some(extra) = &mut s.extra
                 && matches!(extra.shutdown, ShutdownState::Requested(_))
                 && let ShutdownState::Requested(req) =
                     std::mem::replace(&mut extra.shutdown, ShutdownState::Done)
