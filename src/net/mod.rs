@@ -1,10 +1,14 @@
 //! Sockets: TCP and Unix-domain streams and listeners over one shared stream core, and UDP.
 //!
 //! [`TcpStream`] and [`UnixStream`] are ids for the same machinery ([`stream`]): an
-//! edge-triggered registration made once (`READABLE | WRITABLE`), a readiness cache cleared only
-//! on `WouldBlock`, bounded reads per wake-up lent from one loop-owned 64 KiB buffer, and an
+//! edge-triggered registration (`READABLE | WRITABLE` while connecting; a connected stream
+//! registers `READABLE` and adds `WRITABLE` once, the first time a send would block, so a stream
+//! that never fills its send buffer is never woken to hear it is writable), a readiness cache
+//! cleared on `WouldBlock` or a short read, bounded reads per wake-up lent from one loop-owned
+//! 64 KiB buffer, a write the socket takes whole sent straight from the caller's buffer, and an
 //! in-order write queue flushed with vectored `sendmsg(MSG_NOSIGNAL)` so a write to a closed peer
-//! is an error, never a `SIGPIPE`. Listeners ([`TcpListener`], [`UnixListener`]) accept in
+//! is an error, never a `SIGPIPE`. Completions wait on the loop's pending queue as typed entries
+//! (no closure per write) and closing a stream runs its waiting ones before its close callback. Listeners ([`TcpListener`], [`UnixListener`]) accept in
 //! batches and survive fd exhaustion (`EMFILE`) with libuv's reserve-fd trick.
 
 mod listener;
