@@ -124,6 +124,7 @@ mod config;
 mod conn;
 mod output;
 mod pipeline;
+mod raw_head;
 mod request;
 mod request_line;
 mod responder;

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use super::output::Output;
 use super::response::{
     CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
-    write_chunk_header, write_head, write_last_chunk,
+    write_chunk_header, write_last_chunk, write_server_head,
 };
 use crate::WriteBuf;
 
@@ -311,22 +311,10 @@ impl ResponseQueue {
         } else {
             ConnectionHeader::Omit
         };
-        // The `Server` field goes first; a list is built only when one is configured.
-        let with_server: Vec<(&[u8], &[u8])>;
-        let fields = match ctx.server {
-            Some(server) => {
-                with_server = [(&b"Server"[..], server)]
-                    .into_iter()
-                    .chain(fields.iter().copied())
-                    .collect();
-                &with_server[..]
-            }
-            None => fields,
-        };
-        // Encoded straight into the output (write_head appends nothing when it fails).
+        // Encoded straight into the output (it appends nothing when it fails).
+        let server = ctx.server.map(|value| (&b"Server"[..], value));
         self.sink(i).with_scratch(|out| {
-            let reason = reason_phrase(status);
-            write_head(out, status, reason, fields, framing, ctx.date, connection)
+            write_server_head(out, status, server, fields, framing, ctx.date, connection)
         })?;
         self.slots[i].close_after |= close;
         Ok(())
