@@ -122,6 +122,7 @@ pub mod response;
 mod chunked;
 mod config;
 mod conn;
+mod head_cache;
 mod output;
 mod pipeline;
 mod raw_head;

@@ -53,6 +53,9 @@ impl Output {
 
     /// Moves everything in `other` to the end of this output.
     pub(crate) fn append(&mut self, other: &mut Self) {
+        if other.is_empty() {
+            return;
+        }
         for piece in other.take() {
             self.push(piece);
         }

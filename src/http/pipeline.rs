@@ -4,10 +4,11 @@
 
 use std::collections::VecDeque;
 
+use super::head_cache::HeadCache;
 use super::output::Output;
 use super::response::{
     CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
-    write_chunk_header, write_last_chunk, write_server_head,
+    write_chunk_header, write_head_tail, write_last_chunk,
 };
 use crate::WriteBuf;
 
@@ -57,6 +58,7 @@ pub(crate) struct ResponseQueue {
     closed: bool,
     /// The last response queued when the connection began draining says `Connection: close`.
     draining: bool,
+    head_cache: HeadCache,
 }
 
 impl ResponseQueue {
@@ -311,10 +313,17 @@ impl ResponseQueue {
         } else {
             ConnectionHeader::Omit
         };
-        // Encoded straight into the output (it appends nothing when it fails).
-        let server = ctx.server.map(|value| (&b"Server"[..], value));
-        self.sink(i).with_scratch(|out| {
-            write_server_head(out, status, server, fields, framing, ctx.date, connection)
+        // Encoded straight into the output (nothing is appended when it fails).
+        let cache = &mut self.head_cache;
+        let sink = if i == 0 {
+            &mut self.out
+        } else {
+            &mut self.slots[i].held
+        };
+        sink.with_scratch(|out| {
+            cache.write_prefix(out, status, ctx.server, fields, framing, ctx.date)?;
+            write_head_tail(out, framing, connection);
+            Ok(())
         })?;
         self.slots[i].close_after |= close;
         Ok(())

@@ -12,6 +12,10 @@ use super::method::Method;
 
 type FieldSpans = Vec<(Range<usize>, Range<usize>)>;
 
+/// What a head owns: its bytes, its target (kept apart so it is read as `&str` without
+/// checking the UTF-8 again) and its field ranges.
+type Buffers = (Vec<u8>, String, FieldSpans);
+
 /// Buffers this thread keeps for the next heads, at most this many...
 const SPARE_BUFFERS: usize = 64;
 /// ...and none larger than this (a huge head's buffer is given back to the allocator).
@@ -21,7 +25,7 @@ thread_local! {
     /// The buffers of dropped heads, for the heads parsed next on this thread: a burst of
     /// pipelined requests then costs no allocation at all, and the allocator's small caches
     /// (which a burst of 16 overflows) stay out of the way.
-    static SPARE: RefCell<Vec<(Vec<u8>, FieldSpans)>> = const { RefCell::new(Vec::new()) };
+    static SPARE: RefCell<Vec<Buffers>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A request head kept as received; its parts are ranges of `bytes`.
@@ -29,7 +33,7 @@ thread_local! {
 pub(crate) struct RawHead {
     /// The head from the request line to the empty line, exactly as received.
     bytes: Vec<u8>,
-    target: Range<usize>,
+    target: String,
     /// Name and value of every field line, in arrival order (values trimmed, as httparse
     /// gives them).
     fields: FieldSpans,
@@ -56,12 +60,13 @@ impl RawHead {
             let start = (part.as_ptr() as usize).wrapping_sub(base);
             start..start + part.len()
         };
-        let (mut bytes, mut spans) = SPARE
+        let (mut bytes, mut owned_target, mut spans) = SPARE
             .try_with(|spare| spare.borrow_mut().pop())
             .ok()
             .flatten()
             .unwrap_or_default();
         bytes.extend_from_slice(head);
+        owned_target.push_str(target);
         spans.extend(
             fields
                 .iter()
@@ -69,7 +74,7 @@ impl RawHead {
         );
         Self {
             bytes,
-            target: span(target.as_bytes()),
+            target: owned_target,
             fields: spans,
             method,
             version_minor,
@@ -85,8 +90,7 @@ impl RawHead {
 
     /// The request-target exactly as sent.
     pub(crate) fn target(&self) -> &str {
-        // httparse read the target as UTF-8 (visible ASCII, or obs-text it checked).
-        std::str::from_utf8(self.part(&self.target)).unwrap_or_default()
+        &self.target
     }
 
     /// Every field as (name, value) bytes, in arrival order.
@@ -123,20 +127,23 @@ impl RawHead {
 impl Drop for RawHead {
     fn drop(&mut self) {
         if self.bytes.capacity() > SPARE_CAPACITY
+            || self.target.capacity() > SPARE_CAPACITY
             || self.fields.capacity() * size_of::<(Range<usize>, Range<usize>)>() > SPARE_CAPACITY
         {
             return;
         }
         let mut bytes = std::mem::take(&mut self.bytes);
+        let mut target = std::mem::take(&mut self.target);
         let mut fields = std::mem::take(&mut self.fields);
         bytes.clear();
+        target.clear();
         fields.clear();
         // During thread teardown the spare list may be gone: the buffers are simply freed.
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut()
                 && spare.len() < SPARE_BUFFERS
             {
-                spare.push((bytes, fields));
+                spare.push((bytes, target, fields));
             }
         });
     }

@@ -46,12 +46,16 @@ impl Request {
     /// The target up to `?`, not decoded (use [`percent_decode`]).
     pub fn path(&self) -> &str {
         let t = self.target();
-        t.split_once('?').map_or(t, |(path, _)| path)
+        match query_start(t) {
+            Some(i) => t.get(..i).unwrap_or(t),
+            None => t,
+        }
     }
 
     /// The target after `?`, if there is one, not decoded.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        let t = self.target();
+        t.get(query_start(t)? + 1..)
     }
 
     /// The decoded value of the first `name=value` pair of the query called `name` (`+` reads
@@ -113,6 +117,11 @@ impl Request {
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
+}
+
+/// Where the `?` of `target` is (a byte search: cheaper than a `char` one).
+fn query_start(target: &str) -> Option<usize> {
+    target.bytes().position(|b| b == b'?')
 }
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1). `None` if a `%` is not followed by two hex digits.

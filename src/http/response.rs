@@ -108,34 +108,38 @@ where
         return Err(EncodeError::InvalidHeaderValue);
     }
     check_head(status, None, headers, framing)?;
-    append_head(
-        out, status, reason, None, headers, framing, date, connection,
-    );
+    append_prefix(out, status, reason, None, headers, date);
+    append_tail(out, framing, connection);
     Ok(())
 }
 
-/// [`write_head`] for the server: the reason is [`reason_phrase`], `date` is its own cached
-/// value (never checked again), and `first` is a field written before `headers` (the
-/// configured `Server`).
-pub(crate) fn write_server_head<N, V>(
+/// The server's head up to its own fields: status line (reason from [`reason_phrase`]),
+/// `Date` (the server's cached value, never checked again), `first` (the configured
+/// `Server`), then `headers`. Checked as [`write_head`] checks; [`write_head_tail`] ends it.
+pub(crate) fn write_server_prefix<N, V>(
     out: &mut Vec<u8>,
     status: u16,
     first: Option<(&[u8], &[u8])>,
     headers: &[(N, V)],
     framing: ResponseFraming,
     date: &[u8],
-    connection: ConnectionHeader,
 ) -> Result<(), EncodeError>
 where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
     check_head(status, first, headers, framing)?;
-    let reason = reason_phrase(status);
-    append_head(
-        out, status, reason, first, headers, framing, date, connection,
-    );
+    append_prefix(out, status, reason_phrase(status), first, headers, date);
     Ok(())
+}
+
+/// The framing and `Connection` lines and the empty line that end a head.
+pub(crate) fn write_head_tail(
+    out: &mut Vec<u8>,
+    framing: ResponseFraming,
+    connection: ConnectionHeader,
+) {
+    append_tail(out, framing, connection);
 }
 
 /// Whether `name` is one of the fields [`write_head`] writes itself: `Content-Length`,
@@ -149,6 +153,17 @@ pub(crate) fn is_reserved(name: &[u8]) -> bool {
     }
 }
 
+/// The status and framing checks of [`write_head`].
+pub(crate) fn check_status(status: u16, framing: ResponseFraming) -> Result<(), EncodeError> {
+    if !(100..=999).contains(&status) {
+        return Err(EncodeError::InvalidStatus);
+    }
+    if (status < 200 || status == 204) && framing != ResponseFraming::None {
+        return Err(EncodeError::BodyNotAllowed);
+    }
+    Ok(())
+}
+
 /// Every check of [`write_head`] but the reason's and the date's.
 fn check_head<N, V>(
     status: u16,
@@ -160,12 +175,7 @@ where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    if !(100..=999).contains(&status) {
-        return Err(EncodeError::InvalidStatus);
-    }
-    if (status < 200 || status == 204) && framing != ResponseFraming::None {
-        return Err(EncodeError::BodyNotAllowed);
-    }
+    check_status(status, framing)?;
     let fields = first
         .into_iter()
         .chain(headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
@@ -183,21 +193,29 @@ where
     Ok(())
 }
 
-/// Writes a head whose parts are checked.
-#[allow(clippy::too_many_arguments)]
-fn append_head<N, V>(
+/// Writes the checked status line, `Date` and fields.
+fn append_prefix<N, V>(
     out: &mut Vec<u8>,
     status: u16,
     reason: &str,
     first: Option<(&[u8], &[u8])>,
     headers: &[(N, V)],
-    framing: ResponseFraming,
     date: &[u8],
-    connection: ConnectionHeader,
 ) where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
+    let fields_len: usize = first
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .chain(
+            headers
+                .iter()
+                .map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 4),
+        )
+        .sum();
+    // Status line and `Date` take at most 64 bytes beside the reason and the date.
+    out.reserve(reason.len() + date.len() + fields_len + 64);
     out.extend_from_slice(b"HTTP/1.1 ");
     push_digits(out, u64::from(status), 10);
     out.push(b' ');
@@ -212,6 +230,10 @@ fn append_head<N, V>(
     for (name, value) in headers {
         push_header(out, name.as_ref(), value.as_ref());
     }
+}
+
+/// Writes the framing and `Connection` lines and the empty line.
+fn append_tail(out: &mut Vec<u8>, framing: ResponseFraming, connection: ConnectionHeader) {
     match framing {
         ResponseFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
