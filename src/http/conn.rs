@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use super::config::ServerConfig;
 use super::date::HTTP_DATE_LEN;
-use super::head::{BodyFraming, RequestHead};
+use super::head::BodyFraming;
 use super::method::Method;
-use super::parser::{Event, Parser};
+use super::parser::{Parser, RawEvent};
 use super::pipeline::ResponseQueue;
+use super::raw_head::RawHead;
 use crate::WriteBuf;
 use respond::context;
 
@@ -32,7 +33,7 @@ pub(crate) struct Now {
 #[derive(Debug)]
 pub(crate) struct Dispatch {
     pub(crate) seq: u64,
-    pub(crate) head: RequestHead,
+    pub(crate) head: RawHead,
     pub(crate) body: Vec<u8>,
 }
 
@@ -51,7 +52,7 @@ pub(crate) enum Life {
 /// A request whose head is in and whose body is arriving.
 #[derive(Debug)]
 struct Incoming {
-    head: RequestHead,
+    head: RawHead,
     body: Vec<u8>,
     since: Instant,
 }
@@ -257,7 +258,7 @@ impl Conn {
             if self.pipeline_full {
                 break;
             }
-            let step = match self.parser.parse(&self.inbuf[start..]) {
+            let (consumed, event) = match self.parser.parse_raw(&self.inbuf[start..]) {
                 Ok(step) => step,
                 Err(e) => {
                     self.fail(e.status(), e.reason(), now);
@@ -265,17 +266,17 @@ impl Conn {
                 }
             };
             let at = start;
-            start += step.consumed;
-            match step.event {
-                Event::NeedMore => break,
-                Event::Head(head) => self.on_head(head, now),
-                Event::Body(range) => {
+            start += consumed;
+            match event {
+                RawEvent::NeedMore => break,
+                RawEvent::Head(head) => self.on_head(head, now),
+                RawEvent::Body(range) => {
                     if let Some(incoming) = &mut self.incoming {
                         let range = at + range.start..at + range.end;
                         incoming.body.extend_from_slice(&self.inbuf[range]);
                     }
                 }
-                Event::End => self.dispatch(),
+                RawEvent::End => self.dispatch(),
             }
         }
         if start > 0 {
@@ -292,7 +293,7 @@ impl Conn {
         }
     }
 
-    fn on_head(&mut self, head: RequestHead, now: &Now) {
+    fn on_head(&mut self, head: RawHead, now: &Now) {
         if !self.cfg.allow_unknown_methods && matches!(head.method, Method::Other(_)) {
             return self.fail(501, "method not implemented", now);
         }

@@ -66,6 +66,7 @@ impl RequestHead {
 
     /// Builds the head from what httparse read, applying the framing, `Host` and connection
     /// rules. `max_body` turns an announced `Content-Length` over the limit into a 413 at once.
+    #[cfg(test)]
     pub(crate) fn from_parts(
         method: &str,
         target: &str,
@@ -74,51 +75,126 @@ impl RequestHead {
         max_body: u64,
     ) -> Result<Self, HttpError> {
         let method = Method::from_token(method);
-        check_target(&method, target)?;
-        let headers: Vec<(String, Vec<u8>)> = fields
-            .iter()
-            .map(|h| (h.name.to_owned(), h.value.to_owned()))
-            .collect();
-        let mut head = Self {
+        let derived = Derived::check(&method, target, version_minor, fields, max_body)?;
+        Ok(Self {
             method,
             target: target.to_owned(),
             version_minor,
-            headers,
-            framing: BodyFraming::None,
-            keep_alive: false,
-            expect_continue: false,
+            headers: fields
+                .iter()
+                .map(|h| (h.name.to_owned(), h.value.to_owned()))
+                .collect(),
+            framing: derived.framing,
+            keep_alive: derived.keep_alive,
+            expect_continue: derived.expect_continue,
+        })
+    }
+}
+
+/// What the request-target, `Host`, framing and connection rules make of a head's fields;
+/// checked straight on httparse's output, so a valid head costs no allocation to judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Derived {
+    pub(crate) framing: BodyFraming,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+}
+
+impl Derived {
+    /// Applies every rule, or names the first one broken.
+    pub(crate) fn check(
+        method: &Method,
+        target: &str,
+        version_minor: u8,
+        fields: &[httparse::Header<'_>],
+        max_body: u64,
+    ) -> Result<Self, HttpError> {
+        check_target(method, target)?;
+        let fields = Fields(fields);
+        let seen = Seen::scan(fields);
+        match (seen.hosts, seen.host) {
+            (0, _) if version_minor >= 1 => {
+                return Err(HttpError::bad_request("HTTP/1.1 request without Host"));
+            }
+            (2.., _) => return Err(HttpError::bad_request("more than one Host")),
+            (_, Some(host)) if !host.iter().all(|&b| is_authority_byte(b)) => {
+                return Err(HttpError::bad_request("invalid Host value"));
+            }
+            _ => {}
+        }
+        // Most requests carry none of the fields below: one pass over the fields decided that.
+        let framing = if seen.framing {
+            fields.framing(version_minor, max_body)?
+        } else {
+            BodyFraming::None
         };
-        head.check_host()?;
-        head.framing = head.framing(max_body)?;
-        let (close, keep_alive) = head.connection_options();
-        head.keep_alive = !close && (version_minor >= 1 || keep_alive);
-        head.expect_continue = version_minor >= 1
-            && head
-                .headers_named("expect")
+        let (close, keep_alive) = if seen.connection {
+            fields.connection_options()
+        } else {
+            (false, false)
+        };
+        let expect_continue = version_minor >= 1
+            && seen.expect
+            && fields
+                .named("expect")
                 .flat_map(list_elements)
                 .any(|e| e.eq_ignore_ascii_case(b"100-continue"));
-        Ok(head)
+        Ok(Self {
+            framing,
+            keep_alive: !close && (version_minor >= 1 || keep_alive),
+            expect_continue,
+        })
     }
+}
 
-    /// RFC 9112 §3.2: exactly one `Host` in HTTP/1.1, at most one in HTTP/1.0, and a value that
-    /// can be an authority.
-    fn check_host(&self) -> Result<(), HttpError> {
-        let mut hosts = self.headers_named("host");
-        match (hosts.next(), hosts.next()) {
-            (None, _) if self.version_minor >= 1 => {
-                Err(HttpError::bad_request("HTTP/1.1 request without Host"))
+/// Which of the fields the rules read a head has, found in one pass.
+#[derive(Default)]
+struct Seen<'a> {
+    hosts: usize,
+    host: Option<&'a [u8]>,
+    /// `Content-Length` or `Transfer-Encoding`.
+    framing: bool,
+    connection: bool,
+    expect: bool,
+}
+
+impl<'a> Seen<'a> {
+    fn scan(fields: Fields<'a, '_>) -> Self {
+        let mut seen = Self::default();
+        for h in fields.0 {
+            let name = h.name.as_bytes();
+            match name.len() {
+                4 if name.eq_ignore_ascii_case(b"host") => {
+                    seen.hosts += 1;
+                    seen.host.get_or_insert(h.value);
+                }
+                6 if name.eq_ignore_ascii_case(b"expect") => seen.expect = true,
+                10 if name.eq_ignore_ascii_case(b"connection") => seen.connection = true,
+                14 if name.eq_ignore_ascii_case(b"content-length") => seen.framing = true,
+                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => seen.framing = true,
+                _ => {}
             }
-            (Some(_), Some(_)) => Err(HttpError::bad_request("more than one Host")),
-            (Some(host), None) if !host.iter().all(|&b| is_authority_byte(b)) => {
-                Err(HttpError::bad_request("invalid Host value"))
-            }
-            _ => Ok(()),
         }
+        seen
+    }
+}
+
+/// httparse's header fields, looked up by name.
+#[derive(Clone, Copy)]
+struct Fields<'a, 'b>(&'a [httparse::Header<'b>]);
+
+impl<'a> Fields<'a, '_> {
+    /// The values of every field called `name` (case-insensitive), in order.
+    fn named(self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
     }
 
     /// RFC 9112 §6.3, strictly: `Transfer-Encoding` must end in a single `chunked` and may not
     /// appear with `Content-Length` or in HTTP/1.0; all `Content-Length` values must agree.
-    fn framing(&self, max_body: u64) -> Result<BodyFraming, HttpError> {
+    fn framing(self, version_minor: u8, max_body: u64) -> Result<BodyFraming, HttpError> {
         let length = self.content_length()?;
         let mut codings = self.strict_elements("transfer-encoding").peekable();
         if codings.peek().is_none() {
@@ -133,7 +209,7 @@ impl RequestHead {
                 "both Content-Length and Transfer-Encoding",
             ));
         }
-        if self.version_minor == 0 {
+        if version_minor == 0 {
             return Err(HttpError::bad_request("Transfer-Encoding in HTTP/1.0"));
         }
         let mut seen_chunked = false;
@@ -163,7 +239,7 @@ impl RequestHead {
 
     /// The announced length, if any. Identical duplicates (as separate lines or as a list such as
     /// `5, 5`) are one length; anything that is not a plain decimal fitting a `u64` is an error.
-    fn content_length(&self) -> Result<Option<u64>, HttpError> {
+    fn content_length(self) -> Result<Option<u64>, HttpError> {
         let mut length = None;
         for element in self.strict_elements("content-length") {
             let n =
@@ -179,15 +255,15 @@ impl RequestHead {
     /// The elements of the comma lists in every field called `name`, trimmed, empty ones kept:
     /// framing fields are read strictly, so `Content-Length: 5,` or an empty
     /// `Transfer-Encoding` is an error rather than something another parser may read otherwise.
-    fn strict_elements<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers_named(name)
+    fn strict_elements(self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.named(name)
             .flat_map(|value| value.split(|&b| b == b',').map(trim_ows))
     }
 
     /// Whether the `Connection` options include `close` and `keep-alive`.
-    fn connection_options(&self) -> (bool, bool) {
+    fn connection_options(self) -> (bool, bool) {
         let (mut close, mut keep_alive) = (false, false);
-        for option in self.headers_named("connection").flat_map(list_elements) {
+        for option in self.named("connection").flat_map(list_elements) {
             close |= option.eq_ignore_ascii_case(b"close");
             keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
         }
@@ -239,8 +315,25 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 /// Bytes of `uri-host [":" port]`: unreserved, sub-delims, `:`, `%` and the IP-literal brackets.
 fn is_authority_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b)
+    AUTHORITY[usize::from(b)]
 }
+
+/// [`is_authority_byte`] for every byte: every request's `Host` goes through it.
+const AUTHORITY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let extra = b"-._~!$&'()*+,;=:%[]";
+    let mut j = 0;
+    while j < extra.len() {
+        table[extra[j] as usize] = true;
+        j += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -254,6 +347,14 @@ mod tests {
         assert_eq!(parse_decimal(b"18446744073709551616"), None);
         for bad in [&b""[..], b"-1", b"+1", b" 1", b"1.0", b"\xd9\xa1"] {
             assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authority_bytes() {
+        for b in 0..=255u8 {
+            let slow = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b);
+            assert_eq!(is_authority_byte(b), slow, "{b}");
         }
     }
 

@@ -43,13 +43,19 @@ impl Output {
 
     fn flush_scratch(&mut self) {
         if !self.scratch.is_empty() {
-            let scratch = std::mem::take(&mut self.scratch);
+            // The next burst is likely as big as this one: one allocation instead of a
+            // series of doublings.
+            let next = Vec::with_capacity(self.scratch.len());
+            let scratch = std::mem::replace(&mut self.scratch, next);
             self.pieces.push(scratch.into());
         }
     }
 
     /// Moves everything in `other` to the end of this output.
     pub(crate) fn append(&mut self, other: &mut Self) {
+        if other.is_empty() {
+            return;
+        }
         for piece in other.take() {
             self.push(piece);
         }

@@ -12,8 +12,11 @@
 
 use super::chunked::{ChunkStep, ChunkedDecoder};
 use super::error::HttpError;
-use super::head::{BodyFraming, RequestHead};
+use super::head::{BodyFraming, Derived, RequestHead};
+use super::method::Method;
+use super::raw_head::RawHead;
 use super::request_line::{LineScan, version_error};
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Limits that protect the server from oversized or endless requests. Exceeding one is an
@@ -132,6 +135,18 @@ impl Parser {
     /// Reads as far as the next event in `buf`. Every error means: answer with
     /// [`HttpError::status`], then close the connection.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, HttpError> {
+        let (consumed, event) = self.parse_raw(buf)?;
+        let event = match event {
+            RawEvent::NeedMore => Event::NeedMore,
+            RawEvent::Head(head) => Event::Head(head.to_head()),
+            RawEvent::Body(range) => Event::Body(range),
+            RawEvent::End => Event::End,
+        };
+        Ok(Parsed { consumed, event })
+    }
+
+    /// As [`parse`](Self::parse), with the head kept as its bytes: what the server uses.
+    pub(crate) fn parse_raw(&mut self, buf: &[u8]) -> Result<(usize, RawEvent), HttpError> {
         let result = self.step(buf);
         if let Err(e) = result {
             self.state = State::Failed(e);
@@ -139,12 +154,12 @@ impl Parser {
         result
     }
 
-    fn step(&mut self, buf: &[u8]) -> Result<Parsed, HttpError> {
+    fn step(&mut self, buf: &[u8]) -> Result<(usize, RawEvent), HttpError> {
         let (consumed, event) = match &mut self.state {
             State::Failed(e) => return Err(*e),
-            State::Closed => (buf.len(), Event::NeedMore),
+            State::Closed => (buf.len(), RawEvent::NeedMore),
             State::Head(scan) => match scan.step(buf, &self.limits)? {
-                None => (0, Event::NeedMore),
+                None => (0, RawEvent::NeedMore),
                 Some((n, head)) => {
                     let keep_alive = head.keep_alive;
                     self.state = match head.framing {
@@ -161,7 +176,7 @@ impl Parser {
                             keep_alive,
                         },
                     };
-                    (n, Event::Head(head))
+                    (n, RawEvent::Head(head))
                 }
             },
             State::Length {
@@ -170,14 +185,14 @@ impl Parser {
             } => {
                 let keep_alive = *keep_alive;
                 self.end_message(keep_alive);
-                (0, Event::End)
+                (0, RawEvent::End)
             }
             State::Length { remaining, .. } => {
                 let n = (*remaining).min(buf.len() as u64);
                 *remaining -= n;
                 match n as usize {
-                    0 => (0, Event::NeedMore),
-                    n => (n, Event::Body(0..n)),
+                    0 => (0, RawEvent::NeedMore),
+                    n => (n, RawEvent::Body(0..n)),
                 }
             }
             State::Chunked {
@@ -186,16 +201,16 @@ impl Parser {
             } => {
                 let keep_alive = *keep_alive;
                 match decoder.decode(buf, &self.limits)? {
-                    (n, ChunkStep::Data(range)) => (n, Event::Body(range)),
-                    (n, ChunkStep::NeedMore) => (n, Event::NeedMore),
+                    (n, ChunkStep::Data(range)) => (n, RawEvent::Body(range)),
+                    (n, ChunkStep::NeedMore) => (n, RawEvent::NeedMore),
                     (n, ChunkStep::End) => {
                         self.end_message(keep_alive);
-                        (n, Event::End)
+                        (n, RawEvent::End)
                     }
                 }
             }
         };
-        Ok(Parsed { consumed, event })
+        Ok((consumed, event))
     }
 
     fn end_message(&mut self, keep_alive: bool) {
@@ -230,11 +245,7 @@ impl HeadScan {
     }
 
     /// The head and its length once complete, `None` while more bytes are needed.
-    fn step(
-        &mut self,
-        buf: &[u8],
-        limits: &Limits,
-    ) -> Result<Option<(usize, RequestHead)>, HttpError> {
+    fn step(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<(usize, RawHead)>, HttpError> {
         let window = &buf[..buf.len().min(limits.max_head_bytes)];
         if self.scanned > window.len() {
             // The caller broke the contract and dropped bytes; start over rather than misread.
@@ -263,18 +274,40 @@ impl HeadScan {
     }
 }
 
+/// Header slots on the stack: a head with more fields than this (and a limit that allows
+/// them) gets its slots from the heap.
+const STACK_FIELDS: usize = 32;
+
 /// One httparse pass over complete lines.
-fn parse_lines(lines: &[u8], limits: &Limits) -> Result<Option<(usize, RequestHead)>, HttpError> {
+fn parse_lines(lines: &[u8], limits: &Limits) -> Result<Option<(usize, RawHead)>, HttpError> {
     // A field line takes at least 3 bytes ("a:\n"), so this many slots never run out before the
     // configured count does; it also keeps a huge `max_headers` from allocating anything.
     let slots = limits.max_headers.min(lines.len() / 2 + 1);
-    let mut fields = vec![httparse::EMPTY_HEADER; slots];
-    let mut request = httparse::Request::new(&mut fields);
-    let len = match request.parse(lines) {
+    // Most heads fit the stack slots (the buffer may hold a burst of pipelined requests, so
+    // `slots` says little); only one with more fields than that is read again with them all.
+    let mut fields = [const { MaybeUninit::uninit() }; STACK_FIELDS];
+    match parse_into(lines, limits, &mut fields[..slots.min(STACK_FIELDS)]) {
+        Err(e) if slots > STACK_FIELDS && e == HttpError::header_too_large(TOO_MANY) => {
+            let mut fields = vec![MaybeUninit::uninit(); slots];
+            parse_into(lines, limits, &mut fields)
+        }
+        result => result,
+    }
+}
+
+const TOO_MANY: &str = "too many header fields";
+
+fn parse_into<'b>(
+    lines: &'b [u8],
+    limits: &Limits,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<(usize, RawHead)>, HttpError> {
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(lines, slots) {
         Ok(httparse::Status::Partial) => return Ok(None),
         Ok(httparse::Status::Complete(len)) => len,
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(HttpError::header_too_large("too many header fields"));
+            return Err(HttpError::header_too_large(TOO_MANY));
         }
         Err(httparse::Error::Version) => return Err(version_error(lines)),
         Err(_) => return Err(HttpError::bad_request("malformed request head")),
@@ -283,14 +316,32 @@ fn parse_lines(lines: &[u8], limits: &Limits) -> Result<Option<(usize, RequestHe
     else {
         return Err(HttpError::bad_request("malformed request line"));
     };
-    let head = RequestHead::from_parts(
-        method,
+    let method = Method::from_token(method);
+    let derived = Derived::check(
+        &method,
         target,
         minor,
         request.headers,
         limits.max_body_bytes,
     )?;
+    let head = RawHead::new(
+        &lines[..len],
+        method,
+        target,
+        minor,
+        request.headers,
+        derived,
+    );
     Ok(Some((len, head)))
+}
+
+/// [`Event`] with the head kept as its bytes.
+#[derive(Debug)]
+pub(crate) enum RawEvent {
+    NeedMore,
+    Head(RawHead),
+    Body(Range<usize>),
+    End,
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 
 use std::collections::VecDeque;
 
+use super::head_cache::HeadCache;
 use super::output::Output;
 use super::response::{
     CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
-    write_chunk_header, write_head, write_last_chunk,
+    write_chunk_header, write_head_tail, write_last_chunk,
 };
 use crate::WriteBuf;
 
@@ -57,6 +58,7 @@ pub(crate) struct ResponseQueue {
     closed: bool,
     /// The last response queued when the connection began draining says `Connection: close`.
     draining: bool,
+    head_cache: HeadCache,
 }
 
 impl ResponseQueue {
@@ -311,22 +313,17 @@ impl ResponseQueue {
         } else {
             ConnectionHeader::Omit
         };
-        // The `Server` field goes first; a list is built only when one is configured.
-        let with_server: Vec<(&[u8], &[u8])>;
-        let fields = match ctx.server {
-            Some(server) => {
-                with_server = [(&b"Server"[..], server)]
-                    .into_iter()
-                    .chain(fields.iter().copied())
-                    .collect();
-                &with_server[..]
-            }
-            None => fields,
+        // Encoded straight into the output (nothing is appended when it fails).
+        let cache = &mut self.head_cache;
+        let sink = if i == 0 {
+            &mut self.out
+        } else {
+            &mut self.slots[i].held
         };
-        // Encoded straight into the output (write_head appends nothing when it fails).
-        self.sink(i).with_scratch(|out| {
-            let reason = reason_phrase(status);
-            write_head(out, status, reason, fields, framing, ctx.date, connection)
+        sink.with_scratch(|out| {
+            cache.write_prefix(out, status, ctx.server, fields, framing, ctx.date)?;
+            write_head_tail(out, framing, connection);
+            Ok(())
         })?;
         self.slots[i].close_after |= close;
         Ok(())

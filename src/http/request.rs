@@ -1,43 +1,61 @@
 //! [`Request`]: what a handler receives, and [`percent_decode`].
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use super::head::RequestHead;
 use super::method::Method;
+use super::raw_head::RawHead;
 
 /// A complete request: head, the whole body (buffered up to
 /// [`ServerConfig::max_body_bytes`](super::ServerConfig::max_body_bytes)), and the peer.
+///
+/// The head is kept as the bytes it arrived in: the method, target, version and header
+/// lookups read them in place. [`headers`](Self::headers) and [`head`](Self::head) build the
+/// owned [`RequestHead`] the first time they are called; [`header_fields`](Self::header_fields)
+/// walks the fields without building anything.
 #[derive(Debug, Clone)]
 pub struct Request {
-    head: RequestHead,
+    raw: RawHead,
+    /// Built from `raw` on first use.
+    head: OnceLock<RequestHead>,
     body: Vec<u8>,
     peer: SocketAddr,
 }
 
 impl Request {
-    pub(crate) fn new(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Self {
-        Self { head, body, peer }
+    pub(crate) fn new(raw: RawHead, body: Vec<u8>, peer: SocketAddr) -> Self {
+        Self {
+            raw,
+            head: OnceLock::new(),
+            body,
+            peer,
+        }
     }
 
     /// The method.
     pub fn method(&self) -> &Method {
-        &self.head.method
+        &self.raw.method
     }
 
     /// The request-target exactly as sent (`/a/b?c=d`).
     pub fn target(&self) -> &str {
-        &self.head.target
+        self.raw.target()
     }
 
     /// The target up to `?`, not decoded (use [`percent_decode`]).
     pub fn path(&self) -> &str {
         let t = self.target();
-        t.split_once('?').map_or(t, |(path, _)| path)
+        match query_start(t) {
+            Some(i) => t.get(..i).unwrap_or(t),
+            None => t,
+        }
     }
 
     /// The target after `?`, if there is one, not decoded.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        let t = self.target();
+        t.get(query_start(t)? + 1..)
     }
 
     /// The decoded value of the first `name=value` pair of the query called `name` (`+` reads
@@ -55,27 +73,34 @@ impl Request {
 
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub fn version_minor(&self) -> u8 {
-        self.head.version_minor
+        self.raw.version_minor
     }
 
     /// The value of the first header field called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.head.header(name)
+        self.raw.header(name)
     }
 
     /// Like [`header`](Self::header), `None` also when the value is not UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.head.header_str(name)
+        std::str::from_utf8(self.header(name)?).ok()
     }
 
-    /// Every header field in arrival order: name as sent, value trimmed.
+    /// Every header field in arrival order as (name as sent, value trimmed), read in place:
+    /// unlike [`headers`](Self::headers) this allocates nothing.
+    pub fn header_fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.raw.fields()
+    }
+
+    /// Every header field in arrival order: name as sent, value trimmed. The first call
+    /// builds the owned [`RequestHead`]; [`header_fields`](Self::header_fields) does not.
     pub fn headers(&self) -> &[(String, Vec<u8>)] {
-        &self.head.headers
+        &self.head().headers
     }
 
-    /// The parsed head, with framing and connection details.
+    /// The parsed head, with framing and connection details (built on the first call).
     pub fn head(&self) -> &RequestHead {
-        &self.head
+        self.head.get_or_init(|| self.raw.to_head())
     }
 
     /// The body (empty when the request had none).
@@ -92,6 +117,11 @@ impl Request {
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
+}
+
+/// Where the `?` of `target` is (a byte search: cheaper than a `char` one).
+fn query_start(target: &str) -> Option<usize> {
+    target.bytes().position(|b| b == b'?')
 }
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1). `None` if a `%` is not followed by two hex digits.
@@ -133,14 +163,13 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parser::{Event, Parser};
+    use crate::http::parser::{Parser, RawEvent};
 
     fn request(target: &str) -> Request {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n");
-        let step = Parser::default().parse(raw.as_bytes());
-        let Ok(step) = step else { panic!("{step:?}") };
-        let Event::Head(head) = step.event else {
-            panic!("no head")
+        let step = Parser::default().parse_raw(raw.as_bytes());
+        let Ok((_, RawEvent::Head(head))) = step else {
+            panic!("{step:?}")
         };
         Request::new(head, Vec::new(), ([127, 0, 0, 1], 9).into())
     }
@@ -155,6 +184,13 @@ mod tests {
         assert_eq!(r.query_param("flag").as_deref(), Some(""));
         assert_eq!(r.query_param("y"), None);
         assert_eq!(r.header("x-a"), Some(&b"1"[..]));
+        assert_eq!(r.header_str("HOST"), Some("a"));
+        let fields: Vec<_> = r.header_fields().collect();
+        assert_eq!(fields, [(&b"Host"[..], &b"a"[..]), (b"X-A", b"1")]);
+        assert_eq!(r.headers().len(), 2);
+        assert_eq!(r.headers()[1], ("X-A".to_owned(), b"1".to_vec()));
+        assert_eq!(r.head().target, "/a/b?ms=20&x=a%20b+c&flag");
+        assert_eq!(r.method(), &Method::Get);
         let r = request("/plain");
         assert_eq!((r.path(), r.query()), ("/plain", None));
     }

@@ -45,8 +45,11 @@ impl Responder {
         body: impl Into<WriteBuf>,
     ) {
         self.answered = true;
-        let part = Part::Send(status, fields(headers), body.into());
-        self.shared.respond(lp, self.conn, self.seq, part);
+        let body = body.into();
+        with_fields(headers, |fields| {
+            let part = Part::Send(status, fields, body);
+            self.shared.respond(lp, self.conn, self.seq, part);
+        });
     }
 
     /// Starts a streamed response: chunked for HTTP/1.1 clients, delimited by the close for
@@ -59,8 +62,10 @@ impl Responder {
         headers: &[(N, V)],
     ) -> ResponseWriter {
         self.answered = true;
-        let part = Part::Start(status, fields(headers));
-        self.shared.respond(lp, self.conn, self.seq, part);
+        with_fields(headers, |fields| {
+            let part = Part::Start(status, fields);
+            self.shared.respond(lp, self.conn, self.seq, part);
+        });
         ResponseWriter {
             shared: Rc::clone(&self.shared),
             conn: self.conn,
@@ -119,10 +124,25 @@ impl Drop for ResponseWriter {
     }
 }
 
-/// The handler's header list as byte pairs.
-fn fields<N: AsRef<[u8]>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> Vec<(&[u8], &[u8])> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_ref(), v.as_ref()))
-        .collect()
+/// Header lists up to this long are passed on from the stack.
+const STACK_FIELDS: usize = 8;
+
+/// Runs `f` on the handler's header list as byte pairs, without allocating for a short list.
+fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
+    headers: &[(N, V)],
+    f: impl FnOnce(&[(&[u8], &[u8])]) -> R,
+) -> R {
+    if headers.len() <= STACK_FIELDS {
+        let mut fields: [(&[u8], &[u8]); STACK_FIELDS] = [(&[], &[]); STACK_FIELDS];
+        for (slot, (name, value)) in fields.iter_mut().zip(headers) {
+            *slot = (name.as_ref(), value.as_ref());
+        }
+        f(&fields[..headers.len()])
+    } else {
+        let fields: Vec<(&[u8], &[u8])> = headers
+            .iter()
+            .map(|(n, v)| (n.as_ref(), v.as_ref()))
+            .collect();
+        f(&fields)
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::syntax::{is_ctl, is_token};
+use super::syntax::{has_ctl, is_ctl, is_token};
 
 /// The complete interim response a server sends when a request carried `Expect: 100-continue`
 /// and the server wants the body.
@@ -94,6 +94,7 @@ where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
+    // Status, reason, framing, date, fields: the order the errors have always come in.
     if !(100..=999).contains(&status) {
         return Err(EncodeError::InvalidStatus);
     }
@@ -103,25 +104,118 @@ where
     if (status < 200 || status == 204) && framing != ResponseFraming::None {
         return Err(EncodeError::BodyNotAllowed);
     }
-    if date.iter().copied().any(is_ctl) {
+    if has_ctl(date) {
         return Err(EncodeError::InvalidHeaderValue);
     }
-    for (name, value) in headers {
-        let name = name.as_ref();
+    check_head(status, None, headers, framing)?;
+    append_prefix(out, status, reason, None, headers, date);
+    append_tail(out, framing, connection);
+    Ok(())
+}
+
+/// The server's head up to its own fields: status line (reason from [`reason_phrase`]),
+/// `Date` (the server's cached value, never checked again), `first` (the configured
+/// `Server`), then `headers`. Checked as [`write_head`] checks; [`write_head_tail`] ends it.
+pub(crate) fn write_server_prefix<N, V>(
+    out: &mut Vec<u8>,
+    status: u16,
+    first: Option<(&[u8], &[u8])>,
+    headers: &[(N, V)],
+    framing: ResponseFraming,
+    date: &[u8],
+) -> Result<(), EncodeError>
+where
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    check_head(status, first, headers, framing)?;
+    append_prefix(out, status, reason_phrase(status), first, headers, date);
+    Ok(())
+}
+
+/// The framing and `Connection` lines and the empty line that end a head.
+pub(crate) fn write_head_tail(
+    out: &mut Vec<u8>,
+    framing: ResponseFraming,
+    connection: ConnectionHeader,
+) {
+    append_tail(out, framing, connection);
+}
+
+/// Whether `name` is one of the fields [`write_head`] writes itself: `Content-Length`,
+/// `Transfer-Encoding`, `Connection` (case-insensitive).
+pub(crate) fn is_reserved(name: &[u8]) -> bool {
+    match name.len() {
+        10 => name.eq_ignore_ascii_case(b"connection"),
+        14 => name.eq_ignore_ascii_case(b"content-length"),
+        17 => name.eq_ignore_ascii_case(b"transfer-encoding"),
+        _ => false,
+    }
+}
+
+/// The status and framing checks of [`write_head`].
+pub(crate) fn check_status(status: u16, framing: ResponseFraming) -> Result<(), EncodeError> {
+    if !(100..=999).contains(&status) {
+        return Err(EncodeError::InvalidStatus);
+    }
+    if (status < 200 || status == 204) && framing != ResponseFraming::None {
+        return Err(EncodeError::BodyNotAllowed);
+    }
+    Ok(())
+}
+
+/// Every check of [`write_head`] but the reason's and the date's.
+fn check_head<N, V>(
+    status: u16,
+    first: Option<(&[u8], &[u8])>,
+    headers: &[(N, V)],
+    framing: ResponseFraming,
+) -> Result<(), EncodeError>
+where
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    check_status(status, framing)?;
+    let fields = first
+        .into_iter()
+        .chain(headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+    for (name, value) in fields {
         if !is_token(name) {
             return Err(EncodeError::InvalidHeaderName);
         }
-        if [&b"content-length"[..], b"transfer-encoding", b"connection"]
-            .iter()
-            .any(|reserved| name.eq_ignore_ascii_case(reserved))
-        {
+        if is_reserved(name) {
             return Err(EncodeError::ReservedHeader);
         }
-        if value.as_ref().iter().copied().any(is_ctl) {
+        if has_ctl(value) {
             return Err(EncodeError::InvalidHeaderValue);
         }
     }
+    Ok(())
+}
 
+/// Writes the checked status line, `Date` and fields.
+fn append_prefix<N, V>(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    first: Option<(&[u8], &[u8])>,
+    headers: &[(N, V)],
+    date: &[u8],
+) where
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let fields_len: usize = first
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .chain(
+            headers
+                .iter()
+                .map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 4),
+        )
+        .sum();
+    // Status line and `Date` take at most 64 bytes beside the reason and the date.
+    out.reserve(reason.len() + date.len() + fields_len + 64);
     out.extend_from_slice(b"HTTP/1.1 ");
     push_digits(out, u64::from(status), 10);
     out.push(b' ');
@@ -130,9 +224,16 @@ where
     if !date.is_empty() {
         push_header(out, b"Date", date);
     }
+    if let Some((name, value)) = first {
+        push_header(out, name, value);
+    }
     for (name, value) in headers {
         push_header(out, name.as_ref(), value.as_ref());
     }
+}
+
+/// Writes the framing and `Connection` lines and the empty line.
+fn append_tail(out: &mut Vec<u8>, framing: ResponseFraming, connection: ConnectionHeader) {
     match framing {
         ResponseFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
@@ -148,7 +249,6 @@ where
         ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
     }
     out.extend_from_slice(b"\r\n");
-    Ok(())
 }
 
 /// Appends one chunk carrying `data`. Empty `data` appends nothing, because an empty chunk is the

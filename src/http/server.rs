@@ -11,6 +11,7 @@ use slab::Slab;
 use super::config::ServerConfig;
 use super::conn::{Conn, Now};
 use super::date::{DateCache, HTTP_DATE_LEN};
+use super::pipeline::Fields;
 use super::request::Request;
 use super::responder::Responder;
 use crate::{
@@ -27,13 +28,10 @@ pub(crate) struct ConnId {
     pub(crate) generation: u64,
 }
 
-/// A handler's header fields as byte pairs.
-pub(crate) type FieldList<'a> = Vec<(&'a [u8], &'a [u8])>;
-
 /// A response part from a [`Responder`] or [`super::ResponseWriter`].
 pub(crate) enum Part<'a> {
-    Send(u16, FieldList<'a>, WriteBuf),
-    Start(u16, FieldList<'a>),
+    Send(u16, &'a Fields<'a>, WriteBuf),
+    Start(u16, &'a Fields<'a>),
     Write(WriteBuf),
     End,
 }
@@ -76,6 +74,8 @@ pub(crate) struct State {
     /// Wall time at a loop time: the `Date` follows the loop's cached clock, so a response
     /// costs no clock read; re-anchored on the wall clock at most once a second.
     wall_anchor: Option<(Instant, SystemTime)>,
+    /// The last [`Now`] handed out: the loop time stands still within a callback.
+    last_now: Option<Now>,
     pub(crate) stats: ServerStats,
     /// Connections with something to do, serviced by `pump`.
     pub(crate) dirty: Vec<ConnId>,
@@ -104,6 +104,11 @@ impl State {
 
     pub(crate) fn now(&mut self, lp: &Loop) -> Now {
         let at = lp.now();
+        if let Some(now) = self.last_now
+            && now.at == at
+        {
+            return now;
+        }
         let wall = match self.wall_anchor {
             Some((then, wall)) if at.saturating_duration_since(then) < Duration::from_secs(1) => {
                 wall + at.saturating_duration_since(then)
@@ -116,7 +121,9 @@ impl State {
         };
         let mut date = [0u8; HTTP_DATE_LEN];
         date.copy_from_slice(self.date.get(wall));
-        Now { at, date }
+        let now = Now { at, date };
+        self.last_now = Some(now);
+        now
     }
 }
 
@@ -242,6 +249,7 @@ impl Server {
                     next_gen: 0,
                     date: DateCache::new(),
                     wall_anchor: None,
+                    last_now: None,
                     stats: ServerStats::default(),
                     dirty: Vec::new(),
                     pumping: false,

@@ -3,13 +3,16 @@
 //! half-close, close. `pump` is the only place that does the carrying out, and it never runs
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::conn::{Conn, Life};
+use super::pipeline::Fields;
 use super::request::Request;
 use super::responder::Responder;
-use super::server::{ConnId, Entry, FieldList, Handler, Part, Shared};
+use super::response::is_reserved;
+use super::server::{ConnId, Entry, Handler, Part, Shared};
 use crate::{Handle, Loop, ReadEvent, TcpStream};
 
 impl Shared {
@@ -52,7 +55,14 @@ impl Shared {
     }
 
     fn mark(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
-        self.state.borrow_mut().dirty.push(id);
+        {
+            let mut st = self.state.borrow_mut();
+            // A handler answering a burst of pipelined requests marks its connection once
+            // per answer: one servicing covers them all.
+            if st.dirty.last() != Some(&id) {
+                st.dirty.push(id);
+            }
+        }
         self.pump(lp);
     }
 
@@ -339,29 +349,26 @@ impl Shared {
 }
 
 /// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
-/// server writes those), and whether `Connection` asked for a close.
-fn framing_free(fields: FieldList<'_>) -> (FieldList<'_>, bool) {
-    let mut close = false;
-    let reserved = |name: &[u8]| {
-        [&b"content-length"[..], b"transfer-encoding", b"connection"]
-            .iter()
-            .any(|r| name.eq_ignore_ascii_case(r))
-    };
-    if !fields.iter().any(|(n, _)| reserved(n)) {
-        return (fields, false);
+/// server writes those), and whether `Connection` asked for a close. Borrowed as they are when
+/// none is there, as is usual.
+fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
+    if !fields.iter().any(|(name, _)| is_reserved(name)) {
+        return (Cow::Borrowed(fields), false);
     }
+    let mut close = false;
     let kept = fields
-        .into_iter()
+        .iter()
         .filter(|(name, value)| {
             if name.eq_ignore_ascii_case(b"connection") {
                 close |= value
                     .split(|&b| b == b',')
                     .any(|o| o.trim_ascii().eq_ignore_ascii_case(b"close"));
             }
-            !reserved(name)
+            !is_reserved(name)
         })
+        .copied()
         .collect();
-    (kept, close)
+    (Cow::Owned(kept), close)
 }
 
 /// Clears `pumping` even if a handler panics, so the server keeps serving afterwards.

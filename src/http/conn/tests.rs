@@ -81,7 +81,7 @@ fn one_request_one_response_keep_alive() {
     assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_secs(10)));
     h.feed(GET);
     let d = h.dispatch();
-    assert_eq!(d.head.target, "/");
+    assert_eq!(d.head.target(), "/");
     assert_eq!(h.conn.deadline(), None, "the handler has no deadline");
     h.at(100);
     h.send(d.seq, "hi");
