@@ -2,7 +2,7 @@
 mod util;
 
 use std::cell::{Cell, RefCell};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -731,6 +731,91 @@ fn writes_that_finished_at_once_call_back_before_the_close_callback_others_keep_
             trace.take(),
             ["a 1 ok", "a 2 ok", "a 3 ok", "a closed", "b x ok"]
         );
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn try_write_sends_at_once_without_a_callback_and_never_jumps_the_queue() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        // A peer that reads nothing for 200 ms, then everything until EOF.
+        let received: Rc<RefCell<Vec<u8>>> = Rc::default();
+        let got = received.clone();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                server.close(lp, |_| {}).unwrap();
+                let stream = conn.unwrap();
+                let got = got.clone();
+                lp.set_timeout(Duration::from_millis(200), move |lp, _| {
+                    let got = got.clone();
+                    stream
+                        .read_start(lp, move |lp, stream, ev| match ev {
+                            ReadEvent::Data(bytes) => got.borrow_mut().extend_from_slice(bytes),
+                            _ => stream.close(lp, |_| {}).unwrap(),
+                        })
+                        .unwrap();
+                });
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let big: Vec<u8> = (0..4 << 20).map(|i: usize| (i % 251) as u8).collect();
+        let expected: Vec<u8> = b"abcdef"
+            .iter()
+            .copied()
+            .chain(big.iter().copied())
+            .collect();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let stream = lp
+            .tcp_connect(addr, move |lp, stream, r| {
+                r.unwrap();
+                let sent = stream
+                    .try_write(lp, &[IoSlice::new(b"abc"), IoSlice::new(b"def")])
+                    .unwrap();
+                assert_eq!(sent, 6);
+                stream.set_send_buffer_size(lp, 4096).unwrap();
+                let t2 = t.clone();
+                stream
+                    .write(lp, big.clone(), move |_, r| {
+                        r.unwrap();
+                        t2.push("big written");
+                    })
+                    .unwrap();
+                assert!(stream.write_queue_size(lp).unwrap() > 0);
+                // Earlier bytes wait in the queue: sending now would reorder the stream.
+                let err = stream.try_write(lp, &[IoSlice::new(b"X")]).unwrap_err();
+                assert!(
+                    matches!(&err, Error::Io(e) if e.kind() == ErrorKind::WouldBlock),
+                    "{err}"
+                );
+                let t3 = t.clone();
+                stream
+                    .shutdown(lp, move |lp, r| {
+                        r.unwrap();
+                        t3.push("shut down");
+                        let err = stream.try_write(lp, &[IoSlice::new(b"Y")]).unwrap_err();
+                        assert!(matches!(err, Error::InvalidState(_)), "{err}");
+                        stream.close(lp, |_| {}).unwrap();
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        // Still connecting: nothing can be sent yet.
+        let err = stream
+            .try_write(&mut lp, &[IoSlice::new(b"Z")])
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == ErrorKind::WouldBlock),
+            "{err}"
+        );
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["big written", "shut down"]);
+        assert!(*received.borrow() == expected, "bytes differ or reordered");
+        let err = stream
+            .try_write(&mut lp, &[IoSlice::new(b"W")])
+            .unwrap_err();
+        assert!(matches!(err, Error::StaleHandle), "{err}");
         assert_clean(&lp);
     });
 }

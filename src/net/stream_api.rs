@@ -84,6 +84,25 @@ macro_rules! stream_ops {
                 lp.stream_write(self.0, bufs.into_iter().map(Into::into), req)
             }
 
+            /// Sends as much of `bufs` as the socket takes at once, without queueing anything
+            /// and without a callback (libuv's `uv_try_write`): returns the number of bytes
+            /// sent, which may be fewer than given. Bytes stay the caller's, so a reused buffer
+            /// costs no copy; queue the unsent rest with [`write`](Self::write).
+            ///
+            /// Fails with an [`Error::Io`](crate::Error::Io) of kind
+            /// [`WouldBlock`](std::io::ErrorKind::WouldBlock) when nothing can be sent now:
+            /// earlier writes are still queued (sending would reorder the stream), the socket's
+            /// buffer is full, or a connect is in progress. Other errors are the socket's
+            /// (a reset peer), [`Error::InvalidState`](crate::Error::InvalidState) after
+            /// `shutdown`, or a stale or closing handle.
+            pub fn try_write(
+                self,
+                lp: &mut $crate::Loop,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> $crate::Result<usize> {
+                lp.stream_try_write(self.0, bufs)
+            }
+
             /// Bytes queued and not yet handed to the kernel.
             pub fn write_queue_size(self, lp: &mut $crate::Loop) -> $crate::Result<usize> {
                 Ok($crate::net::stream::stream_mut(&mut lp.handles, self.0)?

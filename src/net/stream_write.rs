@@ -111,6 +111,46 @@ impl Loop {
         self.stream_flushed(id)
     }
 
+    /// `try_write`: sends what the socket takes now, without queueing; `WouldBlock` when
+    /// nothing can go (the queue holds earlier bytes, the socket is full, or a connect or
+    /// shutdown is under way).
+    pub(crate) fn stream_try_write(&mut self, id: HandleId, bufs: &[IoSlice<'_>]) -> Result<usize> {
+        let Self {
+            handles,
+            counters,
+            poll,
+            ..
+        } = self;
+        let s = stream_open(handles, id)?;
+        if !s.shutdown_open() {
+            return Err(Error::InvalidState("write after shutdown"));
+        }
+        if !s.queue.is_empty() || !s.writable || s.connecting() {
+            return Err(Error::Io(io::ErrorKind::WouldBlock.into()));
+        }
+        let Some(socket) = &s.socket else {
+            return Err(Error::Closing);
+        };
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Ok(0);
+        }
+        loop {
+            match socket.send_vectored(&bufs[..bufs.len().min(MAX_IOV)]) {
+                Ok(n) => {
+                    counters.bytes_written += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        s.want_writable(poll.registry(), id)?;
+                    }
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+    }
+
     /// Queues a write request of several buffers and, if the socket is writable, sends at
     /// once: only the unwritten tail stays queued. Returns whether the queue is below the
     /// high-water mark.
