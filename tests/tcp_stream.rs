@@ -789,7 +789,7 @@ fn try_write_sends_at_once_without_a_callback_and_never_jumps_the_queue() {
                     matches!(&err, Error::Io(e) if e.kind() == ErrorKind::WouldBlock),
                     "{err}"
                 );
-                let t3 = t.clone();
+                let t3 = t;
                 stream
                     .shutdown(lp, move |lp, r| {
                         r.unwrap();
