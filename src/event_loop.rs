@@ -82,6 +82,10 @@ pub struct Loop {
     pub(crate) pending: VecDeque<Pending>,
     /// Handles whose close callback is due in the close phase, with that callback.
     pub(crate) closing: VecDeque<(HandleId, Option<LoopFn>)>,
+    /// Completions of closing streams, taken off the pending queue in one pass for every
+    /// closing stream at once (so a mass close is not quadratic), until each one's close
+    /// phase runs them.
+    pub(crate) closing_done: std::collections::HashMap<HandleId, Vec<crate::net::Done>>,
     /// In-flight requests (pool work, connects, writes...): they keep the loop alive.
     pub(crate) active_reqs: usize,
     /// Sources registered with `poll` other than the loop's own waker and timer fd.
@@ -135,6 +139,7 @@ impl Loop {
             immediates: ImmediateQueue::default(),
             pending: VecDeque::new(),
             closing: VecDeque::new(),
+            closing_done: std::collections::HashMap::new(),
             active_reqs: 0,
             io_sources: 0,
             net: crate::net::NetShared::default(),

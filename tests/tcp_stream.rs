@@ -819,3 +819,149 @@ fn try_write_sends_at_once_without_a_callback_and_never_jumps_the_queue() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn closing_many_streams_at_once_runs_each_ones_finished_writes_before_its_close_callback() {
+    with_timeout(30, || {
+        const N: usize = 200;
+        let mut lp = Loop::new().unwrap();
+        let accepted = Counter::new();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                if accepted.inc() == N {
+                    server.close(lp, |_| {}).unwrap();
+                }
+                conn.unwrap()
+                    .read_start(lp, |lp, stream, ev| {
+                        if !matches!(ev, ReadEvent::Data(_)) {
+                            stream.close(lp, |_| {}).unwrap();
+                        }
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
+        for _ in 0..N {
+            let s = streams.clone();
+            lp.tcp_connect(addr, move |_, stream, r| {
+                r.unwrap();
+                s.borrow_mut().push(stream);
+            })
+            .unwrap();
+        }
+        let trace = Trace::new();
+        let t = trace.clone();
+        let all = streams;
+        lp.set_timeout(Duration::from_millis(100), move |lp, _| {
+            let streams = all.borrow().clone();
+            assert_eq!(streams.len(), N, "all connected");
+            let t = t.clone();
+            // Check phase: every write below finishes at once and waits on the pending queue,
+            // interleaved across streams, when all of them are closed together.
+            lp.set_immediate(move |lp| {
+                for round in 0..2 {
+                    for (i, s) in streams.iter().enumerate() {
+                        let t = t.clone();
+                        s.write(lp, b"x", move |_, r| {
+                            r.unwrap();
+                            t.push(format!("{i} write {round}"));
+                        })
+                        .unwrap();
+                    }
+                }
+                for (i, s) in streams.iter().enumerate() {
+                    let t = t.clone();
+                    s.close(lp, move |_| t.push(format!("{i} closed"))).unwrap();
+                }
+            });
+        });
+        lp.run().unwrap();
+        let events = trace.take();
+        assert_eq!(events.len(), 3 * N);
+        for i in 0..N {
+            let mine: Vec<&String> = events
+                .iter()
+                .filter(|e| e.split(' ').next() == Some(&i.to_string()))
+                .collect();
+            assert_eq!(
+                mine,
+                [
+                    &format!("{i} write 0"),
+                    &format!("{i} write 1"),
+                    &format!("{i} closed")
+                ],
+                "stream {i}"
+            );
+        }
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_panicking_write_callback_while_closing_loses_no_other_streams_completions() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        let accepted = Counter::new();
+        let server = lp
+            .tcp_listen(any_port(), move |lp, server, conn| {
+                if accepted.inc() == 2 {
+                    server.close(lp, |_| {}).unwrap();
+                }
+                conn.unwrap()
+                    .read_start(lp, |lp, stream, ev| {
+                        if !matches!(ev, ReadEvent::Data(_)) {
+                            stream.close(lp, |_| {}).unwrap();
+                        }
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        let addr = server.local_addr(&lp).unwrap();
+        let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
+        for _ in 0..2 {
+            let s = streams.clone();
+            lp.tcp_connect(addr, move |_, stream, r| {
+                r.unwrap();
+                s.borrow_mut().push(stream);
+            })
+            .unwrap();
+        }
+        let trace = Trace::new();
+        let t = trace.clone();
+        lp.set_timeout(Duration::from_millis(100), move |lp, _| {
+            let (a, b) = {
+                let s = streams.borrow();
+                (s[0], s[1])
+            };
+            let t = t.clone();
+            lp.set_immediate(move |lp| {
+                let ta = t.clone();
+                a.write(lp, b"a", move |_, _| {
+                    ta.push("a write");
+                    panic!("boom in a's write callback");
+                })
+                .unwrap();
+                let tb = t.clone();
+                b.write(lp, b"b", move |_, r| {
+                    r.unwrap();
+                    tb.push("b write");
+                })
+                .unwrap();
+                let ta = t.clone();
+                a.close(lp, move |_| ta.push("a closed")).unwrap();
+                let tb = t.clone();
+                b.close(lp, move |_| tb.push("b closed")).unwrap();
+            });
+        });
+        let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
+        assert!(
+            first.is_err(),
+            "the write callback's panic reaches run's caller"
+        );
+        assert_eq!(trace.take(), ["a write", "a closed"]);
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["b write", "b closed"]);
+        assert_clean(&lp);
+    });
+}

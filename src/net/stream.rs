@@ -487,6 +487,37 @@ impl Loop {
         }
     }
 
+    /// Moves the completions of `id` and of every other closing stream off the pending queue
+    /// into `closing_done`, in one pass.
+    fn take_closing_completions(&mut self, id: HandleId) {
+        let Self {
+            handles,
+            closing,
+            pending,
+            closing_done,
+            ..
+        } = self;
+        let mut ids = std::collections::HashSet::new();
+        for of in std::iter::once(id).chain(closing.iter().map(|(of, _)| *of)) {
+            if let Ok(s) = stream_mut(handles, of)
+                && s.done_queued > 0
+            {
+                s.done_queued = 0;
+                ids.insert(of);
+            }
+        }
+        let mut kept = VecDeque::with_capacity(pending.len());
+        for p in pending.drain(..) {
+            match p {
+                Pending::StreamDone { id: of, done } if ids.contains(&of) => {
+                    closing_done.entry(of).or_default().push(done);
+                }
+                other => kept.push_back(other),
+            }
+        }
+        *pending = kept;
+    }
+
     /// Close, second half (close phase, before the close callback): finished requests get
     /// their results, unfinished ones [`Error::Canceled`], in the order they were made.
     /// Each callback runs even if an earlier one panicked; the first panic is returned for the
@@ -495,19 +526,15 @@ impl Loop {
         let Ok(s) = stream_mut(&mut self.handles, id) else {
             return None;
         };
-        let mut dones = Vec::new();
         if s.done_queued > 0 {
-            // Finished requests still on the pending queue run now, first, in their order.
-            s.done_queued = 0;
-            let mut kept = VecDeque::with_capacity(self.pending.len());
-            for p in self.pending.drain(..) {
-                match p {
-                    Pending::StreamDone { id: of, done } if of == id => dones.push(done),
-                    other => kept.push_back(other),
-                }
-            }
-            self.pending = kept;
+            self.take_closing_completions(id);
         }
+        // Finished requests that were still on the pending queue run first, in their order.
+        let mut dones = if self.closing_done.is_empty() {
+            Vec::new()
+        } else {
+            self.closing_done.remove(&id).unwrap_or_default()
+        };
         let Ok(s) = stream_mut(&mut self.handles, id) else {
             return None;
         };
