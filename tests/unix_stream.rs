@@ -1,8 +1,10 @@
 //! Unix-domain streams: the TCP stream API over a path and over a socketpair.
 mod util;
 
+use std::cell::RefCell;
 use std::io::ErrorKind;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use evloop::{Error, Handle, Loop, ReadEvent, UnixStream};
 use util::{Counter, assert_clean, with_timeout};
@@ -187,6 +189,42 @@ fn operations_on_closing_and_closed_streams_are_errors() {
         .unwrap();
         lp.run().unwrap();
         assert_eq!(eof.get(), 1);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_write_larger_than_the_socket_buffer_flushes_on_the_writable_edge() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        let (a, b) = lp.unix_pair().unwrap();
+        let data: Vec<u8> = (0..8 << 20).map(|i: usize| (i % 253) as u8).collect();
+        let expected = data.clone();
+        let done = Counter::new();
+        let d = done.clone();
+        // The pair starts connected (read interest only): the queue must still drain once the
+        // send buffer fills and frees up.
+        a.write(&mut lp, data, move |lp, r| {
+            r.unwrap();
+            d.inc();
+            a.close(lp, |_| {}).unwrap();
+        })
+        .unwrap();
+        assert!(
+            a.write_queue_size(&mut lp).unwrap() > 0,
+            "8 MiB fit at once"
+        );
+        let got: Rc<RefCell<Vec<u8>>> = Rc::default();
+        let g = got.clone();
+        b.read_start(&mut lp, move |lp, b, ev| match ev {
+            ReadEvent::Data(bytes) => g.borrow_mut().extend_from_slice(bytes),
+            ReadEvent::Eof => b.close(lp, |_| {}).unwrap(),
+            ReadEvent::Error(e) => panic!("{e}"),
+        })
+        .unwrap();
+        lp.run().unwrap();
+        assert_eq!(done.get(), 1);
+        assert!(*got.borrow() == expected, "bytes differ");
         assert_clean(&lp);
     });
 }
