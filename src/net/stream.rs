@@ -289,22 +289,26 @@ impl Loop {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             s.readable = true;
         }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
+        let became_writable = event.is_writable() || event.is_write_closed() || event.is_error();
+        if became_writable {
             s.writable = true;
         }
+        let mut read = s.reading && s.readable;
         if s.connecting() {
             if !s.writable {
                 return;
             }
             self.stream_finish_connect(id);
+            read = stream_mut(&mut self.handles, id).is_ok_and(|s| s.reading && s.readable);
         }
-        if let Ok(s) = stream_mut(&mut self.handles, id)
-            && s.reading
-            && s.readable
-        {
+        if read {
             self.stream_read_batch(id, Phase::Poll);
         }
-        self.stream_flush(id);
+        // Writes made meanwhile (by the read callbacks, say) flushed themselves; only new
+        // writability can move what is still queued.
+        if became_writable {
+            self.stream_flush(id);
+        }
     }
 
     /// The writable edge of a connecting socket: did the connect succeed?
@@ -394,6 +398,7 @@ impl Loop {
         let mut budget_left = true;
         for round in 0..IO_BATCH {
             budget_left = round + 1 < IO_BATCH;
+            let mut drained = false;
             let Ok(entry) = self.handles.open_mut(id) else {
                 break;
             };
@@ -411,6 +416,7 @@ impl Loop {
                     if n < buf.len() && !s.read_closed {
                         // A short read drained the socket; new data brings a new edge.
                         s.readable = false;
+                        drained = true;
                     }
                     (n, Ok(Some(())))
                 }
@@ -454,6 +460,10 @@ impl Loop {
                     }
                 },
             );
+            if drained {
+                // Only an event sets `readable` again: nothing more to read this time.
+                break;
+            }
         }
         self.net.read_buf = buf;
         if !budget_left
