@@ -52,6 +52,13 @@ impl Loop {
             let Some(entry) = self.handles.remove(id) else {
                 continue;
             };
+            if let HandleData::Stream(mut spare) = entry.data
+                && self.net.spare_streams.len() < crate::net::SPARE_STREAMS
+            {
+                // Keep the box, not what it owned.
+                spare.clear();
+                self.net.spare_streams.push(spare);
+            }
             if let Some(cb) = on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, entry.site, cb);
             }

@@ -42,4 +42,10 @@ pub(crate) const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
 pub(crate) struct NetShared {
     /// The one read buffer, taken off the loop while a read callback borrows it.
     pub(crate) read_buf: Vec<u8>,
+    /// Boxes of closed streams, reused by the next accepted or connected ones: a server
+    /// turning connections over pays no allocator round trip per connection.
+    pub(crate) spare_streams: Vec<Box<StreamState>>,
 }
+
+/// How many closed streams' boxes a loop keeps for reuse (a few KiB).
+pub(crate) const SPARE_STREAMS: usize = 64;

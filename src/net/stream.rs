@@ -130,6 +130,14 @@ impl StreamState {
         Ok(())
     }
 
+    /// Drops everything the state owns (a closed stream's box kept for reuse).
+    pub(crate) fn clear(&mut self) {
+        self.socket = None;
+        self.read_cb = None;
+        self.queue = WriteQueue::default();
+        self.extra = None;
+    }
+
     /// Whether a connect is in flight.
     pub(crate) fn connecting(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| e.connect.is_some())
@@ -240,9 +248,16 @@ impl Loop {
             queue: WriteQueue::default(),
             extra: None,
         };
+        let boxed = match self.net.spare_streams.pop() {
+            Some(mut spare) => {
+                *spare = state;
+                spare
+            }
+            None => Box::new(state),
+        };
         let id = self
             .handles
-            .insert(kind, site, false, HandleData::Stream(Box::new(state)));
+            .insert(kind, site, false, HandleData::Stream(boxed));
         let s = stream_mut(&mut self.handles, id)?;
         let interest = if connected {
             Interest::READABLE
