@@ -117,6 +117,21 @@ impl Conn {
         self.dispatches.pop_front()
     }
 
+    /// Offers the bytes to write now to `send` when they are all in the reusable output buffer
+    /// (no copy, no allocation); `send` returns how many the socket took at once, or `None`.
+    /// What it took is done with: nothing is in flight for it. Returns the bytes sent.
+    pub(crate) fn send_now(&mut self, send: impl FnOnce(&[u8]) -> Option<usize>) -> usize {
+        let Some(bytes) = self.queue.output_scratch() else {
+            return 0;
+        };
+        let Some(n) = send(bytes) else { return 0 };
+        self.queue.consume_output(n);
+        if !self.queue.has_output() {
+            self.update();
+        }
+        n
+    }
+
     /// Bytes to write now. A non-empty result counts as one write in flight until
     /// [`on_write_done`](Self::on_write_done).
     pub(crate) fn take_output(&mut self) -> Vec<WriteBuf> {

@@ -61,6 +61,24 @@ impl Output {
         }
     }
 
+    /// The pending bytes, if they are all in the scratch buffer (the usual case: heads and
+    /// small bodies), to be sent straight from it.
+    pub(crate) fn scratch_only(&self) -> Option<&[u8]> {
+        (self.pieces.is_empty() && !self.scratch.is_empty()).then_some(&self.scratch[..])
+    }
+
+    /// The first `n` bytes of the scratch buffer went out; the buffer keeps its capacity for
+    /// the next burst.
+    pub(crate) fn consume_scratch(&mut self, n: usize) {
+        let n = n.min(self.scratch.len());
+        if n == self.scratch.len() {
+            self.scratch.clear();
+        } else {
+            self.scratch.drain(..n);
+        }
+        self.len -= n;
+    }
+
     pub(crate) fn take(&mut self) -> Vec<WriteBuf> {
         self.flush_scratch();
         self.len = 0;
@@ -100,6 +118,27 @@ mod tests {
         assert_eq!(&flat(&pieces)[..12], b"head1 body1 ");
         assert!(out.is_empty());
         assert!(out.take().is_empty());
+    }
+
+    #[test]
+    fn bytes_sent_from_the_scratch_buffer_leave_the_rest_in_order() {
+        let mut out = Output::default();
+        assert_eq!(out.scratch_only(), None);
+        out.push_bytes(b"abcdef");
+        assert_eq!(out.scratch_only(), Some(&b"abcdef"[..]));
+        out.consume_scratch(4);
+        assert_eq!(out.len(), 2);
+        out.push_bytes(b"gh");
+        assert_eq!(flat(&out.take()), b"efgh");
+        out.push_bytes(b"xyz");
+        let capacity = out.scratch.capacity();
+        out.consume_scratch(3);
+        assert!(out.is_empty());
+        assert_eq!(out.scratch.capacity(), capacity, "the buffer is kept for reuse");
+        // A large body passed through as its own buffer: not all in the scratch buffer.
+        out.push_bytes(b"head");
+        out.push(WriteBuf::from(vec![b'x'; COPY_LIMIT + 1]));
+        assert_eq!(out.scratch_only(), None);
     }
 
     #[test]

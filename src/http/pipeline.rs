@@ -131,6 +131,16 @@ impl ResponseQueue {
         self.out.take()
     }
 
+    /// The released bytes if they all sit in the output's scratch buffer.
+    pub(crate) fn output_scratch(&self) -> Option<&[u8]> {
+        self.out.scratch_only()
+    }
+
+    /// The first `n` released bytes were sent straight from the scratch buffer.
+    pub(crate) fn consume_output(&mut self, n: usize) {
+        self.out.consume_scratch(n);
+    }
+
     pub(crate) fn has_output(&self) -> bool {
         !self.out.is_empty()
     }

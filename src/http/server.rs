@@ -76,6 +76,8 @@ pub(crate) struct State {
     wall_anchor: Option<(Instant, SystemTime)>,
     /// The last [`Now`] handed out: the loop time stands still within a callback.
     last_now: Option<Now>,
+    /// The loop clock reading `last_now` was made for.
+    last_now_ns: u64,
     pub(crate) stats: ServerStats,
     /// Connections with something to do, serviced by `pump`.
     pub(crate) dirty: Vec<ConnId>,
@@ -103,12 +105,16 @@ impl State {
     }
 
     pub(crate) fn now(&mut self, lp: &Loop) -> Now {
-        let at = lp.now();
+        // Compare the loop's cached clock as plain ns first: turning it into an `Instant` costs
+        // more than the rest of this call when the time has not moved.
+        let ns = lp.clock.now();
         if let Some(now) = self.last_now
-            && now.at == at
+            && self.last_now_ns == ns
         {
             return now;
         }
+        self.last_now_ns = ns;
+        let at = lp.now();
         let wall = match self.wall_anchor {
             Some((then, wall)) if at.saturating_duration_since(then) < Duration::from_secs(1) => {
                 wall + at.saturating_duration_since(then)
@@ -250,6 +256,7 @@ impl Server {
                     date: DateCache::new(),
                     wall_anchor: None,
                     last_now: None,
+                    last_now_ns: 0,
                     stats: ServerStats::default(),
                     dirty: Vec::new(),
                     pumping: false,

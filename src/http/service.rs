@@ -4,6 +4,7 @@
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
 use std::borrow::Cow;
+use std::io::IoSlice;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -132,10 +133,15 @@ impl Shared {
         let now = lp.now();
         let Some(e) = st.entry(id) else { return };
         let stream = e.stream;
+        // First straight from the connection's reusable buffer, for whatever the socket takes
+        // now; only the rest (if any) is handed over as an owned, queued write.
+        let mut written = e
+            .conn
+            .send_now(|bytes| stream.try_write(lp, &[IoSlice::new(bytes)]).ok())
+            as u64;
         let out = e.conn.take_output();
-        let mut written = 0;
         if !out.is_empty() {
-            written = out.iter().map(|p| p.as_slice().len() as u64).sum();
+            written += out.iter().map(|p| p.as_slice().len() as u64).sum::<u64>();
             let s = Rc::clone(self);
             let bufs = out;
             match stream.write_vectored(lp, bufs, move |lp, r| s.on_written(lp, id, r.is_ok())) {
