@@ -284,7 +284,12 @@ impl Conn {
             start += consumed;
             match event {
                 RawEvent::NeedMore => break,
-                RawEvent::Head(head) => self.on_head(head, now),
+                RawEvent::Head(head) => {
+                    self.on_head(head, now);
+                    if self.incoming.is_some() && self.parser.end_if_bodiless() {
+                        self.dispatch();
+                    }
+                }
                 RawEvent::Body(range) => {
                     if let Some(incoming) = &mut self.incoming {
                         let range = at + range.start..at + range.end;
@@ -313,7 +318,7 @@ impl Conn {
             return self.fail(501, "method not implemented", now);
         }
         let unknown_expectation =
-            head.version_minor >= 1 && !head.expect_continue && head.header("expect").is_some();
+            head.version_minor >= 1 && !head.expect_continue && head.has_expect;
         if unknown_expectation {
             return self.fail(417, "only 100-continue is supported", now);
         }

@@ -98,6 +98,8 @@ pub(crate) struct Derived {
     pub(crate) framing: BodyFraming,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    /// An `Expect` field is present (whatever it asks for).
+    pub(crate) has_expect: bool,
 }
 
 impl Derived {
@@ -143,6 +145,7 @@ impl Derived {
             framing,
             keep_alive: !close && (version_minor >= 1 || keep_alive),
             expect_continue,
+            has_expect: seen.expect,
         })
     }
 }

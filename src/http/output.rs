@@ -134,7 +134,11 @@ mod tests {
         let capacity = out.scratch.capacity();
         out.consume_scratch(3);
         assert!(out.is_empty());
-        assert_eq!(out.scratch.capacity(), capacity, "the buffer is kept for reuse");
+        assert_eq!(
+            out.scratch.capacity(),
+            capacity,
+            "the buffer is kept for reuse"
+        );
         // A large body passed through as its own buffer: not all in the scratch buffer.
         out.push_bytes(b"head");
         out.push(WriteBuf::from(vec![b'x'; COPY_LIMIT + 1]));

@@ -213,6 +213,22 @@ impl Parser {
         Ok((consumed, event))
     }
 
+    /// Right after a head: if it has no body, ends the message now, as the next
+    /// [`parse_raw`](Self::parse_raw) would have reported with [`RawEvent::End`] (saving the
+    /// server a parser round per request). Returns whether it did.
+    pub(crate) fn end_if_bodiless(&mut self) -> bool {
+        if let State::Length {
+            remaining: 0,
+            keep_alive,
+        } = self.state
+        {
+            self.end_message(keep_alive);
+            true
+        } else {
+            false
+        }
+    }
+
     fn end_message(&mut self, keep_alive: bool) {
         self.state = if keep_alive {
             State::Head(HeadScan::new())

@@ -42,6 +42,8 @@ pub(crate) struct RawHead {
     pub(crate) framing: BodyFraming,
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
+    /// An `Expect` field is present (whatever it asks for).
+    pub(crate) has_expect: bool,
 }
 
 impl RawHead {
@@ -81,6 +83,7 @@ impl RawHead {
             framing: derived.framing,
             keep_alive: derived.keep_alive,
             expect_continue: derived.expect_continue,
+            has_expect: derived.has_expect,
         }
     }
 

@@ -17,8 +17,9 @@ use super::raw_head::RawHead;
 #[derive(Debug, Clone)]
 pub struct Request {
     raw: RawHead,
-    /// Built from `raw` on first use.
-    head: OnceLock<RequestHead>,
+    /// Built from `raw` on first use; boxed so that the `Request` moved into every handler
+    /// call stays small when nobody asks for it.
+    head: OnceLock<Box<RequestHead>>,
     body: Vec<u8>,
     peer: SocketAddr,
 }
@@ -100,7 +101,7 @@ impl Request {
 
     /// The parsed head, with framing and connection details (built on the first call).
     pub fn head(&self) -> &RequestHead {
-        self.head.get_or_init(|| self.raw.to_head())
+        self.head.get_or_init(|| Box::new(self.raw.to_head()))
     }
 
     /// The body (empty when the request had none).

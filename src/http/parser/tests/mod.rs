@@ -284,3 +284,24 @@ fn between_requests() {
     assert_eq!(parser.parse(b"").map(|p| p.event), Ok(Event::End));
     assert!(parser.is_between_requests());
 }
+
+#[test]
+fn a_bodiless_head_can_be_ended_at_once_and_a_head_with_a_body_cannot() {
+    let two = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+    let mut p = Parser::default();
+    let Ok((n, RawEvent::Head(_))) = p.parse_raw(two) else {
+        panic!("first head");
+    };
+    assert!(p.end_if_bodiless());
+    assert!(p.is_between_requests());
+    assert!(!p.end_if_bodiless(), "nothing left to end");
+    let Ok((m, RawEvent::Head(_))) = p.parse_raw(&two[n..]) else {
+        panic!("second head");
+    };
+    assert!(!p.end_if_bodiless(), "a body of 2 bytes follows");
+    let Ok((2, RawEvent::Body(range))) = p.parse_raw(&two[n + m..]) else {
+        panic!("body");
+    };
+    assert_eq!(&two[n + m..][range], b"hi");
+    assert!(matches!(p.parse_raw(&[]), Ok((0, RawEvent::End))));
+}
