@@ -33,6 +33,30 @@ impl LineScan {
     /// how they were split. Anything malformed before that point ends the scan, so httparse
     /// reports it once the line is complete, exactly as it would in a single pass.
     pub(crate) fn advance(&mut self, bytes: &[u8], max_target: usize) -> Result<(), HttpError> {
+        if *self == Self::START && Self::whole_line_fits(bytes, max_target) {
+            *self = Self::Done;
+            return Ok(());
+        }
+        self.advance_bytewise(bytes, max_target)
+    }
+
+    /// The common case in one pass of two searches instead of a state step per byte: `bytes`
+    /// starts with a method (no leading empty line), a space, and a target of at most
+    /// `max_target` bytes that has already ended. Anything else is left to the byte-wise scan,
+    /// so the verdict is the same.
+    fn whole_line_fits(bytes: &[u8], max_target: usize) -> bool {
+        let Some(space) = bytes.iter().take(32).position(|&b| b == b' ') else {
+            return false;
+        };
+        if space == 0 || bytes[..space].iter().any(|&b| b == b'\r' || b == b'\n') {
+            return false;
+        }
+        let target = &bytes[space + 1..];
+        let window = &target[..target.len().min(max_target.saturating_add(1))];
+        window.iter().any(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+    }
+
+    fn advance_bytewise(&mut self, bytes: &[u8], max_target: usize) -> Result<(), HttpError> {
         for &b in bytes {
             *self = match (*self, b) {
                 (Self::Done, _) => return Ok(()),
@@ -105,6 +129,33 @@ mod tests {
             scan(&[b"GET /abc", b"def"], 5),
             Err(HttpError::target_too_long())
         );
+    }
+
+    #[test]
+    fn the_one_pass_fast_path_agrees_with_the_byte_wise_scan() {
+        let lines: [&[u8]; 12] = [
+            b"GET / HTTP/1.1\r\n",
+            b"GET /abcd HTTP/1.1",
+            b"GET /abcde HTTP/1.1",
+            b"GET /abcdef HTTP/1.1",
+            b"GET /abcde\r\n",
+            b"GET /abcde",
+            b"GET\r\n/abc",
+            b" GET /",
+            b"\r\nGET / HTTP/1.1",
+            b"VERYLONGMETHODNAMEBEYONDTHIRTYTWOBYTES /a HTTP/1.1",
+            b"GET  / HTTP/1.1",
+            b"",
+        ];
+        for line in lines {
+            for max in [0, 1, 5, 6, 100] {
+                let mut fast = LineScan::START;
+                let mut slow = LineScan::START;
+                let a = fast.advance(line, max).map(|()| fast);
+                let b = slow.advance_bytewise(line, max).map(|()| slow);
+                assert_eq!(a, b, "{:?} max {max}", String::from_utf8_lossy(line));
+            }
+        }
     }
 
     #[test]
