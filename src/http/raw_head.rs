@@ -13,8 +13,14 @@ use super::method::Method;
 type FieldSpans = Vec<(Range<usize>, Range<usize>)>;
 
 /// What a head owns: its bytes, its target (kept apart so it is read as `&str` without
-/// checking the UTF-8 again) and its field ranges.
-type Buffers = (Vec<u8>, String, FieldSpans);
+/// checking the UTF-8 again) and its field ranges. Boxed, so the head a request carries
+/// through the parser, the dispatch queue and the handler call is small to move.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Buffers {
+    bytes: Vec<u8>,
+    target: String,
+    fields: FieldSpans,
+}
 
 /// Buffers this thread keeps for the next heads, at most this many...
 const SPARE_BUFFERS: usize = 64;
@@ -25,18 +31,21 @@ thread_local! {
     /// The buffers of dropped heads, for the heads parsed next on this thread: a burst of
     /// pipelined requests then costs no allocation at all, and the allocator's small caches
     /// (which a burst of 16 overflows) stay out of the way.
-    static SPARE: RefCell<Vec<Buffers>> = const { RefCell::new(Vec::new()) };
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes are what is reused: each goes back into a head as it is"
+    )]
+    static SPARE: RefCell<Vec<Box<Buffers>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A request head kept as received; its parts are ranges of `bytes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RawHead {
-    /// The head from the request line to the empty line, exactly as received.
-    bytes: Vec<u8>,
-    target: String,
-    /// Name and value of every field line, in arrival order (values trimmed, as httparse
-    /// gives them).
-    fields: FieldSpans,
+    /// The head from the request line to the empty line exactly as received, the target,
+    /// and the name and value of every field line in arrival order (values trimmed, as
+    /// httparse gives them).
+    /// `None` only once dropped (the box went back to the spare list).
+    bufs: Option<Box<Buffers>>,
     pub(crate) method: Method,
     pub(crate) version_minor: u8,
     pub(crate) framing: BodyFraming,
@@ -62,22 +71,20 @@ impl RawHead {
             let start = (part.as_ptr() as usize).wrapping_sub(base);
             start..start + part.len()
         };
-        let (mut bytes, mut owned_target, mut spans) = SPARE
+        let mut bufs = SPARE
             .try_with(|spare| spare.borrow_mut().pop())
             .ok()
             .flatten()
             .unwrap_or_default();
-        bytes.extend_from_slice(head);
-        owned_target.push_str(target);
-        spans.extend(
+        bufs.bytes.extend_from_slice(head);
+        bufs.target.push_str(target);
+        bufs.fields.extend(
             fields
                 .iter()
                 .map(|h| (span(h.name.as_bytes()), span(h.value))),
         );
         Self {
-            bytes,
-            target: owned_target,
-            fields: spans,
+            bufs: Some(bufs),
             method,
             version_minor,
             framing: derived.framing,
@@ -87,18 +94,28 @@ impl RawHead {
         }
     }
 
+    fn bufs(&self) -> &Buffers {
+        static EMPTY: Buffers = Buffers {
+            bytes: Vec::new(),
+            target: String::new(),
+            fields: Vec::new(),
+        };
+        self.bufs.as_deref().unwrap_or(&EMPTY)
+    }
+
     fn part(&self, range: &Range<usize>) -> &[u8] {
-        self.bytes.get(range.clone()).unwrap_or_default()
+        self.bufs().bytes.get(range.clone()).unwrap_or_default()
     }
 
     /// The request-target exactly as sent.
     pub(crate) fn target(&self) -> &str {
-        &self.target
+        &self.bufs().target
     }
 
     /// Every field as (name, value) bytes, in arrival order.
     pub(crate) fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.fields
+        self.bufs()
+            .fields
             .iter()
             .map(|(name, value)| (self.part(name), self.part(value)))
     }
@@ -129,24 +146,25 @@ impl RawHead {
 
 impl Drop for RawHead {
     fn drop(&mut self) {
-        if self.bytes.capacity() > SPARE_CAPACITY
-            || self.target.capacity() > SPARE_CAPACITY
-            || self.fields.capacity() * size_of::<(Range<usize>, Range<usize>)>() > SPARE_CAPACITY
+        let Some(mut bufs) = self.bufs.take() else {
+            return;
+        };
+        let b = &mut *bufs;
+        if b.bytes.capacity() > SPARE_CAPACITY
+            || b.target.capacity() > SPARE_CAPACITY
+            || b.fields.capacity() * size_of::<(Range<usize>, Range<usize>)>() > SPARE_CAPACITY
         {
             return;
         }
-        let mut bytes = std::mem::take(&mut self.bytes);
-        let mut target = std::mem::take(&mut self.target);
-        let mut fields = std::mem::take(&mut self.fields);
-        bytes.clear();
-        target.clear();
-        fields.clear();
+        b.bytes.clear();
+        b.target.clear();
+        b.fields.clear();
         // During thread teardown the spare list may be gone: the buffers are simply freed.
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut()
                 && spare.len() < SPARE_BUFFERS
             {
-                spare.push((bytes, target, fields));
+                spare.push(bufs);
             }
         });
     }
@@ -189,10 +207,14 @@ mod tests {
     #[test]
     fn buffers_are_reused_and_come_back_clean() {
         let first = head(b"GET /first HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n");
-        let ptr = first.bytes.as_ptr();
+        let ptr = first.bufs().bytes.as_ptr();
         drop(first);
         let second = head(b"GET /2 HTTP/1.1\r\nHost: b\r\n\r\n");
-        assert_eq!(second.bytes.as_ptr(), ptr, "the spare buffer is taken");
+        assert_eq!(
+            second.bufs().bytes.as_ptr(),
+            ptr,
+            "the spare buffer is taken"
+        );
         assert_eq!(second.target(), "/2");
         assert_eq!(second.fields().count(), 1);
         assert_eq!(second.header("host"), Some(&b"b"[..]));
