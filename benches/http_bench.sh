@@ -20,16 +20,12 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 command -v node >/dev/null || { echo "node is required for the peer" >&2; exit 1; }
 cargo build --release --example http 2>&1 | tail -1
 # The raw mio HTTP loop (the no-abstraction limit): locate the bench binary cargo builds.
-mio_http=$(cargo bench --no-run --bench mio_http --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "mio_http" and m.get("executable"):
-        print(m["executable"])
-' | tail -n 1)
+# shellcheck source=benches/common.sh
+source benches/common.sh
+cargo_json=$(mktemp)
+cargo bench --no-run --bench mio_http --message-format=json >"$cargo_json" 2>/dev/null || true
+mio_http=$(artifact "$cargo_json" mio_http)
+rm -f "$cargo_json"
 [ -x "$mio_http" ] || { echo "building the mio_http peer failed" >&2; exit 1; }
 
 TICKS=$(getconf CLK_TCK)

@@ -13,11 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '%s\n' "$*" >&2; }
-command -v valgrind >/dev/null || {
-    log "installing valgrind"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } >&2
-}
+# shellcheck source=benches/common.sh
+source benches/common.sh
+need_valgrind
 
 tmp=$(mktemp -d)
 pids=()
@@ -30,16 +28,8 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --example http 2>&1 | tail -n 1 >&2
-mio_http=$(cargo bench --no-run --bench mio_http --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "mio_http" and m.get("executable"):
-        print(m["executable"])
-' | tail -n 1)
+cargo bench --no-run --bench mio_http --message-format=json >"$tmp/cargo.json" 2>/dev/null || true
+mio_http=$(artifact "$tmp/cargo.json" mio_http)
 [[ -x $mio_http ]] || { log "building the mio_http peer failed"; exit 1; }
 
 cat >"$tmp/client.py" <<'EOF'

@@ -23,7 +23,8 @@ sides=(evloop libuv node mio)
 all_cases=(pingpong_1x64 pingpong_1x1024 pingpong_1x16384 pingpong_100x64 pingpong_100x1024
     pingpong_100x16384 pound_100 pump idle tcp_write_batch)
 
-log() { printf '%s\n' "$*" >&2; }
+# shellcheck source=benches/common.sh
+source "$here/common.sh"
 
 usage() {
     cat <<EOF
@@ -81,18 +82,6 @@ trap 'exit 130' INT TERM
 
 # --- build -------------------------------------------------------------------------------------
 # Prints the executable cargo built for target $2 from the JSON messages in file $1.
-artifact() {
-    python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == sys.argv[2] and m.get("executable"):
-        print(m["executable"])
-' "$1" "$2" | tail -n 1
-}
 
 log "building (release): net_client, mio_echo, peer_workloads, examples/echo"
 (cd "$root" && timeout 1200 cargo bench --no-run --bench net_client --bench mio_echo \
@@ -106,20 +95,7 @@ mio_bin=$(artifact "$tmp/cargo.json" mio_echo)
 peer_workloads=$(artifact "$tmp/cargo.json" peer_workloads)
 evloop_echo=$(artifact "$tmp/cargo.json" echo)
 
-if [[ ! -f /usr/include/uv.h ]]; then
-    log "installing libuv1-dev (no /usr/include/uv.h)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev; } >&2 ||
-        log "libuv: could not install libuv1-dev; libuv results will be n/a"
-fi
-mkdir -p "$build"
-for prog in echo_server tcp_write_batch; do
-    src=$peers/c/$prog.c
-    bin=$build/$prog
-    if [[ ! -x $bin || $src -nt $bin || $peers/c/common.h -nt $bin ]]; then
-        "${CC:-cc}" -O2 -Wall -Wextra -o "$bin" "$src" -luv -lpthread >&2 ||
-            { log "libuv: building $src failed"; rm -f "$bin"; }
-    fi
-done
+build_c_peers "$build" echo_server tcp_write_batch
 node_ok=1
 command -v node >/dev/null || { node_ok=0; log "node: n/a (no node on PATH)"; }
 

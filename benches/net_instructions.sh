@@ -20,12 +20,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=$here/peers/build
 
-log() { printf '%s\n' "$*" >&2; }
-
-command -v valgrind >/dev/null || {
-    log "installing valgrind"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } >&2
-}
+# shellcheck source=benches/common.sh
+source "$here/common.sh"
+need_valgrind
 
 tmp=$(mktemp -d)
 pids=()
@@ -38,18 +35,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-artifact() {
-    python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == sys.argv[2] and m.get("executable"):
-        print(m["executable"])
-' "$1" "$2" | tail -n 1
-}
 
 log "building (release): net_client, mio_echo, peer_workloads, examples/echo"
 (cd "$root" && timeout 1200 cargo bench --no-run --bench net_client --bench mio_echo \
@@ -63,20 +48,7 @@ mio_bin=$(artifact "$tmp/cargo.json" mio_echo)
 peer_workloads=$(artifact "$tmp/cargo.json" peer_workloads)
 evloop_echo=$(artifact "$tmp/cargo.json" echo)
 
-if [[ ! -f /usr/include/uv.h ]]; then
-    log "installing libuv1-dev"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev; } >&2 ||
-        log "libuv: could not install libuv1-dev; libuv results will be n/a"
-fi
-mkdir -p "$build"
-for prog in echo_server tcp_write_batch; do
-    src=$here/peers/c/$prog.c
-    bin=$build/$prog
-    if [[ ! -x $bin || $src -nt $bin || $here/peers/c/common.h -nt $bin ]]; then
-        "${CC:-cc}" -O2 -Wall -Wextra -o "$bin" "$src" -luv -lpthread >&2 ||
-            { log "libuv: building $src failed"; rm -f "$bin"; }
-    fi
-done
+build_c_peers "$build" echo_server tcp_write_batch
 
 server_argv() {
     case $1 in

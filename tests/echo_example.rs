@@ -65,18 +65,7 @@ fn echo_one_mib(addr: SocketAddr, seed: u8) {
 #[test]
 fn echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
     with_timeout(120, || {
-        let child = Command::new(echo_binary())
-            .args(["--addr", "127.0.0.1:0", "--threads", "2"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut server = Server(child);
-        let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr: SocketAddr = first
-            .split_whitespace()
-            .find_map(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        let (mut server, addr, lines) = start_echo("2");
 
         let clients: Vec<_> = (0..100u8)
             .map(|seed| std::thread::spawn(move || echo_one_mib(addr, seed)))
@@ -122,8 +111,12 @@ fn echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
     });
 }
 
-/// Starts the example on an ephemeral port; returns it with its address.
-fn start_echo(threads: &str) -> (Server, SocketAddr) {
+/// The example's stdout, line by line.
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// Starts the example on an ephemeral port; returns it with its address and the rest of its
+/// stdout.
+fn start_echo(threads: &str) -> (Server, SocketAddr, Lines) {
     let child = Command::new(echo_binary())
         .args(["--addr", "127.0.0.1:0", "--threads", threads])
         .stdout(Stdio::piped())
@@ -136,13 +129,13 @@ fn start_echo(threads: &str) -> (Server, SocketAddr) {
         .split_whitespace()
         .find_map(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no address in {first:?}"));
-    (server, addr)
+    (server, addr, lines)
 }
 
 #[test]
 fn a_client_that_sends_without_reading_stalls_then_gets_every_byte_back() {
     with_timeout(90, || {
-        let (_server, addr) = start_echo("1");
+        let (_server, addr, _lines) = start_echo("1");
         let limit = 64 << 20;
         let data: Vec<u8> = (0..limit).map(|i: usize| (i % 251) as u8).collect();
         let mut stream = TcpStream::connect(addr).unwrap();

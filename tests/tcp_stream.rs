@@ -664,36 +664,42 @@ fn socket_options_and_addresses() {
     });
 }
 
+/// A listener for `n` clients that reads and drops their bytes and closes each on EOF or
+/// error, and `n` clients connecting to it; the list fills as their connects complete.
+fn sink_with_clients(lp: &mut Loop, n: usize) -> Rc<RefCell<Vec<TcpStream>>> {
+    let accepted = Counter::new();
+    let server = lp
+        .tcp_listen(any_port(), move |lp, server, conn| {
+            if accepted.inc() == n {
+                server.close(lp, |_| {}).unwrap();
+            }
+            conn.unwrap()
+                .read_start(lp, |lp, stream, ev| {
+                    if !matches!(ev, ReadEvent::Data(_)) {
+                        stream.close(lp, |_| {}).unwrap();
+                    }
+                })
+                .unwrap();
+        })
+        .unwrap();
+    let addr = server.local_addr(lp).unwrap();
+    let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
+    for _ in 0..n {
+        let s = streams.clone();
+        lp.tcp_connect(addr, move |_, stream, r| {
+            r.unwrap();
+            s.borrow_mut().push(stream);
+        })
+        .unwrap();
+    }
+    streams
+}
+
 #[test]
 fn writes_that_finished_at_once_call_back_before_the_close_callback_others_keep_their_turn() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        // Accepts two clients, reads and drops their bytes, closes each on EOF or error.
-        let accepted = Counter::new();
-        let server = lp
-            .tcp_listen(any_port(), move |lp, server, conn| {
-                if accepted.inc() == 2 {
-                    server.close(lp, |_| {}).unwrap();
-                }
-                conn.unwrap()
-                    .read_start(lp, |lp, stream, ev| {
-                        if !matches!(ev, ReadEvent::Data(_)) {
-                            stream.close(lp, |_| {}).unwrap();
-                        }
-                    })
-                    .unwrap();
-            })
-            .unwrap();
-        let addr = server.local_addr(&lp).unwrap();
-        let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
-        for _ in 0..2 {
-            let s = streams.clone();
-            lp.tcp_connect(addr, move |_, stream, r| {
-                r.unwrap();
-                s.borrow_mut().push(stream);
-            })
-            .unwrap();
-        }
+        let streams = sink_with_clients(&mut lp, 2);
         let trace = Trace::new();
         let t = trace.clone();
         lp.set_timeout(Duration::from_millis(50), move |lp, _| {
@@ -825,31 +831,7 @@ fn closing_many_streams_at_once_runs_each_ones_finished_writes_before_its_close_
     with_timeout(30, || {
         const N: usize = 200;
         let mut lp = Loop::new().unwrap();
-        let accepted = Counter::new();
-        let server = lp
-            .tcp_listen(any_port(), move |lp, server, conn| {
-                if accepted.inc() == N {
-                    server.close(lp, |_| {}).unwrap();
-                }
-                conn.unwrap()
-                    .read_start(lp, |lp, stream, ev| {
-                        if !matches!(ev, ReadEvent::Data(_)) {
-                            stream.close(lp, |_| {}).unwrap();
-                        }
-                    })
-                    .unwrap();
-            })
-            .unwrap();
-        let addr = server.local_addr(&lp).unwrap();
-        let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
-        for _ in 0..N {
-            let s = streams.clone();
-            lp.tcp_connect(addr, move |_, stream, r| {
-                r.unwrap();
-                s.borrow_mut().push(stream);
-            })
-            .unwrap();
-        }
+        let streams = sink_with_clients(&mut lp, N);
         let trace = Trace::new();
         let t = trace.clone();
         let all = streams;
@@ -902,31 +884,7 @@ fn closing_many_streams_at_once_runs_each_ones_finished_writes_before_its_close_
 fn a_panicking_write_callback_while_closing_loses_no_other_streams_completions() {
     with_timeout(30, || {
         let mut lp = Loop::new().unwrap();
-        let accepted = Counter::new();
-        let server = lp
-            .tcp_listen(any_port(), move |lp, server, conn| {
-                if accepted.inc() == 2 {
-                    server.close(lp, |_| {}).unwrap();
-                }
-                conn.unwrap()
-                    .read_start(lp, |lp, stream, ev| {
-                        if !matches!(ev, ReadEvent::Data(_)) {
-                            stream.close(lp, |_| {}).unwrap();
-                        }
-                    })
-                    .unwrap();
-            })
-            .unwrap();
-        let addr = server.local_addr(&lp).unwrap();
-        let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
-        for _ in 0..2 {
-            let s = streams.clone();
-            lp.tcp_connect(addr, move |_, stream, r| {
-                r.unwrap();
-                s.borrow_mut().push(stream);
-            })
-            .unwrap();
-        }
+        let streams = sink_with_clients(&mut lp, 2);
         let trace = Trace::new();
         let t = trace.clone();
         lp.set_timeout(Duration::from_millis(100), move |lp, _| {

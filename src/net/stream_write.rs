@@ -8,8 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use super::stream::{Done, DrainCb, Request, ShutdownState, StreamState, stream_mut, stream_open};
 use super::write_queue::WriteBuf;
 use crate::error::{Error, Result};
-use crate::event_loop::{Loop, Pending};
-use crate::handle::{HandleId, Site};
+use crate::event_loop::{HandleData, Loop, Pending};
+use crate::handle::{HandleId, HandleTable, Site};
 use crate::metrics::Phase;
 
 /// Buffers per `sendmsg` (well under every platform's `IOV_MAX`).
@@ -49,6 +49,26 @@ impl StreamState {
     }
 }
 
+/// The state of an open stream that may still be written (no `shutdown` asked for).
+fn writable_stream(
+    handles: &mut HandleTable<HandleData>,
+    id: HandleId,
+) -> Result<&mut StreamState> {
+    let s = stream_open(handles, id)?;
+    if !s.shutdown_open() {
+        return Err(Error::InvalidState("write after shutdown"));
+    }
+    Ok(s)
+}
+
+impl StreamState {
+    /// Whether a write may go straight to the socket: nothing queued before it, the socket
+    /// writable as far as we know, and no connect in progress.
+    fn can_send_now(&self) -> bool {
+        self.queue.is_empty() && self.writable && !self.connecting()
+    }
+}
+
 impl Loop {
     /// Writes one buffer. The fast path: nothing queued and the socket writable, so the bytes
     /// go straight to `send` and, when it takes them all, the queue is never touched. Returns
@@ -67,12 +87,9 @@ impl Loop {
             poll,
             ..
         } = self;
-        let s = stream_open(handles, id)?;
-        if !s.shutdown_open() {
-            return Err(Error::InvalidState("write after shutdown"));
-        }
+        let s = writable_stream(handles, id)?;
         *active_reqs += 1;
-        if !s.queue.is_empty() || !s.writable || s.connecting() {
+        if !s.can_send_now() {
             s.queue.push([buf], req);
             return self.stream_flushed(id);
         }
@@ -121,11 +138,8 @@ impl Loop {
             poll,
             ..
         } = self;
-        let s = stream_open(handles, id)?;
-        if !s.shutdown_open() {
-            return Err(Error::InvalidState("write after shutdown"));
-        }
-        if !s.queue.is_empty() || !s.writable || s.connecting() {
+        let s = writable_stream(handles, id)?;
+        if !s.can_send_now() {
             return Err(Error::Io(io::ErrorKind::WouldBlock.into()));
         }
         let Some(socket) = &s.socket else {
@@ -160,10 +174,7 @@ impl Loop {
         bufs: impl IntoIterator<Item = WriteBuf>,
         req: Request,
     ) -> Result<bool> {
-        let s = stream_open(&mut self.handles, id)?;
-        if !s.shutdown_open() {
-            return Err(Error::InvalidState("write after shutdown"));
-        }
+        let s = writable_stream(&mut self.handles, id)?;
         s.queue.push(bufs, req);
         self.active_reqs += 1;
         self.stream_flushed(id)

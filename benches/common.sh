@@ -1,0 +1,50 @@
+# Shared by the benchmark scripts (`source "$here/common.sh"`): logging, the cargo artifact
+# lookup, the libuv C peers' build, and valgrind for the instruction-count scripts.
+
+log() { printf '%s\n' "$*" >&2; }
+
+# artifact <file> <target>: the executable cargo built for <target>, from the JSON messages
+# (`--message-format=json`) in <file>.
+artifact() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == sys.argv[2] and m.get("executable"):
+        print(m["executable"])
+' "$1" "$2" | tail -n 1
+}
+
+# build_c_peers <dir> <program...>: compiles benches/peers/c/<program>.c against the system
+# libuv into <dir> when the binary is missing or older than its source (installs libuv1-dev
+# if its header is missing). A program that fails to build is left out, not fatal.
+build_c_peers() {
+    local dir=$1 prog src bin
+    shift
+    local c_dir
+    c_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peers/c
+    if [[ ! -f /usr/include/uv.h ]]; then
+        log "installing libuv1-dev (no /usr/include/uv.h)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libuv1-dev; } >&2 ||
+            log "libuv: could not install libuv1-dev; libuv results will be n/a"
+    fi
+    mkdir -p "$dir"
+    for prog in "$@"; do
+        src=$c_dir/$prog.c
+        bin=$dir/$prog
+        if [[ ! -x $bin || $src -nt $bin || $c_dir/common.h -nt $bin ]]; then
+            "${CC:-cc}" -O2 -Wall -Wextra -o "$bin" "$src" -luv -lpthread >&2 ||
+                { log "libuv: building $src failed"; rm -f "$bin"; }
+        fi
+    done
+}
+
+# need_valgrind: installs valgrind if it is missing.
+need_valgrind() {
+    command -v valgrind >/dev/null && return 0
+    log "installing valgrind"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } >&2
+}
