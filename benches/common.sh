@@ -48,3 +48,20 @@ need_valgrind() {
     log "installing valgrind"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } >&2
 }
+
+# build_net_bins <root> <scratch dir>: builds the networking benchmark programs in release and
+# sets client, mio_bin, peer_workloads and evloop_echo to their paths (exits on failure).
+build_net_bins() {
+    local root=$1 scratch=$2
+    log "building (release): net_client, mio_echo, peer_workloads, examples/echo"
+    (cd "$root" && timeout 1200 cargo bench --no-run --bench net_client --bench mio_echo \
+        --bench peer_workloads --message-format=json) >"$scratch/cargo.json" 2>"$scratch/cargo.err" ||
+        { tail -n 20 "$scratch/cargo.err" >&2; log "cargo bench --no-run failed"; exit 1; }
+    (cd "$root" && timeout 1200 cargo build --release --example echo --message-format=json) \
+        >>"$scratch/cargo.json" 2>"$scratch/cargo.err" ||
+        { tail -n 20 "$scratch/cargo.err" >&2; log "cargo build --example echo failed"; exit 1; }
+    client=$(artifact "$scratch/cargo.json" net_client)
+    mio_bin=$(artifact "$scratch/cargo.json" mio_echo)
+    peer_workloads=$(artifact "$scratch/cargo.json" peer_workloads)
+    evloop_echo=$(artifact "$scratch/cargo.json" echo)
+}

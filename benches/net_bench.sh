@@ -83,17 +83,7 @@ trap 'exit 130' INT TERM
 # --- build -------------------------------------------------------------------------------------
 # Prints the executable cargo built for target $2 from the JSON messages in file $1.
 
-log "building (release): net_client, mio_echo, peer_workloads, examples/echo"
-(cd "$root" && timeout 1200 cargo bench --no-run --bench net_client --bench mio_echo \
-    --bench peer_workloads --message-format=json) >"$tmp/cargo.json" 2>"$tmp/cargo.err" ||
-    { tail -n 20 "$tmp/cargo.err" >&2; log "cargo bench --no-run failed"; exit 1; }
-(cd "$root" && timeout 1200 cargo build --release --example echo --message-format=json) \
-    >>"$tmp/cargo.json" 2>"$tmp/cargo.err" ||
-    { tail -n 20 "$tmp/cargo.err" >&2; log "cargo build --example echo failed"; exit 1; }
-client=$(artifact "$tmp/cargo.json" net_client)
-mio_bin=$(artifact "$tmp/cargo.json" mio_echo)
-peer_workloads=$(artifact "$tmp/cargo.json" peer_workloads)
-evloop_echo=$(artifact "$tmp/cargo.json" echo)
+build_net_bins "$root" "$tmp"
 
 build_c_peers "$build" echo_server tcp_write_batch
 node_ok=1
