@@ -65,3 +65,19 @@ build_net_bins() {
     peer_workloads=$(artifact "$scratch/cargo.json" peer_workloads)
     evloop_echo=$(artifact "$scratch/cargo.json" echo)
 }
+
+# scratch_and_cleanup: makes a scratch directory ($tmp) and arranges that every process whose
+# pid is added to the pids array is killed, and the directory removed, when the script exits.
+scratch_and_cleanup() {
+    tmp=$(mktemp -d)
+    pids=()
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}

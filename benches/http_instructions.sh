@@ -17,15 +17,7 @@ cd "$(dirname "$0")/.."
 source benches/common.sh
 need_valgrind
 
-tmp=$(mktemp -d)
-pids=()
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch_and_cleanup
 
 cargo build --release --example http 2>&1 | tail -n 1 >&2
 cargo bench --no-run --bench mio_http --message-format=json >"$tmp/cargo.json" 2>/dev/null || true

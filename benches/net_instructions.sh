@@ -24,16 +24,7 @@ build=$here/peers/build
 source "$here/common.sh"
 need_valgrind
 
-tmp=$(mktemp -d)
-pids=()
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_and_cleanup
 
 
 build_net_bins "$root" "$tmp"

@@ -37,9 +37,18 @@ fn echo_server(lp: &mut Loop) -> (TcpListener, SocketAddr) {
 
 /// A listener that reads and drops everything; closes on EOF or error; one client.
 fn sink_server(lp: &mut Loop) -> SocketAddr {
+    sink_listener(lp, 1)
+}
+
+/// A listener for `n` clients that reads and drops their bytes and closes each on EOF or
+/// error; it closes itself after the `n`th.
+fn sink_listener(lp: &mut Loop, n: usize) -> SocketAddr {
+    let accepted = Counter::new();
     let server = lp
-        .tcp_listen(any_port(), |lp, server, conn| {
-            server.close(lp, |_| {}).unwrap();
+        .tcp_listen(any_port(), move |lp, server, conn| {
+            if accepted.inc() == n {
+                server.close(lp, |_| {}).unwrap();
+            }
             conn.unwrap()
                 .read_start(lp, |lp, stream, ev| {
                     if !matches!(ev, ReadEvent::Data(_)) {
@@ -664,25 +673,10 @@ fn socket_options_and_addresses() {
     });
 }
 
-/// A listener for `n` clients that reads and drops their bytes and closes each on EOF or
-/// error, and `n` clients connecting to it; the list fills as their connects complete.
+/// A [`sink_listener`] for `n` clients and `n` clients connecting to it; the list fills as
+/// their connects complete.
 fn sink_with_clients(lp: &mut Loop, n: usize) -> Rc<RefCell<Vec<TcpStream>>> {
-    let accepted = Counter::new();
-    let server = lp
-        .tcp_listen(any_port(), move |lp, server, conn| {
-            if accepted.inc() == n {
-                server.close(lp, |_| {}).unwrap();
-            }
-            conn.unwrap()
-                .read_start(lp, |lp, stream, ev| {
-                    if !matches!(ev, ReadEvent::Data(_)) {
-                        stream.close(lp, |_| {}).unwrap();
-                    }
-                })
-                .unwrap();
-        })
-        .unwrap();
-    let addr = server.local_addr(lp).unwrap();
+    let addr = sink_listener(lp, n);
     let streams: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
     for _ in 0..n {
         let s = streams.clone();
