@@ -1,11 +1,15 @@
-//! [`HeadCache`]: the last response head a connection encoded, up to the framing line, kept
-//! for the next response that has the same status, `Date`, `Server` and fields — which is
-//! most of them, as a route answers the same way each time and the `Date` changes once a
-//! second. A hit costs a comparison and one copy instead of checking and encoding every
-//! field again.
+//! [`HeadCache`]: the last response head a connection encoded, kept for the next response
+//! that has the same status, `Date`, `Server` and fields — which is most of them, as a route
+//! answers the same way each time and the `Date` changes once a second. A hit costs a
+//! comparison and one copy instead of checking and encoding every field again; when the
+//! framing and `Connection` lines are those of the last head too (the same body length, as
+//! a route's answers often have), the copy is the whole head.
 
 use super::pipeline::Fields;
-use super::response::{EncodeError, ResponseFraming, check_status, write_server_prefix};
+use super::response::{
+    ConnectionHeader, EncodeError, ResponseFraming, check_status, write_head_tail,
+    write_server_prefix,
+};
 
 /// The inputs of the last prefix and its bytes.
 #[derive(Debug, Default)]
@@ -18,37 +22,54 @@ pub(crate) struct HeadCache {
     field_bytes: Vec<u8>,
     /// Name and value lengths, one pair per field.
     field_lens: Vec<(usize, usize)>,
-    /// The encoded status line, `Date`, `Server` and fields.
-    prefix: Vec<u8>,
+    /// The whole encoded head: status line, `Date`, `Server` and fields (the first
+    /// `prefix_len` bytes), then the framing and `Connection` lines and the empty line.
+    head: Vec<u8>,
+    prefix_len: usize,
+    /// The framing and `Connection` header the tail of `head` was written for.
+    tail: Option<(ResponseFraming, ConnectionHeader)>,
 }
 
-/// The largest prefix kept: bigger heads are encoded every time rather than held per
+/// The largest head kept: bigger heads are encoded every time rather than held per
 /// connection.
-const MAX_PREFIX: usize = 1024;
+const MAX_HEAD: usize = 1024;
 
 impl HeadCache {
-    /// Appends the head up to its framing line to `out`, from the cache when the inputs are
-    /// those of the last call; checks the inputs as
-    /// [`write_head`](super::response::write_head) does otherwise.
-    pub(crate) fn write_prefix(
+    /// Appends the whole head to `out`, from the cache when the inputs are those of the last
+    /// call; checks the inputs as [`write_head`](super::response::write_head) does otherwise.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the inputs of a head, each compared"
+    )]
+    pub(crate) fn write_head(
         &mut self,
         out: &mut Vec<u8>,
         status: u16,
         server: Option<&[u8]>,
         fields: &Fields<'_>,
         framing: ResponseFraming,
+        connection: ConnectionHeader,
         date: &[u8],
     ) -> Result<(), EncodeError> {
         if self.matches(status, server, fields, date) {
-            // The fields were checked when stored; the framing may differ.
-            check_status(status, framing)?;
-            out.extend_from_slice(&self.prefix);
+            let tail = Some((framing, connection));
+            if self.tail != tail {
+                // The fields were checked when stored; the framing may differ.
+                check_status(status, framing)?;
+                self.head.truncate(self.prefix_len);
+                write_head_tail(&mut self.head, framing, connection);
+                self.tail = tail;
+            }
+            out.extend_from_slice(&self.head);
             return Ok(());
         }
         let start = out.len();
         let first = server.map(|value| (&b"Server"[..], value));
         write_server_prefix(out, status, first, fields, framing, date)?;
-        self.store(status, server, fields, date, &out[start..]);
+        let prefix_len = out.len() - start;
+        write_head_tail(out, framing, connection);
+        self.store(status, server, fields, date, &out[start..], prefix_len);
+        self.tail = Some((framing, connection));
         Ok(())
     }
 
@@ -86,9 +107,10 @@ impl HeadCache {
         server: Option<&[u8]>,
         fields: &Fields<'_>,
         date: &[u8],
-        prefix: &[u8],
+        head: &[u8],
+        prefix_len: usize,
     ) {
-        if prefix.len() > MAX_PREFIX {
+        if head.len() > MAX_HEAD {
             self.status = None;
             return;
         }
@@ -105,15 +127,16 @@ impl HeadCache {
             self.field_bytes.extend_from_slice(value);
             self.field_lens.push((name.len(), value.len()));
         }
-        self.prefix.clear();
-        self.prefix.extend_from_slice(prefix);
+        self.head.clear();
+        self.head.extend_from_slice(head);
+        self.prefix_len = prefix_len;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::response::{ConnectionHeader, write_head};
+    use crate::http::response::write_head;
 
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 
@@ -124,15 +147,20 @@ mod tests {
         fields: &Fields<'_>,
         date: &[u8],
     ) -> Result<Vec<u8>, EncodeError> {
+        head(cache, status, server, fields, ResponseFraming::None, date)
+    }
+
+    fn head(
+        cache: &mut HeadCache,
+        status: u16,
+        server: Option<&[u8]>,
+        fields: &Fields<'_>,
+        framing: ResponseFraming,
+        date: &[u8],
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut out = b"x".to_vec();
-        cache.write_prefix(
-            &mut out,
-            status,
-            server,
-            fields,
-            ResponseFraming::None,
-            date,
-        )?;
+        let connection = ConnectionHeader::Omit;
+        cache.write_head(&mut out, status, server, fields, framing, connection, date)?;
         Ok(out.split_off(1))
     }
 
@@ -162,7 +190,30 @@ mod tests {
             ConnectionHeader::Omit,
         );
         assert_eq!(written, Ok(()));
-        assert_eq!(plain, [&bytes[..], b"\r\n"].concat());
+        assert_eq!(plain, bytes);
+    }
+
+    #[test]
+    fn a_new_framing_or_connection_line_rewrites_only_the_tail() {
+        let mut cache = HeadCache::default();
+        let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain")];
+        for (framing, connection) in [
+            (ResponseFraming::Length(13), ConnectionHeader::Omit),
+            (ResponseFraming::Length(13), ConnectionHeader::Omit),
+            (ResponseFraming::Length(7), ConnectionHeader::Omit),
+            (ResponseFraming::Length(7), ConnectionHeader::Close),
+            (ResponseFraming::Chunked, ConnectionHeader::KeepAlive),
+            (ResponseFraming::None, ConnectionHeader::Omit),
+            (ResponseFraming::Length(13), ConnectionHeader::Omit),
+        ] {
+            let mut out = Vec::new();
+            let written = cache.write_head(&mut out, 200, None, fields, framing, connection, DATE);
+            assert_eq!(written, Ok(()));
+            let mut plain = Vec::new();
+            let encoded = write_head(&mut plain, 200, "OK", fields, framing, DATE, connection);
+            assert_eq!(encoded, Ok(()));
+            assert_eq!(out, plain, "{framing:?} {connection:?}");
+        }
     }
 
     #[test]
@@ -199,7 +250,8 @@ mod tests {
         assert!(prefix(&mut cache, 204, None, ok, DATE).is_ok());
         let mut out = Vec::new();
         let framed = ResponseFraming::Length(1);
-        let hit = cache.write_prefix(&mut out, 204, None, ok, framed, DATE);
+        let connection = ConnectionHeader::Omit;
+        let hit = cache.write_head(&mut out, 204, None, ok, framed, connection, DATE);
         assert_eq!(hit, Err(EncodeError::BodyNotAllowed));
     }
 }

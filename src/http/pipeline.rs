@@ -8,7 +8,7 @@ use super::head_cache::HeadCache;
 use super::output::Output;
 use super::response::{
     CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
-    write_chunk_header, write_head_tail, write_last_chunk,
+    write_chunk_header, write_last_chunk,
 };
 use crate::WriteBuf;
 
@@ -331,9 +331,8 @@ impl ResponseQueue {
             &mut self.slots[i].held
         };
         sink.with_scratch(|out| {
-            cache.write_prefix(out, status, ctx.server, fields, framing, ctx.date)?;
-            write_head_tail(out, framing, connection);
-            Ok(())
+            let server = ctx.server;
+            cache.write_head(out, status, server, fields, framing, connection, ctx.date)
         })?;
         self.slots[i].close_after |= close;
         Ok(())
