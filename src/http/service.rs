@@ -273,13 +273,24 @@ impl Shared {
                 Part::Write(data) => Ok(e.conn.write(seq, data)),
                 Part::End => Ok(e.conn.end(seq, &now)),
             };
-            match result {
+            let refused = match result {
                 Ok(_) => None,
                 Err(err) => {
                     e.conn.abandon(seq, &now);
                     Some(err)
                 }
+            };
+            let open = !e.conn.is_write_blocked();
+            // The usual case: a handler answering inside the pump that called it. Marking the
+            // connection is all there is to do (the running pump services it), and nothing
+            // changes the connection before this call returns: one borrow does it all.
+            if refused.is_none() && st.pumping {
+                if st.dirty.last() != Some(&id) {
+                    st.dirty.push(id);
+                }
+                return open;
             }
+            refused
         };
         if let Some(err) = refused {
             eprintln!("evloop::http: response refused ({err}); sent 500 instead");

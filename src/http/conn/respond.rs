@@ -1,8 +1,6 @@
 //! The handler's side of a [`Conn`]: response parts go into the in-order queue, and every
 //! finished response may let parsing resume or the connection move on.
 
-use std::rc::Rc;
-
 use super::{Conn, Life, Now};
 use crate::WriteBuf;
 use crate::http::config::ServerConfig;
@@ -19,8 +17,7 @@ impl Conn {
         close: bool,
         now: &Now,
     ) -> Result<bool, EncodeError> {
-        let cfg = Rc::clone(&self.cfg);
-        let ctx = context(&cfg, now);
+        let ctx = context(&self.cfg, now);
         let sent = self.queue.send(seq, status, fields, body, ctx, close)?;
         self.after_response(now);
         Ok(sent)
@@ -34,10 +31,8 @@ impl Conn {
         close: bool,
         now: &Now,
     ) -> Result<bool, EncodeError> {
-        let cfg = Rc::clone(&self.cfg);
-        let started = self
-            .queue
-            .start(seq, status, fields, context(&cfg, now), close)?;
+        let ctx = context(&self.cfg, now);
+        let started = self.queue.start(seq, status, fields, ctx, close)?;
         self.after_response(now);
         Ok(started)
     }
@@ -53,8 +48,7 @@ impl Conn {
     }
 
     pub(crate) fn abandon(&mut self, seq: u64, now: &Now) -> bool {
-        let cfg = Rc::clone(&self.cfg);
-        let done = self.queue.abandon(seq, context(&cfg, now));
+        let done = self.queue.abandon(seq, context(&self.cfg, now));
         self.after_response(now);
         done
     }
