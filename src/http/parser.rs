@@ -267,6 +267,11 @@ impl HeadScan {
             // The caller broke the contract and dropped bytes; start over rather than misread.
             *self = Self::new();
         }
+        if self.scanned == 0
+            && let Some(done) = Self::whole_head(window, limits)
+        {
+            return Ok(Some(done));
+        }
         let new = &window[self.scanned..];
         self.line.advance(new, limits.max_target_bytes)?;
         if let Some(i) = new.iter().rposition(|&b| b == b'\n') {
@@ -287,6 +292,19 @@ impl HeadScan {
             ));
         }
         Ok(None)
+    }
+}
+
+impl HeadScan {
+    /// The usual case, a whole head in the first bytes seen, in one httparse pass and without
+    /// the line scan: a head httparse completes has a well-formed request line, whose target
+    /// is exactly what the scan would measure, so `parse_into`'s length check gives the scan's
+    /// verdict. Anything else (a partial head, an error, whose verdict may depend on the scan
+    /// running first) returns `None`, and the step goes on as if this was not tried: at most
+    /// one extra pass per head.
+    fn whole_head(window: &[u8], limits: &Limits) -> Option<(usize, RawHead)> {
+        let end = window.iter().rposition(|&b| b == b'\n')? + 1;
+        parse_lines(&window[..end], limits).ok().flatten()
     }
 }
 
@@ -332,6 +350,10 @@ fn parse_into<'b>(
     else {
         return Err(HttpError::bad_request("malformed request line"));
     };
+    // Already checked by the line scan unless the head came whole (`HeadScan::whole_head`).
+    if target.len() > limits.max_target_bytes {
+        return Err(HttpError::target_too_long());
+    }
     let method = Method::from_token(method);
     let derived = Derived::check(
         &method,

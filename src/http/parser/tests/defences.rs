@@ -188,6 +188,36 @@ fn target_limit_triggers_before_the_line_ends() {
 }
 
 #[test]
+fn a_whole_head_gets_the_target_verdict_of_the_line_scan() {
+    // `run_with` compares the whole input (one httparse pass, no line scan) with every split
+    // (the scan first), so these pin the two paths to one verdict.
+    let limits = Limits {
+        max_target_bytes: 8,
+        ..Limits::default()
+    };
+    let whole = |line: &str| format!("{line}\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    for (line, verdict) in [
+        ("GET /2345678 HTTP/1.1", None),
+        ("\r\n\nGET /2345678 HTTP/1.1", None),
+        ("GET /23456789 HTTP/1.1", Some(414)),
+        ("\r\nGET /23456789 HTTP/1.1", Some(414)),
+        ("OPTIONS * HTTP/1.1", None),
+        // The scan's 414 comes before httparse's complaint about what follows the target...
+        ("GET /23456789\x01 HTTP/1.1", Some(414)),
+        // ...and before the Host and version rules.
+        ("GET /23456789 HTTP/1.0", Some(414)),
+        ("GET /23456789 HTTP/2.0", Some(414)),
+        ("GET /234567\x01 HTTP/1.1", Some(400)),
+    ] {
+        assert_eq!(
+            status_with(whole(line).as_bytes(), limits),
+            verdict,
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
 fn body_limits() {
     let limits = Limits {
         max_body_bytes: 4,
