@@ -103,6 +103,9 @@ impl Shared {
 
     /// Runs the handler for each dispatched request, then does the connection's I/O.
     fn service(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
+        // The handler is taken out once for the connection's whole batch of requests (the
+        // pump never runs inside itself, so nothing else calls it meanwhile).
+        let mut guard: Option<HandlerGuard<'_>> = None;
         loop {
             let next = {
                 let mut st = self.state.borrow_mut();
@@ -117,14 +120,15 @@ impl Shared {
             let Some((d, peer)) = next else { break };
             let request = Request::new(d.head, d.body, peer);
             let responder = Responder::new(Rc::clone(self), id, d.seq);
-            let mut guard = HandlerGuard {
+            let guard = guard.get_or_insert_with(|| HandlerGuard {
                 shared: self,
                 handler: self.handler.borrow_mut().take(),
-            };
+            });
             if let Some(handler) = guard.handler.as_mut() {
                 handler(lp, request, responder);
             }
         }
+        drop(guard);
         self.do_io(lp, id);
     }
 
