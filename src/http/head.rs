@@ -119,7 +119,8 @@ impl Derived {
                 return Err(HttpError::bad_request("HTTP/1.1 request without Host"));
             }
             (2.., _) => return Err(HttpError::bad_request("more than one Host")),
-            (_, Some(host)) if !host.iter().all(|&b| is_authority_byte(b)) => {
+            // Every byte looked at, without a branch per byte: a valid Host is the usual case.
+            (_, Some(host)) if !host.iter().fold(true, |ok, &b| ok & is_authority_byte(b)) => {
                 return Err(HttpError::bad_request("invalid Host value"));
             }
             _ => {}
@@ -167,7 +168,7 @@ impl<'a> Seen<'a> {
         for h in fields.0 {
             let name = h.name.as_bytes();
             match name.len() {
-                4 if name.eq_ignore_ascii_case(b"host") => {
+                4 if is_host(name) => {
                     seen.hosts += 1;
                     seen.host.get_or_insert(h.value);
                 }
@@ -180,6 +181,13 @@ impl<'a> Seen<'a> {
         }
         seen
     }
+}
+
+/// `name.eq_ignore_ascii_case(b"host")` as one word comparison: setting the case bit maps
+/// only `H`/`h`, `O`/`o`, `S`/`s` and `T`/`t` onto the letters of `host`.
+fn is_host(name: &[u8]) -> bool {
+    <[u8; 4]>::try_from(name)
+        .is_ok_and(|w| u32::from_le_bytes(w) | 0x2020_2020 == u32::from_le_bytes(*b"host"))
 }
 
 /// httparse's header fields, looked up by name.
@@ -341,6 +349,50 @@ const AUTHORITY: [bool; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_host_is_a_case_insensitive_comparison() {
+        for name in [&b"host"[..], b"HOST", b"hOsT", b"hos", b"hosts", b""] {
+            assert_eq!(
+                is_host(name),
+                name.eq_ignore_ascii_case(b"host"),
+                "{name:?}"
+            );
+        }
+        for at in 0..4 {
+            for b in 0..=255u8 {
+                let mut name = *b"host";
+                name[at] = b;
+                assert_eq!(
+                    is_host(&name),
+                    name.eq_ignore_ascii_case(b"host"),
+                    "{name:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_host_with_a_bad_byte_anywhere_is_refused() {
+        let host = b"example.com:8080";
+        for at in 0..host.len() {
+            for bad in [b' ', b'/', b'\x7f', b'"', 0x80] {
+                let mut value = host.to_vec();
+                value[at] = bad;
+                let h = [httparse::Header {
+                    name: "Host",
+                    value: &value,
+                }];
+                let checked = Derived::check(&Method::Get, "/", 1, &h, 0);
+                assert!(checked.is_err(), "{value:?}");
+            }
+        }
+        let h = [httparse::Header {
+            name: "HOST",
+            value: host,
+        }];
+        assert!(Derived::check(&Method::Get, "/", 1, &h, 0).is_ok());
+    }
 
     #[test]
     fn decimal_parsing() {
