@@ -19,6 +19,9 @@
 //!   `ready conns=<n>` (fewer when the fd limit or the server stops it: the reason goes to
 //!   stderr), and holds them until stdin reaches EOF, a signal ends it, or `--secs` pass.
 //!
+//! `--spin` (any timed mode) polls without ever sleeping: the client has a core of its own,
+//! and a single connection's round trip then holds no wake-up of the client's.
+//!
 //! The timed modes print `workload=<mode>_<conns>x<size> ops=<n> secs=<s> rate=<ops/s>` and stop
 //! at `--secs` or `--max-ops`, whichever comes first. The client is a mio loop on one thread so
 //! that, pinned to its own core, it needs no context switches and is never the bottleneck.
@@ -44,6 +47,8 @@ struct Args {
     size: usize,
     secs: f64,
     max_ops: u64,
+    /// Poll without sleeping (on the client's own core), so its wake-ups add no latency.
+    spin: bool,
 }
 
 fn main() -> ExitCode {
@@ -95,8 +100,13 @@ fn parse_args() -> Result<Args, String> {
         addr: ([127, 0, 0, 1], 7000).into(),
         size: 64,
         max_ops: u64::MAX,
+        spin: false,
     };
     while let Some(flag) = argv.next() {
+        if flag == "--spin" {
+            args.spin = true;
+            continue;
+        }
         let value = argv.next().ok_or(format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
@@ -131,8 +141,17 @@ fn report(workload: &str, (ops, elapsed): Outcome) {
 }
 
 /// Polls until `deadline`, bounded so a silent server cannot hang the client.
-fn poll_until(poll: &mut Poll, events: &mut Events, deadline: Instant) -> io::Result<()> {
-    let timeout = deadline.saturating_duration_since(Instant::now());
+fn poll_until(
+    poll: &mut Poll,
+    events: &mut Events,
+    deadline: Instant,
+    spin: bool,
+) -> io::Result<()> {
+    let timeout = if spin {
+        Duration::ZERO
+    } else {
+        deadline.saturating_duration_since(Instant::now())
+    };
     match poll.poll(events, Some(timeout)) {
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
         other => other,
@@ -216,7 +235,7 @@ fn pingpong(args: &Args) -> io::Result<Outcome> {
         c.sent = write_some(&mut c.stream, &message)?;
     }
     while round_trips < args.max_ops && Instant::now() < deadline {
-        poll_until(&mut poll, &mut events, deadline)?;
+        poll_until(&mut poll, &mut events, deadline, args.spin)?;
         for event in &events {
             let c = &mut conns[event.token().0];
             if c.sent < message.len() {
@@ -277,7 +296,7 @@ fn pound(args: &Args) -> io::Result<Outcome> {
                 received: 0,
             });
         }
-        poll_until(&mut poll, &mut events, deadline)?;
+        poll_until(&mut poll, &mut events, deadline, args.spin)?;
         for event in &events {
             let slot = event.token().0;
             let Some(p) = slots[slot].as_mut() else {
@@ -373,7 +392,7 @@ fn pump(args: &Args) -> io::Result<Outcome> {
                 writable = false;
             }
         }
-        poll_until(&mut poll, &mut events, deadline)?;
+        poll_until(&mut poll, &mut events, deadline, args.spin)?;
         for event in &events {
             writable |= event.is_writable();
             while received < sent {

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -163,20 +164,7 @@ fn on_connection(lp: &mut Loop, _listener: TcpListener, conn: evloop::Result<Tcp
 
 fn start_reading(lp: &mut Loop, stream: TcpStream) {
     let _ = stream.read_start(lp, |lp, stream, event| match event {
-        ReadEvent::Data(bytes) => match stream.write(lp, bytes.to_vec(), |_, _| {}) {
-            Ok(true) => {}
-            Ok(false) => {
-                // Backpressure: stop reading until the queue drains. The drain callback is
-                // set only now, so a connection that never fills its queue never pays for it.
-                let _ = stream.read_stop(lp);
-                let _ = stream.on_drain(lp, |lp, stream| {
-                    if SERVER.with(|s| s.borrow().conns.contains(&stream)) {
-                        start_reading(lp, stream);
-                    }
-                });
-            }
-            Err(_) => finish(lp, stream),
-        },
+        ReadEvent::Data(bytes) => echo(lp, stream, bytes),
         // The peer is done sending. With nothing left to echo, close at once (the FIN goes
         // with it); otherwise flush first.
         ReadEvent::Eof if stream.write_queue_size(lp).is_ok_and(|n| n == 0) => {
@@ -186,6 +174,34 @@ fn start_reading(lp: &mut Loop, stream: TcpStream) {
         // Broken (reset): nothing more can be delivered.
         ReadEvent::Error(_) => forget_and_close(lp, stream),
     });
+}
+
+/// Sends `bytes` back: what the socket takes now straight from the loop's read buffer (no
+/// copy, no allocation: libuv's `uv_try_write`), only the rest as a queued write of its own.
+fn echo(lp: &mut Loop, stream: TcpStream, bytes: &[u8]) {
+    let sent = match stream.try_write(lp, &[IoSlice::new(bytes)]) {
+        Ok(n) => n,
+        // Earlier bytes still queued, or a full socket buffer: queue behind them.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(_) => return finish(lp, stream),
+    };
+    if sent == bytes.len() {
+        return;
+    }
+    match stream.write(lp, bytes[sent..].to_vec(), |_, _| {}) {
+        Ok(true) => {}
+        Ok(false) => {
+            // Backpressure: stop reading until the queue drains. The drain callback is
+            // set only now, so a connection that never fills its queue never pays for it.
+            let _ = stream.read_stop(lp);
+            let _ = stream.on_drain(lp, |lp, stream| {
+                if SERVER.with(|s| s.borrow().conns.contains(&stream)) {
+                    start_reading(lp, stream);
+                }
+            });
+        }
+        Err(_) => finish(lp, stream),
+    }
 }
 
 fn forget_and_close(lp: &mut Loop, stream: TcpStream) {
