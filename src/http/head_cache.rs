@@ -5,6 +5,7 @@
 //! framing and `Connection` lines are those of the last head too (the same body length, as
 //! a route's answers often have), the copy is the whole head.
 
+use super::date::HTTP_DATE_LEN;
 use super::pipeline::Fields;
 use super::response::{
     ConnectionHeader, EncodeError, ResponseFraming, check_status, write_head_tail,
@@ -16,7 +17,7 @@ use super::response::{
 pub(crate) struct HeadCache {
     /// `None` until a prefix is stored.
     status: Option<u16>,
-    date: Vec<u8>,
+    date: [u8; HTTP_DATE_LEN],
     server: Option<Vec<u8>>,
     /// Every field's name then value, back to back.
     field_bytes: Vec<u8>,
@@ -49,7 +50,7 @@ impl HeadCache {
         fields: &Fields<'_>,
         framing: ResponseFraming,
         connection: ConnectionHeader,
-        date: &[u8],
+        date: &[u8; HTTP_DATE_LEN],
     ) -> Result<(), EncodeError> {
         if self.matches(status, server, fields, date) {
             let tail = Some((framing, connection));
@@ -78,11 +79,16 @@ impl HeadCache {
         status: u16,
         server: Option<&[u8]>,
         fields: &Fields<'_>,
-        date: &[u8],
+        date: &[u8; HTTP_DATE_LEN],
     ) -> bool {
+        let same_server = match (self.server.as_deref(), server) {
+            (None, None) => true,
+            (Some(a), Some(b)) => same_bytes(a, b),
+            _ => false,
+        };
         if self.status != Some(status)
-            || self.date != date
-            || self.server.as_deref() != server
+            || self.date != *date
+            || !same_server
             || self.field_lens.len() != fields.len()
         {
             return false;
@@ -92,8 +98,11 @@ impl HeadCache {
             if name_len != name.len() || value_len != value.len() {
                 return false;
             }
-            let stored = &self.field_bytes[at..at + name_len + value_len];
-            if stored[..name_len] != **name || stored[name_len..] != **value {
+            let Some(stored) = self.field_bytes.get(at..at + name_len + value_len) else {
+                return false;
+            };
+            let (stored_name, stored_value) = stored.split_at(name_len);
+            if !same_bytes(stored_name, name) || !same_bytes(stored_value, value) {
                 return false;
             }
             at += name_len + value_len;
@@ -106,7 +115,7 @@ impl HeadCache {
         status: u16,
         server: Option<&[u8]>,
         fields: &Fields<'_>,
-        date: &[u8],
+        date: &[u8; HTTP_DATE_LEN],
         head: &[u8],
         prefix_len: usize,
     ) {
@@ -115,8 +124,7 @@ impl HeadCache {
             return;
         }
         self.status = Some(status);
-        self.date.clear();
-        self.date.extend_from_slice(date);
+        self.date = *date;
         if self.server.as_deref() != server {
             self.server = server.map(<[u8]>::to_vec);
         }
@@ -133,19 +141,47 @@ impl HeadCache {
     }
 }
 
+/// `a == b`, without a call into the C library for the short names and values heads are
+/// made of: two overlapping word compares cover up to 32 bytes.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        17..=32 => {
+            word::<16>(a, 0) == word::<16>(b, 0) && word::<16>(a, n - 16) == word::<16>(b, n - 16)
+        }
+        _ => a == b,
+    }
+}
+
+/// The `N` bytes of `s` at `at` (which the caller keeps in bounds) as one value to compare.
+#[inline]
+fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    w.copy_from_slice(&s[at..at + N]);
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::http::response::write_head;
 
-    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const DATE: &[u8; HTTP_DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 
     fn prefix(
         cache: &mut HeadCache,
         status: u16,
         server: Option<&[u8]>,
         fields: &Fields<'_>,
-        date: &[u8],
+        date: &[u8; HTTP_DATE_LEN],
     ) -> Result<Vec<u8>, EncodeError> {
         head(cache, status, server, fields, ResponseFraming::None, date)
     }
@@ -156,7 +192,7 @@ mod tests {
         server: Option<&[u8]>,
         fields: &Fields<'_>,
         framing: ResponseFraming,
-        date: &[u8],
+        date: &[u8; HTTP_DATE_LEN],
     ) -> Result<Vec<u8>, EncodeError> {
         let mut out = b"x".to_vec();
         let connection = ConnectionHeader::Omit;
@@ -229,12 +265,26 @@ mod tests {
             (200, Some(&b"s"[..]), fields, DATE),
             (200, None, moved, DATE),
             (200, None, &[][..], DATE),
-            (200, None, fields, &later[..]),
+            (200, None, fields, later),
         ] {
             let out = prefix(&mut cache, status, server, fields, date);
             assert_ne!(out.as_ref(), Ok(&base), "{status} {server:?} {fields:?}");
             let fresh = prefix(&mut HeadCache::default(), status, server, fields, date);
             assert_eq!(out, fresh);
+        }
+    }
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality_at_every_length() {
+        for n in 0..48 {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_bytes(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(&a, &b), "{n} bytes, differing at {at}");
+            }
+            assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use super::date::HTTP_DATE_LEN;
 use super::head_cache::HeadCache;
 use super::output::Output;
 use super::response::{
@@ -18,7 +19,7 @@ pub(crate) type Fields<'a> = [(&'a [u8], &'a [u8])];
 /// What every response head needs besides the handler's fields.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeadContext<'a> {
-    pub(crate) date: &'a [u8],
+    pub(crate) date: &'a [u8; HTTP_DATE_LEN],
     /// The `Server` value, if one is configured.
     pub(crate) server: Option<&'a [u8]>,
 }
@@ -42,8 +43,10 @@ struct Slot {
     phase: Phase,
     /// The connection closes after this response.
     close_after: bool,
-    /// Bytes encoded while an earlier response was still unfinished.
-    held: Output,
+    /// Bytes encoded while an earlier response was still unfinished (boxed on first use:
+    /// most responses are at the front when they are answered, and a small slot is cheap to
+    /// queue and pop).
+    held: Option<Box<Output>>,
 }
 
 /// The in-order response queue of one connection.
@@ -75,7 +78,7 @@ impl ResponseQueue {
             keep_alive,
             phase: Phase::Waiting,
             close_after: false,
-            held: Output::default(),
+            held: None,
         })
     }
 
@@ -88,7 +91,7 @@ impl ResponseQueue {
             keep_alive: false,
             phase: Phase::Waiting,
             close_after: true,
-            held: Output::default(),
+            held: None,
         });
         let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
         let body = format!("{status} {}: {text}\n", reason_phrase(status));
@@ -171,12 +174,13 @@ impl ResponseQueue {
         } else {
             ResponseFraming::Length(body.as_slice().len() as u64)
         };
-        self.write_head(i, status, fields, framing, ctx, close)?;
-        if !self.slots[i].head_only && !bodiless {
-            self.sink(i).push(body);
+        let body = (!bodiless).then_some(body);
+        let slot = self.write_head(i, status, fields, framing, ctx, close, body)?;
+        slot.phase = Phase::Done;
+        // Only the front finishing lets anything out (a later slot's bytes wait in it).
+        if i == 0 {
+            self.release();
         }
-        self.slots[i].phase = Phase::Done;
-        self.release();
         Ok(true)
     }
 
@@ -202,8 +206,7 @@ impl ResponseQueue {
         };
         // Without chunked framing only the close can end the body.
         let close = close || (!chunked && !bodiless);
-        self.write_head(i, status, fields, framing, ctx, close)?;
-        let slot = &mut self.slots[i];
+        let slot = self.write_head(i, status, fields, framing, ctx, close, None)?;
         slot.phase = Phase::Streaming {
             chunked,
             silent: slot.head_only || bodiless,
@@ -300,10 +303,13 @@ impl ResponseQueue {
         if i == 0 {
             &mut self.out
         } else {
-            &mut self.slots[i].held
+            self.slots[i].held.get_or_insert_default()
         }
     }
 
+    /// Writes slot `i`'s head, and `body` after it unless the request was `HEAD`, to where
+    /// the slot's bytes go; returns the slot.
+    #[expect(clippy::too_many_arguments, reason = "a head's inputs, passed on")]
     fn write_head(
         &mut self,
         i: usize,
@@ -312,10 +318,13 @@ impl ResponseQueue {
         framing: ResponseFraming,
         ctx: HeadContext<'_>,
         close: bool,
-    ) -> Result<(), EncodeError> {
+        body: Option<WriteBuf>,
+    ) -> Result<&mut Slot, EncodeError> {
         let last = i + 1 == self.slots.len();
-        let slot = &self.slots[i];
-        let close = close || !slot.keep_alive || (self.draining && last);
+        let draining = self.draining;
+        let cache = &mut self.head_cache;
+        let slot = &mut self.slots[i];
+        let close = close || !slot.keep_alive || (draining && last);
         let connection = if close {
             ConnectionHeader::Close
         } else if slot.version_minor == 0 {
@@ -324,24 +333,30 @@ impl ResponseQueue {
             ConnectionHeader::Omit
         };
         // Encoded straight into the output (nothing is appended when it fails).
-        let cache = &mut self.head_cache;
         let sink = if i == 0 {
             &mut self.out
         } else {
-            &mut self.slots[i].held
+            slot.held.get_or_insert_default()
         };
         sink.with_scratch(|out| {
             let server = ctx.server;
             cache.write_head(out, status, server, fields, framing, connection, ctx.date)
         })?;
-        self.slots[i].close_after |= close;
-        Ok(())
+        if let Some(body) = body
+            && !slot.head_only
+        {
+            sink.push(body);
+        }
+        slot.close_after |= close;
+        Ok(slot)
     }
 
     /// Releases finished responses from the front, and the held bytes of the next one.
     fn release(&mut self) {
         while let Some(front) = self.slots.front_mut() {
-            self.out.append(&mut front.held);
+            if let Some(held) = &mut front.held {
+                self.out.append(held);
+            }
             if front.phase != Phase::Done {
                 return;
             }

@@ -2,7 +2,8 @@
 
 use std::rc::Rc;
 
-use super::server::{ConnId, Part, Shared};
+use super::server::{ConnId, Shared};
+use super::service::framing_free;
 use crate::WriteBuf;
 
 /// The right to answer one request. A plain `'static` value (ids and a shared slot, no borrow
@@ -46,9 +47,12 @@ impl Responder {
     ) {
         self.answered = true;
         let body = body.into();
+        let seq = self.seq;
         with_fields(headers, |fields| {
-            let part = Part::Send(status, fields, body);
-            self.shared.respond(lp, self.conn, self.seq, part);
+            let (fields, close) = framing_free(fields);
+            self.shared.respond(lp, self.conn, seq, |conn, now| {
+                conn.send(seq, status, &fields, body, close, now)
+            });
         });
     }
 
@@ -62,9 +66,12 @@ impl Responder {
         headers: &[(N, V)],
     ) -> ResponseWriter {
         self.answered = true;
+        let seq = self.seq;
         with_fields(headers, |fields| {
-            let part = Part::Start(status, fields);
-            self.shared.respond(lp, self.conn, self.seq, part);
+            let (fields, close) = framing_free(fields);
+            self.shared.respond(lp, self.conn, seq, |conn, now| {
+                conn.start(seq, status, &fields, close, now)
+            });
         });
         ResponseWriter {
             shared: Rc::clone(&self.shared),
@@ -105,14 +112,17 @@ impl ResponseWriter {
     /// is not keeping up (the connection's write queue is above its high-water mark) or the
     /// connection is gone: a producer should slow down.
     pub fn write(&mut self, lp: &mut crate::Loop, data: impl Into<WriteBuf>) -> bool {
+        let (seq, data) = (self.seq, data.into());
         self.shared
-            .respond(lp, self.conn, self.seq, Part::Write(data.into()))
+            .respond(lp, self.conn, seq, |conn, _| Ok(conn.write(seq, data)))
     }
 
     /// Ends the body.
     pub fn end(mut self, lp: &mut crate::Loop) {
         self.ended = true;
-        self.shared.respond(lp, self.conn, self.seq, Part::End);
+        let seq = self.seq;
+        self.shared
+            .respond(lp, self.conn, seq, |conn, now| Ok(conn.end(seq, now)));
     }
 }
 
@@ -128,21 +138,54 @@ impl Drop for ResponseWriter {
 const STACK_FIELDS: usize = 8;
 
 /// Runs `f` on the handler's header list as byte pairs, without allocating for a short list.
+/// The one- and two-field lists most handlers pass are converted without filling a whole
+/// stack array.
 fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
     headers: &[(N, V)],
     f: impl FnOnce(&[(&[u8], &[u8])]) -> R,
 ) -> R {
-    if headers.len() <= STACK_FIELDS {
-        let mut fields: [(&[u8], &[u8]); STACK_FIELDS] = [(&[], &[]); STACK_FIELDS];
-        for (slot, (name, value)) in fields.iter_mut().zip(headers) {
-            *slot = (name.as_ref(), value.as_ref());
+    match headers {
+        [] => f(&[]),
+        [(n, v)] => f(&[(n.as_ref(), v.as_ref())]),
+        [(n1, v1), (n2, v2)] => f(&[(n1.as_ref(), v1.as_ref()), (n2.as_ref(), v2.as_ref())]),
+        _ if headers.len() <= STACK_FIELDS => {
+            let mut fields: [(&[u8], &[u8]); STACK_FIELDS] = [(&[], &[]); STACK_FIELDS];
+            for (slot, (name, value)) in fields.iter_mut().zip(headers) {
+                *slot = (name.as_ref(), value.as_ref());
+            }
+            f(&fields[..headers.len()])
         }
-        f(&fields[..headers.len()])
-    } else {
-        let fields: Vec<(&[u8], &[u8])> = headers
-            .iter()
-            .map(|(n, v)| (n.as_ref(), v.as_ref()))
-            .collect();
-        f(&fields)
+        _ => {
+            let fields: Vec<(&[u8], &[u8])> = headers
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref()))
+                .collect();
+            f(&fields)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_fields;
+
+    #[test]
+    fn every_list_length_passes_the_same_pairs_in_order() {
+        for len in 0..12 {
+            let headers: Vec<(String, String)> = (0..len)
+                .map(|i| (format!("N{i}"), format!("v{i}")))
+                .collect();
+            let seen = with_fields(&headers, |fields| {
+                fields
+                    .iter()
+                    .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                    .collect::<Vec<_>>()
+            });
+            let want: Vec<(Vec<u8>, Vec<u8>)> = headers
+                .iter()
+                .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
+                .collect();
+            assert_eq!(seen, want, "{len} fields");
+        }
     }
 }

@@ -11,12 +11,9 @@ use slab::Slab;
 use super::config::ServerConfig;
 use super::conn::{Conn, Now};
 use super::date::{DateCache, HTTP_DATE_LEN};
-use super::pipeline::Fields;
 use super::request::Request;
 use super::responder::Responder;
-use crate::{
-    Handle, Loop, LoopSender, Result, TcpListenOptions, TcpListener, TcpStream, Timer, WriteBuf,
-};
+use crate::{Handle, Loop, LoopSender, Result, TcpListenOptions, TcpListener, TcpStream, Timer};
 
 pub(crate) type Handler = Box<dyn FnMut(&mut Loop, Request, Responder)>;
 type DoneCb = Box<dyn FnOnce(&mut Loop)>;
@@ -26,14 +23,6 @@ type DoneCb = Box<dyn FnOnce(&mut Loop)>;
 pub(crate) struct ConnId {
     pub(crate) key: usize,
     pub(crate) generation: u64,
-}
-
-/// A response part from a [`Responder`] or [`super::ResponseWriter`].
-pub(crate) enum Part<'a> {
-    Send(u16, &'a Fields<'a>, WriteBuf),
-    Start(u16, &'a Fields<'a>),
-    Write(WriteBuf),
-    End,
 }
 
 /// Counters of one server.
@@ -70,14 +59,8 @@ pub(crate) struct State {
     pub(crate) listener_open: bool,
     pub(crate) conns: Slab<Entry>,
     next_gen: u64,
-    date: DateCache,
-    /// Wall time at a loop time: the `Date` follows the loop's cached clock, so a response
-    /// costs no clock read; re-anchored on the wall clock at most once a second.
-    wall_anchor: Option<(Instant, SystemTime)>,
-    /// The last [`Now`] handed out: the loop time stands still within a callback.
-    last_now: Option<Now>,
-    /// The loop clock reading `last_now` was made for.
-    last_now_ns: u64,
+    /// The clock readings handed to connections.
+    pub(crate) clock: NowCache,
     pub(crate) stats: ServerStats,
     /// Connections with something to do, serviced by `pump`.
     pub(crate) dirty: Vec<ConnId>,
@@ -105,31 +88,61 @@ impl State {
     }
 
     pub(crate) fn now(&mut self, lp: &Loop) -> Now {
+        *self.clock.get(lp)
+    }
+}
+
+/// The [`Now`] of the loop's cached clock, made once per clock reading.
+#[derive(Debug)]
+pub(crate) struct NowCache {
+    date: DateCache,
+    /// Wall time at a loop time: the `Date` follows the loop's cached clock, so a response
+    /// costs no clock read; re-anchored on the wall clock at most once a second.
+    wall_anchor: Option<(Instant, SystemTime)>,
+    /// The last [`Now`] handed out: the loop time stands still within a callback.
+    last: Now,
+    /// The loop clock reading `last` was made for (`u64::MAX`, which the clock never reads,
+    /// before the first).
+    last_ns: u64,
+}
+
+impl NowCache {
+    fn new() -> Self {
+        Self {
+            date: DateCache::new(),
+            wall_anchor: None,
+            last: Now {
+                at: Instant::now(),
+                date: [0; HTTP_DATE_LEN],
+            },
+            last_ns: u64::MAX,
+        }
+    }
+
+    pub(crate) fn get(&mut self, lp: &Loop) -> &Now {
         // Compare the loop's cached clock as plain ns first: turning it into an `Instant` costs
         // more than the rest of this call when the time has not moved.
         let ns = lp.clock.now();
-        if let Some(now) = self.last_now
-            && self.last_now_ns == ns
-        {
-            return now;
+        if self.last_ns != ns {
+            self.last_ns = ns;
+            let at = lp.now();
+            let wall = match self.wall_anchor {
+                Some((then, wall))
+                    if at.saturating_duration_since(then) < Duration::from_secs(1) =>
+                {
+                    wall + at.saturating_duration_since(then)
+                }
+                _ => {
+                    let wall = SystemTime::now();
+                    self.wall_anchor = Some((at, wall));
+                    wall
+                }
+            };
+            let mut date = [0u8; HTTP_DATE_LEN];
+            date.copy_from_slice(self.date.get(wall));
+            self.last = Now { at, date };
         }
-        self.last_now_ns = ns;
-        let at = lp.now();
-        let wall = match self.wall_anchor {
-            Some((then, wall)) if at.saturating_duration_since(then) < Duration::from_secs(1) => {
-                wall + at.saturating_duration_since(then)
-            }
-            _ => {
-                let wall = SystemTime::now();
-                self.wall_anchor = Some((at, wall));
-                wall
-            }
-        };
-        let mut date = [0u8; HTTP_DATE_LEN];
-        date.copy_from_slice(self.date.get(wall));
-        let now = Now { at, date };
-        self.last_now = Some(now);
-        now
+        &self.last
     }
 }
 
@@ -253,10 +266,7 @@ impl Server {
                     listener_open: true,
                     conns: Slab::new(),
                     next_gen: 0,
-                    date: DateCache::new(),
-                    wall_anchor: None,
-                    last_now: None,
-                    last_now_ns: 0,
+                    clock: NowCache::new(),
                     stats: ServerStats::default(),
                     dirty: Vec::new(),
                     pumping: false,

@@ -8,12 +8,13 @@ use std::io::IoSlice;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::conn::{Conn, Life};
+use super::conn::{Conn, Life, Now};
 use super::pipeline::Fields;
 use super::request::Request;
 use super::responder::Responder;
+use super::response::EncodeError;
 use super::response::is_reserved;
-use super::server::{ConnId, Entry, Handler, Part, Shared};
+use super::server::{ConnId, Entry, Handler, Shared};
 use crate::{Handle, Loop, ReadEvent, TcpStream};
 
 impl Shared {
@@ -252,35 +253,32 @@ impl Shared {
         self.mark(lp, id);
     }
 
-    /// A response part from a responder or writer. Returns whether the connection is open and
-    /// not pushing back.
+    /// A response part from a responder or writer, applied by `part` to the connection.
+    /// Returns whether the connection is open and not pushing back.
     pub(crate) fn respond(
         self: &Rc<Self>,
         lp: &mut Loop,
         id: ConnId,
         seq: u64,
-        part: Part<'_>,
+        part: impl FnOnce(&mut Conn, &Now) -> Result<bool, EncodeError>,
     ) -> bool {
         let refused = {
-            let mut st = self.state.borrow_mut();
-            let now = st.now(lp);
-            let Some(e) = st.entry(id) else { return false };
-            let result = match part {
-                Part::Send(status, fields, body) => {
-                    let (fields, close) = framing_free(fields);
-                    e.conn.send(seq, status, &fields, body, close, &now)
-                }
-                Part::Start(status, fields) => {
-                    let (fields, close) = framing_free(fields);
-                    e.conn.start(seq, status, &fields, close, &now)
-                }
-                Part::Write(data) => Ok(e.conn.write(seq, data)),
-                Part::End => Ok(e.conn.end(seq, &now)),
+            let mut guard = self.state.borrow_mut();
+            // Disjoint borrows of the state: the clock's `Now` is lent, not copied.
+            let st = &mut *guard;
+            let now = st.clock.get(lp);
+            let Some(e) = st
+                .conns
+                .get_mut(id.key)
+                .filter(|e| e.generation == id.generation)
+            else {
+                return false;
             };
+            let result = part(&mut e.conn, now);
             let refused = match result {
                 Ok(_) => None,
                 Err(err) => {
-                    e.conn.abandon(seq, &now);
+                    e.conn.abandon(seq, now);
                     Some(err)
                 }
             };
@@ -372,7 +370,8 @@ impl Shared {
 /// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
 /// server writes those), and whether `Connection` asked for a close. Borrowed as they are when
 /// none is there, as is usual.
-fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
+#[inline]
+pub(crate) fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
     if !fields.iter().any(|(name, _)| is_reserved(name)) {
         return (Cow::Borrowed(fields), false);
     }

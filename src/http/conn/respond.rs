@@ -8,6 +8,7 @@ use crate::http::pipeline::{Fields, HeadContext};
 use crate::http::response::EncodeError;
 
 impl Conn {
+    #[inline]
     pub(crate) fn send(
         &mut self,
         seq: u64,
