@@ -152,7 +152,7 @@ fn serve(
                 req.target()
             );
         }
-        route(lp, index, &root, req, res);
+        route(lp, index, &root, &req, res);
     };
     let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
     // Lag sampled every 10 ms (an unref'd timer: it never keeps the loop alive); `/block`
@@ -164,7 +164,7 @@ fn serve(
     lp.run()
 }
 
-fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: Request, res: Responder) {
+fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: &Request, res: Responder) {
     let path = req.path();
     if path == "/" {
         res.send(lp, 200, &[TEXT], "Hello, World!");

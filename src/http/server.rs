@@ -119,30 +119,34 @@ impl NowCache {
         }
     }
 
+    #[inline]
     pub(crate) fn get(&mut self, lp: &Loop) -> &Now {
         // Compare the loop's cached clock as plain ns first: turning it into an `Instant` costs
         // more than the rest of this call when the time has not moved.
         let ns = lp.clock.now();
         if self.last_ns != ns {
-            self.last_ns = ns;
-            let at = lp.now();
-            let wall = match self.wall_anchor {
-                Some((then, wall))
-                    if at.saturating_duration_since(then) < Duration::from_secs(1) =>
-                {
-                    wall + at.saturating_duration_since(then)
-                }
-                _ => {
-                    let wall = SystemTime::now();
-                    self.wall_anchor = Some((at, wall));
-                    wall
-                }
-            };
-            let mut date = [0u8; HTTP_DATE_LEN];
-            date.copy_from_slice(self.date.get(wall));
-            self.last = Now { at, date };
+            self.refresh(lp, ns);
         }
         &self.last
+    }
+
+    #[cold]
+    fn refresh(&mut self, lp: &Loop, ns: u64) {
+        self.last_ns = ns;
+        let at = lp.now();
+        let wall = match self.wall_anchor {
+            Some((then, wall)) if at.saturating_duration_since(then) < Duration::from_secs(1) => {
+                wall + at.saturating_duration_since(then)
+            }
+            _ => {
+                let wall = SystemTime::now();
+                self.wall_anchor = Some((at, wall));
+                wall
+            }
+        };
+        let mut date = [0u8; HTTP_DATE_LEN];
+        date.copy_from_slice(self.date.get(wall));
+        self.last = Now { at, date };
     }
 }
 

@@ -108,19 +108,24 @@ impl Shared {
         // pump never runs inside itself, so nothing else calls it meanwhile).
         let mut guard: Option<HandlerGuard<'_>> = None;
         loop {
-            let next = {
-                let mut st = self.state.borrow_mut();
-                let Some(e) = st.entry(id) else { return };
-                let peer = e.peer;
-                let next = e.conn.take_dispatch().map(|d| (d, peer));
-                if next.is_some() {
-                    st.stats.requests += 1;
-                }
-                next
+            // The request is built where the dispatch is taken: no tuple of it is moved around.
+            let (request, seq) = {
+                let mut guard = self.state.borrow_mut();
+                let st = &mut *guard;
+                let Some(e) = st
+                    .conns
+                    .get_mut(id.key)
+                    .filter(|e| e.generation == id.generation)
+                else {
+                    return;
+                };
+                let Some(d) = e.conn.take_dispatch() else {
+                    break;
+                };
+                st.stats.requests += 1;
+                (Request::new(d.head, d.body, e.peer), d.seq)
             };
-            let Some((d, peer)) = next else { break };
-            let request = Request::new(d.head, d.body, peer);
-            let responder = Responder::new(Rc::clone(self), id, d.seq);
+            let responder = Responder::new(Rc::clone(self), id, seq);
             let guard = guard.get_or_insert_with(|| HandlerGuard {
                 shared: self,
                 handler: self.handler.borrow_mut().take(),
