@@ -179,7 +179,20 @@ impl ResponseQueue {
         slot.phase = Phase::Done;
         // Only the front finishing lets anything out (a later slot's bytes wait in it).
         if i == 0 {
-            self.release();
+            if slot.close_after {
+                self.release();
+            } else {
+                // The usual case, the front answered in turn: its bytes are out already.
+                self.slots.pop_front();
+                self.front_seq += 1;
+                if self
+                    .slots
+                    .front()
+                    .is_some_and(|next| next.held.is_some() || next.phase == Phase::Done)
+                {
+                    self.release();
+                }
+            }
         }
         Ok(true)
     }

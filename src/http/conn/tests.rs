@@ -119,6 +119,27 @@ fn pipelined_responses_leave_in_request_order() {
 }
 
 #[test]
+fn an_answered_front_releases_every_finished_response_behind_it_and_stops_at_a_waiting_one() {
+    let mut h = Harness::new();
+    h.feed(&GET.repeat(5));
+    let seqs = h.seqs();
+    assert_eq!(seqs.len(), 5);
+    h.send(seqs[1], "b");
+    h.send(seqs[3], "d");
+    assert_eq!(h.output(), "", "held back behind the first response");
+    h.send(seqs[0], "a");
+    assert_eq!(
+        h.output(),
+        ok("a") + &ok("b"),
+        "stops at the unanswered third"
+    );
+    h.send(seqs[2], "c");
+    assert_eq!(h.output(), ok("c") + &ok("d"));
+    h.send(seqs[4], "e");
+    assert_eq!(h.output(), ok("e"), "answered in turn, straight out");
+}
+
+#[test]
 fn dribbled_request_and_body() {
     let mut h = Harness::new();
     let req = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET";
