@@ -284,12 +284,7 @@ impl Conn {
             start += consumed;
             match event {
                 RawEvent::NeedMore => break,
-                RawEvent::Head(head) => {
-                    self.on_head(head, now);
-                    if self.incoming.is_some() && self.parser.end_if_bodiless() {
-                        self.dispatch();
-                    }
-                }
+                RawEvent::Head(head) => self.on_head(head, now),
                 RawEvent::Body(range) => {
                     if let Some(incoming) = &mut self.incoming {
                         let range = at + range.start..at + range.end;
@@ -327,6 +322,12 @@ impl Conn {
             BodyFraming::Chunked => true,
             _ => false,
         };
+        // The usual request, without a body: complete now, dispatched without waiting as an
+        // `Incoming` (the parser ends the message here, as its next step would have).
+        if !has_body && self.parser.end_if_bodiless() {
+            self.head_since = None;
+            return self.push_dispatch(head, Vec::new());
+        }
         if head.expect_continue && has_body {
             if self.queue.is_empty() && self.dispatches.is_empty() {
                 self.queue.push_continue();
@@ -350,6 +351,10 @@ impl Conn {
         let Some(Incoming { head, body, .. }) = self.incoming.take() else {
             return;
         };
+        self.push_dispatch(head, body);
+    }
+
+    fn push_dispatch(&mut self, head: RawHead, body: Vec<u8>) {
         self.continue_pending = false;
         self.served += 1;
         if !head.keep_alive {
