@@ -309,15 +309,16 @@ impl Conn {
     }
 
     fn on_head(&mut self, head: RawHead, now: &Now) {
-        if !self.cfg.allow_unknown_methods && matches!(head.method, Method::Other(_)) {
+        let meta = head.meta();
+        if !self.cfg.allow_unknown_methods && matches!(meta.method, Method::Other(_)) {
             return self.fail(501, "method not implemented", now);
         }
         let unknown_expectation =
-            head.version_minor >= 1 && !head.expect_continue && head.has_expect;
+            meta.version_minor >= 1 && !meta.expect_continue && meta.has_expect;
         if unknown_expectation {
             return self.fail(417, "only 100-continue is supported", now);
         }
-        let has_body = match head.framing {
+        let has_body = match meta.framing {
             BodyFraming::Length(n) => n > 0,
             BodyFraming::Chunked => true,
             _ => false,
@@ -328,14 +329,14 @@ impl Conn {
             self.head_since = None;
             return self.push_dispatch(head, Vec::new());
         }
-        if head.expect_continue && has_body {
+        if meta.expect_continue && has_body {
             if self.queue.is_empty() && self.dispatches.is_empty() {
                 self.queue.push_continue();
             } else {
                 self.continue_pending = true;
             }
         }
-        let capacity = match head.framing {
+        let capacity = match meta.framing {
             BodyFraming::Length(n) => usize::try_from(n).unwrap_or(0).min(64 * 1024),
             _ => 0,
         };
@@ -357,13 +358,14 @@ impl Conn {
     fn push_dispatch(&mut self, head: RawHead, body: Vec<u8>) {
         self.continue_pending = false;
         self.served += 1;
-        if !head.keep_alive {
+        let meta = head.meta();
+        if !meta.keep_alive {
             self.parsing = false;
         }
-        let head_only = head.method == Method::Head;
+        let head_only = meta.method == Method::Head;
         let seq = self
             .queue
-            .push_request(head_only, head.version_minor, head.keep_alive);
+            .push_request(head_only, meta.version_minor, meta.keep_alive);
         self.dispatches.push_back(Dispatch { seq, head, body });
     }
 

@@ -161,8 +161,9 @@ impl Parser {
             State::Head(scan) => match scan.step(buf, &self.limits)? {
                 None => (0, RawEvent::NeedMore),
                 Some((n, head)) => {
-                    let keep_alive = head.keep_alive;
-                    self.state = match head.framing {
+                    let meta = head.meta();
+                    let keep_alive = meta.keep_alive;
+                    self.state = match meta.framing {
                         BodyFraming::Chunked => State::Chunked {
                             decoder: ChunkedDecoder::new(),
                             keep_alive,

@@ -15,11 +15,47 @@ type FieldSpans = Vec<(Range<usize>, Range<usize>)>;
 /// What a head owns: its bytes, its target (kept apart so it is read as `&str` without
 /// checking the UTF-8 again) and its field ranges. Boxed, so the head a request carries
 /// through the parser, the dispatch queue and the handler call is small to move.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Buffers {
     bytes: Vec<u8>,
     target: String,
     fields: FieldSpans,
+    meta: Meta,
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Self {
+            bytes: Vec::new(),
+            target: String::new(),
+            fields: Vec::new(),
+            meta: Meta::EMPTY,
+        }
+    }
+}
+
+/// What the parser and the head rules found out about a head. Kept in the box with the
+/// bytes, so the [`RawHead`] moved from the parser to the handler is one pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) method: Method,
+    pub(crate) version_minor: u8,
+    pub(crate) framing: BodyFraming,
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    /// An `Expect` field is present (whatever it asks for).
+    pub(crate) has_expect: bool,
+}
+
+impl Meta {
+    const EMPTY: Self = Self {
+        method: Method::Get,
+        version_minor: 1,
+        framing: BodyFraming::None,
+        keep_alive: false,
+        expect_continue: false,
+        has_expect: false,
+    };
 }
 
 /// Buffers this thread keeps for the next heads, at most this many...
@@ -46,13 +82,6 @@ pub(crate) struct RawHead {
     /// httparse gives them).
     /// `None` only once dropped (the box went back to the spare list).
     bufs: Option<Box<Buffers>>,
-    pub(crate) method: Method,
-    pub(crate) version_minor: u8,
-    pub(crate) framing: BodyFraming,
-    pub(crate) keep_alive: bool,
-    pub(crate) expect_continue: bool,
-    /// An `Expect` field is present (whatever it asks for).
-    pub(crate) has_expect: bool,
 }
 
 impl RawHead {
@@ -83,22 +112,30 @@ impl RawHead {
                 .iter()
                 .map(|h| (span(h.name.as_bytes()), span(h.value))),
         );
-        Self {
-            bufs: Some(bufs),
+        bufs.meta = Meta {
             method,
             version_minor,
             framing: derived.framing,
             keep_alive: derived.keep_alive,
             expect_continue: derived.expect_continue,
             has_expect: derived.has_expect,
-        }
+        };
+        Self { bufs: Some(bufs) }
     }
 
+    /// The request line's and the head rules' findings.
+    #[inline]
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.bufs().meta
+    }
+
+    #[inline]
     fn bufs(&self) -> &Buffers {
         static EMPTY: Buffers = Buffers {
             bytes: Vec::new(),
             target: String::new(),
             fields: Vec::new(),
+            meta: Meta::EMPTY,
         };
         self.bufs.as_deref().unwrap_or(&EMPTY)
     }
@@ -129,17 +166,18 @@ impl RawHead {
 
     /// The owned head, with a `String` and a `Vec` per field.
     pub(crate) fn to_head(&self) -> RequestHead {
+        let meta = self.meta();
         RequestHead {
-            method: self.method.clone(),
+            method: meta.method.clone(),
             target: self.target().to_owned(),
-            version_minor: self.version_minor,
+            version_minor: meta.version_minor,
             headers: self
                 .fields()
                 .map(|(name, value)| (String::from_utf8_lossy(name).into_owned(), value.to_vec()))
                 .collect(),
-            framing: self.framing,
-            keep_alive: self.keep_alive,
-            expect_continue: self.expect_continue,
+            framing: meta.framing,
+            keep_alive: meta.keep_alive,
+            expect_continue: meta.expect_continue,
         }
     }
 }
@@ -185,9 +223,9 @@ mod tests {
     #[test]
     fn reads_parts_in_place() {
         let h = head(b"\r\nPOST /a?b HTTP/1.0\r\nHost: x\r\nX-Y:  1 2 \r\nx-y: \xff\r\n\r\n");
-        assert_eq!(h.method, Method::Post);
+        assert_eq!(h.meta().method, Method::Post);
         assert_eq!(h.target(), "/a?b");
-        assert_eq!(h.version_minor, 0);
+        assert_eq!(h.meta().version_minor, 0);
         assert_eq!(h.header("x-Y"), Some(&b"1 2"[..]));
         let all: Vec<_> = h.fields().collect();
         assert_eq!(

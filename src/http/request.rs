@@ -36,7 +36,7 @@ impl Request {
 
     /// The method.
     pub fn method(&self) -> &Method {
-        &self.raw.method
+        &self.raw.meta().method
     }
 
     /// The request-target exactly as sent (`/a/b?c=d`).
@@ -74,7 +74,7 @@ impl Request {
 
     /// The minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub fn version_minor(&self) -> u8 {
-        self.raw.version_minor
+        self.raw.meta().version_minor
     }
 
     /// The value of the first header field called `name` (case-insensitive).

@@ -245,7 +245,7 @@ fn unknown_methods_and_expectations() {
 
     let mut h = Harness::with(|c| c.allow_unknown_methods = true);
     h.feed(b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_eq!(h.dispatch().head.method, Method::Other("BREW".into()));
+    assert_eq!(h.dispatch().head.meta().method, Method::Other("BREW".into()));
 
     let mut h = Harness::new();
     h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n");
