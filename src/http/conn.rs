@@ -33,8 +33,8 @@ pub(crate) struct Now {
 #[derive(Debug)]
 pub(crate) struct Dispatch {
     pub(crate) seq: u64,
+    /// The head, carrying the body.
     pub(crate) head: RawHead,
-    pub(crate) body: Vec<u8>,
 }
 
 /// What the glue should do with the socket.
@@ -355,7 +355,7 @@ impl Conn {
         self.push_dispatch(head, body);
     }
 
-    fn push_dispatch(&mut self, head: RawHead, body: Vec<u8>) {
+    fn push_dispatch(&mut self, mut head: RawHead, body: Vec<u8>) {
         self.continue_pending = false;
         self.served += 1;
         let meta = head.meta();
@@ -366,7 +366,10 @@ impl Conn {
         let seq = self
             .queue
             .push_request(head_only, meta.version_minor, meta.keep_alive);
-        self.dispatches.push_back(Dispatch { seq, head, body });
+        if !body.is_empty() {
+            head.set_body(body);
+        }
+        self.dispatches.push_back(Dispatch { seq, head });
     }
 
     /// Answers `status` after the pending responses, then closes; reads no more requests.

@@ -5,6 +5,7 @@
 //! handler asks for it.
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::ops::Range;
 
 use super::head::{BodyFraming, Derived, RequestHead};
@@ -21,7 +22,17 @@ struct Buffers {
     target: String,
     fields: FieldSpans,
     meta: Meta,
+    /// The request's body, once complete (empty when it has none).
+    body: Vec<u8>,
+    /// The client's address.
+    peer: SocketAddr,
 }
+
+/// The peer of a head not yet handed to a handler.
+const NO_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
 
 impl Default for Buffers {
     fn default() -> Self {
@@ -30,6 +41,8 @@ impl Default for Buffers {
             target: String::new(),
             fields: Vec::new(),
             meta: Meta::EMPTY,
+            body: Vec::new(),
+            peer: NO_PEER,
         }
     }
 }
@@ -123,6 +136,35 @@ impl RawHead {
         Self { bufs: Some(bufs) }
     }
 
+    /// Gives the head its complete body (kept in the head's box, so a request stays small
+    /// to move).
+    pub(crate) fn set_body(&mut self, body: Vec<u8>) {
+        if let Some(bufs) = &mut self.bufs {
+            bufs.body = body;
+        }
+    }
+
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.bufs().body
+    }
+
+    pub(crate) fn take_body(&mut self) -> Vec<u8> {
+        self.bufs
+            .as_mut()
+            .map(|bufs| std::mem::take(&mut bufs.body))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn set_peer(&mut self, peer: SocketAddr) {
+        if let Some(bufs) = &mut self.bufs {
+            bufs.peer = peer;
+        }
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.bufs().peer
+    }
+
     /// The request line's and the head rules' findings.
     #[inline]
     pub(crate) fn meta(&self) -> &Meta {
@@ -136,6 +178,8 @@ impl RawHead {
             target: String::new(),
             fields: Vec::new(),
             meta: Meta::EMPTY,
+            body: Vec::new(),
+            peer: NO_PEER,
         };
         self.bufs.as_deref().unwrap_or(&EMPTY)
     }
@@ -191,12 +235,14 @@ impl Drop for RawHead {
         if b.bytes.capacity() > SPARE_CAPACITY
             || b.target.capacity() > SPARE_CAPACITY
             || b.fields.capacity() * size_of::<(Range<usize>, Range<usize>)>() > SPARE_CAPACITY
+            || b.body.capacity() > SPARE_CAPACITY
         {
             return;
         }
         b.bytes.clear();
         b.target.clear();
         b.fields.clear();
+        b.body.clear();
         // During thread teardown the spare list may be gone: the buffers are simply freed.
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut()

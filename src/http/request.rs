@@ -20,17 +20,15 @@ pub struct Request {
     /// Built from `raw` on first use; boxed so that the `Request` moved into every handler
     /// call stays small when nobody asks for it.
     head: OnceLock<Box<RequestHead>>,
-    body: Vec<u8>,
-    peer: SocketAddr,
 }
 
 impl Request {
-    pub(crate) fn new(raw: RawHead, body: Vec<u8>, peer: SocketAddr) -> Self {
+    /// The request of `raw` (which carries its body) from `peer`.
+    pub(crate) fn new(mut raw: RawHead, peer: SocketAddr) -> Self {
+        raw.set_peer(peer);
         Self {
             raw,
             head: OnceLock::new(),
-            body,
-            peer,
         }
     }
 
@@ -106,17 +104,17 @@ impl Request {
 
     /// The body (empty when the request had none).
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.raw.body()
     }
 
     /// Takes the body out of the request.
-    pub fn into_body(self) -> Vec<u8> {
-        self.body
+    pub fn into_body(mut self) -> Vec<u8> {
+        self.raw.take_body()
     }
 
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.raw.peer()
     }
 }
 
@@ -172,7 +170,7 @@ mod tests {
         let Ok((_, RawEvent::Head(head))) = step else {
             panic!("{step:?}")
         };
-        Request::new(head, Vec::new(), ([127, 0, 0, 1], 9).into())
+        Request::new(head, ([127, 0, 0, 1], 9).into())
     }
 
     #[test]
@@ -194,6 +192,22 @@ mod tests {
         assert_eq!(r.method(), &Method::Get);
         let r = request("/plain");
         assert_eq!((r.path(), r.query()), ("/plain", None));
+    }
+
+    #[test]
+    fn body_and_peer_travel_in_the_head_and_a_reused_head_starts_empty() {
+        let mut r = request("/with-body");
+        r.raw.set_body(b"payload".to_vec());
+        assert_eq!(r.body(), b"payload");
+        assert_eq!(r.peer_addr(), ([127, 0, 0, 1], 9).into());
+        let copy = r.clone();
+        assert_eq!(r.into_body(), b"payload");
+        assert_eq!(copy.body(), b"payload", "a clone has its own body");
+        drop(copy);
+        // The next head on this thread reuses a dropped head's box: nothing of it shows.
+        let next = request("/next");
+        assert!(next.body().is_empty());
+        assert_eq!(next.target(), "/next");
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Shared {
                     break;
                 };
                 st.stats.requests += 1;
-                (Request::new(d.head, d.body, e.peer), d.seq)
+                (Request::new(d.head, e.peer), d.seq)
             };
             let responder = Responder::new(Rc::clone(self), id, seq);
             let guard = guard.get_or_insert_with(|| HandlerGuard {

@@ -147,7 +147,7 @@ fn dribbled_request_and_body() {
         h.feed(std::slice::from_ref(b));
     }
     let d = h.dispatch();
-    assert_eq!(d.body, b"hello");
+    assert_eq!(d.head.body(), b"hello");
     assert!(h.conn.take_dispatch().is_none());
     h.feed(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(h.seqs().len(), 1);
@@ -162,9 +162,9 @@ fn chunked_body_then_pipelined_request_in_one_read() {
     req.extend_from_slice(GET);
     h.feed(&req);
     let first = h.dispatch();
-    assert_eq!(first.body, b"abcde");
+    assert_eq!(first.head.body(), b"abcde");
     let second = h.dispatch();
-    assert!(second.body.is_empty());
+    assert!(second.head.body().is_empty());
 }
 
 #[test]
@@ -245,7 +245,10 @@ fn unknown_methods_and_expectations() {
 
     let mut h = Harness::with(|c| c.allow_unknown_methods = true);
     h.feed(b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_eq!(h.dispatch().head.meta().method, Method::Other("BREW".into()));
+    assert_eq!(
+        h.dispatch().head.meta().method,
+        Method::Other("BREW".into())
+    );
 
     let mut h = Harness::new();
     h.feed(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n");
@@ -261,7 +264,7 @@ fn continue_is_sent_at_once_or_after_earlier_responses() {
     h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
     assert_eq!(h.output(), "HTTP/1.1 100 Continue\r\n\r\n");
     h.feed(b"ok");
-    assert_eq!(h.dispatch().body, b"ok");
+    assert_eq!(h.dispatch().head.body(), b"ok");
 
     let mut h = Harness::new();
     h.feed(GET);
