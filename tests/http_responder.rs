@@ -12,7 +12,16 @@ use util::http::{connect, exchange, get, read_response, read_to_eof, serve};
 use util::with_timeout;
 
 fn routes() -> impl FnMut(&mut Loop, Request, Responder) + 'static {
-    |lp, req, res| match req.path() {
+    let mut held: Option<Responder> = None;
+    move |lp, req, res| match req.path() {
+        "/hold" => held = Some(res),
+        "/release" => {
+            // Answers another connection's request from inside this one's handler.
+            if let Some(other) = held.take() {
+                other.send(lp, 200, &[("Via", "release")], "released");
+            }
+            res.send(lp, 200, &[("Via", "now")], "done");
+        }
         "/drop" => drop(res),
         "/timer" => {
             let mut res = Some(res);
@@ -66,6 +75,26 @@ fn a_dropped_responder_answers_500_and_the_connection_lives_on() {
         let mut r = BufReader::new(&bytes[..]);
         assert_eq!(read_response(&mut r, false).unwrap().status, 500);
         assert_eq!(read_response(&mut r, false).unwrap().text(), "now");
+    });
+}
+
+#[test]
+fn a_handler_answering_another_connections_request_gets_it_written_at_once() {
+    with_timeout(20, || {
+        let server = serve(ServerConfig::default(), routes);
+        let mut held = connect(server.addr);
+        held.write_all(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        // Let the server dispatch it before the releasing request arrives.
+        std::thread::sleep(Duration::from_millis(100));
+        let r = get(server.addr, "/release");
+        assert_eq!(r.text(), "done");
+        held.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let r = read_response(&mut BufReader::new(&held), false).unwrap();
+        assert_eq!(
+            (r.header("via"), r.text().as_str()),
+            (Some("release"), "released")
+        );
     });
 }
 

@@ -65,6 +65,9 @@ pub(crate) struct State {
     /// Connections with something to do, serviced by `pump`.
     pub(crate) dirty: Vec<ConnId>,
     pub(crate) pumping: bool,
+    /// The connection whose handlers are running now: its I/O is done right after them, so
+    /// an answer to it needs no marking.
+    pub(crate) servicing: Option<ConnId>,
     /// Connections closed whose close callback has not run yet.
     pub(crate) closing: usize,
     pub(crate) drain: Option<Drain>,
@@ -274,6 +277,7 @@ impl Server {
                     stats: ServerStats::default(),
                     dirty: Vec::new(),
                     pumping: false,
+                    servicing: None,
                     closing: 0,
                     drain: None,
                 }),

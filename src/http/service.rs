@@ -107,6 +107,7 @@ impl Shared {
         // The handler is taken out once for the connection's whole batch of requests (the
         // pump never runs inside itself, so nothing else calls it meanwhile).
         let mut guard: Option<HandlerGuard<'_>> = None;
+        self.state.borrow_mut().servicing = Some(id);
         loop {
             // The request is built where the dispatch is taken: no tuple of it is moved around.
             let (request, seq) = {
@@ -117,7 +118,7 @@ impl Shared {
                     .get_mut(id.key)
                     .filter(|e| e.generation == id.generation)
                 else {
-                    return;
+                    break; // closed by a handler: `do_io` finds nothing to do
                 };
                 let Some(d) = e.conn.take_dispatch() else {
                     break;
@@ -135,6 +136,7 @@ impl Shared {
             }
         }
         drop(guard);
+        self.state.borrow_mut().servicing = None;
         self.do_io(lp, id);
     }
 
@@ -289,10 +291,11 @@ impl Shared {
             };
             let open = !e.conn.is_write_blocked();
             // The usual case: a handler answering inside the pump that called it. Marking the
-            // connection is all there is to do (the running pump services it), and nothing
+            // connection is all there is to do (the running pump services it; the connection
+            // being serviced does its I/O right after its handlers, unmarked), and nothing
             // changes the connection before this call returns: one borrow does it all.
             if refused.is_none() && st.pumping {
-                if st.dirty.last() != Some(&id) {
+                if st.servicing != Some(id) && st.dirty.last() != Some(&id) {
                     st.dirty.push(id);
                 }
                 return open;
@@ -403,6 +406,7 @@ impl Drop for PumpGuard<'_> {
     fn drop(&mut self) {
         if let Ok(mut st) = self.0.state.try_borrow_mut() {
             st.pumping = false;
+            st.servicing = None;
         }
     }
 }
