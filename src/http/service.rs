@@ -88,6 +88,9 @@ impl Shared {
     }
 
     fn take_abandoned(self: &Rc<Self>, lp: &mut Loop) {
+        if self.abandoned.borrow().is_empty() {
+            return; // the usual case, checked without taking the list
+        }
         let abandoned = std::mem::take(&mut *self.abandoned.borrow_mut());
         if abandoned.is_empty() {
             return;
@@ -107,12 +110,13 @@ impl Shared {
         // The handler is taken out once for the connection's whole batch of requests (the
         // pump never runs inside itself, so nothing else calls it meanwhile).
         let mut guard: Option<HandlerGuard<'_>> = None;
-        self.state.borrow_mut().servicing = Some(id);
         loop {
             // The request is built where the dispatch is taken: no tuple of it is moved around.
             let (request, seq) = {
                 let mut guard = self.state.borrow_mut();
                 let st = &mut *guard;
+                // Until `do_io`: answers to this connection need no marking.
+                st.servicing = Some(id);
                 let Some(e) = st
                     .conns
                     .get_mut(id.key)
@@ -136,12 +140,12 @@ impl Shared {
             }
         }
         drop(guard);
-        self.state.borrow_mut().servicing = None;
         self.do_io(lp, id);
     }
 
     fn do_io(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
         let mut st = self.state.borrow_mut();
+        st.servicing = None;
         let now = lp.now();
         let Some(e) = st.entry(id) else { return };
         let stream = e.stream;
