@@ -34,16 +34,20 @@ const NO_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     0,
 ));
 
+impl Buffers {
+    const EMPTY: Self = Self {
+        bytes: Vec::new(),
+        target: String::new(),
+        fields: Vec::new(),
+        meta: Meta::EMPTY,
+        body: Vec::new(),
+        peer: NO_PEER,
+    };
+}
+
 impl Default for Buffers {
     fn default() -> Self {
-        Self {
-            bytes: Vec::new(),
-            target: String::new(),
-            fields: Vec::new(),
-            meta: Meta::EMPTY,
-            body: Vec::new(),
-            peer: NO_PEER,
-        }
+        Self::EMPTY
     }
 }
 
@@ -173,14 +177,7 @@ impl RawHead {
 
     #[inline]
     fn bufs(&self) -> &Buffers {
-        static EMPTY: Buffers = Buffers {
-            bytes: Vec::new(),
-            target: String::new(),
-            fields: Vec::new(),
-            meta: Meta::EMPTY,
-            body: Vec::new(),
-            peer: NO_PEER,
-        };
+        static EMPTY: Buffers = Buffers::EMPTY;
         self.bufs.as_deref().unwrap_or(&EMPTY)
     }
 
