@@ -362,7 +362,7 @@ impl Conn {
         if !meta.keep_alive {
             self.parsing = false;
         }
-        let head_only = meta.method == Method::Head;
+        let head_only = matches!(meta.method, Method::Head);
         let seq = self
             .queue
             .push_request(head_only, meta.version_minor, meta.keep_alive);

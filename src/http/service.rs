@@ -92,9 +92,6 @@ impl Shared {
             return; // the usual case, checked without taking the list
         }
         let abandoned = std::mem::take(&mut *self.abandoned.borrow_mut());
-        if abandoned.is_empty() {
-            return;
-        }
         let mut st = self.state.borrow_mut();
         let now = st.now(lp);
         for (id, seq) in abandoned {
