@@ -81,3 +81,15 @@ cleanup() {
     for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     rm -rf "$tmp"
 }
+
+# Prints the address a server logged as "listening on ADDR" in file $1, waiting up to 30 s;
+# prints nothing (status 1) if it never did.
+wait_listening() {
+    local addr="" i
+    for i in $(seq 600); do
+        addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$1" | head -n 1)
+        [[ -n $addr ]] && break
+        sleep 0.05
+    done
+    [[ -n $addr ]] && printf '%s\n' "$addr"
+}

@@ -59,13 +59,8 @@ measure() {
         >"$out.log" 2>"$out.vg" &
     local pid=$!
     pids+=("$pid")
-    local addr="" i
-    for i in $(seq 600); do
-        addr=$(sed -n 's/^.*listening on \([^ ]*\).*$/\1/p' "$out.log" | head -n 1)
-        [[ -n $addr ]] && break
-        sleep 0.05
-    done
-    [[ -n $addr ]] || { log "$name: no address"; return 1; }
+    local addr
+    addr=$(wait_listening "$out.log") || { log "$name: no address"; return 1; }
     local answers
     answers=$(timeout 240 python3 "$tmp/client.py" "$addr" "$rounds")
     [[ $answers -eq $((rounds * 160)) ]] || { log "$name: $answers answers"; return 1; }

@@ -51,13 +51,8 @@ measure() {
     timeout 300 valgrind --tool=callgrind --callgrind-out-file="$cg" $argv >"$out" 2>"$tmp/vg.err" &
     local pid=$!
     pids+=("$pid")
-    local addr="" i
-    for i in $(seq 600); do
-        addr=$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "$out" | head -n 1)
-        [[ -n $addr ]] && break
-        sleep 0.05
-    done
-    [[ -n $addr ]] || { log "$side: no address"; kill -KILL "$pid"; return 1; }
+    local addr
+    addr=$(wait_listening "$out") || { log "$side: no address"; kill -KILL "$pid"; return 1; }
     local line
     line=$(timeout 240 "$client" "$mode" --addr "$addr" --conns "$conns" --size "$size" \
         --secs 200 --max-ops "$ops") || { log "$side: client failed"; kill -KILL "$pid"; return 1; }
