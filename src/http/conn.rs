@@ -284,7 +284,8 @@ impl Conn {
             start += consumed;
             match event {
                 RawEvent::NeedMore => break,
-                RawEvent::Head(head) => self.on_head(head, now),
+                RawEvent::Request(head) => self.on_head(head, true, now),
+                RawEvent::Head(head) => self.on_head(head, false, now),
                 RawEvent::Body(range) => {
                     if let Some(incoming) = &mut self.incoming {
                         let range = at + range.start..at + range.end;
@@ -308,7 +309,10 @@ impl Conn {
         }
     }
 
-    fn on_head(&mut self, head: RawHead, now: &Now) {
+    /// A head arrived; `complete` when it is a whole request without a body (the parser has
+    /// already moved on to the next one).
+    #[inline]
+    fn on_head(&mut self, head: RawHead, complete: bool, now: &Now) {
         let meta = head.meta();
         if !self.cfg.allow_unknown_methods && matches!(meta.method, Method::Other(_)) {
             return self.fail(501, "method not implemented", now);
@@ -318,17 +322,17 @@ impl Conn {
         if unknown_expectation {
             return self.fail(417, "only 100-continue is supported", now);
         }
+        // The usual request, without a body: complete now, dispatched without waiting as an
+        // `Incoming`.
+        if complete {
+            self.head_since = None;
+            return self.push_dispatch(head, Vec::new());
+        }
         let has_body = match meta.framing {
             BodyFraming::Length(n) => n > 0,
             BodyFraming::Chunked => true,
             _ => false,
         };
-        // The usual request, without a body: complete now, dispatched without waiting as an
-        // `Incoming` (the parser ends the message here, as its next step would have).
-        if !has_body && self.parser.end_if_bodiless() {
-            self.head_since = None;
-            return self.push_dispatch(head, Vec::new());
-        }
         if meta.expect_continue && has_body {
             if self.queue.is_empty() && self.dispatches.is_empty() {
                 self.queue.push_continue();
@@ -355,6 +359,7 @@ impl Conn {
         self.push_dispatch(head, body);
     }
 
+    #[inline]
     fn push_dispatch(&mut self, mut head: RawHead, body: Vec<u8>) {
         self.continue_pending = false;
         self.served += 1;

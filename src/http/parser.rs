@@ -135,51 +135,54 @@ impl Parser {
     /// Reads as far as the next event in `buf`. Every error means: answer with
     /// [`HttpError::status`], then close the connection.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, HttpError> {
-        let (consumed, event) = self.parse_raw(buf)?;
+        let (consumed, event) = self.checked_step(buf, false)?;
         let event = match event {
             RawEvent::NeedMore => Event::NeedMore,
-            RawEvent::Head(head) => Event::Head(head.to_head()),
+            // `Request` is only produced for `parse_raw`.
+            RawEvent::Head(head) | RawEvent::Request(head) => Event::Head(head.to_head()),
             RawEvent::Body(range) => Event::Body(range),
             RawEvent::End => Event::End,
         };
         Ok(Parsed { consumed, event })
     }
 
-    /// As [`parse`](Self::parse), with the head kept as its bytes: what the server uses.
+    /// As [`parse`](Self::parse), with the head kept as its bytes and a request without a
+    /// body reported as one [`RawEvent::Request`] (its head and its end): what the server
+    /// uses, saving it a parser round per request.
     pub(crate) fn parse_raw(&mut self, buf: &[u8]) -> Result<(usize, RawEvent), HttpError> {
-        let result = self.step(buf);
+        self.checked_step(buf, true)
+    }
+
+    #[inline]
+    fn checked_step(&mut self, buf: &[u8], whole: bool) -> Result<(usize, RawEvent), HttpError> {
+        let result = self.step(buf, whole);
         if let Err(e) = result {
             self.state = State::Failed(e);
         }
         result
     }
 
-    fn step(&mut self, buf: &[u8]) -> Result<(usize, RawEvent), HttpError> {
+    #[inline]
+    fn step(&mut self, buf: &[u8], whole: bool) -> Result<(usize, RawEvent), HttpError> {
         let (consumed, event) = match &mut self.state {
             State::Failed(e) => return Err(*e),
             State::Closed => (buf.len(), RawEvent::NeedMore),
-            State::Head(scan) => match scan.step(buf, &self.limits)? {
-                None => (0, RawEvent::NeedMore),
-                Some((n, head)) => {
-                    let meta = head.meta();
-                    let keep_alive = meta.keep_alive;
-                    self.state = match meta.framing {
-                        BodyFraming::Chunked => State::Chunked {
-                            decoder: ChunkedDecoder::new(),
-                            keep_alive,
-                        },
-                        BodyFraming::Length(remaining) => State::Length {
-                            remaining,
-                            keep_alive,
-                        },
-                        BodyFraming::None => State::Length {
-                            remaining: 0,
-                            keep_alive,
-                        },
-                    };
-                    (n, RawEvent::Head(head))
+            State::Head(scan) => {
+                // The usual case first: a whole head in the first bytes seen. The scan is then
+                // still fresh, and stays so for the next request if this one has no body.
+                let whole_head = scan
+                    .is_fresh()
+                    .then(|| HeadScan::whole_head(buf, &self.limits))
+                    .flatten();
+                let (found, untouched) = match whole_head {
+                    Some(done) => (Some(done), true),
+                    None => (scan.step(buf, &self.limits)?, false),
+                };
+                match found {
+                    None => (0, RawEvent::NeedMore),
+                    Some((n, head)) => (n, self.start_message(head, whole, untouched)),
                 }
-            },
+            }
             State::Length {
                 remaining: 0,
                 keep_alive,
@@ -214,20 +217,35 @@ impl Parser {
         Ok((consumed, event))
     }
 
-    /// Right after a head: if it has no body, ends the message now, as the next
-    /// [`parse_raw`](Self::parse_raw) would have reported with [`RawEvent::End`] (saving the
-    /// server a parser round per request). Returns whether it did.
-    pub(crate) fn end_if_bodiless(&mut self) -> bool {
-        if let State::Length {
-            remaining: 0,
-            keep_alive,
-        } = self.state
-        {
-            self.end_message(keep_alive);
-            true
-        } else {
-            false
+    /// Moves on from a complete head to its body. With `whole`, a head without a body is its
+    /// whole message: the parser moves to the next one at once (writing nothing when the scan
+    /// is `untouched`, i.e. still fresh) and reports [`RawEvent::Request`].
+    #[inline]
+    fn start_message(&mut self, head: RawHead, whole: bool, untouched: bool) -> RawEvent {
+        let meta = head.meta();
+        let keep_alive = meta.keep_alive;
+        let remaining = match meta.framing {
+            BodyFraming::Chunked => {
+                self.state = State::Chunked {
+                    decoder: ChunkedDecoder::new(),
+                    keep_alive,
+                };
+                return RawEvent::Head(head);
+            }
+            BodyFraming::Length(n) => n,
+            BodyFraming::None => 0,
+        };
+        if whole && remaining == 0 {
+            if !(keep_alive && untouched) {
+                self.end_message(keep_alive);
+            }
+            return RawEvent::Request(head);
         }
+        self.state = State::Length {
+            remaining,
+            keep_alive,
+        };
+        RawEvent::Head(head)
     }
 
     fn end_message(&mut self, keep_alive: bool) {
@@ -261,17 +279,18 @@ impl HeadScan {
         }
     }
 
+    /// Nothing of the next head looked at yet.
+    #[inline]
+    fn is_fresh(&self) -> bool {
+        self.scanned == 0
+    }
+
     /// The head and its length once complete, `None` while more bytes are needed.
     fn step(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<(usize, RawHead)>, HttpError> {
         let window = &buf[..buf.len().min(limits.max_head_bytes)];
         if self.scanned > window.len() {
             // The caller broke the contract and dropped bytes; start over rather than misread.
             *self = Self::new();
-        }
-        if self.scanned == 0
-            && let Some(done) = Self::whole_head(window, limits)
-        {
-            return Ok(Some(done));
         }
         let new = &window[self.scanned..];
         self.line.advance(new, limits.max_target_bytes)?;
@@ -303,7 +322,9 @@ impl HeadScan {
     /// verdict. Anything else (a partial head, an error, whose verdict may depend on the scan
     /// running first) returns `None`, and the step goes on as if this was not tried: at most
     /// one extra pass per head.
-    fn whole_head(window: &[u8], limits: &Limits) -> Option<(usize, RawHead)> {
+    #[inline]
+    fn whole_head(buf: &[u8], limits: &Limits) -> Option<(usize, RawHead)> {
+        let window = &buf[..buf.len().min(limits.max_head_bytes)];
         let end = window.iter().rposition(|&b| b == b'\n')? + 1;
         parse_lines(&window[..end], limits).ok().flatten()
     }
@@ -314,6 +335,7 @@ impl HeadScan {
 const STACK_FIELDS: usize = 32;
 
 /// One httparse pass over complete lines.
+#[inline]
 fn parse_lines(lines: &[u8], limits: &Limits) -> Result<Option<(usize, RawHead)>, HttpError> {
     // A field line takes at least 3 bytes ("a:\n"), so this many slots never run out before the
     // configured count does; it also keeps a huge `max_headers` from allocating anything.
@@ -379,6 +401,8 @@ fn parse_into<'b>(
 pub(crate) enum RawEvent {
     NeedMore,
     Head(RawHead),
+    /// A request without a body, complete: its head and its end in one event.
+    Request(RawHead),
     Body(Range<usize>),
     End,
 }

@@ -258,7 +258,7 @@ mod tests {
 
     fn head(raw: &[u8]) -> RawHead {
         match Parser::default().parse_raw(raw) {
-            Ok((_, RawEvent::Head(head))) => head,
+            Ok((_, RawEvent::Head(head) | RawEvent::Request(head))) => head,
             other => panic!("{other:?}"),
         }
     }

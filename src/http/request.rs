@@ -167,7 +167,7 @@ mod tests {
     fn request(target: &str) -> Request {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n");
         let step = Parser::default().parse_raw(raw.as_bytes());
-        let Ok((_, RawEvent::Head(head))) = step else {
+        let Ok((_, RawEvent::Request(head))) = step else {
             panic!("{step:?}")
         };
         Request::new(head, ([127, 0, 0, 1], 9).into())

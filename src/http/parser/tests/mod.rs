@@ -286,22 +286,66 @@ fn between_requests() {
 }
 
 #[test]
-fn a_bodiless_head_can_be_ended_at_once_and_a_head_with_a_body_cannot() {
-    let two = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+fn a_bodiless_request_is_one_raw_event_and_a_head_with_a_body_is_not() {
+    let three = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+        POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\
+        GET /c HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
     let mut p = Parser::default();
-    let Ok((n, RawEvent::Head(_))) = p.parse_raw(two) else {
-        panic!("first head");
+    let Ok((n, RawEvent::Request(head))) = p.parse_raw(three) else {
+        panic!("first request");
     };
-    assert!(p.end_if_bodiless());
+    assert_eq!(head.target(), "/a");
     assert!(p.is_between_requests());
-    assert!(!p.end_if_bodiless(), "nothing left to end");
-    let Ok((m, RawEvent::Head(_))) = p.parse_raw(&two[n..]) else {
+    let Ok((m, RawEvent::Head(head))) = p.parse_raw(&three[n..]) else {
         panic!("second head");
     };
-    assert!(!p.end_if_bodiless(), "a body of 2 bytes follows");
-    let Ok((2, RawEvent::Body(range))) = p.parse_raw(&two[n + m..]) else {
+    assert_eq!(head.target(), "/b");
+    assert!(!p.is_between_requests(), "a body of 2 bytes follows");
+    let rest = &three[n + m..];
+    let Ok((2, RawEvent::Body(range))) = p.parse_raw(rest) else {
         panic!("body");
     };
-    assert_eq!(&two[n + m..][range], b"hi");
-    assert!(matches!(p.parse_raw(&[]), Ok((0, RawEvent::End))));
+    assert_eq!(&rest[range], b"hi");
+    assert!(matches!(p.parse_raw(&rest[2..]), Ok((0, RawEvent::End))));
+    let Ok((k, RawEvent::Request(head))) = p.parse_raw(&rest[2..]) else {
+        panic!("third request: a zero length is no body");
+    };
+    assert_eq!((k, head.target()), (rest.len() - 2, "/c"));
+    assert!(matches!(p.parse_raw(&[]), Ok((0, RawEvent::NeedMore))));
+}
+
+#[test]
+fn a_request_split_across_reads_or_closing_is_one_raw_event_too() {
+    let req = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    for cut in 1..req.len() {
+        let mut p = Parser::default();
+        assert!(matches!(
+            p.parse_raw(&req[..cut]),
+            Ok((0, RawEvent::NeedMore))
+        ));
+        let Ok((n, RawEvent::Request(_))) = p.parse_raw(req) else {
+            panic!("cut at {cut}");
+        };
+        assert_eq!(n, req.len());
+        // The scan starts over for the next request, as after a whole head.
+        let Ok((n, RawEvent::Request(_))) = p.parse_raw(req) else {
+            panic!("next after cut at {cut}");
+        };
+        assert_eq!(n, req.len());
+    }
+    let mut p = Parser::default();
+    let closing = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n";
+    let Ok((n, RawEvent::Request(head))) = p.parse_raw(closing) else {
+        panic!("closing request");
+    };
+    assert!(!head.meta().keep_alive);
+    assert!(
+        !p.is_between_requests(),
+        "nothing is read after a closing request"
+    );
+    assert_eq!(
+        p.parse_raw(&closing[n..]).map(|(n, _)| n).ok(),
+        Some(closing.len() - n),
+        "the rest is consumed and ignored"
+    );
 }
