@@ -120,7 +120,7 @@ impl Derived {
             }
             (2.., _) => return Err(HttpError::bad_request("more than one Host")),
             // Every byte looked at, without a branch per byte: a valid Host is the usual case.
-            (_, Some(host)) if !host.iter().fold(true, |ok, &b| ok & is_authority_byte(b)) => {
+            (_, Some(host)) if !all_authority_bytes(host) => {
                 return Err(HttpError::bad_request("invalid Host value"));
             }
             _ => {}
@@ -329,6 +329,20 @@ fn is_authority_byte(b: u8) -> bool {
     AUTHORITY[usize::from(b)]
 }
 
+/// Whether every byte of `value` is an authority byte. Every byte is looked at, without a
+/// branch per byte, eight at a time: a valid `Host` is the usual case, and fixed-length
+/// groups unroll. The tail is the last eight bytes, overlapping the groups before it.
+fn all_authority_bytes(value: &[u8]) -> bool {
+    fn each(bytes: &[u8]) -> bool {
+        bytes.iter().fold(true, |ok, &b| ok & is_authority_byte(b))
+    }
+    let Some(tail) = value.last_chunk::<8>() else {
+        return each(value);
+    };
+    let (groups, _) = value.as_chunks::<8>();
+    groups.iter().fold(each(tail), |ok, group| ok & each(group))
+}
+
 /// [`is_authority_byte`] for every byte: every request's `Host` goes through it.
 const AUTHORITY: [bool; 256] = {
     let mut table = [false; 256];
@@ -392,6 +406,23 @@ mod tests {
             value: host,
         }];
         assert!(Derived::check(&Method::Get, "/", 1, &h, 0).is_ok());
+    }
+
+    #[test]
+    fn the_grouped_authority_check_agrees_with_the_byte_by_byte_one() {
+        let slow = |v: &[u8]| v.iter().all(|&b| is_authority_byte(b));
+        for len in 0..40 {
+            let good: Vec<u8> = (0..len).map(|i| b"a1.-:[]%~"[i % 9]).collect();
+            assert!(all_authority_bytes(&good), "{good:?}");
+            for at in 0..len {
+                for bad in [b' ', b'/', b'@', b'\x7f', 0x80, 0xff, 0] {
+                    let mut value = good.clone();
+                    value[at] = bad;
+                    assert_eq!(all_authority_bytes(&value), slow(&value), "{value:?}");
+                    assert!(!all_authority_bytes(&value), "{value:?}");
+                }
+            }
+        }
     }
 
     #[test]

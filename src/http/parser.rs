@@ -335,7 +335,7 @@ impl HeadScan {
 const STACK_FIELDS: usize = 32;
 
 /// One httparse pass over complete lines.
-#[inline]
+#[inline(always)]
 fn parse_lines(lines: &[u8], limits: &Limits) -> Result<Option<(usize, RawHead)>, HttpError> {
     // A field line takes at least 3 bytes ("a:\n"), so this many slots never run out before the
     // configured count does; it also keeps a huge `max_headers` from allocating anything.

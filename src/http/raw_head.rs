@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use super::head::{BodyFraming, Derived, RequestHead};
 use super::method::Method;
@@ -26,6 +27,9 @@ struct Buffers {
     body: Vec<u8>,
     /// The client's address.
     peer: SocketAddr,
+    /// The owned head, built on first use. Kept in the box rather than in the `Request`, so
+    /// a request is one pointer to move and to drop.
+    owned: OnceLock<Box<RequestHead>>,
 }
 
 /// The peer of a head not yet handed to a handler.
@@ -35,19 +39,24 @@ const NO_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 ));
 
 impl Buffers {
-    const EMPTY: Self = Self {
-        bytes: Vec::new(),
-        target: String::new(),
-        fields: Vec::new(),
-        meta: Meta::EMPTY,
-        body: Vec::new(),
-        peer: NO_PEER,
-    };
+    /// A `const fn` rather than a constant: the lazy owned head is a cell, which a shared
+    /// constant must not hold.
+    const fn empty() -> Self {
+        Self {
+            bytes: Vec::new(),
+            target: String::new(),
+            fields: Vec::new(),
+            meta: Meta::EMPTY,
+            body: Vec::new(),
+            peer: NO_PEER,
+            owned: OnceLock::new(),
+        }
+    }
 }
 
 impl Default for Buffers {
     fn default() -> Self {
-        Self::EMPTY
+        Self::empty()
     }
 }
 
@@ -177,7 +186,7 @@ impl RawHead {
 
     #[inline]
     fn bufs(&self) -> &Buffers {
-        static EMPTY: Buffers = Buffers::EMPTY;
+        static EMPTY: Buffers = Buffers::empty();
         self.bufs.as_deref().unwrap_or(&EMPTY)
     }
 
@@ -203,6 +212,11 @@ impl RawHead {
         self.fields()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
+    }
+
+    /// [`to_head`](Self::to_head), built on the first call and kept with the head.
+    pub(crate) fn owned_head(&self) -> &RequestHead {
+        self.bufs().owned.get_or_init(|| Box::new(self.to_head()))
     }
 
     /// The owned head, with a `String` and a `Vec` per field.
@@ -240,6 +254,7 @@ impl Drop for RawHead {
         b.target.clear();
         b.fields.clear();
         b.body.clear();
+        b.owned.take();
         // During thread teardown the spare list may be gone: the buffers are simply freed.
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut()

@@ -1,7 +1,6 @@
 //! [`Request`]: what a handler receives, and [`percent_decode`].
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 
 use super::head::RequestHead;
 use super::method::Method;
@@ -16,20 +15,16 @@ use super::raw_head::RawHead;
 /// walks the fields without building anything.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The head with its body and peer; the owned [`RequestHead`] is built in it on first
+    /// use, so the `Request` moved into every handler call is one pointer.
     raw: RawHead,
-    /// Built from `raw` on first use; boxed so that the `Request` moved into every handler
-    /// call stays small when nobody asks for it.
-    head: OnceLock<Box<RequestHead>>,
 }
 
 impl Request {
     /// The request of `raw` (which carries its body) from `peer`.
     pub(crate) fn new(mut raw: RawHead, peer: SocketAddr) -> Self {
         raw.set_peer(peer);
-        Self {
-            raw,
-            head: OnceLock::new(),
-        }
+        Self { raw }
     }
 
     /// The method.
@@ -99,7 +94,7 @@ impl Request {
 
     /// The parsed head, with framing and connection details (built on the first call).
     pub fn head(&self) -> &RequestHead {
-        self.head.get_or_init(|| Box::new(self.raw.to_head()))
+        self.raw.owned_head()
     }
 
     /// The body (empty when the request had none).
@@ -203,11 +198,14 @@ mod tests {
         let copy = r.clone();
         assert_eq!(r.into_body(), b"payload");
         assert_eq!(copy.body(), b"payload", "a clone has its own body");
+        assert_eq!(copy.head().target, "/with-body", "the owned head is built");
         drop(copy);
         // The next head on this thread reuses a dropped head's box: nothing of it shows.
         let next = request("/next");
         assert!(next.body().is_empty());
         assert_eq!(next.target(), "/next");
+        assert_eq!(next.head().target, "/next", "the owned head is built anew");
+        assert_eq!(next.headers().len(), 2);
     }
 
     #[test]
