@@ -1,9 +1,11 @@
 //! [`Responder`] and [`ResponseWriter`]: how a handler answers, now or later.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
+use super::pipeline::Fields;
+use super::response::is_reserved;
 use super::server::{ConnId, Shared};
-use super::service::framing_free;
 use crate::WriteBuf;
 
 /// The right to answer one request. A plain `'static` value (ids and a shared slot, no borrow
@@ -48,10 +50,9 @@ impl Responder {
         self.answered = true;
         let body = body.into();
         let seq = self.seq;
-        with_fields(headers, |fields| {
-            let (fields, close) = framing_free(fields);
+        with_fields(headers, |fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
-                conn.send(seq, status, &fields, body, close, now)
+                conn.send(seq, status, fields, body, close, now)
             });
         });
     }
@@ -67,10 +68,9 @@ impl Responder {
     ) -> ResponseWriter {
         self.answered = true;
         let seq = self.seq;
-        with_fields(headers, |fields| {
-            let (fields, close) = framing_free(fields);
+        with_fields(headers, |fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
-                conn.start(seq, status, &fields, close, now)
+                conn.start(seq, status, fields, close, now)
             });
         });
         ResponseWriter {
@@ -137,13 +137,18 @@ impl Drop for ResponseWriter {
 /// Header lists up to this long are passed on from the stack.
 const STACK_FIELDS: usize = 8;
 
-/// Runs `f` on the handler's header list as byte pairs, without allocating for a short list.
-/// The one- and two-field lists most handlers pass are converted without filling a whole
-/// stack array.
+/// Runs `f` on the handler's header list as byte pairs without the fields the server writes
+/// itself (see [`framing_free`]), and whether `Connection` asked for a close; nothing is
+/// allocated for a short list. The one- and two-field lists most handlers pass are converted
+/// without filling a whole stack array.
 fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
     headers: &[(N, V)],
-    f: impl FnOnce(&[(&[u8], &[u8])]) -> R,
+    f: impl FnOnce(&Fields<'_>, bool) -> R,
 ) -> R {
+    let f = |fields: &Fields<'_>| {
+        let (fields, close) = framing_free(fields);
+        f(&fields, close)
+    };
     match headers {
         [] => f(&[]),
         [(n, v)] => f(&[(n.as_ref(), v.as_ref())]),
@@ -165,6 +170,30 @@ fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
     }
 }
 
+/// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
+/// server writes those), and whether `Connection` asked for a close. Borrowed as they are when
+/// none is there, as is usual.
+#[inline]
+fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
+    if !fields.iter().any(|(name, _)| is_reserved(name)) {
+        return (Cow::Borrowed(fields), false);
+    }
+    let mut close = false;
+    let kept = fields
+        .iter()
+        .filter(|(name, value)| {
+            if name.eq_ignore_ascii_case(b"connection") {
+                close |= value
+                    .split(|&b| b == b',')
+                    .any(|o| o.trim_ascii().eq_ignore_ascii_case(b"close"));
+            }
+            !is_reserved(name)
+        })
+        .copied()
+        .collect();
+    (Cow::Owned(kept), close)
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_fields;
@@ -175,7 +204,7 @@ mod tests {
             let headers: Vec<(String, String)> = (0..len)
                 .map(|i| (format!("N{i}"), format!("v{i}")))
                 .collect();
-            let seen = with_fields(&headers, |fields| {
+            let seen = with_fields(&headers, |fields, _| {
                 fields
                     .iter()
                     .map(|(n, v)| (n.to_vec(), v.to_vec()))

@@ -3,17 +3,14 @@
 //! half-close, close. `pump` is the only place that does the carrying out, and it never runs
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
-use std::borrow::Cow;
 use std::io::IoSlice;
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::conn::{Conn, Life, Now};
-use super::pipeline::Fields;
 use super::request::Request;
 use super::responder::Responder;
 use super::response::EncodeError;
-use super::response::is_reserved;
 use super::server::{ConnId, Entry, Handler, Shared};
 use crate::{Handle, Loop, ReadEvent, TcpStream};
 
@@ -374,30 +371,6 @@ impl Shared {
             cb(lp);
         }
     }
-}
-
-/// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
-/// server writes those), and whether `Connection` asked for a close. Borrowed as they are when
-/// none is there, as is usual.
-#[inline]
-pub(crate) fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
-    if !fields.iter().any(|(name, _)| is_reserved(name)) {
-        return (Cow::Borrowed(fields), false);
-    }
-    let mut close = false;
-    let kept = fields
-        .iter()
-        .filter(|(name, value)| {
-            if name.eq_ignore_ascii_case(b"connection") {
-                close |= value
-                    .split(|&b| b == b',')
-                    .any(|o| o.trim_ascii().eq_ignore_ascii_case(b"close"));
-            }
-            !is_reserved(name)
-        })
-        .copied()
-        .collect();
-    (Cow::Owned(kept), close)
 }
 
 /// Clears `pumping` even if a handler panics, so the server keeps serving afterwards.
