@@ -34,7 +34,8 @@ impl Loop {
             K::Udp => self.udp_stop(id),
             K::Signal => self.signal_stop(id),
             K::Watcher => self.fd_watcher_stop(id),
-            K::TcpStream | K::UnixStream => self.stream_stop(id),
+            K::TcpStream | K::UnixStream | K::Pipe => self.stream_stop(id),
+            K::Process => self.process_stop(id),
             K::TcpListener | K::UnixListener => self.listener_stop(id),
         }
     }

@@ -52,6 +52,7 @@ pub(crate) enum HandleData {
     FdWatcher(FdWatcherData),
     Stream(Box<crate::net::StreamState>),
     Listener(Box<crate::net::ListenerState>),
+    Process(Box<crate::process::ProcessState>),
 }
 
 /// Work deferred to the pending phase. The stream variants are typed so that a write
@@ -111,6 +112,8 @@ pub struct Loop {
     pub(crate) counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     pub(crate) instruments: Instruments,
+    /// Children watched through `SIGCHLD`, and orphans to reap.
+    pub(crate) processes: crate::process::Reaper,
 }
 
 impl Loop {
@@ -158,6 +161,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            processes: crate::process::Reaper::default(),
         })
     }
 

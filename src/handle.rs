@@ -66,6 +66,10 @@ pub enum HandleKind {
     UnixStream,
     /// A listening Unix-domain socket.
     UnixListener,
+    /// A child process ([`crate::Process`]).
+    Process,
+    /// A pipe stream ([`crate::Pipe`]).
+    Pipe,
 }
 
 impl HandleKind {
@@ -83,6 +87,8 @@ impl HandleKind {
             Self::TcpListener => "tcp-listener",
             Self::UnixStream => "unix",
             Self::UnixListener => "unix-listener",
+            Self::Process => "process",
+            Self::Pipe => "pipe",
         }
     }
 }

@@ -107,6 +107,8 @@ impl Loop {
                 WAKER_TOKEN => inbox = true,
                 #[cfg(target_os = "linux")]
                 TIMERFD_TOKEN => self.deadline_timer.clear(),
+                crate::process::SIGCHLD_TOKEN => self.process_sigchld(),
+                crate::process::ORPHAN_TOKEN => self.process_orphans(),
                 token => self.dispatch_io(HandleId::from_token(token.0), event),
             }
         }
@@ -133,6 +135,7 @@ impl Loop {
             HandleData::Udp(_) => self.udp_ready(id, event),
             HandleData::Signal(_) => self.signal_ready(id),
             HandleData::FdWatcher(_) => self.fd_watcher_ready(id, event),
+            HandleData::Process(_) => self.process_ready(id),
         }
     }
 

@@ -150,7 +150,9 @@ mod immediate;
 mod io_poll;
 pub mod metrics;
 mod net;
+mod pipe;
 mod pool;
+pub mod process;
 mod sender;
 mod signal;
 #[allow(unsafe_code)]
@@ -172,7 +174,9 @@ pub use net::{
     ReadEvent, TcpListenOptions, TcpListener, TcpStream, UnixListener, UnixStream, WriteBuf,
 };
 pub use net::{UdpBindOptions, UdpSocket};
+pub use pipe::{Pipe, StdStream};
 pub use pool::PoolStats;
+pub use process::Process;
 pub use sender::{LoopSender, PostError, PostFnBox};
 pub use signal::Signal;
 pub use timer::Timer;

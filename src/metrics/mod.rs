@@ -141,6 +141,10 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
+    /// A child process's exit callback.
+    Exit,
+    /// A file-system event (or stat-poll change).
+    FsEvent,
 }
 
 impl CallbackKind {
@@ -168,6 +172,8 @@ impl CallbackKind {
         Self::Shutdown,
         Self::Drain,
         Self::Connection,
+        Self::Exit,
+        Self::FsEvent,
     ];
 
     /// A short lowercase name.
@@ -195,6 +201,8 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Exit => "exit",
+            Self::FsEvent => "fs-event",
         }
     }
 

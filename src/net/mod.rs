@@ -13,8 +13,8 @@
 
 mod listener;
 mod socket;
-mod stream;
-mod stream_api;
+pub(crate) mod stream;
+pub(crate) mod stream_api;
 mod stream_write;
 mod tcp;
 pub(crate) mod udp;
@@ -23,6 +23,7 @@ mod unix;
 mod write_queue;
 
 pub(crate) use listener::ListenerState;
+pub(crate) use socket::StreamSocket;
 pub(crate) use stream::{Done, StreamState};
 pub use stream_api::ReadEvent;
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};

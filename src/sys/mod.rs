@@ -27,6 +27,7 @@ macro_rules! syscall {
 }
 
 mod dgram;
+pub(crate) mod process;
 #[cfg(target_os = "linux")]
 mod timerfd;
 #[cfg(target_os = "linux")]
