@@ -36,6 +36,8 @@ impl Loop {
             K::Watcher => self.fd_watcher_stop(id),
             K::TcpStream | K::UnixStream | K::Pipe => self.stream_stop(id),
             K::Process => self.process_stop(id),
+            K::FsEvent => self.fs_watch_stop(id),
+            K::FsPoll => self.fs_poll_stop(id),
             K::TcpListener | K::UnixListener => self.listener_stop(id),
         }
     }

@@ -53,6 +53,8 @@ pub(crate) enum HandleData {
     Stream(Box<crate::net::StreamState>),
     Listener(Box<crate::net::ListenerState>),
     Process(Box<crate::process::ProcessState>),
+    FsEvent(Box<crate::fs_event::FsWatchState>),
+    FsPoll(Box<crate::fs_event::FsPollState>),
 }
 
 /// Work deferred to the pending phase. The stream variants are typed so that a write

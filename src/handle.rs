@@ -70,6 +70,10 @@ pub enum HandleKind {
     Process,
     /// A pipe stream ([`crate::Pipe`]).
     Pipe,
+    /// A file-system watch ([`crate::fs_event::FsWatcher`]).
+    FsEvent,
+    /// A stat poller ([`crate::fs_event::FsPoll`]).
+    FsPoll,
 }
 
 impl HandleKind {
@@ -89,6 +93,8 @@ impl HandleKind {
             Self::UnixListener => "unix-listener",
             Self::Process => "process",
             Self::Pipe => "pipe",
+            Self::FsEvent => "fs-event",
+            Self::FsPoll => "fs-poll",
         }
     }
 }

@@ -136,6 +136,8 @@ impl Loop {
             HandleData::Signal(_) => self.signal_ready(id),
             HandleData::FdWatcher(_) => self.fd_watcher_ready(id, event),
             HandleData::Process(_) => self.process_ready(id),
+            HandleData::FsEvent(_) => self.fs_watch_ready(id, Phase::Poll),
+            HandleData::FsPoll(_) => {}
         }
     }
 

@@ -140,6 +140,7 @@ mod error;
 mod event_loop;
 mod fd_watcher;
 pub mod fs;
+pub mod fs_event;
 mod fs_error;
 mod fs_flags;
 mod fs_metadata;

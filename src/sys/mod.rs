@@ -27,6 +27,8 @@ macro_rules! syscall {
 }
 
 mod dgram;
+#[cfg(target_os = "linux")]
+pub(crate) mod inotify;
 pub(crate) mod process;
 #[cfg(target_os = "linux")]
 mod timerfd;
