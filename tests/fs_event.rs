@@ -232,3 +232,41 @@ fn stat_polling_reports_changes_and_disappearance() {
         std::fs::remove_dir_all(&dir).unwrap();
     });
 }
+
+#[test]
+fn a_queue_overflow_is_reported_never_silent() {
+    with_timeout(30, || {
+        let dir = temp_dir("overflow");
+        let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(16384);
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let watcher = lp
+            .fs_watch(&dir, FsWatchOptions::default(), move |_, _, ev| {
+                if matches!(ev, FsEvent::Overflow) {
+                    t.push("overflow");
+                }
+            })
+            .unwrap();
+        // More events than the kernel queues, before the loop reads any. Two files written in
+        // turn, so the kernel cannot merge neighbours.
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        let mut fa = std::fs::File::create(&a).unwrap();
+        let mut fb = std::fs::File::create(&b).unwrap();
+        for _ in 0..limit / 2 + 100 {
+            use std::io::Write;
+            fa.write_all(b"x").unwrap();
+            fb.write_all(b"y").unwrap();
+        }
+        lp.set_timeout(Duration::from_millis(50), move |lp, _| {
+            watcher.close(lp, |_| {}).unwrap();
+        });
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["overflow"]);
+        assert_clean(&lp);
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
