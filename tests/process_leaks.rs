@@ -55,7 +55,7 @@ fn next(lp: &mut Loop, n: Rc<Cell<usize>>) {
             continue;
         }
         let mut cmd = Command::new("true");
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             cmd.stdout(Stdio::Pipe).stdin(Stdio::Pipe);
         }
         cmd.use_pidfd(i % 500 != 1);

@@ -494,7 +494,7 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
         assert_eq!(out.len(), 2);
         // The child has what this process had open without close-on-exec before the loop
         // (the test harness's own), fds 0-2, what it was given, and the directory `ls` opens.
-        let mut expected = before.clone();
+        let mut expected = before;
         expected.extend([0, 1, 2]);
         let listed = fd_set(&String::from_utf8_lossy(&out[0].stdout));
         assert!(listed.is_superset(&expected), "{listed:?} vs {expected:?}");

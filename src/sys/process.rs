@@ -59,6 +59,7 @@ impl Stage {
 }
 
 /// Everything the child needs, prepared (allocated) before the fork.
+#[derive(Debug)]
 pub(crate) struct ExecPlan {
     /// Paths to try `execve` on, in order (the `PATH` search done in the parent).
     pub(crate) candidates: Vec<CString>,
@@ -194,8 +195,8 @@ struct ChildCtx<'a> {
 /// The child between fork and exec: async-signal-safe calls only, no allocation, no return.
 fn child_main(mut ctx: ChildCtx<'_>) -> ! {
     let n = ctx.stdio.len() as RawFd;
-    // SAFETY (for every call below): each is an async-signal-safe libc function called with
-    // plain integers or pointers to memory prepared before the fork, which stays valid in the
+    // SAFETY: every call below is an async-signal-safe libc function called with plain
+    // integers or pointers to memory prepared before the fork, which stays valid in the
     // child's copy of the address space.
     unsafe {
         if ctx.setsid && libc::setsid() == -1 {
