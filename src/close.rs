@@ -34,7 +34,7 @@ impl Loop {
             K::Udp => self.udp_stop(id),
             K::Signal => self.signal_stop(id),
             K::Watcher => self.fd_watcher_stop(id),
-            K::TcpStream | K::UnixStream | K::Pipe => self.stream_stop(id),
+            K::TcpStream | K::UnixStream | K::Pipe | K::Tty => self.stream_stop(id),
             K::Process => self.process_stop(id),
             K::FsEvent => self.fs_watch_stop(id),
             K::FsPoll => self.fs_poll_stop(id),

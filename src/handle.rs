@@ -74,6 +74,8 @@ pub enum HandleKind {
     FsEvent,
     /// A stat poller ([`crate::fs_event::FsPoll`]).
     FsPoll,
+    /// A terminal stream ([`crate::Tty`]).
+    Tty,
 }
 
 impl HandleKind {
@@ -95,6 +97,7 @@ impl HandleKind {
             Self::Pipe => "pipe",
             Self::FsEvent => "fs-event",
             Self::FsPoll => "fs-poll",
+            Self::Tty => "tty",
         }
     }
 }

@@ -46,6 +46,8 @@ pub(crate) struct PipeFd {
     /// open file description): make it blocking again when dropped, so the rest of the
     /// program's `println!` does not meet `EAGAIN`.
     restore_blocking: bool,
+    /// A terminal whose mode evloop may have changed: restored when dropped.
+    tty: bool,
 }
 
 impl PipeFd {
@@ -69,7 +71,12 @@ impl PipeFd {
             socket: sys::is_socket(raw),
             file: File::from(fd),
             restore_blocking,
+            tty: false,
         })
+    }
+
+    pub(crate) fn mark_tty(&mut self) {
+        self.tty = true;
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -95,6 +102,9 @@ impl PipeFd {
 
 impl Drop for PipeFd {
     fn drop(&mut self) {
+        if self.tty {
+            crate::tty::forget(self.file.as_raw_fd());
+        }
         if self.restore_blocking {
             let _ = sys::set_nonblocking(self.file.as_raw_fd(), false);
         }

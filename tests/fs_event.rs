@@ -34,11 +34,7 @@ fn describe(ev: &FsEvent<'_>) -> String {
 
 /// Runs `steps` one per 20 ms timer tick (so each step's events arrive before the next),
 /// recording every event; closes the watcher after the last step (or when it ends).
-fn record(
-    path: &Path,
-    options: FsWatchOptions,
-    steps: Vec<Box<dyn FnOnce()>>,
-) -> Vec<String> {
+fn record(path: &Path, options: FsWatchOptions, steps: Vec<Box<dyn FnOnce()>>) -> Vec<String> {
     let mut lp = Loop::new().unwrap();
     let trace = Trace::new();
     let t = trace.clone();
@@ -130,9 +126,15 @@ fn a_recursive_watch_follows_a_new_subdirectory() {
         // never missed.
         tail.dedup();
         assert_eq!(events[..2], ["created old/x", "created new"], "{events:?}");
-        assert!(tail.contains(&"created new/early".to_string()), "{events:?}");
+        assert!(
+            tail.contains(&"created new/early".to_string()),
+            "{events:?}"
+        );
         assert!(tail.contains(&"created new/late".to_string()), "{events:?}");
-        assert!(tail.contains(&"modified new/late".to_string()), "{events:?}");
+        assert!(
+            tail.contains(&"modified new/late".to_string()),
+            "{events:?}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     });
 }
@@ -186,11 +188,16 @@ fn a_watched_file_reports_changes_by_its_name_and_ends_when_removed() {
 fn watching_a_missing_path_is_an_error_naming_it() {
     let mut lp = Loop::new().unwrap();
     let err = lp
-        .fs_watch("/no/such/evloop/dir", FsWatchOptions::default(), |_, _, _| {})
+        .fs_watch(
+            "/no/such/evloop/dir",
+            FsWatchOptions::default(),
+            |_, _, _| {},
+        )
         .expect_err("missing");
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     assert!(
-        err.to_string().starts_with("fs watch '/no/such/evloop/dir':"),
+        err.to_string()
+            .starts_with("fs watch '/no/such/evloop/dir':"),
         "{err}"
     );
     assert_clean(&lp);
@@ -205,15 +212,17 @@ fn stat_polling_reports_changes_and_disappearance() {
         let mut lp = Loop::new().unwrap();
         let trace = Trace::new();
         let t = trace.clone();
-        let poller = lp.fs_poll(&file, Duration::from_millis(10), move |lp, p, prev, cur| {
-            match cur {
+        let poller = lp.fs_poll(
+            &file,
+            Duration::from_millis(10),
+            move |lp, p, prev, cur| match cur {
                 Ok(m) => t.push(format!("len {:?} -> {}", prev.map(|p| p.len), m.len)),
                 Err(e) => {
                     t.push(format!("gone {:?} {:?}", prev.map(|p| p.len), e.kind()));
                     p.close(lp, |_| {}).unwrap();
                 }
-            }
-        });
+            },
+        );
         assert_eq!(lp.active_handles()[0].kind, evloop::HandleKind::FsPoll);
         let f = file.clone();
         let step = Rc::new(std::cell::Cell::new(0));

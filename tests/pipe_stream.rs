@@ -71,7 +71,9 @@ fn a_write_to_a_pipe_without_reader_fails_with_broken_pipe() {
 fn a_regular_file_is_refused_with_a_clear_error() {
     let mut lp = Loop::new().unwrap();
     let file = std::fs::File::open("/proc/self/exe").unwrap();
-    let err = lp.pipe_open(OwnedFd::from(file)).expect_err("a regular file");
+    let err = lp
+        .pipe_open(OwnedFd::from(file))
+        .expect_err("a regular file");
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("regular file"), "{err}");
     assert_clean(&lp);

@@ -36,8 +36,11 @@ pub(crate) struct FsPollState {
 fn differs(a: &io::Result<Metadata>, b: &io::Result<Metadata>) -> bool {
     match (a, b) {
         (Ok(a), Ok(b)) => {
-            (a.kind, a.mode, a.len, a.modified, a.changed, a.ino, a.dev, a.nlink, a.uid, a.gid)
-                != (b.kind, b.mode, b.len, b.modified, b.changed, b.ino, b.dev, b.nlink, b.uid, b.gid)
+            (
+                a.kind, a.mode, a.len, a.modified, a.changed, a.ino, a.dev, a.nlink, a.uid, a.gid,
+            ) != (
+                b.kind, b.mode, b.len, b.modified, b.changed, b.ino, b.dev, b.nlink, b.uid, b.gid,
+            )
         }
         (Err(a), Err(b)) => a.kind() != b.kind(),
         _ => true,

@@ -32,6 +32,7 @@ pub(crate) mod inotify;
 pub(crate) mod process;
 #[cfg(target_os = "linux")]
 mod timerfd;
+pub(crate) mod tty;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
 
