@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::{HandleKind, Site, handle_type};
 use crate::net::StreamSocket;
-use crate::net::stream_api::stream_ops;
+use crate::net::stream::api::stream_ops;
 use crate::sys::process as sys;
 
 handle_type! {
@@ -22,7 +22,7 @@ handle_type! {
     /// [`Stdio::Pipe`](crate::process::Stdio::Pipe)), the process's own stdin / stdout /
     /// stderr ([`Loop::pipe_stdio`]), a new pipe ([`Loop::pipe`]) or any fd you own
     /// ([`Loop::pipe_open`]). Reads, writes, backpressure and shutdown are
-    /// [`TcpStream`](crate::TcpStream)'s.
+    /// [`TcpStream`](crate::net::TcpStream)'s.
     ///
     /// - **Shutdown** of a pipe's write end closes it once the queue is flushed (the reader
     ///   sees EOF); the handle keeps a placeholder fd until it is closed. On a socket fd it is

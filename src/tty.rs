@@ -8,7 +8,7 @@ use std::sync::{Mutex, Once};
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::HandleKind;
-use crate::net::stream_api::stream_ops;
+use crate::net::stream::api::stream_ops;
 use crate::pipe::PipeFd;
 use crate::signal::Signal;
 use crate::sys::process as fds;

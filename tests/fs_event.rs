@@ -270,6 +270,8 @@ fn a_queue_overflow_is_reported_never_silent() {
             fa.write_all(b"x").unwrap();
             fb.write_all(b"y").unwrap();
         }
+        // The writes took a while: start the timer from now, not from the loop's creation.
+        lp.update_time();
         lp.set_timeout(Duration::from_millis(50), move |lp, _| {
             watcher.close(lp, |_| {}).unwrap();
         });

@@ -4,7 +4,8 @@ mod util;
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 
-use evloop::{Handle, Loop, ReadEvent};
+use evloop::net::ReadEvent;
+use evloop::{Handle, Loop};
 use util::{Trace, assert_clean, with_timeout};
 
 #[test]

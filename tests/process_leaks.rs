@@ -5,8 +5,9 @@ mod util;
 use std::cell::Cell;
 use std::rc::Rc;
 
+use evloop::net::ReadEvent;
 use evloop::process::{Command, ExitStatus, Stdio};
-use evloop::{Handle, Loop, ReadEvent};
+use evloop::{Handle, Loop};
 use util::{assert_clean, with_timeout};
 
 const SPAWNS: usize = 10_000;

@@ -8,8 +8,9 @@ use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::Duration;
 
+use evloop::net::ReadEvent;
 use evloop::process::{Command, ExecKill, ExecOptions, ExitStatus, Stdio};
-use evloop::{Handle, Loop, Pipe, ReadEvent};
+use evloop::{Handle, Loop, Pipe};
 use util::{Counter, Trace, assert_clean, with_timeout};
 
 /// Runs `cmd` with default stdio and returns the exit status seen by the one exit callback.
@@ -460,8 +461,8 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
         let done = {
             let out = Rc::clone(&out);
             Rc::new(
-                move |lp: &mut Loop, res: evloop::Result<evloop::process::Output>| {
-                    out.borrow_mut().push(res.unwrap());
+                move |lp: &mut Loop, which: usize, res: evloop::Result<evloop::process::Output>| {
+                    out.borrow_mut().push((which, res.unwrap()));
                     if out.borrow().len() == 2 {
                         listener.close(lp, |_| {}).unwrap();
                         a.close(lp, |_| {}).unwrap();
@@ -478,19 +479,21 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
         let mut ls = Command::new("ls");
         ls.arg("/proc/self/fd").use_pidfd(false);
         let d = Rc::clone(&done);
-        lp.exec_file(&ls, ExecOptions::default(), move |lp, res| d(lp, res))
+        lp.exec_file(&ls, ExecOptions::default(), move |lp, res| d(lp, 0, res))
             .unwrap();
         // And one given fd 3 on purpose: only that one more.
         let mut ls3 = Command::new("ls");
         ls3.arg("/proc/self/fd").stdio(3, Stdio::stream(w));
         let d = Rc::clone(&done);
-        lp.exec_file(&ls3, ExecOptions::default(), move |lp, res| d(lp, res))
+        lp.exec_file(&ls3, ExecOptions::default(), move |lp, res| d(lp, 1, res))
             .unwrap();
         // Every fd the loop opened is close-on-exec.
         assert_eq!(inheritable_fds(), before);
         lp.run().unwrap();
         assert_clean(&lp);
-        let out = out.borrow();
+        let mut out = out.borrow().clone();
+        out.sort_by_key(|(which, _)| *which);
+        let out: Vec<_> = out.into_iter().map(|(_, o)| o).collect();
         assert_eq!(out.len(), 2);
         // The child has what this process had open without close-on-exec before the loop
         // (the test harness's own), fds 0-2, what it was given, and the directory `ls` opens.

@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use evloop::{Handle, Loop, ReadEvent, TtyMode};
+use evloop::net::ReadEvent;
+use evloop::{Handle, Loop, TtyMode};
 use util::{Trace, assert_clean, with_timeout};
 
 /// A pseudo-terminal: (controller, terminal).

@@ -18,16 +18,16 @@ use std::os::fd::AsRawFd;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 
+use mio::Interest;
 use mio::unix::SourceFd;
-use mio::{Interest, Token};
 
 pub use poll::FsPoll;
 pub(crate) use poll::FsPollState;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 use crate::sys::inotify as sys;
 
 handle_type! {
@@ -117,6 +117,22 @@ const FILE_MASK: u32 = sys::IN_MODIFY | sys::IN_ATTRIB | sys::IN_DELETE_SELF | s
 /// Reads per wake-up before the rest waits for the next iteration.
 const READS_PER_WAKEUP: usize = 16;
 
+impl HandleState for Box<FsWatchState> {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.fs_watch_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, _event: &mio::event::Event) {
+        lp.fs_watch_ready(id, Phase::Poll);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
 /// What an fs-watch handle holds.
 pub(crate) struct FsWatchState {
     /// The inotify fd; `None` once the watch ended.
@@ -172,29 +188,26 @@ impl Loop {
             state.watch_tree(Path::new(""), false, &mut ignored);
         }
         let raw = state.fd.as_ref().map(AsRawFd::as_raw_fd);
-        let id = self.handles.insert(
+        let id = self.handles_mut().insert(
             HandleKind::FsEvent,
             site,
             true,
             HandleData::FsEvent(Box::new(state)),
         );
         if let Some(raw) = raw {
-            let registered = self.poll.registry().register(
-                &mut SourceFd(&raw),
-                Token(id.to_token()),
-                Interest::READABLE,
-            );
+            let registered = self
+                .io_mut()
+                .register(&mut SourceFd(&raw), id, Interest::READABLE);
             if let Err(e) = registered {
-                self.handles.remove(id);
+                self.handles_mut().remove(id);
                 return Err(named(e));
             }
-            self.io_sources += 1;
         }
         Ok(FsWatcher(id))
     }
 
     fn fs_watch_state(&mut self, id: HandleId) -> Result<&mut FsWatchState> {
-        match &mut self.handles.get_mut(id)?.data {
+        match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::FsEvent(s) => Ok(s),
             _ => Err(Error::StaleHandle),
         }
@@ -221,12 +234,12 @@ impl Loop {
     }
 
     fn fs_watch_deliver(&mut self, id: HandleId, phase: Phase, events: Vec<Owned>) {
-        let Ok(entry) = self.handles.get(id) else {
+        let Ok(entry) = self.handles().get(id) else {
             return;
         };
         let site = entry.site;
         for ev in events {
-            let Ok(entry) = self.handles.get_mut(id) else {
+            let Ok(entry) = self.handles_mut().get_mut(id) else {
                 return;
             };
             if entry.closing {
@@ -272,13 +285,9 @@ impl Loop {
             return;
         };
         if let Some(fd) = state.fd.take() {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&fd.as_raw_fd()));
-            self.io_sources -= 1;
+            self.io_mut().deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
-        self.handles.set_active(id, false);
+        self.handles_mut().set_active(id, false);
     }
 }
 

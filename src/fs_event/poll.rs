@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::fs::Metadata;
 use crate::handle::{Handle, HandleId, HandleKind, Site, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 use crate::timer::Timer;
 
 handle_type! {
@@ -29,6 +29,18 @@ pub(crate) struct FsPollState {
     prev: Option<io::Result<Metadata>>,
     timer: Option<Timer>,
     cb: Option<FsPollCb>,
+}
+
+impl HandleState for Box<FsPollState> {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.fs_poll_stop(id);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
 }
 
 /// Whether two stats differ in what a change means (not the access time, which reading
@@ -67,7 +79,7 @@ impl Loop {
             timer: None,
             cb: Some(Box::new(cb)),
         };
-        let id = self.handles.insert(
+        let id = self.handles_mut().insert(
             HandleKind::FsPoll,
             site,
             true,
@@ -78,7 +90,7 @@ impl Loop {
     }
 
     fn fs_poll_state(&mut self, id: HandleId) -> Result<&mut FsPollState> {
-        match &mut self.handles.open_mut(id)?.data {
+        match &mut self.handles_mut().open_mut(id)?.data {
             HandleData::FsPoll(s) => Ok(s),
             _ => Err(Error::StaleHandle),
         }
@@ -141,7 +153,7 @@ impl Loop {
 
     /// Close: stop the timer; a stat in flight finds the handle gone.
     pub(crate) fn fs_poll_stop(&mut self, id: HandleId) {
-        let timer = match &mut self.handles.get_mut(id).map(|e| &mut e.data) {
+        let timer = match &mut self.handles_mut().get_mut(id).map(|e| &mut e.data) {
             Ok(HandleData::FsPoll(s)) => s.timer.take(),
             _ => None,
         };

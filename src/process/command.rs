@@ -25,7 +25,7 @@ pub enum Stdio {
     /// A copy of this parent fd (it stays open in the parent; close it yourself).
     Fd(RawFd),
     /// A copy of the fd behind an open stream handle of this loop ([`crate::Pipe`],
-    /// [`crate::UnixStream`], [`crate::TcpStream`]...).
+    /// [`crate::net::UnixStream`], [`crate::net::TcpStream`]...).
     Stream(HandleId),
 }
 

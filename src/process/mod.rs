@@ -30,17 +30,17 @@ use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::Location;
 
+use mio::Interest;
 use mio::unix::SourceFd;
-use mio::{Interest, Token};
 
 pub use command::{Command, SpawnError, Stdio};
 pub use exec::{ExecKill, ExecOptions, Output};
 pub(crate) use reaper::{ORPHAN_TOKEN, Reaper, SIGCHLD_TOKEN};
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 use crate::pipe::{Pipe, PipeFd};
 use crate::sys::process::{self as sys, ChildFd, Ended};
 
@@ -159,6 +159,22 @@ impl Drop for ProcessState {
     }
 }
 
+impl HandleState for Box<ProcessState> {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.process_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, _event: &mio::event::Event) {
+        lp.process_ready(id);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
 /// A parent's pipe end waiting for the spawn to succeed.
 struct ParentEnd {
     fd: usize,
@@ -243,7 +259,7 @@ impl Loop {
             exit_cb: Some(Box::new(on_exit)),
             status: None,
         };
-        let id = self.handles.insert(
+        let id = self.handles_mut().insert(
             HandleKind::Process,
             site,
             true,
@@ -254,14 +270,8 @@ impl Loop {
             .map(|s| s.pidfd.as_ref().map(|f| f.as_raw_fd()))
         {
             Ok(Some(raw)) => self
-                .poll
-                .registry()
-                .register(
-                    &mut SourceFd(&raw),
-                    Token(id.to_token()),
-                    Interest::READABLE,
-                )
-                .map(|()| self.io_sources += 1),
+                .io_mut()
+                .register(&mut SourceFd(&raw), id, Interest::READABLE),
             _ => Ok(()),
         };
         if let Err(e) = registered {
@@ -270,7 +280,7 @@ impl Loop {
             return Err(Error::Io(e));
         }
         if watched_by_signal {
-            self.processes.watch(id);
+            self.processes_mut().0.watch(id);
             self.process_scan_later();
         }
         let mut pipes: Vec<Option<Pipe>> = vec![None; cmd.stdio.len()];
@@ -298,11 +308,11 @@ impl Loop {
     }
 
     fn counters_spawned(&mut self) {
-        self.processes.spawned += 1;
+        self.processes_mut().0.spawned += 1;
     }
 
     pub(crate) fn process_state(&mut self, id: HandleId) -> Result<&mut ProcessState> {
-        match &mut self.handles.get_mut(id)?.data {
+        match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::Process(p) => Ok(p),
             _ => Err(Error::StaleHandle),
         }
@@ -332,15 +342,11 @@ impl Loop {
         let pidfd = state.pidfd.take();
         let cb = state.exit_cb.take();
         if let Some(fd) = pidfd {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&fd.as_raw_fd()));
-            self.io_sources -= 1;
+            self.io_mut().deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
-        self.processes.unwatch(id);
-        self.handles.set_active(id, false);
-        let site: Site = match self.handles.get(id) {
+        self.processes_mut().0.unwatch(id);
+        self.handles_mut().set_active(id, false);
+        let site: Site = match self.handles().get(id) {
             Ok(e) => e.site,
             Err(_) => return,
         };
@@ -376,7 +382,7 @@ impl Loop {
         state.pid = 0;
         let pidfd = state.pidfd.take();
         state.exit_cb = None;
-        self.processes.unwatch(id);
+        self.processes_mut().0.unwatch(id);
         self.reaper_adopt(pid, pidfd);
     }
 }
@@ -395,7 +401,7 @@ impl Process {
     /// Sends `signal` (`libc::SIGTERM`...) to the child — through its pidfd where there is one,
     /// so a recycled pid can never be hit. After the exit callback it fails with `ESRCH`.
     pub fn kill(self, lp: &mut Loop, signal: i32) -> Result<()> {
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         lp.process_kill(self.0, signal)
     }
 
@@ -403,7 +409,7 @@ impl Process {
     /// descendant that did not leave the group. Meant for [`Command::detached`] children,
     /// whose group id is their pid; for others it is `ESRCH` (there is no such group).
     pub fn kill_group(self, lp: &mut Loop, signal: i32) -> Result<()> {
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         let pid = self.pid(lp)?;
         // The group may outlive the child itself: only a recycled group id could be wrong,
         // and a group id is not recycled while any member lives.

@@ -9,8 +9,8 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::error::Result;
 use crate::event_loop::Loop;
+use crate::event_loop::Phase;
 use crate::handle::HandleId;
-use crate::metrics::Phase;
 use crate::sys::process as sys;
 
 /// The `SIGCHLD` self-pipe's token.
@@ -67,33 +67,40 @@ pub(crate) fn reap_later(pid: libc::pid_t) {
     }
 }
 
+/// The id whose token is `token` (for the reaper's own sources, which are no handle's).
+fn token_id(token: Token) -> HandleId {
+    HandleId::from_token(token.0)
+}
+
 impl Loop {
+    fn reaper(&mut self) -> &mut Reaper {
+        self.processes_mut().0
+    }
+
     /// Installs the `SIGCHLD` handler and registers its self-pipe (once per loop).
     pub(crate) fn reaper_sigchld(&mut self) -> Result<()> {
-        if self.processes.sigchld.is_some() {
+        let (reaper, io) = self.processes_mut();
+        if reaper.sigchld.is_some() {
             return Ok(());
         }
         let mut signals = Signals::new([libc::SIGCHLD])?;
-        self.poll
-            .registry()
-            .register(&mut signals, SIGCHLD_TOKEN, Interest::READABLE)?;
-        self.io_sources += 1;
-        self.processes.sigchld = Some(signals);
+        io.register(&mut signals, token_id(SIGCHLD_TOKEN), Interest::READABLE)?;
+        reaper.sigchld = Some(signals);
         Ok(())
     }
 
     /// Looks at the `SIGCHLD`-watched children once, in the pending phase (for a child that may
     /// have exited before the handler was there).
     pub(crate) fn process_scan_later(&mut self) {
-        if self.processes.scan_queued {
+        if self.reaper().scan_queued {
             return;
         }
-        self.processes.scan_queued = true;
+        self.reaper().scan_queued = true;
         self.defer(
-            crate::metrics::CallbackKind::Exit,
+            crate::event_loop::CallbackKind::Exit,
             std::panic::Location::caller(),
             Box::new(|lp| {
-                lp.processes.scan_queued = false;
+                lp.reaper().scan_queued = false;
                 lp.process_scan(Phase::Pending);
             }),
         );
@@ -102,14 +109,14 @@ impl Loop {
     /// A `SIGCHLD` arrived: drain the self-pipe, then `waitpid(pid, WNOHANG)` each child of
     /// this loop watched that way, and each orphan.
     pub(crate) fn process_sigchld(&mut self) {
-        if let Some(signals) = &mut self.processes.sigchld {
+        if let Some(signals) = &mut self.reaper().sigchld {
             for _ in signals.pending() {}
         }
         self.process_scan(Phase::Poll);
     }
 
     fn process_scan(&mut self, phase: Phase) {
-        let watched = self.processes.watched.clone();
+        let watched = self.reaper().watched.clone();
         for id in watched {
             self.process_check(id, phase);
         }
@@ -118,39 +125,35 @@ impl Loop {
 
     /// Reaps the orphans that have ended.
     pub(crate) fn process_orphans(&mut self) {
-        let Self {
-            processes, poll, ..
-        } = self;
-        let mut gone = 0;
-        processes
+        let (reaper, io) = self.processes_mut();
+        reaper
             .orphans
             .retain_mut(|o| match sys::wait_nohang(o.pid) {
                 Ok(None) => true,
                 _ => {
                     if let Some(fd) = o.pidfd.take() {
-                        let _ = poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
-                        gone += 1;
+                        io.deregister(&mut SourceFd(&fd.as_raw_fd()));
                     }
                     o.pid = 0;
                     false
                 }
             });
-        self.io_sources -= gone;
     }
 
-    /// Takes over a running child whose handle is closing.
+    /// Takes over a running child whose handle is closing. Its pidfd (if any) is still
+    /// registered under the handle's token and counted; it moves to the orphans' token.
     pub(crate) fn reaper_adopt(&mut self, pid: libc::pid_t, pidfd: Option<OwnedFd>) {
+        let (reaper, io) = self.processes_mut();
         let pidfd = match pidfd {
             Some(fd) => {
-                // Same fd, new token: its exit now means "look at the orphans".
-                let moved = self.poll.registry().reregister(
+                let moved = io.reregister(
                     &mut SourceFd(&fd.as_raw_fd()),
-                    ORPHAN_TOKEN,
+                    token_id(ORPHAN_TOKEN),
                     Interest::READABLE,
                 );
                 if moved.is_err() {
-                    self.io_sources -= 1;
                     // Unwatchable: let a thread wait for it instead.
+                    io.deregister(&mut SourceFd(&fd.as_raw_fd()));
                     drop(fd);
                     reap_later(pid);
                     return;
@@ -159,7 +162,7 @@ impl Loop {
             }
             None => None,
         };
-        self.processes.orphans.push(Orphan { pid, pidfd });
+        reaper.orphans.push(Orphan { pid, pidfd });
         // It may have exited already (its event would have gone to the old token).
         self.process_orphans();
     }
