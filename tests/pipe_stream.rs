@@ -115,3 +115,22 @@ fn a_pipe_opened_from_an_fd_reads_what_a_thread_writes() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn an_unpollable_stdio_stream_is_an_error_and_its_flags_are_left_as_they_were() {
+    // Under the test harness stdin is /dev/null or a terminal or a pipe; whatever it is, a
+    // failure must leave fd 0 blocking as it was, and a success must restore it at close.
+    // SAFETY: F_GETFL on fd 0 only reads flags.
+    let before = unsafe { libc::fcntl(0, libc::F_GETFL) };
+    let mut lp = Loop::new().unwrap();
+    match lp.pipe_stdio(evloop::StdStream::Stdin) {
+        Ok(pipe) => {
+            pipe.close(&mut lp, |_| {}).unwrap();
+            lp.run().unwrap();
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fcntl(0, libc::F_GETFL) }, before);
+    assert_clean(&lp);
+}
