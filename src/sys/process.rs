@@ -113,25 +113,34 @@ pub(crate) fn spawn(plan: &ExecPlan) -> Result<libc::pid_t, (Stage, io::Error)> 
     // SAFETY: both sets are valid for the call; pthread_sigmask only reads `all`, writes `old`.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) };
 
-    // SAFETY: fork has no memory preconditions. In the child only `child_main` runs, which
-    // calls async-signal-safe functions on memory prepared above and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let ctx = ChildCtx {
-            candidates: &candidates,
-            argv: argv.as_ptr(),
-            envp: envp.as_ptr(),
-            cwd,
-            stdio: &plan.stdio,
-            moved: &mut moved,
-            devnull: devnull.as_raw_fd(),
-            err_fd: err_write.as_raw_fd(),
-            uid: plan.uid,
-            gid: plan.gid,
-            setsid: plan.setsid,
-        };
-        child_main(ctx);
-    }
+    let ctx = ChildCtx {
+        candidates: &candidates,
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd,
+        stdio: &plan.stdio,
+        moved: &mut moved,
+        devnull: devnull.as_raw_fd(),
+        err_fd: err_write.as_raw_fd(),
+        uid: plan.uid,
+        gid: plan.gid,
+        setsid: plan.setsid,
+    };
+    // Without credentials to change, the child shares our memory until it execs (what glibc's
+    // posix_spawn does): no page tables to copy, so a spawn costs the same whatever the
+    // parent's size. glibc's setuid/setgid must signal every thread of a process that shares
+    // memory, so those children are forked instead.
+    let pid = if plan.uid.is_none() && plan.gid.is_none() {
+        clone_vfork(ctx)
+    } else {
+        // SAFETY: fork has no memory preconditions. In the child only `child_main` runs, which
+        // calls async-signal-safe functions on memory prepared above and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            child_main(ctx);
+        }
+        pid
+    };
     let fork_error = io::Error::last_os_error();
     // SAFETY: `old` is the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
@@ -167,6 +176,41 @@ pub(crate) fn spawn(plan: &ExecPlan) -> Result<libc::pid_t, (Stage, io::Error)> 
     let stage = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
     let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
     Err((Stage::from_code(stage), io::Error::from_raw_os_error(errno)))
+}
+
+/// The child's stack for [`clone_vfork`]: `child_main` and `execve` need a few KiB.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// `clone(CLONE_VM | CLONE_VFORK)`: the child runs `child_main` on its own stack in our memory
+/// while this thread waits until it has exec'd or exited. Returns the pid, or -1 with `errno`.
+fn clone_vfork(mut ctx: ChildCtx<'_>) -> libc::pid_t {
+    extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `ChildCtx` below, alive and untouched by the parent, which is
+        // suspended until this child execs or exits.
+        let ctx = unsafe { std::ptr::read(arg.cast::<ChildCtx<'_>>()) };
+        child_main(ctx)
+    }
+    let mut stack = vec![0u8; CHILD_STACK];
+    // The stack grows down on every Linux target: pass its 16-byte-aligned top.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    let arg = (&raw mut ctx).cast::<libc::c_void>();
+    // SAFETY: `entry` never returns into the parent's frames (it execs or `_exit`s); its stack
+    // is `stack`, which outlives the call; with CLONE_VFORK this thread is suspended until the
+    // child has exec'd or exited, so nothing the child reads or writes changes under it.
+    // Signals are blocked (by the caller) until the child has reset their handlers.
+    let pid = unsafe {
+        libc::clone(
+            entry,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            arg,
+        )
+    };
+    // `ctx` was moved out by the child (`ptr::read`) only if the clone ran it; it holds only
+    // borrows and integers, so forgetting it either way drops nothing.
+    std::mem::forget(ctx);
+    drop(stack);
+    pid
 }
 
 fn empty_sigset() -> libc::sigset_t {
