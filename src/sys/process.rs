@@ -206,9 +206,8 @@ fn clone_vfork(mut ctx: ChildCtx<'_>) -> libc::pid_t {
             arg,
         )
     };
-    // `ctx` was moved out by the child (`ptr::read`) only if the clone ran it; it holds only
-    // borrows and integers, so forgetting it either way drops nothing.
-    std::mem::forget(ctx);
+    // The child's `ptr::read` copy of `ctx` holds only borrows and integers: nothing is
+    // dropped twice. The stack is freed only now, after the child stopped using it.
     drop(stack);
     pid
 }
