@@ -418,7 +418,6 @@ fn pipe_1g(mib: u64) -> (u64, Duration) {
             ReadEvent::Data(b) => t.set(t.get() + b.len() as u64),
             ReadEvent::Eof => pipe.close(lp, |_| {}).expect("close"),
             ReadEvent::Error(e) => panic!("read: {e}"),
-            _ => {}
         })
         .expect("read");
     lp.run().expect("run");
