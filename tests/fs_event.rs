@@ -28,6 +28,7 @@ fn describe(ev: &FsEvent<'_>) -> String {
         FsEvent::MovedTo(p) => format!("moved-to {}", p.display()),
         FsEvent::Overflow => "overflow".into(),
         FsEvent::Ended(e) => format!("ended {:?}", e.kind()),
+        FsEvent::Error(e) => format!("error {e}"),
         _ => "other".into(),
     }
 }

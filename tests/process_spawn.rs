@@ -456,6 +456,14 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
         let (r, w) = lp.pipe().unwrap();
         let sig = lp.signal(libc::SIGUSR2, |_, _, _| {}).unwrap();
         let timer = lp.set_timeout(Duration::from_secs(60), |_, _| {});
+        let udp = lp.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let fs_watch = lp
+            .fs_watch(
+                std::env::temp_dir(),
+                evloop::fs_event::FsWatchOptions::default(),
+                |_, _, _| {},
+            )
+            .unwrap();
         let listener = _listener;
         let out = Rc::new(RefCell::new(Vec::new()));
         let done = {
@@ -471,6 +479,8 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
                         w.close(lp, |_| {}).unwrap();
                         sig.close(lp, |_| {}).unwrap();
                         timer.close(lp, |_| {}).unwrap();
+                        udp.close(lp, |_| {}).unwrap();
+                        fs_watch.close(lp, |_| {}).unwrap();
                     }
                 },
             )

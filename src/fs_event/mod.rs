@@ -62,6 +62,9 @@ pub enum FsEvent<'a> {
     MovedTo(&'a Path),
     /// The kernel's event queue overflowed: events were lost. Rescan.
     Overflow,
+    /// A directory found below a recursive watch could not be watched (the inotify watch
+    /// limit, `fs.inotify.max_user_watches`, say): changes below it go unseen. The watch goes on.
+    Error(Error),
     /// The watch ended: the watched path was removed, moved or unmounted, or reading the
     /// events failed. The handle is inactive from now on; close it.
     Ended(Error),
@@ -76,7 +79,7 @@ impl FsEvent<'_> {
             | Self::Modified(p)
             | Self::MovedFrom(p)
             | Self::MovedTo(p) => Some(p),
-            Self::Overflow | Self::Ended(_) => None,
+            Self::Overflow | Self::Error(_) | Self::Ended(_) => None,
         }
     }
 
@@ -98,6 +101,7 @@ enum Owned {
     MovedFrom(PathBuf),
     MovedTo(PathBuf),
     Overflow,
+    Error(io::Error),
     Ended(io::Error),
 }
 
@@ -183,9 +187,14 @@ impl Loop {
         };
         state.dirs.insert(root_wd, PathBuf::new());
         if state.recursive {
-            // Existing subdirectories; nothing to report for them.
-            let mut ignored = Vec::new();
-            state.watch_tree(Path::new(""), false, &mut ignored);
+            // Existing subdirectories; nothing to report for them, but one that cannot be
+            // watched fails the call.
+            let mut found = Vec::new();
+            state.watch_tree(Path::new(""), false, &mut found);
+            if let Some(Owned::Error(e)) = found.into_iter().find(|e| matches!(e, Owned::Error(_)))
+            {
+                return Err(Error::Io(e));
+            }
         }
         let raw = state.fd.as_ref().map(AsRawFd::as_raw_fd);
         let id = self.handles_mut().insert(
@@ -262,6 +271,9 @@ impl Loop {
                         Owned::MovedFrom(p) => FsEvent::MovedFrom(p),
                         Owned::MovedTo(p) => FsEvent::MovedTo(p),
                         Owned::Overflow => FsEvent::Overflow,
+                        Owned::Error(e) => {
+                            FsEvent::Error(Error::Io(crate::net::stream::copy_io_error(e)))
+                        }
                         Owned::Ended(e) => {
                             FsEvent::Ended(Error::Io(crate::net::stream::copy_io_error(e)))
                         }
@@ -403,7 +415,16 @@ impl FsWatchState {
                         self.dirs.insert(wd, dir.clone());
                     }
                     // Gone again already, or not a directory after all: its events will say.
-                    Err(_) => continue,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                        continue;
+                    }
+                    Err(e) => {
+                        out.push(Owned::Error(io::Error::new(
+                            e.kind(),
+                            format!("fs watch '{}': {e}", abs.display()),
+                        )));
+                        continue;
+                    }
                 }
             }
             let Ok(entries) = std::fs::read_dir(&abs) else {

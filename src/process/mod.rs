@@ -300,15 +300,10 @@ impl Loop {
                 }
             }
         }
-        self.counters_spawned();
         Ok(Child {
             process: Process(id),
             pipes,
         })
-    }
-
-    fn counters_spawned(&mut self) {
-        self.processes_mut().0.spawned += 1;
     }
 
     pub(crate) fn process_state(&mut self, id: HandleId) -> Result<&mut ProcessState> {

@@ -43,8 +43,6 @@ pub(crate) struct Reaper {
     orphans: Vec<Orphan>,
     /// A pending-phase scan is queued.
     scan_queued: bool,
-    /// Children spawned by this loop (for tests and metrics).
-    pub(crate) spawned: u64,
 }
 
 impl Reaper {
