@@ -191,8 +191,10 @@ impl Loop {
         };
         let was_blocking = !sys::is_nonblocking(fd)?;
         let dup = sys::dup_cloexec(fd)?;
-        self.pipe_insert(PipeFd::new(dup, was_blocking)?, HandleKind::Pipe, site)
-            .map(Pipe)
+        let pipe = PipeFd::new(dup, was_blocking).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{which:?} (fd {fd}): {e}").to_lowercase())
+        })?;
+        self.pipe_insert(pipe, HandleKind::Pipe, site).map(Pipe)
     }
 
     pub(crate) fn pipe_insert(

@@ -738,3 +738,55 @@ fn stdio_fd_and_stream_hand_an_existing_descriptor_to_the_child() {
         assert_clean(&lp);
     });
 }
+
+/// `target/<profile>/examples/<name>`, (re)built first so a stale binary is never tested.
+fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build
+        .args(["build", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "cargo build --example {name}"
+    );
+    profile_dir.join("examples").join(name)
+}
+
+#[test]
+fn the_cat_example_copies_64_mib_through_its_own_stdio_pipes() {
+    let cat = example_binary("cat");
+    with_timeout(120, move || {
+        const TOTAL: usize = 64 * 1024 * 1024;
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let child = lp
+            .spawn(
+                Command::new(&cat).stdin(Stdio::Pipe).stdout(Stdio::Pipe),
+                move |lp, p, status| {
+                    t.push(format!("exit {status}"));
+                    p.close(lp, |_| {}).unwrap();
+                },
+            )
+            .unwrap();
+        feed(&mut lp, child.stdin().unwrap(), TOTAL);
+        check_pattern(&mut lp, child.stdout().unwrap(), "stdout", trace.clone());
+        lp.run().unwrap();
+        let mut got = trace.take();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "exit exit code 0".to_string(),
+                format!("stdout eof {TOTAL}")
+            ]
+        );
+        assert_clean(&lp);
+    });
+}
