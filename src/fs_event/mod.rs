@@ -8,6 +8,28 @@
 //! kernel's queue overflows the callback gets [`FsEvent::Overflow`] (rescan what you care
 //! about), and when the watched path itself is removed, moved or unmounted the watch ends with
 //! [`FsEvent::Ended`] carrying the error, after which the handle is inactive (close it).
+//!
+//! ```
+//! use evloop::fs_event::{FsEvent, FsWatchOptions};
+//! use evloop::{Handle, Loop};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("evloop-doc-watch-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let mut lp = Loop::new()?;
+//! lp.fs_watch(&dir, FsWatchOptions::default(), |lp, watcher, ev| {
+//!     if let FsEvent::Created(path) = ev {
+//!         assert_eq!(path, std::path::Path::new("new.txt"));
+//!         watcher.close(lp, |_| {}).unwrap();
+//!     }
+//! })?;
+//! let file = dir.join("new.txt");
+//! lp.set_immediate(move |_| std::fs::write(file, "hi").unwrap());
+//! lp.run()?;
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod poll;
 

@@ -21,6 +21,32 @@
 //! 2))`. Failures in the child before `exec` (a missing program, a bad working directory,
 //! `setuid` refused) come back from `spawn` itself through a close-on-exec pipe, as in libuv:
 //! no exit callback runs for a child that never ran, and the failed child is already reaped.
+//!
+//! ```
+//! use evloop::net::ReadEvent;
+//! use evloop::process::{Command, Stdio};
+//! use evloop::{Handle, Loop};
+//!
+//! # fn main() -> Result<(), evloop::Error> {
+//! let mut lp = Loop::new()?;
+//! let mut cmd = Command::new("echo");
+//! cmd.arg("hello").stdout(Stdio::Pipe);
+//! let child = lp.spawn(&cmd, |lp, process, status| {
+//!     assert!(status.success());
+//!     process.close(lp, |_| {}).unwrap();
+//! })?;
+//! let mut out = Vec::new();
+//! child.stdout().unwrap().read_start(&mut lp, move |lp, pipe, ev| match ev {
+//!     ReadEvent::Data(bytes) => out.extend_from_slice(bytes),
+//!     _ => {
+//!         assert_eq!(out, b"hello\n");
+//!         pipe.close(lp, |_| {}).unwrap();
+//!     }
+//! })?;
+//! lp.run()?; // returns once the child has exited and its pipe reached EOF
+//! # Ok(())
+//! # }
+//! ```
 
 mod command;
 mod exec;
