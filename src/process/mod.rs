@@ -167,6 +167,21 @@ impl Child {
 
 type ExitCb = Box<dyn FnOnce(&mut Loop, Process, ExitStatus)>;
 
+#[cfg(test)]
+thread_local! {
+    /// Makes `pidfd_open` fail on this thread, as on a kernel without pidfds.
+    static NO_PIDFD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `pidfd_open`, failing with `ENOSYS` where a test asks for a kernel without pidfds.
+fn open_pidfd(pid: libc::pid_t) -> std::io::Result<OwnedFd> {
+    #[cfg(test)]
+    if NO_PIDFD.with(std::cell::Cell::get) {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    sys::pidfd_open(pid)
+}
+
 /// What a process handle holds.
 pub(crate) struct ProcessState {
     pid: libc::pid_t,
@@ -262,7 +277,7 @@ impl Loop {
         let pid = sys::spawn(&plan).map_err(|(stage, e)| Error::Io(cmd.error(stage, e)))?;
         drop(child_ends);
         let pidfd = if cmd.use_pidfd {
-            match sys::pidfd_open(pid) {
+            match open_pidfd(pid) {
                 Ok(fd) => Some(fd),
                 Err(_) => {
                     // No pidfds here: the portable path. The child may have exited before the
@@ -441,5 +456,60 @@ impl Process {
     /// How the child ended, once its exit callback has run (or is running).
     pub fn exit_status(self, lp: &mut Loop) -> Result<Option<ExitStatus>> {
         Ok(lp.process_state(self.0)?.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::handle::Handle;
+
+    /// Where `pidfd_open` fails after the fork, the loop installs its SIGCHLD handler then, and
+    /// looks once in the pending phase for a child that exited before the handler existed.
+    #[test]
+    fn without_pidfds_the_fallback_is_installed_after_the_fork_and_misses_no_exit() {
+        NO_PIDFD.with(|f| f.set(true));
+        let mut lp = Loop::new().unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        for (program, args) in [
+            ("true", vec![]),
+            ("false", vec![]),
+            ("sh", vec!["-c", "kill -9 $$"]),
+        ] {
+            let s = Rc::clone(&seen);
+            let mut cmd = Command::new(program);
+            cmd.args(args);
+            lp.spawn(&cmd, move |lp, p, status| {
+                s.borrow_mut().push(status);
+                p.close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+        }
+        // One more, killed by us through kill(2) (no pidfd to signal through).
+        let s = Rc::clone(&seen);
+        let child = lp
+            .spawn(Command::new("sleep").arg("30"), move |lp, p, status| {
+                s.borrow_mut().push(status);
+                p.close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+        child.process.kill(&mut lp, libc::SIGTERM).unwrap();
+        lp.run().unwrap();
+        NO_PIDFD.with(|f| f.set(false));
+        let mut seen = seen.borrow().clone();
+        seen.sort_by_key(|s| (s.code(), s.signal()));
+        assert_eq!(
+            seen,
+            [
+                ExitStatus::from_signal(libc::SIGKILL),
+                ExitStatus::from_signal(libc::SIGTERM),
+                ExitStatus::from_code(0),
+                ExitStatus::from_code(1),
+            ]
+        );
+        assert!(lp.active_handles().is_empty());
     }
 }
