@@ -53,7 +53,7 @@ fn start(dir: &PathBuf, script: &str) -> (Watch, mpsc::Receiver<String>) {
         .arg(dir)
         .args([
             "--debounce",
-            "150",
+            "300",
             "--grace",
             "1000",
             "--",
