@@ -705,6 +705,8 @@ fn an_unrefd_process_does_not_keep_the_loop_alive() {
         assert_eq!(info.len(), 1);
         assert_eq!(info[0].kind, evloop::HandleKind::Process);
         assert!(info[0].active && !info[0].refd);
+        // The site that spawned it, for "why is my loop still running?".
+        assert!(info[0].site.file().ends_with("process_spawn.rs"), "{}", info[0]);
         child.process.kill(&mut lp, libc::SIGKILL).unwrap();
         child.process.close(&mut lp, |_| {}).unwrap();
         lp.run().unwrap();
