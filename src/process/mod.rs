@@ -316,9 +316,15 @@ impl Loop {
             _ => Ok(()),
         };
         if let Err(e) = registered {
-            let _ = self.close_handle(id, None, site);
+            // Never watched, never seen by the caller: end the child here and forget it.
             let _ = sys::kill(pid, libc::SIGKILL);
-            return Err(Error::Io(e));
+            let ended = sys::wait_blocking(pid).ok().flatten();
+            if let Ok(state) = self.process_state(id) {
+                state.pidfd = None;
+                state.status = Some(ExitStatus::from_ended(ended));
+            }
+            self.handles_mut().remove(id);
+            return Err(named(e));
         }
         if watched_by_signal {
             self.processes_mut().0.watch(id);
