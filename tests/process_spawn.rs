@@ -706,7 +706,11 @@ fn an_unrefd_process_does_not_keep_the_loop_alive() {
         assert_eq!(info[0].kind, evloop::HandleKind::Process);
         assert!(info[0].active && !info[0].refd);
         // The site that spawned it, for "why is my loop still running?".
-        assert!(info[0].site.file().ends_with("process_spawn.rs"), "{}", info[0]);
+        assert!(
+            info[0].site.file().ends_with("process_spawn.rs"),
+            "{}",
+            info[0]
+        );
         child.process.kill(&mut lp, libc::SIGKILL).unwrap();
         child.process.close(&mut lp, |_| {}).unwrap();
         lp.run().unwrap();
@@ -789,6 +793,36 @@ fn the_cat_example_copies_64_mib_through_its_own_stdio_pipes() {
                 format!("stdout eof {TOTAL}")
             ]
         );
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_pipe_on_fd_3_goes_both_ways() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let child = lp
+            .spawn(
+                Command::new("sh")
+                    .args(["-c", "read line <&3; echo \"got $line\" >&3"])
+                    .stdio(3, Stdio::Pipe),
+                move |lp, p, status| {
+                    t.push(format!("exit {status}"));
+                    p.close(lp, |_| {}).unwrap();
+                },
+            )
+            .unwrap();
+        assert_eq!(child.pipes.len(), 4);
+        assert!(child.stdin().is_none() && child.stdout().is_none());
+        let three = child.pipes[3].unwrap();
+        three.write(&mut lp, b"ping\n", |_, r| r.unwrap()).unwrap();
+        collect(&mut lp, three, trace.clone());
+        lp.run().unwrap();
+        let mut got = trace.take();
+        got.sort();
+        assert_eq!(got, ["eof got ping\n", "exit exit code 0"]);
         assert_clean(&lp);
     });
 }
