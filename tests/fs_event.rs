@@ -282,3 +282,22 @@ fn a_queue_overflow_is_reported_never_silent() {
         std::fs::remove_dir_all(&dir).unwrap();
     });
 }
+
+#[test]
+fn a_recursive_watch_follows_a_renamed_subdirectory_under_its_new_name() {
+    with_timeout(20, || {
+        let dir = temp_dir("moved");
+        std::fs::create_dir(dir.join("a")).unwrap();
+        let (d1, d2) = (dir.clone(), dir.clone());
+        let events = record(
+            &dir,
+            FsWatchOptions { recursive: true },
+            vec![
+                Box::new(move || std::fs::rename(d1.join("a"), d1.join("b")).unwrap()),
+                Box::new(move || std::fs::write(d2.join("b/x"), "").unwrap()),
+            ],
+        );
+        assert_eq!(events, ["moved-from a", "moved-to b", "created b/x"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    });
+}
