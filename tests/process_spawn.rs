@@ -71,7 +71,7 @@ fn a_child_killed_by_a_signal_reports_the_signal() {
                 p.close(lp, |_| {}).unwrap();
             })
             .unwrap();
-        assert!(child.process.pid(&mut lp).unwrap() > 1);
+        assert!(child.process.pid(&lp).unwrap() > 1);
         child.process.kill(&mut lp, libc::SIGTERM).unwrap();
         lp.run().unwrap();
         assert_eq!(*seen.borrow(), Some(ExitStatus::from_signal(libc::SIGTERM)));
@@ -374,7 +374,7 @@ fn kill_group_ends_a_detached_child_and_its_descendants() {
                 },
             )
             .unwrap();
-        let pid = child.process.pid(&mut lp).unwrap();
+        let pid = child.process.pid(&lp).unwrap();
         let process = child.process;
         child
             .stdout()
@@ -619,7 +619,7 @@ fn the_sigchld_fallback_reaps_with_exact_statuses() {
                     p.close(lp, |_| {}).unwrap();
                 })
                 .unwrap();
-            pids.push(child.process.pid(&mut lp).unwrap());
+            pids.push(child.process.pid(&lp).unwrap());
         }
         lp.run().unwrap();
         let mut seen = seen.borrow().clone();
@@ -655,7 +655,7 @@ fn a_process_closed_before_its_exit_is_still_reaped() {
                     |_, _, _| panic!("a closed process gets no exit callback"),
                 )
                 .unwrap();
-            let pid = child.process.pid(&mut lp).unwrap();
+            let pid = child.process.pid(&lp).unwrap();
             let closed = Counter::new();
             let c = closed.clone();
             child
@@ -676,7 +676,7 @@ fn a_process_closed_before_its_exit_is_still_reaped() {
         let child = lp
             .spawn(Command::new("sleep").arg("0.1"), |_, _, _| {})
             .unwrap();
-        let pid = child.process.pid(&mut lp).unwrap();
+        let pid = child.process.pid(&lp).unwrap();
         drop(lp);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while is_our_child(pid) && std::time::Instant::now() < deadline {

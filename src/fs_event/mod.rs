@@ -489,7 +489,10 @@ impl FsWatchState {
 
 impl FsWatcher {
     /// The watched path, as given.
-    pub fn path(self, lp: &mut Loop) -> Result<PathBuf> {
-        Ok(lp.fs_watch_state(self.0)?.root.clone())
+    pub fn path(self, lp: &Loop) -> Result<PathBuf> {
+        match &lp.handles().get(self.0)?.data {
+            HandleData::FsEvent(s) => Ok(s.root.clone()),
+            _ => Err(Error::StaleHandle),
+        }
     }
 }

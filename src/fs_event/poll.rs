@@ -165,7 +165,10 @@ impl Loop {
 
 impl FsPoll {
     /// The polled path.
-    pub fn path(self, lp: &mut Loop) -> Result<PathBuf> {
-        Ok(lp.fs_poll_state(self.0)?.path.clone())
+    pub fn path(self, lp: &Loop) -> Result<PathBuf> {
+        match &lp.handles().get(self.0)?.data {
+            HandleData::FsPoll(s) => Ok(s.path.clone()),
+            _ => Err(Error::StaleHandle),
+        }
     }
 }

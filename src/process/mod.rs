@@ -353,6 +353,13 @@ impl Loop {
         })
     }
 
+    fn process_ref(&self, id: HandleId) -> Result<&ProcessState> {
+        match &self.handles().get(id)?.data {
+            HandleData::Process(p) => Ok(p),
+            _ => Err(Error::StaleHandle),
+        }
+    }
+
     pub(crate) fn process_state(&mut self, id: HandleId) -> Result<&mut ProcessState> {
         match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::Process(p) => Ok(p),
@@ -431,8 +438,8 @@ impl Loop {
 
 impl Process {
     /// The child's process id.
-    pub fn pid(self, lp: &mut Loop) -> Result<u32> {
-        let pid = lp.process_state(self.0)?.pid;
+    pub fn pid(self, lp: &Loop) -> Result<u32> {
+        let pid = lp.process_ref(self.0)?.pid;
         // Zero once closed before exit (the loop adopted the child).
         if pid <= 0 {
             return Err(Error::Closing);
@@ -460,8 +467,8 @@ impl Process {
     }
 
     /// How the child ended, once its exit callback has run (or is running).
-    pub fn exit_status(self, lp: &mut Loop) -> Result<Option<ExitStatus>> {
-        Ok(lp.process_state(self.0)?.status)
+    pub fn exit_status(self, lp: &Loop) -> Result<Option<ExitStatus>> {
+        Ok(lp.process_ref(self.0)?.status)
     }
 }
 
