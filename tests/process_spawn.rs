@@ -126,6 +126,14 @@ fn a_missing_program_is_an_error_naming_it_with_nothing_left_behind() {
                 .starts_with("spawn true: chdir '/no/such/dir':"),
             "{err}"
         );
+        // A bad fd to hand over fails in the child, named as a stdio failure.
+        let err = lp
+            .spawn(
+                Command::new("true").stdio(1, Stdio::Fd(987_654)),
+                |_, _, _| panic!("no exit"),
+            )
+            .expect_err("bad fd");
+        assert!(err.to_string().starts_with("spawn true: stdio:"), "{err}");
         // Pipes asked for are closed again; the failed children were reaped.
         let err = lp
             .spawn(
