@@ -274,7 +274,7 @@ impl TcpStream {
         lp: &mut Loop,
         on_close: impl FnOnce(&mut Loop) + 'static,
     ) -> Result<()> {
-        super::stream::stream_open(&mut lp.handles, self.0)?.reset_on_close = true;
+        super::stream::stream_open(lp.handles_mut(), self.0)?.reset_on_close = true;
         lp.close_handle(self.0, Some(Box::new(on_close)), Location::caller())
     }
 }

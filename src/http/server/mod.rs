@@ -133,7 +133,7 @@ impl NowCache {
     pub(crate) fn get(&mut self, lp: &Loop) -> &Now {
         // Compare the loop's cached clock as plain ns first: turning it into an `Instant` costs
         // more than the rest of this call when the time has not moved.
-        let ns = lp.clock.now();
+        let ns = lp.clock().now();
         if self.last_ns != ns {
             self.refresh(lp, ns);
         }
