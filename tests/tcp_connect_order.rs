@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use evloop::{Error, Handle, Loop, ReadEvent, TcpListenOptions, UdpBindOptions};
+use evloop::net::{ReadEvent, TcpListenOptions, UdpBindOptions};
+use evloop::{Error, Handle, Loop};
 use util::{Trace, assert_clean, with_timeout};
 
 fn loopback() -> SocketAddr {

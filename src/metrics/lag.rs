@@ -31,7 +31,7 @@ pub(crate) const MIN_RESOLUTION: Duration = Duration::from_millis(1);
 ///
 /// The monitor keeps two histograms: one since it started (or was [`reset`](Self::reset)), read
 /// with [`snapshot`](Self::snapshot), and a window read and restarted by [`take`](Self::take).
-/// [`crate::Metrics::lag`] carries the first.
+/// [`crate::metrics::Metrics::lag`] carries the first.
 ///
 /// ```
 /// use std::time::Duration;
@@ -84,7 +84,7 @@ impl Loop {
     #[track_caller]
     pub fn monitor_lag(&mut self, resolution: Duration) -> LagMonitor {
         let site = Location::caller();
-        if let Some(old) = self.instruments.lag.take()
+        if let Some(old) = self.instruments_mut().lag.take()
             && old.running
         {
             Timer(old.timer).clear(self);
@@ -98,12 +98,12 @@ impl Loop {
         );
         // Cannot fail: the timer was just created.
         let _ = timer.unref(self);
-        self.instruments.lag = Some(LagState {
+        self.instruments_mut().lag = Some(LagState {
             timer: timer.0,
             running: true,
             resolution,
             due: 0,
-            last_sample: self.clock.now(),
+            last_sample: self.clock().now(),
             total: LatencyHistogram::new(),
             window: LatencyHistogram::new(),
         });
@@ -112,8 +112,9 @@ impl Loop {
 
     /// The sampler's callback.
     fn sample_lag(&mut self) {
-        let started = self.clock.ns_since_epoch(Instant::now());
-        let ins = &mut self.instruments;
+        let started = self.clock().ns_since_epoch(Instant::now());
+        let now = self.clock().now();
+        let ins = self.instruments_mut();
         let Some(lag) = &mut ins.lag else { return };
         // The loop was responsive (asleep in poll, or at a timer pass) until `busy_since`; a
         // sample that fell due after that waited for the whole busy stretch.
@@ -121,18 +122,18 @@ impl Loop {
         let lateness = started.saturating_sub(lag.due.min(busy_since));
         lag.total.record_ns(lateness);
         lag.window.record_ns(lateness);
-        lag.last_sample = self.clock.now();
+        lag.last_sample = now;
     }
 
     fn lag_state(&self, monitor: LagMonitor) -> Result<&LagState> {
-        match &self.instruments.lag {
+        match &self.instruments().lag {
             Some(lag) if lag.timer == monitor.timer.0 => Ok(lag),
             _ => Err(Error::StaleHandle),
         }
     }
 
     fn lag_state_mut(&mut self, monitor: LagMonitor) -> Result<&mut LagState> {
-        match &mut self.instruments.lag {
+        match &mut self.instruments_mut().lag {
             Some(lag) if lag.timer == monitor.timer.0 => Ok(lag),
             _ => Err(Error::StaleHandle),
         }
@@ -187,6 +188,6 @@ impl LagMonitor {
 impl Loop {
     /// The running (or stopped but not replaced) lag monitor's total histogram.
     pub(crate) fn lag_histogram(&self) -> Option<&LatencyHistogram> {
-        self.instruments.lag.as_ref().map(|l| &l.total)
+        self.instruments().lag.as_ref().map(|l| &l.total)
     }
 }

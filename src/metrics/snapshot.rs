@@ -4,9 +4,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::event_loop::Loop;
+use crate::event_loop::Phase;
 use crate::handle::HandleKind;
 use crate::metrics::histogram::Short;
-use crate::metrics::{LatencyHistogram, Phase, PoolStats};
+use crate::metrics::{LatencyHistogram, PoolStats};
 
 /// A snapshot of the loop's counters, utilization and histograms, from [`Loop::metrics`].
 ///
@@ -87,14 +88,14 @@ impl Loop {
     /// histograms).
     pub fn metrics(&self) -> Metrics {
         let taken_at = Instant::now();
-        let ins = &self.instruments;
-        let c = &self.counters;
+        let ins = self.instruments();
+        let c = self.counters();
         let uptime = ins
             .started
             .map_or(Duration::ZERO, |s| taken_at.saturating_duration_since(s));
         let idle = Duration::from_nanos(ins.idle_ns).min(uptime);
         let mut by_kind: Vec<(HandleKind, u64)> = Vec::new();
-        for info in self.handles.infos() {
+        for info in self.handles().infos() {
             match by_kind.iter_mut().find(|(k, _)| *k == info.kind) {
                 Some((_, n)) => *n += 1,
                 None => by_kind.push((info.kind, 1)),
@@ -164,7 +165,7 @@ impl Metrics {
     /// The window between `earlier` and `self` (both from the same loop): counters, times and
     /// histograms are differences; gauges (open handles, queued and running pool jobs) are
     /// `self`'s. A histogram reset in between (a lag monitor restarted or
-    /// [reset](crate::LagMonitor::reset)) is reported whole.
+    /// [reset](crate::metrics::LagMonitor::reset)) is reported whole.
     pub fn since(&self, earlier: &Self) -> Self {
         let mut callbacks = self.callbacks;
         for (c, e) in callbacks.iter_mut().zip(earlier.callbacks) {
