@@ -123,7 +123,10 @@
 //! come. Send completions run in the pending phase, never inside the call. A [`Watcher`] for a
 //! raw fd is level-triggered like libuv's `uv_poll_t`: it re-arms after each callback and runs
 //! at most once per iteration while the fd stays ready. [`Signal`] deliveries run in the poll
-//! phase and coalesce between wake-ups.
+//! phase and coalesce between wake-ups. An [`AsyncHandle`]'s callback runs in the poll phase,
+//! once for however many [`Notifier::send`]s came before the loop got to it (libuv's
+//! `uv_async_t` rule); a send made after the call began brings one more call, and none runs
+//! after the handle is closed.
 //! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
 //! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
 //! says otherwise) shared by every loop asking the same size; it starts on first use and its
@@ -154,6 +157,7 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
+mod async_handle;
 pub mod dns;
 mod error;
 mod event_loop;
@@ -170,6 +174,7 @@ mod signal;
 mod sys;
 mod timer;
 
+pub use async_handle::{AsyncHandle, Notifier, NotifyError};
 pub use error::{Error, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;

@@ -163,6 +163,7 @@ impl Loop {
                     serial,
                     outcome,
                 } => self.complete_request(key, serial, outcome),
+                Message::Notify(id) => self.async_notified(id),
             }
         }
         self.end_completions();
