@@ -142,6 +142,7 @@ impl HandleState for FdWatcherData {
     }
 }
 
+/// # Handles: raw file-descriptor watchers
 impl Loop {
     /// Watches `fd` for `interest`; `cb(lp, watcher, readiness)` runs in the poll phase while
     /// the fd is ready (level-triggered, see [`Watcher`]). The watcher starts active. The fd

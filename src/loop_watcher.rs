@@ -70,6 +70,7 @@ impl HandleState for WatcherData {
     }
 }
 
+/// # Handles: idle, prepare and check watchers
 impl Loop {
     /// Starts an idle watcher. While any idle watcher is active the loop does not block in poll.
     #[track_caller]

@@ -76,6 +76,7 @@ impl HandleState for Box<SignalData> {
     }
 }
 
+/// # Handles: signals
 impl Loop {
     /// Watches `signum` (e.g. `signal_hook::consts::SIGINT`): `cb(lp, handle, signum)` runs on
     /// the loop thread after each delivery. The handle starts active. See [`Signal`] for the

@@ -11,6 +11,7 @@ mod close;
 pub(crate) mod immediate;
 mod kinds;
 mod liveness;
+pub(crate) mod local;
 mod phase;
 mod poll;
 pub(crate) mod sender;
@@ -18,6 +19,7 @@ pub(crate) mod tasks;
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,6 +33,7 @@ pub use self::phase::{CallbackKind, Phase};
 use crate::error::{Error, Result};
 use crate::event_loop::builder::LoopBuilder;
 use crate::event_loop::immediate::{Immediate, ImmediateQueue};
+use crate::event_loop::local::{LocalQueue, LocalSender};
 use crate::event_loop::sender::{LoopSender, Message, Remote};
 use crate::event_loop::tasks::{Task, TaskKind, TaskQueues};
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
@@ -103,6 +106,8 @@ pub struct Loop {
     remote: Arc<Remote>,
     /// Messages taken from the remote inbox and not yet run (kept across a panic).
     inbox: VecDeque<Message>,
+    /// Posts from [`LocalSender`]s, for the pending phase.
+    local: Rc<LocalQueue>,
     clock: Clock,
     #[cfg(target_os = "linux")]
     deadline_timer: crate::sys::DeadlineTimer,
@@ -120,6 +125,7 @@ pub struct Loop {
     instruments: Instruments,
 }
 
+/// # Creating and running the loop
 impl Loop {
     /// A loop with default settings. Fails only if the OS refuses an epoll/kqueue instance or
     /// an eventfd.
@@ -152,6 +158,7 @@ impl Loop {
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
             inbox: VecDeque::new(),
+            local: Rc::default(),
             clock,
             #[cfg(target_os = "linux")]
             deadline_timer,
@@ -210,7 +217,8 @@ impl Loop {
             self.timer_phase();
         }
         while alive && !self.stop_flag {
-            let can_sleep = self.pending.is_empty() && !self.watchers.has_idle();
+            let can_sleep =
+                self.pending.is_empty() && !self.local.has_posts() && !self.watchers.has_idle();
             self.run_pending();
             self.run_watchers(Phase::Idle);
             self.run_watchers(Phase::Prepare);
@@ -222,7 +230,7 @@ impl Loop {
             self.counters.iterations += 1;
             self.poll_io(timeout)?;
             for _ in 0..8 {
-                if self.pending.is_empty() {
+                if self.pending.is_empty() && !self.local.has_posts() {
                     break;
                 }
                 self.run_pending();
@@ -258,15 +266,30 @@ impl Loop {
             || self.immediates.refd() > 0
             || !self.tasks.is_empty()
             || !self.inbox.is_empty()
+            || self.local.has_posts()
             || self.remote.keeps_alive()
     }
+}
 
+/// # Time
+///
+/// The loop's cached clock: what timers start from, refreshed (lazily) when poll returns and
+/// when the timer phase begins and ends.
+impl Loop {
     /// The cached time, which timers start from. The loop refreshes it when poll returns and
     /// when the timer phase begins and ends; the first reader after such a point (this call,
     /// starting a timer, the timer phase) takes the time, and every reader until the next
     /// point sees that same time (see *Clock* in the [crate docs](crate)).
     pub fn now(&self) -> Instant {
         self.clock.instant(self.clock.now())
+    }
+
+    /// The cached time as nanoseconds since the loop was created: the instant [`Loop::now`]
+    /// returns, without the conversion to an `Instant`. The cheapest clock read there is, for
+    /// code that asks on every callback whether the loop's time has moved.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Refreshes the cached clock now. Call it before starting a timer after a long blocking
@@ -288,13 +311,22 @@ impl Loop {
         self.run_timers();
         self.clock.invalidate();
     }
+}
 
+/// # Handles
+///
+/// Per-handle operations live on the handle types (see [`Handle`](crate::Handle)); this
+/// lists them all.
+impl Loop {
     /// Every live handle (active or not, closing ones included) with its kind, ref state and the
     /// `file:line` that created it: the answer to "why does my loop not exit?".
     pub fn active_handles(&self) -> Vec<HandleInfo> {
         self.handles.infos()
     }
+}
 
+/// # Posts: from other threads, and from this one without `&mut Loop`
+impl Loop {
     /// A sender other threads use to post closures to this loop. It keeps the loop alive while
     /// it (or a clone) exists, like the sending side of a channel; see [`Loop::weak_sender`].
     pub fn sender(&self) -> LoopSender {
@@ -306,6 +338,18 @@ impl Loop {
         LoopSender::new(Arc::clone(&self.remote), false)
     }
 
+    /// A sender for this thread: it schedules callbacks on the loop from code that holds no
+    /// `&mut Loop` (a `Drop`, shared state), without `Send`. Its posts run in the pending phase.
+    pub fn local_sender(&self) -> LocalSender {
+        LocalSender::new(Rc::clone(&self.local))
+    }
+}
+
+/// # Queues: next-ticks, microtasks and immediates
+///
+/// Node's `process.nextTick`, `queueMicrotask` and `setImmediate`, with Node's order (see the
+/// phase spec in the [crate docs](crate)).
+impl Loop {
     /// Queues `cb` on the next-tick queue: it runs right after the current callback, before any
     /// microtask (Node's `process.nextTick`).
     #[track_caller]
@@ -346,7 +390,10 @@ impl Loop {
     pub fn clear_immediate(&mut self, immediate: Immediate) -> bool {
         self.immediates.clear(immediate)
     }
+}
 
+/// Running callbacks: counting, timing, the microtask drain after each, the pending phase.
+impl Loop {
     /// Runs `f` as a callback of `phase`: counts it, then drains the task queues.
     #[inline]
     pub(crate) fn invoke<R>(
@@ -445,6 +492,15 @@ impl Loop {
     }
 
     fn run_pending(&mut self) {
+        if self.local.has_posts() {
+            for (run, site) in self.local.take() {
+                self.pending.push_back(Pending::Call {
+                    run,
+                    kind: CallbackKind::Post,
+                    site,
+                });
+            }
+        }
         for _ in 0..self.pending.len() {
             let Some(p) = self.pending.pop_front() else {
                 break;
@@ -614,6 +670,7 @@ impl Drop for Loop {
     fn drop(&mut self) {
         // Senders outliving the loop get their closures back instead of queueing into the void.
         self.remote.close();
+        self.local.close();
     }
 }
 

@@ -36,6 +36,7 @@ impl Loop {
         let blocked = !self.stop_flag
             && (self.handles.active_refd() > 0 || self.reqs.any() || self.remote.keeps_alive())
             && self.pending.is_empty()
+            && !self.local.has_posts()
             && !self.watchers.has_idle()
             && self.immediates.refd() == 0
             && self.closing.is_empty()

@@ -84,6 +84,7 @@ impl CallbackTiming {
     }
 }
 
+/// # Metrics: slow-callback reports
 impl Loop {
     /// Reports every callback that runs longer than `threshold` to `hook`, with its duration,
     /// phase, kind and the `file:line` that registered it. Replaces an earlier hook.

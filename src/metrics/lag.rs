@@ -77,6 +77,7 @@ impl LagState {
     }
 }
 
+/// # Metrics: the lag monitor
 impl Loop {
     /// Starts sampling loop lag every `resolution` (at least 1 ms; shorter values are raised to
     /// 1 ms, as Node does). See [`LagMonitor`] for what a sample measures. A loop runs one

@@ -83,6 +83,7 @@ pub struct Metrics {
     pub callback_durations: Vec<(Phase, LatencyHistogram)>,
 }
 
+/// # Metrics: the snapshot
 impl Loop {
     /// A snapshot of every metric. Cheap enough to take once a second (it clones the
     /// histograms).

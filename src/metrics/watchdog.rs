@@ -236,6 +236,7 @@ fn watch(b: &Beacon, config: &Config) {
     }
 }
 
+/// # Metrics: the watchdog thread
 impl Loop {
     /// Starts a watchdog thread that calls `hook` (on that thread) when a callback has been
     /// running for longer than `threshold` — while it is still running, so an infinite loop or a

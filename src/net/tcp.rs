@@ -178,6 +178,7 @@ impl TcpListenOptions {
     }
 }
 
+/// # I/O: TCP
 impl Loop {
     /// Connects to `addr` without blocking. `cb` runs once, in the pending phase, with `Ok` or
     /// the error (refused, unreachable, timed out...); on error the stream stays open until

@@ -66,6 +66,7 @@ impl CompletionSink for CompletionRoute {
     }
 }
 
+/// # Thread pool
 impl Loop {
     /// Runs `work` on the thread pool and then `done` on this loop (in the poll phase) with its
     /// value. A panic inside `work` is caught and delivered to `done` as [`Error::Panicked`];

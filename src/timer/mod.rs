@@ -47,6 +47,7 @@ impl HandleState for TimerData {
     }
 }
 
+/// # Timers
 impl Loop {
     /// Calls `cb` once, `delay` after the loop's cached [`now`](Loop::now). 0 means the next
     /// timer phase. The callback receives its own [`Timer`] and may [`refresh`](Timer::refresh)

@@ -140,6 +140,7 @@ impl HandleState for Box<UdpData> {
     }
 }
 
+/// # I/O: UDP
 impl Loop {
     /// Binds a UDP socket to `addr` (port 0 picks a free port; see
     /// [`UdpSocket::local_addr`]). The socket starts inactive: it neither receives nor keeps
