@@ -165,6 +165,10 @@ handle_kinds! {
         /// A Unix-domain stream.
         UnixStream = "unix",
     ];
+    Async(Box<crate::async_handle::AsyncData>) => [
+        /// A wake-up handle ([`crate::AsyncHandle`], libuv `uv_async_t`).
+        Async = "async",
+    ];
     Listener(Box<crate::net::ListenerState>) => [
         /// A listening TCP socket.
         TcpListener = "tcp-listener",

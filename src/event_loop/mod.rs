@@ -95,7 +95,7 @@ pub struct Loop {
     immediates: ImmediateQueue,
     pending: VecDeque<Pending>,
     /// Handles whose close callback is due in the close phase, with that callback.
-    closing: VecDeque<(HandleId, Option<LoopFn>)>,
+    closing: close::CloseQueue,
     /// In-flight requests (pool work, connects, writes...): they keep the loop alive.
     reqs: RequestCount,
     /// The poller and the handle sources registered with it.
@@ -151,7 +151,7 @@ impl Loop {
             tasks: TaskQueues::default(),
             immediates: ImmediateQueue::default(),
             pending: VecDeque::new(),
-            closing: VecDeque::new(),
+            closing: close::CloseQueue::default(),
             reqs: RequestCount::default(),
             io,
             net: crate::net::NetShared::default(),
@@ -212,9 +212,9 @@ impl Loop {
         if !alive {
             self.update_time();
         }
-        if mode == RunMode::Default && alive {
-            self.update_time_for_timers();
-            self.run_timers();
+        // libuv checks the stop flag here too: a task drained above may have called `stop`.
+        if mode == RunMode::Default && alive && !self.stop_flag {
+            self.timer_phase();
         }
         while alive && !self.stop_flag {
             let can_sleep =
@@ -225,7 +225,7 @@ impl Loop {
             let timeout = match mode {
                 RunMode::Default => self.poll_timeout(),
                 RunMode::Once if can_sleep => self.poll_timeout(),
-                _ => Some(0),
+                _ => poll::PollWait::Zero,
             };
             self.counters.iterations += 1;
             self.poll_io(timeout)?;
@@ -237,8 +237,7 @@ impl Loop {
             }
             self.run_check();
             self.run_closing();
-            self.update_time_for_timers();
-            self.run_timers();
+            self.timer_phase();
             alive = self.alive();
             if mode != RunMode::Default {
                 break;
@@ -257,13 +256,14 @@ impl Loop {
     }
 
     /// Whether anything keeps the loop alive: an active ref'd handle, an in-flight request,
-    /// a pending or closing callback, a queued immediate or job, or a ref'd [`LoopSender`].
+    /// a pending or closing callback, a queued ref'd immediate or a job, or a ref'd
+    /// [`LoopSender`].
     pub fn alive(&self) -> bool {
         self.handles.active_refd() > 0
             || self.reqs.any()
             || !self.pending.is_empty()
             || !self.closing.is_empty()
-            || self.immediates.live() > 0
+            || self.immediates.refd() > 0
             || !self.tasks.is_empty()
             || !self.inbox.is_empty()
             || self.local.has_posts()
@@ -273,10 +273,13 @@ impl Loop {
 
 /// # Time
 ///
-/// The loop's cached clock: what timers start from, refreshed once per iteration.
+/// The loop's cached clock: what timers start from, refreshed (lazily) when poll returns and
+/// when the timer phase begins and ends.
 impl Loop {
-    /// The cached time: when the current iteration last updated its clock (after poll returned,
-    /// and before timers ran). Timers start from this time.
+    /// The cached time, which timers start from. The loop refreshes it when poll returns and
+    /// when the timer phase begins and ends; the first reader after such a point (this call,
+    /// starting a timer, the timer phase) takes the time, and every reader until the next
+    /// point sees that same time (see *Clock* in the [crate docs](crate)).
     pub fn now(&self) -> Instant {
         self.clock.instant(self.clock.now())
     }
@@ -289,19 +292,24 @@ impl Loop {
         self.clock.now()
     }
 
-    /// Refreshes the cached clock. Call it before starting a timer after a long blocking stretch
-    /// inside a callback, or the timer will fire early by that long.
+    /// Refreshes the cached clock now. Call it before starting a timer after a long blocking
+    /// stretch inside a callback, or the timer fires early by up to that long.
     pub fn update_time(&mut self) {
         self.clock.update();
     }
 
-    /// The update point before the timer phase: reads the clock only if a timer could be due.
-    fn update_time_for_timers(&mut self) {
+    /// The timer phase, between two refresh points of the cached clock: the clock is read at
+    /// its start only if a timer could be due, and marked stale at its end, so the callbacks
+    /// of the next phases start timers from a time taken after this phase, timers queued or
+    /// not.
+    fn timer_phase(&mut self) {
         if self.timers.is_empty() {
             self.clock.invalidate();
-        } else {
-            self.clock.update();
+            return;
         }
+        self.clock.update();
+        self.run_timers();
+        self.clock.invalidate();
     }
 }
 
@@ -371,7 +379,8 @@ impl Loop {
     }
 
     /// Queues `cb` for the check phase. An immediate queued from an immediate runs in the next
-    /// iteration. Queued immediates keep the loop alive and make poll non-blocking.
+    /// iteration. Queued immediates keep the loop alive and make poll non-blocking, unless
+    /// [unref'd](Immediate::unref).
     #[track_caller]
     pub fn set_immediate(&mut self, cb: impl FnOnce(&mut Self) + 'static) -> Immediate {
         self.immediates.push(Box::new(cb), Location::caller())
@@ -460,7 +469,17 @@ impl Loop {
             };
             self.call(Phase::Microtask, cb_kind, task.site, task.run);
             if ticks >= self.max_ticks_per_drain {
-                // Starvation guard: leave the rest for the next drain point.
+                // Starvation guard: the remaining next-ticks wait for the next drain point, but
+                // the cap bounds ticks only: microtasks still drain (with their own microtasks).
+                while let Some(task) = self.tasks.next_microtask() {
+                    self.counters.microtasks += 1;
+                    self.call(
+                        Phase::Microtask,
+                        CallbackKind::Microtask,
+                        task.site,
+                        task.run,
+                    );
+                }
                 self.tasks.reset_drain();
                 break;
             }
@@ -562,7 +581,7 @@ impl Loop {
 
     /// The handles waiting for the close phase, in close order.
     pub(crate) fn closing_ids(&self) -> impl Iterator<Item = HandleId> + '_ {
-        self.closing.iter().map(|(id, _)| *id)
+        self.closing.ids()
     }
 
     #[inline]

@@ -64,6 +64,9 @@ pub(crate) enum ShutdownState {
 /// flight, a shutdown, a drain callback, a high-water mark other than the default.
 pub(crate) struct StreamExtra {
     pub(crate) connect: Option<Request>,
+    /// The connect's result is known but its callback has not run yet: until it has, nothing
+    /// is read or sent (libuv reports the connect before it reads).
+    pub(crate) connect_unreported: bool,
     pub(crate) high_water: usize,
     pub(crate) drain_cb: Option<DrainCb>,
     pub(crate) drain_site: Site,
@@ -109,6 +112,7 @@ impl StreamState {
         self.extra.get_or_insert_with(|| {
             Box::new(StreamExtra {
                 connect: None,
+                connect_unreported: false,
                 high_water: DEFAULT_HIGH_WATER_MARK,
                 drain_cb: None,
                 drain_site: site,
@@ -140,8 +144,16 @@ impl StreamState {
         self.extra = None;
     }
 
-    /// Whether a connect is in flight.
+    /// Whether a connect is in flight or its callback has not run yet: the stream neither
+    /// reads nor sends until then.
     pub(crate) fn connecting(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|e| e.connect.is_some() || e.connect_unreported)
+    }
+
+    /// Whether a connect is in flight (its result not known yet).
+    fn connect_in_flight(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| e.connect.is_some())
     }
 
@@ -266,6 +278,7 @@ impl Loop {
             handles, pending, ..
         } = self.io_cx();
         let s = stream_mut(handles, id)?;
+        s.extra_mut().connect_unreported = true;
         match early {
             None => s.extra_mut().connect = Some(req),
             Some(e) => s.complete(pending, id, Done::Connect(req, Err(Error::Io(e)))),
@@ -355,15 +368,15 @@ impl Loop {
         if became_writable {
             s.writable = true;
         }
-        let mut read = s.reading && s.readable;
-        if s.connecting() {
-            if !s.writable {
-                return;
+        if s.connect_in_flight() {
+            if s.writable {
+                // Reads wait for the connect callback (pending phase), even when the data
+                // came in the same wake-up as the handshake.
+                self.stream_finish_connect(id);
             }
-            self.stream_finish_connect(id);
-            read = stream_mut(self.handles_mut(), id).is_ok_and(|s| s.reading && s.readable);
+            return;
         }
-        if read {
+        if s.reading && s.readable && !s.connecting() {
             self.stream_read_batch(id, Phase::Poll);
         }
         // Writes made meanwhile (by the read callbacks, say) flushed themselves; only new
@@ -401,10 +414,56 @@ impl Loop {
             Ok(()) => s.complete(pending, id, Done::Connect(req, Ok(()))),
             Err(e) => {
                 s.writable = false;
-                let copy = copy_io_error(&e);
                 s.complete(pending, id, Done::Connect(req, Err(Error::Io(e))));
-                s.fail_requests(pending, id, &copy);
             }
+        }
+    }
+
+    /// The connect's result is about to be reported. A failed connect stops reading before its
+    /// callback runs, so no read callback follows it (libuv reports the connect and returns).
+    pub(crate) fn stream_connect_reporting(&mut self, id: HandleId, ok: bool) {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
+            return;
+        };
+        if let Some(extra) = &mut s.extra {
+            extra.connect_unreported = false;
+        }
+        if !ok && s.reading {
+            s.reading = false;
+            s.read_cb = None;
+            self.handles_mut().set_active(id, false);
+        }
+    }
+
+    /// The connect callback has run. After success, what waited for it goes: queued writes are
+    /// sent and a pending read is scheduled. After failure, queued writes and a requested
+    /// shutdown are canceled (libuv's `ECANCELED`; the connect callback alone carries the
+    /// error), and later writes are tried on the socket, so they fail with its error rather
+    /// than wait for an edge that will not come.
+    pub(crate) fn stream_connect_reported(&mut self, id: HandleId, ok: bool) {
+        let IoCx {
+            handles, pending, ..
+        } = self.io_cx();
+        let Ok(s) = stream_open(handles, id) else {
+            return;
+        };
+        if ok {
+            let read = s.reading && s.readable;
+            self.stream_flush(id);
+            if read {
+                self.stream_queue_read(id);
+            }
+        } else {
+            let mut n = 0;
+            s.fail_with(
+                || Error::Canceled,
+                |done| {
+                    n += 1;
+                    pending.push_back(done_entry(id, done));
+                },
+            );
+            s.done_queued += n;
+            s.writable = true;
         }
     }
 
@@ -470,7 +529,7 @@ impl Loop {
             let HandleData::Stream(s) = &mut entry.data else {
                 break;
             };
-            if !s.reading || !s.readable {
+            if !s.reading || !s.readable || s.connecting() {
                 break;
             }
             let Some(socket) = &s.socket else { break };

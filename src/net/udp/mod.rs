@@ -96,7 +96,8 @@ impl UdpBindOptions {
     }
 
     /// `IPV6_V6ONLY` for an IPv6 address: `true` refuses IPv4 traffic, `false` makes a `[::]`
-    /// socket dual-stack (IPv4 peers appear as `::ffff:a.b.c.d`). Ignored for IPv4 addresses.
+    /// socket dual-stack (IPv4 peers appear as `::ffff:a.b.c.d`). `true` with an IPv4 address
+    /// makes the bind fail with `InvalidInput` (libuv's `EINVAL`) rather than being ignored.
     pub fn only_v6(mut self, on: bool) -> Self {
         self.only_v6 = Some(on);
         self
@@ -153,6 +154,9 @@ impl Loop {
     #[track_caller]
     pub fn udp_bind_with(&mut self, addr: SocketAddr, opts: UdpBindOptions) -> Result<UdpSocket> {
         let site = Location::caller();
+        if opts.only_v6 == Some(true) && addr.is_ipv4() {
+            return Err(Error::Io(super::socket::only_v6_on_ipv4()));
+        }
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
         if opts.reuse_address {
