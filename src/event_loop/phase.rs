@@ -109,6 +109,8 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
+    /// An async handle's wake-up callback.
+    Async,
     /// A child process's exit callback.
     Exit,
     /// A file-system event (or stat-poll change).
@@ -140,6 +142,7 @@ impl CallbackKind {
         Self::Shutdown,
         Self::Drain,
         Self::Connection,
+        Self::Async,
         Self::Exit,
         Self::FsEvent,
     ];
@@ -171,6 +174,7 @@ impl CallbackKind {
             Self::Connection => "connection",
             Self::Exit => "exit",
             Self::FsEvent => "fs-event",
+            Self::Async => "async",
         }
     }
 
