@@ -147,7 +147,7 @@ impl Loop {
         &mut self.instruments
     }
 
-    /// The child reaper's state, with the poller it registers with.
+    /// The reaper's state, with the poller it registers with.
     #[inline]
     pub(crate) fn processes_mut(&mut self) -> (&mut crate::process::Reaper, &mut IoRegistry) {
         (&mut self.processes, &mut self.io)

@@ -172,9 +172,9 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Async => "async",
             Self::Exit => "exit",
             Self::FsEvent => "fs-event",
-            Self::Async => "async",
         }
     }
 
