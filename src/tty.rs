@@ -10,9 +10,9 @@ use crate::event_loop::Loop;
 use crate::handle::HandleKind;
 use crate::net::stream::api::stream_ops;
 use crate::pipe::PipeFd;
-use crate::watcher::signal::Signal;
 use crate::sys::process as fds;
 use crate::sys::tty as sys;
+use crate::watcher::signal::Signal;
 
 handle_type! {
     /// A stream on a terminal ([`Loop::tty_open`]): reads, writes and backpressure as
