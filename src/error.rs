@@ -28,6 +28,12 @@ pub enum Error {
     InvalidState(&'static str),
     /// An operating-system error.
     Io(io::Error),
+    /// The loop's state of this type is lent out by [`Loop::with_state`](crate::Loop::with_state)
+    /// (a re-entrant request for it); the type's name.
+    StateInUse(&'static str),
+    /// The loop holds no state of this type (see [`Loop::insert_state`](crate::Loop::insert_state));
+    /// the type's name.
+    NoState(&'static str),
 }
 
 /// `Result` with [`Error`] as the default error.
@@ -59,6 +65,8 @@ impl Error {
             Self::Canceled => io::ErrorKind::Interrupted,
             Self::Busy => io::ErrorKind::ResourceBusy,
             Self::Panicked(_) => io::ErrorKind::Other,
+            Self::StateInUse(_) => io::ErrorKind::ResourceBusy,
+            Self::NoState(_) => io::ErrorKind::NotFound,
             Self::Io(e) => e.kind(),
         }
     }
@@ -83,6 +91,8 @@ impl fmt::Display for Error {
             Self::Reentrant => f.write_str("run() called from inside a callback of the same loop"),
             Self::InvalidState(what) => write!(f, "invalid state: {what}"),
             Self::Io(e) => e.fmt(f),
+            Self::StateInUse(ty) => write!(f, "loop state {ty} is in use (lent by with_state)"),
+            Self::NoState(ty) => write!(f, "the loop holds no state of type {ty}"),
         }
     }
 }

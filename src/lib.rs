@@ -137,6 +137,7 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
+pub mod channel;
 pub mod dns;
 mod error;
 mod event_loop;
@@ -149,6 +150,8 @@ pub mod metrics;
 pub mod net;
 mod pool;
 mod signal;
+mod state;
+mod walk;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;

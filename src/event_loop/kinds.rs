@@ -171,4 +171,8 @@ handle_kinds! {
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
     ];
+    Channel(crate::channel::ChannelData) => [
+        /// A typed channel's loop end ([`crate::channel::Channel`]).
+        Channel = "channel",
+    ];
 }

@@ -123,6 +123,8 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// The application's state and per-handle data (`state.rs`).
+    user: crate::state::UserState,
 }
 
 /// # Creating and running the loop
@@ -170,6 +172,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            user: crate::state::UserState::default(),
         })
     }
 
@@ -638,6 +641,16 @@ impl Loop {
     #[inline]
     pub(crate) fn instruments_mut(&mut self) -> &mut Instruments {
         &mut self.instruments
+    }
+
+    #[inline]
+    pub(crate) fn user(&self) -> &crate::state::UserState {
+        &self.user
+    }
+
+    #[inline]
+    pub(crate) fn user_mut(&mut self) -> &mut crate::state::UserState {
+        &mut self.user
     }
 
     /// The instruments, with the clock they read.

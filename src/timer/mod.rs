@@ -188,6 +188,7 @@ impl Loop {
         }
         if !active && !closing && !t.repeat {
             self.handles_mut().remove(id);
+            self.user_mut().handle_freed(id);
         }
     }
 }
@@ -203,6 +204,7 @@ impl Timer {
         }
         lp.timer_disarm(self.0);
         lp.handles_mut().remove(self.0);
+        lp.user_mut().handle_freed(self.0);
         true
     }
 
