@@ -149,14 +149,24 @@ mod loop_watcher;
 pub mod metrics;
 pub mod net;
 mod pool;
-mod signal;
+// The handle lives in `signal.rs`; `evloop::signal` is the public module of signal numbers.
+#[path = "signal.rs"]
+mod signal_handle;
+pub mod signal {
+    //! Signal numbers for [`Loop::signal`](crate::Loop::signal), so a program needs no other
+    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`.
+
+    pub use libc::{
+        SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+    };
+}
 mod state;
 mod walk;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
 
-pub use error::{Error, Result};
+pub use error::{Error, NetError, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
@@ -166,5 +176,5 @@ pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use loop_watcher::{Check, Idle, Prepare};
 pub use pool::work::Work;
-pub use signal::Signal;
+pub use signal_handle::Signal;
 pub use timer::Timer;

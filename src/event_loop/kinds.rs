@@ -151,7 +151,7 @@ handle_kinds! {
         /// A UDP socket ([`crate::net::UdpSocket`]).
         Udp = "udp",
     ];
-    Signal(Box<crate::signal::SignalData>) => [
+    Signal(Box<crate::signal_handle::SignalData>) => [
         /// A signal handle ([`crate::Signal`]).
         Signal = "signal",
     ];

@@ -2,6 +2,7 @@
 //! reads, connect completion and what closing does. The write side is in `stream_write.rs`.
 
 pub(crate) mod api;
+mod ends;
 mod write;
 pub(crate) mod write_queue;
 
@@ -68,6 +69,8 @@ pub(crate) struct StreamExtra {
     pub(crate) drain_cb: Option<DrainCb>,
     pub(crate) drain_site: Site,
     pub(crate) shutdown: ShutdownState,
+    /// The idle-timeout timer (`set_idle_timeout`): re-armed by activity, closed with the stream.
+    pub(crate) idle: Option<crate::timer::Timer>,
 }
 
 /// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
@@ -113,6 +116,7 @@ impl StreamState {
                 drain_cb: None,
                 drain_site: site,
                 shutdown: ShutdownState::Open,
+                idle: None,
             })
         })
     }
@@ -499,8 +503,14 @@ impl Loop {
             }
             let Some(cb) = s.read_cb.take() else { break };
             let site = s.read_site;
+            let idle = s.extra.as_ref().and_then(|e| e.idle);
             if stops {
                 self.handles_mut().set_active(id, false);
+            }
+            if let Some(timer) = idle
+                && !stops
+            {
+                self.stream_idle_touch(timer);
             }
             let data = &buf[..n];
             self.invoke_restoring(
@@ -549,8 +559,10 @@ impl Loop {
         };
         s.reading = false;
         s.read_cb = None;
+        let mut idle = None;
         if let Some(extra) = &mut s.extra {
             extra.drain_cb = None;
+            idle = extra.idle.take();
         }
         if let Some(mut socket) = s.socket.take() {
             io.deregister(socket.source());
@@ -559,6 +571,10 @@ impl Loop {
                     .sock_ref()
                     .set_linger(Some(std::time::Duration::ZERO));
             }
+        }
+        if let Some(timer) = idle {
+            // Closed with the stream: an idle timeout never fires after close.
+            let _ = crate::Handle::close(timer, self, |_| {});
         }
     }
 

@@ -310,6 +310,11 @@ impl Loop {
     pub(crate) fn stream_deliver(&mut self, id: HandleId, done: Done) {
         if let Ok(s) = stream_mut(self.handles_mut(), id) {
             s.done_queued = s.done_queued.saturating_sub(1);
+            if let (Done::Write(_, Ok(())), Some(timer)) =
+                (&done, s.extra.as_ref().and_then(|e| e.idle))
+            {
+                self.stream_idle_touch(timer);
+            }
         }
         let (kind, site) = done.meta();
         self.invoke(Phase::Pending, kind, site, |lp| {
