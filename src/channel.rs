@@ -280,8 +280,7 @@ impl<M> Drop for Sender<M> {
         if q.senders == 0 && !q.closed && !q.scheduled {
             // Tell the loop, so the handle goes inactive and the loop may exit.
             let id = self.shared.id;
-            let run: Box<dyn FnOnce(&mut Loop) + Send> =
-                Box::new(move |lp| lp.channel_drain(id));
+            let run: Box<dyn FnOnce(&mut Loop) + Send> = Box::new(move |lp| lp.channel_drain(id));
             let site = self.shared.site;
             if self
                 .shared
@@ -390,7 +389,10 @@ impl Loop {
             _ => return,
         };
         let Some(handler) = handler else { return };
-        let site = self.handles().get(id).map_or(Location::caller(), |e| e.site);
+        let site = self
+            .handles()
+            .get(id)
+            .map_or(Location::caller(), |e| e.site);
         let mut active = true;
         self.invoke_restoring(
             Phase::Poll,

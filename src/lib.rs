@@ -161,10 +161,10 @@ pub mod signal {
     };
 }
 mod state;
-mod walk;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
+mod walk;
 
 pub use error::{Error, NetError, Result};
 pub use event_loop::builder::LoopBuilder;

@@ -151,7 +151,10 @@ impl Loop {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn with_state<T: 'static, R>(&mut self, f: impl FnOnce(&mut Self, &mut T) -> R) -> Result<R> {
+    pub fn with_state<T: 'static, R>(
+        &mut self,
+        f: impl FnOnce(&mut Self, &mut T) -> R,
+    ) -> Result<R> {
         let key = TypeId::of::<T>();
         let boxed = match self.user_mut().by_type.get_mut(&key) {
             None => return Err(Error::NoState(type_name::<T>())),

@@ -31,7 +31,9 @@ impl Loop {
         // The close callbacks are the library's own: a count shared between them is no
         // borrow a user can hold.
         let left = Rc::new(Cell::new(0usize));
-        let done = Rc::new(Cell::new(Some(Box::new(done) as Box<dyn FnOnce(&mut Self)>)));
+        let done = Rc::new(Cell::new(
+            Some(Box::new(done) as Box<dyn FnOnce(&mut Self)>),
+        ));
         let mut closed = 0;
         for info in self.active_handles() {
             let (l, d) = (Rc::clone(&left), Rc::clone(&done));

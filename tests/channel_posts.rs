@@ -29,7 +29,10 @@ fn a_million_messages_through_a_small_bound_arrive_once_in_order_per_producer() 
         });
         let tx = lp.channel(Some(16), |lp, (producer, n): (usize, u64)| {
             let seen = lp.state::<Seen>().unwrap();
-            assert_eq!(seen.next[producer], n, "producer {producer}: out of order or lost");
+            assert_eq!(
+                seen.next[producer], n,
+                "producer {producer}: out of order or lost"
+            );
             seen.next[producer] = n + 1;
             seen.total += 1;
         });
@@ -63,7 +66,11 @@ fn a_million_messages_through_a_small_bound_arrive_once_in_order_per_producer() 
         lp.run().unwrap();
         let waits = probe_thread.join().unwrap();
         let seen = lp.state::<Seen>().unwrap();
-        assert_eq!(seen.total, PRODUCERS as u64 * PER_PRODUCER, "every message exactly once");
+        assert_eq!(
+            seen.total,
+            PRODUCERS as u64 * PER_PRODUCER,
+            "every message exactly once"
+        );
         assert!(seen.next.iter().all(|&n| n == PER_PRODUCER));
         assert!(waits > 0, "producers ran ahead and waited at the bound");
         // Batched: far fewer iterations than messages.
@@ -77,7 +84,10 @@ fn a_million_messages_through_a_small_bound_arrive_once_in_order_per_producer() 
             "{} messages, {} waits at the bound, {} loop iterations",
             seen.total, waits, seen.batches
         );
-        assert!(!chan.is_active(&lp).unwrap(), "inactive once every sender is gone");
+        assert!(
+            !chan.is_active(&lp).unwrap(),
+            "inactive once every sender is gone"
+        );
         chan.close(&mut lp, |_| {}).unwrap();
         check.close(&mut lp, |_| {}).unwrap();
         lp.run().unwrap();
@@ -90,7 +100,9 @@ fn try_send_reports_full_at_the_bound_and_the_loop_thread_never_blocks() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
         lp.insert_state(Vec::<u32>::new());
-        let tx = lp.channel(Some(2), |lp, m: u32| lp.state::<Vec<u32>>().unwrap().push(m));
+        let tx = lp.channel(Some(2), |lp, m: u32| {
+            lp.state::<Vec<u32>>().unwrap().push(m)
+        });
         tx.try_send(1).unwrap();
         tx.send(2).unwrap();
         assert_eq!(tx.try_send(3), Err(SendError::Full(3)));
@@ -162,7 +174,11 @@ fn an_unrefd_channel_lets_the_loop_exit_and_its_handler_can_close_it() {
             tx.send(m).unwrap(); // one batch: the loop is not running yet
         }
         lp.run().unwrap();
-        assert_eq!(lp.state_ref::<u32>(), Some(&3), "1 and 2 handled, 3 dropped");
+        assert_eq!(
+            lp.state_ref::<u32>(),
+            Some(&3),
+            "1 and 2 handled, 3 dropped"
+        );
         assert_eq!(tx.send(4), Err(SendError::Closed(4)));
         assert_clean(&lp);
     });

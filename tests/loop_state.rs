@@ -19,7 +19,11 @@ fn callbacks_reach_loop_state_without_refcell() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
         assert_eq!(lp.insert_state(Count(0)), None);
-        assert_eq!(lp.insert_state(Count(1)), Some(Count(0)), "replaced, old one returned");
+        assert_eq!(
+            lp.insert_state(Count(1)),
+            Some(Count(0)),
+            "replaced, old one returned"
+        );
         lp.set_interval(Duration::from_millis(1), |lp, t| {
             let c = lp.state::<Count>().unwrap();
             c.0 += 1;
@@ -52,7 +56,11 @@ fn with_state_lends_the_state_and_reentrant_access_is_an_error_not_a_panic() {
         c.0 * 10
     });
     assert_eq!(r.unwrap(), 10);
-    assert_eq!(lp.state_ref::<Count>(), Some(&Count(1)), "put back after the closure");
+    assert_eq!(
+        lp.state_ref::<Count>(),
+        Some(&Count(1)),
+        "put back after the closure"
+    );
     assert_eq!(lp.state_ref::<Log>().unwrap().0, ["count 1"]);
     let missing = lp.with_state(|_, _: &mut String| ());
     assert!(matches!(missing, Err(Error::NoState(_))), "{missing:?}");
@@ -107,7 +115,11 @@ fn per_handle_data_lives_as_long_as_the_handle() {
         let t2 = lp.set_timeout(Duration::from_millis(1), |_, _| {});
         assert_eq!(t2.data::<u32>(&lp), None);
         t2.set_data(&mut lp, String::from("x")).unwrap();
-        assert_eq!(t2.take_data::<u8>(&mut lp), None, "wrong type stays attached");
+        assert_eq!(
+            t2.take_data::<u8>(&mut lp),
+            None,
+            "wrong type stays attached"
+        );
         assert_eq!(t2.take_data::<String>(&mut lp).as_deref(), Some("x"));
         lp.run().unwrap();
         assert_clean(&lp);
@@ -129,7 +141,12 @@ fn walk_sees_every_handle_and_close_all_closes_them_then_calls_back_once() {
         lp.walk(|_, info| kinds.push(info.kind));
         assert_eq!(
             kinds,
-            [HandleKind::Timer, HandleKind::Timer, HandleKind::Idle, HandleKind::TcpListener]
+            [
+                HandleKind::Timer,
+                HandleKind::Timer,
+                HandleKind::Idle,
+                HandleKind::TcpListener
+            ]
         );
         // `walk` can close generically through the `HandleId`.
         lp.walk(|lp, info| {

@@ -154,7 +154,12 @@ impl TcpListener {
 
 /// Shares `f` between a wrapper handed to a call and a slot that gives it back if the call
 /// failed (and so dropped the wrapper without calling it).
-fn split_once<F: 'static>(f: F) -> (impl FnMut(&mut Loop, TcpListener, Result<TcpStream>) + 'static, Keep<F>)
+fn split_once<F: 'static>(
+    f: F,
+) -> (
+    impl FnMut(&mut Loop, TcpListener, Result<TcpStream>) + 'static,
+    Keep<F>,
+)
 where
     F: FnMut(&mut Loop, TcpListener, Result<TcpStream>),
 {
@@ -214,12 +219,16 @@ impl TcpStream {
                     socktype: dns::SocketType::Stream,
                     ..dns::Hints::default()
                 };
-                dns::getaddrinfo(lp, &host, &port.to_string(), hints, move |lp, found| {
-                    match found {
+                dns::getaddrinfo(
+                    lp,
+                    &host,
+                    &port.to_string(),
+                    hints,
+                    move |lp, found| match found {
                         Ok(addrs) => try_in_order(lp, addrs, 0, None, shown, cb, site),
                         Err(e) => cb(lp, Err(Error::named(e, "connect", shown))),
-                    }
-                });
+                    },
+                );
             }
         }
         Ok(())

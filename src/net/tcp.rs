@@ -189,15 +189,21 @@ impl Loop {
         cb: impl FnOnce(&mut Self, TcpStream, Result<()>) + 'static,
     ) -> Result<TcpStream> {
         let site = Location::caller();
-        let (socket, early) = start_connect(&SockAddr::from(addr))
-            .map_err(|e| Error::named(e, "connect", addr))?;
+        let (socket, early) =
+            start_connect(&SockAddr::from(addr)).map_err(|e| Error::named(e, "connect", addr))?;
         let socket = StreamSocket::Tcp(mio::net::TcpStream::from_std(socket.into()));
         let id = self.stream_connect(
             HandleKind::TcpStream,
             socket,
             early,
             site,
-            move |lp, id, r| cb(lp, TcpStream(id), r.map_err(|e| Error::named(e, "connect", addr))),
+            move |lp, id, r| {
+                cb(
+                    lp,
+                    TcpStream(id),
+                    r.map_err(|e| Error::named(e, "connect", addr)),
+                )
+            },
         )?;
         Ok(TcpStream(id))
     }

@@ -50,7 +50,13 @@ impl Loop {
             socket,
             early,
             site,
-            move |lp, id, r| cb(lp, UnixStream(id), r.map_err(|e| Error::named(e, "connect", shown))),
+            move |lp, id, r| {
+                cb(
+                    lp,
+                    UnixStream(id),
+                    r.map_err(|e| Error::named(e, "connect", shown)),
+                )
+            },
         )?;
         Ok(UnixStream(id))
     }
@@ -83,7 +89,9 @@ impl Loop {
         let path = path.as_ref();
         let named = |e| Error::named(e, "listen", path.display());
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(named)?;
-        socket.bind(&SockAddr::unix(path).map_err(named)?).map_err(named)?;
+        socket
+            .bind(&SockAddr::unix(path).map_err(named)?)
+            .map_err(named)?;
         socket.listen(511).map_err(named)?;
         socket.set_nonblocking(true).map_err(named)?;
         let socket = ListenSocket::Unix(mio::net::UnixListener::from_std(socket.into()));
