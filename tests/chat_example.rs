@@ -22,7 +22,10 @@ fn chat_binary() -> PathBuf {
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
-    assert!(build.status().unwrap().success(), "cargo build --example chat failed");
+    assert!(
+        build.status().unwrap().success(),
+        "cargo build --example chat failed"
+    );
     profile_dir.join("examples").join("chat")
 }
 
@@ -67,7 +70,9 @@ impl Client {
         }
     }
     fn say(&mut self, line: &str) {
-        self.writer.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
     }
     /// The next line, or `None` at EOF.
     fn line(&mut self) -> Option<String> {
@@ -92,13 +97,19 @@ fn three_talking(addr: SocketAddr) -> [Client; 3] {
     a.say("/nick alice");
     for peer in [&mut b, &mut c] {
         let l = peer.line().unwrap();
-        assert!(l.starts_with("* guest") && l.ends_with(" is now alice"), "{l}");
+        assert!(
+            l.starts_with("* guest") && l.ends_with(" is now alice"),
+            "{l}"
+        );
     }
     a.say("hello all");
     assert_eq!(b.line().unwrap(), "alice: hello all");
     assert_eq!(c.line().unwrap(), "alice: hello all");
     b.say("/nick bob");
-    assert_eq!(a.line().unwrap(), "* alice is now bob".replace("alice", &b_old(&mut c)));
+    assert_eq!(
+        a.line().unwrap(),
+        "* alice is now bob".replace("alice", &b_old(&mut c))
+    );
     [a, b, c]
 }
 
@@ -122,16 +133,29 @@ fn chat_broadcasts_and_cuts_idle_clients() {
         // Before its own cut a client may hear of the others leaving (cut earlier), nothing else.
         for (name, client) in [("a", &mut a), ("b", &mut b), ("c", &mut c)] {
             let rest = client.rest();
-            assert!(quiet_since.elapsed() >= Duration::from_millis(900), "{name} cut early");
-            assert_eq!(rest.last().map(String::as_str), Some("* idle, bye"), "{name}: {rest:?}");
+            assert!(
+                quiet_since.elapsed() >= Duration::from_millis(900),
+                "{name} cut early"
+            );
+            assert_eq!(
+                rest.last().map(String::as_str),
+                Some("* idle, bye"),
+                "{name}: {rest:?}"
+            );
             let notices = &rest[..rest.len() - 1];
-            assert!(notices.iter().all(|l| l.ends_with(" left")), "{name}: {rest:?}");
+            assert!(
+                notices.iter().all(|l| l.ends_with(" left")),
+                "{name}: {rest:?}"
+            );
         }
         // The server is still up: a new client talks to nobody and is cut in turn.
         let mut d = Client::connect(addr);
         d.say("anyone?");
         assert_eq!(d.rest(), ["* idle, bye"]);
-        assert!(server.0.try_wait().unwrap().is_none(), "server still running");
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "server still running"
+        );
     });
 }
 
