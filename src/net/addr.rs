@@ -9,7 +9,7 @@ use super::tcp::{TcpListener, TcpStream};
 use crate::dns;
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Loop};
-use crate::handle::{Handle, Site};
+use crate::handle::Handle;
 
 /// Where to listen or connect: socket addresses, or a host name and port to resolve.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,14 +154,14 @@ impl TcpListener {
 
 /// Shares `f` between a wrapper handed to a call and a slot that gives it back if the call
 /// failed (and so dropped the wrapper without calling it).
-fn split_once<F: 'static>(
+fn split_once<F>(
     f: F,
 ) -> (
     impl FnMut(&mut Loop, TcpListener, Result<TcpStream>) + 'static,
     Keep<F>,
 )
 where
-    F: FnMut(&mut Loop, TcpListener, Result<TcpStream>),
+    F: FnMut(&mut Loop, TcpListener, Result<TcpStream>) + 'static,
 {
     let shared = std::rc::Rc::new(std::cell::Cell::new(Some(f)));
     let keep = Keep(std::rc::Rc::clone(&shared));
@@ -210,7 +210,7 @@ impl TcpStream {
                 lp.defer(
                     CallbackKind::Connect,
                     site,
-                    Box::new(move |lp| try_in_order(lp, addrs, 0, None, shown, cb, site)),
+                    Box::new(move |lp| try_in_order(lp, addrs, 0, None, shown, cb)),
                 );
             }
             Addrs::Name(host, port) => {
@@ -225,7 +225,7 @@ impl TcpStream {
                     &port.to_string(),
                     hints,
                     move |lp, found| match found {
-                        Ok(addrs) => try_in_order(lp, addrs, 0, None, shown, cb, site),
+                        Ok(addrs) => try_in_order(lp, addrs, 0, None, shown, cb),
                         Err(e) => cb(lp, Err(Error::named(e, "connect", shown))),
                     },
                 );
@@ -243,7 +243,6 @@ fn try_in_order(
     last: Option<Error>,
     shown: String,
     cb: ConnectCb,
-    site: Site,
 ) {
     let Some(&addr) = addrs.get(next) else {
         let err = last.unwrap_or_else(|| {
@@ -268,7 +267,7 @@ fn try_in_order(
             Err(e) if e.is_canceled() => cb(lp, Err(e)),
             Err(e) => {
                 let _ = stream.close(lp, |_| {});
-                try_in_order(lp, addrs, next + 1, Some(e), shown, cb, site);
+                try_in_order(lp, addrs, next + 1, Some(e), shown, cb);
             }
         }
     });
@@ -276,6 +275,6 @@ fn try_in_order(
         && let Some((addrs, shown, cb)) = slot.take()
     {
         // No socket for this family (IPv6 disabled, say): the next address.
-        try_in_order(lp, addrs, next + 1, Some(e), shown, cb, site);
+        try_in_order(lp, addrs, next + 1, Some(e), shown, cb);
     }
 }

@@ -102,8 +102,8 @@ impl From<std::sync::Arc<str>> for WriteBuf {
     }
 }
 
-impl From<&WriteBuf> for WriteBuf {
-    fn from(b: &WriteBuf) -> Self {
+impl From<&Self> for WriteBuf {
+    fn from(b: &Self) -> Self {
         b.clone()
     }
 }
