@@ -12,6 +12,7 @@ pub trait IntoHeaders {
     /// Calls `f` with the list as byte pairs, without the framing fields the server writes
     /// itself, and whether `Connection` asked for a close.
     #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
     fn visit(self, f: &mut dyn FnMut(&[(&[u8], &[u8])], bool));
 }
 

@@ -66,9 +66,9 @@ pub(crate) struct Entry {
     pub(crate) timer: Option<(Timer, Instant)>,
     pub(crate) reading: bool,
     pub(crate) shutdown_sent: bool,
-    /// [`ResponseWriter::on_drain`] callbacks waiting for the write queue to drain (boxed:
-    /// an idle connection pays one pointer).
-    pub(crate) drain_waiters: Option<Box<Vec<Box<dyn FnOnce(&mut crate::Loop)>>>>,
+    /// [`ResponseWriter::on_drain`] callbacks waiting for the write queue to drain, chained
+    /// into one closure in registration order.
+    pub(crate) drain_waiters: Option<crate::event_loop::LoopFn>,
 }
 
 pub(crate) struct State {

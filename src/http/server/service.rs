@@ -52,8 +52,8 @@ impl Shared {
                 e.drain_waiters.take()
             });
             s.mark(lp, id);
-            for waiter in waiters.into_iter().flat_map(|w| *w) {
-                waiter(lp);
+            if let Some(waiters) = waiters {
+                waiters(lp);
             }
         });
         self.pump(lp);
@@ -323,7 +323,13 @@ impl Shared {
         let mut st = self.state.borrow_mut();
         match st.entry(id) {
             Some(e) if e.conn.is_write_blocked() => {
-                e.drain_waiters.get_or_insert_with(Box::default).push(cb);
+                e.drain_waiters = Some(match e.drain_waiters.take() {
+                    None => cb,
+                    Some(earlier) => Box::new(move |lp| {
+                        earlier(lp);
+                        cb(lp);
+                    }),
+                });
             }
             _ => {
                 drop(st);
@@ -343,8 +349,8 @@ impl Shared {
         }
         // Writers waiting for a drain hear of the close instead (their writes now say
         // `false`), later, never inside this call.
-        for waiter in e.drain_waiters.into_iter().flat_map(|w| *w) {
-            lp.set_immediate(waiter);
+        if let Some(waiters) = e.drain_waiters {
+            lp.set_immediate(waiters);
         }
         if e.stream
             .close(lp, {
