@@ -71,7 +71,7 @@ impl Responder {
     }
 
     /// Sends `body`, JSON text the caller serialised, as `application/json` (a shorthand for
-    /// [`send`](Self::send)). With the `serde` feature, [`json_value`](Self::json_value)
+    /// [`send`](Self::send)). With the `serde` feature, `json_value`
     /// serialises a value for you.
     pub fn json(self, lp: &mut crate::Loop, status: u16, body: impl Into<WriteBuf>) {
         self.send(lp, status, &[("Content-Type", "application/json")], body);
