@@ -168,7 +168,11 @@
 //! [`AsyncHandle`]'s callback runs in the poll phase, in order with the posts around it, once
 //! for however many [`Notifier::send`]s came before the loop got to it (libuv's `uv_async_t`
 //! rule); a send made after the call began brings one more call, and none runs after the
-//! handle is closed.
+//! handle is closed. A [channel](Loop::channel)'s messages run its handler in the poll phase,
+//! in send order per sender, every message that arrived before the wake-up in one batch (a
+//! microtask drain after each message); the channel handle is active while a
+//! [`Sender`](channel::Sender) exists or messages wait, and a handler that closes it gets no
+//! more of the batch.
 //!
 //! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
 //! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`

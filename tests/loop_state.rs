@@ -169,3 +169,29 @@ fn walk_sees_every_handle_and_close_all_closes_them_then_calls_back_once() {
         assert_eq!(lp.state_ref::<Count>(), Some(&Count(2)));
     });
 }
+
+#[test]
+fn set_timeout_once_takes_fnonce_and_signal_numbers_are_reexported() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<String>::new());
+        // The callback consumes what it captured: no Option::take dance.
+        let owned = String::from("consumed");
+        lp.set_timeout_once(Duration::from_millis(1), move |lp| {
+            lp.state::<Vec<String>>().unwrap().push(owned);
+        });
+        let cleared = lp.set_timeout_once(Duration::from_millis(1), |_| unreachable!());
+        assert!(cleared.clear(&mut lp));
+        lp.run().unwrap();
+        assert_eq!(lp.state_ref::<Vec<String>>().unwrap(), &["consumed"]);
+        assert_clean(&lp);
+        assert_eq!(evloop::signal::SIGINT, libc::SIGINT);
+        assert_eq!(evloop::signal::SIGTERM, libc::SIGTERM);
+        // The constant is what `signal` takes.
+        let sig = lp.signal(evloop::signal::SIGUSR2, |_, _, _| {}).unwrap();
+        assert_eq!(sig.signum(&lp).unwrap(), libc::SIGUSR2);
+        sig.close(&mut lp, |_| {}).unwrap();
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}

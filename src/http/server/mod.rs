@@ -68,8 +68,11 @@ pub(crate) struct Entry {
     pub(crate) shutdown_sent: bool,
     /// [`ResponseWriter::on_drain`] callbacks waiting for the write queue to drain, chained
     /// into one closure in registration order.
-    pub(crate) drain_waiters: Option<crate::event_loop::LoopFn>,
+    pub(crate) drain_waiters: Option<DrainWaiter>,
 }
+
+/// A [`ResponseWriter::on_drain`] callback, waiting.
+pub(crate) type DrainWaiter = Box<dyn FnOnce(&mut crate::Loop)>;
 
 pub(crate) struct State {
     pub(crate) listener: Option<TcpListener>,

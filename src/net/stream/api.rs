@@ -177,7 +177,9 @@ macro_rules! stream_ops {
             /// after it fired too; closing the stream clears it, so it never fires after
             /// `close`. It does not keep the loop alive. A zero `timeout`, or calling this
             /// again, removes the earlier one. The stream stays open: close it in `cb` if
-            /// that is what the timeout means.
+            /// that is what the timeout means. The timeout is an unref'd
+            /// [`Timer`](crate::Timer) of the stream's, listed by
+            /// [`active_handles`](crate::Loop::active_handles).
             #[track_caller]
             pub fn set_idle_timeout(
                 self,
