@@ -340,3 +340,84 @@ fn connect_tries_every_address_in_order_so_localhost_reaches_an_ipv4_only_listen
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn end_waits_for_the_peers_fin_so_a_talking_peer_still_gets_every_byte() {
+    with_timeout(30, || {
+        const BODY: usize = 1 << 20;
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<String>::new());
+        let addr = accept_one(&mut lp, |lp, stream| {
+            stream.read_start(lp, |_, _, _| {}).unwrap();
+            stream
+                .end(lp, vec![b'z'; BODY], |lp, r| {
+                    lp.state::<Vec<String>>().unwrap().push(format!("{r:?}"));
+                })
+                .unwrap();
+        });
+        let client = std::thread::spawn(move || {
+            let s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            // The peer keeps talking while the server ends: unread bytes at the server.
+            let mut w = s.try_clone().unwrap();
+            let talker = std::thread::spawn(move || {
+                for _ in 0..200 {
+                    if w.write_all(&[b'.'; 4096]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            let mut got = Vec::new();
+            let read = (&s).read_to_end(&mut got);
+            let _ = talker.join();
+            (read.map(|_| ()), got.len())
+        });
+        let t = Instant::now();
+        lp.run().unwrap();
+        let (read, len) = client.join().unwrap();
+        assert!(
+            read.is_ok(),
+            "the peer got a reset instead of EOF: {read:?}"
+        );
+        assert_eq!(len, BODY, "every byte before the FIN");
+        assert_eq!(lp.state_ref::<Vec<String>>().unwrap(), &["Ok(())"]);
+        assert!(t.elapsed() < Duration::from_secs(10), "lingered too long");
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn end_still_calls_back_once_when_the_stream_is_closed_while_it_lingers() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<String>::new());
+        let addr = accept_one(&mut lp, |lp, stream| {
+            stream
+                .end(lp, "bye", |lp, r| {
+                    lp.state::<Vec<String>>()
+                        .unwrap()
+                        .push(format!("end {r:?}"));
+                })
+                .unwrap();
+            // The peer never closes: the stream lingers until this closes everything.
+            lp.set_timeout_once(Duration::from_millis(300), |lp| {
+                lp.close_all(|lp| lp.state::<Vec<String>>().unwrap().push("all closed".into()));
+            });
+        });
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        lp.run().unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "bye");
+        let log = lp.state_ref::<Vec<String>>().unwrap();
+        assert_eq!(
+            log.iter().filter(|l| *l == "end Ok(())").count(),
+            1,
+            "{log:?}"
+        );
+        assert!(log.contains(&"all closed".to_string()), "{log:?}");
+        assert_clean(&lp);
+    });
+}

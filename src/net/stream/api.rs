@@ -158,8 +158,11 @@ macro_rules! stream_ops {
             /// Writes `buf` (may be empty), then closes the stream once every queued byte has
             /// left: the write side is shut (the peer reads everything, then EOF) and the
             /// handle closed. `cb` runs after the last byte left, in the close phase, with the
-            /// shutdown's result (Node's `socket.end(data)`). Reading stops at once. Errors as
-            /// [`write`](Self::write) and [`shutdown`](Self::shutdown).
+            /// shutdown's result (Node's `socket.end(data)`). The read callback is dropped at
+            /// once; after the FIN the stream reads on, discarding, until the peer's own FIN
+            /// (2 s at most), so bytes the peer still sends cannot turn the close into a reset
+            /// that loses the end of what was written. Errors as [`write`](Self::write) and
+            /// [`shutdown`](Self::shutdown).
             #[track_caller]
             pub fn end(
                 self,

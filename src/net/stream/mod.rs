@@ -76,6 +76,9 @@ pub(crate) struct StreamExtra {
     pub(crate) shutdown: ShutdownState,
     /// The idle-timeout timer (`set_idle_timeout`): re-armed by activity, closed with the stream.
     pub(crate) idle: Option<crate::timer::Timer>,
+    /// `end` sent the FIN and waits for the peer's (discarding what it still sends): the
+    /// end callback, and the timer that closes anyway after [`ends::LINGER`].
+    pub(crate) ending: Option<(ends::EndCb, crate::timer::Timer)>,
 }
 
 /// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
@@ -123,6 +126,7 @@ impl StreamState {
                 drain_site: site,
                 shutdown: ShutdownState::Open,
                 idle: None,
+                ending: None,
             })
         })
     }
