@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::ThreadId;
 
@@ -138,13 +138,28 @@ impl<M: 'static> Control for Shared<M> {
             std::mem::take(&mut q.items)
         };
         self.not_full.notify_all();
-        for m in batch {
+        let mut batch = batch.into_iter();
+        while let Some(m) = batch.next() {
             // A handler that closed the channel gets nothing more.
             if lp.handles().get(self.id).map_or(true, |e| e.closing) {
                 return false;
             }
-            handler(lp, m);
-            lp.drain_tasks();
+            let handled = catch_unwind(AssertUnwindSafe(|| {
+                handler(lp, m);
+                lp.drain_tasks();
+            }));
+            if let Err(panic) = handled {
+                // The rest of the batch goes back, ahead of newer messages, for the next run.
+                let mut q = self.lock();
+                for m in batch.rev() {
+                    q.items.push_front(m);
+                }
+                if !q.items.is_empty() {
+                    self.schedule(&mut q);
+                }
+                drop(q);
+                resume_unwind(panic);
+            }
         }
         let q = self.lock();
         q.senders > 0 || !q.items.is_empty()
@@ -312,7 +327,9 @@ impl Loop {
     /// fails with [`SendError::Full`]; `None` is unbounded.
     ///
     /// The channel is a handle ([`Sender::channel`]): it keeps the loop alive while a sender
-    /// exists or messages wait. A bound of 0 is taken as 1.
+    /// exists or messages wait. A bound of 0 is taken as 1. A handler that panics unwinds out
+    /// of `run` (as every callback); the messages after the one it panicked on stay queued and
+    /// are handled when `run` is called again.
     ///
     /// ```
     /// use evloop::{Handle, Loop};

@@ -183,3 +183,29 @@ fn an_unrefd_channel_lets_the_loop_exit_and_its_handler_can_close_it() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn a_panicking_handler_loses_only_the_message_it_panicked_on() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<u32>::new());
+        let tx = lp.channel(Some(8), |lp, m: u32| {
+            if m == 2 {
+                panic!("handler fails on 2");
+            }
+            lp.state::<Vec<u32>>().unwrap().push(m);
+        });
+        for m in 1..=5 {
+            tx.send(m).unwrap(); // one batch
+        }
+        let chan = tx.channel();
+        drop(tx);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));
+        assert!(caught.is_err(), "the panic unwinds out of run");
+        lp.run().unwrap(); // the rest of the batch, in order
+        assert_eq!(lp.state_ref::<Vec<u32>>().unwrap(), &[1, 3, 4, 5]);
+        chan.close(&mut lp, |_| {}).unwrap();
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
