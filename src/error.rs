@@ -30,7 +30,10 @@ pub enum Error {
     Io(io::Error),
     /// A network operation failed: the operation, the address or path, and the OS error (its
     /// kind and errno stay reachable through [`Error::kind`] and [`Error::raw_os_error`]).
-    /// Displays as `connect 127.0.0.1:7000: Connection refused (os error 111)`.
+    /// Displays as `connect 127.0.0.1:7000: Connection refused (os error 111)`. Listen, bind,
+    /// accept and connect name the address asked for; a stream's read, write and shutdown
+    /// errors name its peer while the kernel still knows it, else its local address (after a
+    /// reset, say).
     Net(NetError),
     /// The loop's state of this type is lent out by [`Loop::with_state`](crate::Loop::with_state)
     /// (a re-entrant request for it); the type's name.

@@ -421,3 +421,45 @@ fn end_still_calls_back_once_when_the_stream_is_closed_while_it_lingers() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn read_and_write_errors_name_the_operation_and_an_address() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<String>::new());
+        let addr = accept_one(&mut lp, |lp, stream| {
+            stream
+                .read_start(lp, |lp, stream, ev| {
+                    if let evloop::net::ReadEvent::Error(e) = ev {
+                        assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+                        assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
+                        lp.state::<Vec<String>>().unwrap().push(e.to_string());
+                        // Writing to the reset peer fails too, named.
+                        stream
+                            .write(lp, b"late", |lp, r| {
+                                let e = r.unwrap_err();
+                                lp.state::<Vec<String>>().unwrap().push(e.to_string());
+                            })
+                            .unwrap();
+                        lp.set_timeout_once(Duration::from_millis(20), move |lp| {
+                            stream.close(lp, |_| {}).unwrap();
+                        });
+                    }
+                })
+                .unwrap();
+        });
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        (&s).write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(s); // RST
+        lp.run().unwrap();
+        let log = lp.state_ref::<Vec<String>>().unwrap();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log[0].starts_with("read 127.0.0.1:"), "{log:?}");
+        assert!(log[1].starts_with("write 127.0.0.1:"), "{log:?}");
+        assert_clean(&lp);
+    });
+}

@@ -154,6 +154,19 @@ impl StreamState {
         self.extra = None;
     }
 
+    /// The stream as its errors name it: the peer's address, else the local one, else a
+    /// socket file's path.
+    pub(crate) fn name(&self) -> String {
+        let sock = self.socket.as_ref().map(StreamSocket::sock_ref);
+        let addr = sock.as_ref().and_then(|s| {
+            s.peer_addr()
+                .ok()
+                .filter(|a| a.as_socket().is_some() || a.as_pathname().is_some())
+                .or_else(|| s.local_addr().ok())
+        });
+        super::listener::show_addr(addr.as_ref())
+    }
+
     /// Whether a connect is in flight or its callback has not run yet: the stream neither
     /// reads nor sends until then.
     pub(crate) fn connecting(&self) -> bool {

@@ -93,7 +93,7 @@ impl Loop {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (0, Err(e)),
+                Err(e) => (0, Err(Error::named(e, "read", s.name()))),
             };
             let stops = !matches!(event, Ok(Some(())));
             if stops {
@@ -121,7 +121,7 @@ impl Loop {
                     let ev = match event {
                         Ok(Some(())) => ReadEvent::Data(data),
                         Ok(None) => ReadEvent::Eof,
-                        Err(e) => ReadEvent::Error(Error::Io(e)),
+                        Err(e) => ReadEvent::Error(e),
                     };
                     cb(lp, id, ev);
                 },
