@@ -164,6 +164,10 @@ handle_kinds! {
         TcpStream = "tcp",
         /// A Unix-domain stream.
         UnixStream = "unix",
+        /// A pipe stream ([`crate::Pipe`]).
+        Pipe = "pipe",
+        /// A terminal stream ([`crate::Tty`]).
+        Tty = "tty",
     ];
     Async(Box<crate::watcher::async_handle::AsyncData>) => [
         /// A wake-up handle ([`crate::AsyncHandle`], libuv `uv_async_t`).
@@ -178,5 +182,17 @@ handle_kinds! {
     Channel(crate::channel::ChannelData) => [
         /// A typed channel's loop end ([`crate::channel::Channel`]).
         Channel = "channel",
+    ];
+    Process(Box<crate::process::ProcessState>) => [
+        /// A child process ([`crate::Process`]).
+        Process = "process",
+    ];
+    FsEvent(Box<crate::fs_event::FsWatchState>) => [
+        /// A file-system watch ([`crate::fs_event::FsWatcher`]).
+        FsEvent = "fs-event",
+    ];
+    FsPoll(Box<crate::fs_event::FsPollState>) => [
+        /// A stat poller ([`crate::fs_event::FsPoll`]).
+        FsPoll = "fs-poll",
     ];
 }

@@ -127,6 +127,8 @@ pub struct Loop {
     instruments: Instruments,
     /// The application's state and per-handle data (`state.rs`).
     user: crate::state::UserState,
+    /// Children watched through `SIGCHLD`, and orphans to reap.
+    processes: crate::process::Reaper,
 }
 
 /// # Creating and running the loop
@@ -175,6 +177,7 @@ impl Loop {
             counters: Counters::default(),
             instruments: Instruments::new(),
             user: crate::state::UserState::default(),
+            processes: crate::process::Reaper::default(),
         })
     }
 
