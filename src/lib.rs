@@ -229,6 +229,9 @@
 //!   `/block` vs `/work` to show lag and its cure.
 //! - `examples/lag.rs` — live event-loop lag, utilization and the slowest callback's site.
 //! - `examples/timers.rs` — timers, immediates and microtasks in their phase order.
+//! - `examples/cat.rs` — stdin to stdout through the loop (pipes and TTYs as streams).
+//! - `examples/watch.rs` — a small watchexec: reruns a command when files change (fs events,
+//!   child processes).
 //!
 //! [mio]: https://docs.rs/mio
 
