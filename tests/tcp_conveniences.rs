@@ -467,3 +467,40 @@ fn read_and_write_errors_name_the_operation_and_an_address() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn addresses_come_from_strings_pairs_and_lists() {
+    use evloop::net::{Addrs, ToAddrs};
+    let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+    let v6: SocketAddr = "[::1]:80".parse().unwrap();
+    assert_eq!(
+        "127.0.0.1:80".to_addrs().unwrap(),
+        Addrs::Resolved(vec![v4])
+    );
+    assert_eq!("[::1]:80".to_addrs().unwrap(), Addrs::Resolved(vec![v6]));
+    assert_eq!(("::1", 80).to_addrs().unwrap(), Addrs::Resolved(vec![v6]));
+    assert_eq!(
+        "localhost:7000".to_addrs().unwrap(),
+        Addrs::Name("localhost".into(), 7000)
+    );
+    assert_eq!(
+        ("example.org", 443).to_addrs().unwrap(),
+        Addrs::Name("example.org".into(), 443)
+    );
+    assert_eq!(
+        vec![v6, v4].to_addrs().unwrap(),
+        Addrs::Resolved(vec![v6, v4])
+    );
+    for bad in ["nope", "host:", ":80", "host:99999", "host:http"] {
+        let err = bad.to_addrs().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
+        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+    }
+    // A host name to listen on is resolved, and its addresses tried in order.
+    let mut lp = Loop::new().unwrap();
+    let listener = TcpListener::bind(&mut lp, "localhost:0", |_, _, _| {}).unwrap();
+    assert!(listener.local_addr(&lp).unwrap().ip().is_loopback());
+    listener.close(&mut lp, |_| {}).unwrap();
+    lp.run().unwrap();
+    assert_clean(&lp);
+}
