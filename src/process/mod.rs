@@ -50,7 +50,9 @@
 
 mod command;
 mod exec;
+pub(crate) mod pipe;
 mod reaper;
+pub(crate) mod tty;
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -61,13 +63,15 @@ use mio::unix::SourceFd;
 
 pub use command::{Command, SpawnError, Stdio};
 pub use exec::{ExecKill, ExecOptions, Output};
+pub use pipe::{Pipe, StdStream};
 pub(crate) use reaper::{ORPHAN_TOKEN, Reaper, SIGCHLD_TOKEN};
+pub use tty::{Tty, TtyMode, tty_reset_mode};
 
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
-use crate::pipe::{Pipe, PipeFd};
+use crate::process::pipe::PipeFd;
 use crate::sys::process::{self as sys, ChildFd, Ended};
 
 handle_type! {
