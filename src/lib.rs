@@ -195,14 +195,14 @@
 //! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
 //! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
 //! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`. [`Pipe`] and [`Tty`] are the same stream core over a
+//! wake-up. Writes never raise `SIGPIPE`. [`Pipe`](process::Pipe) and [`Tty`](process::Tty) are the same stream core over a
 //! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
 //! to ignored if it had its default action).
 //!
 //! **Processes and fs events.** A child's exit callback runs once, in the poll phase (the
 //! pending phase where it was found by the `SIGCHLD` fallback's first look); an active
-//! [`Process`] keeps the loop alive until then, and becomes inactive, not closed, after it.
-//! File-system events ([`fs_event`]) run in the poll phase, each in the order the kernel
+//! [`Process`](process::Process) keeps the loop alive until then, and becomes inactive, not closed, after it.
+//! File-system events ([`fs::event`]) run in the poll phase, each in the order the kernel
 //! reported it; an active watch keeps the loop alive. Every fd the loop opens is
 //! close-on-exec.
 //!
@@ -243,12 +243,10 @@ pub mod dns;
 mod error;
 mod event_loop;
 pub mod fs;
-pub mod fs_event;
 mod handle;
 pub mod http;
 pub mod metrics;
 pub mod net;
-mod pipe;
 mod pool;
 pub mod process;
 pub mod signal {
@@ -263,7 +261,6 @@ mod state;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
-mod tty;
 mod walk;
 mod watcher;
 
@@ -274,11 +271,8 @@ pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
-pub use pipe::{Pipe, StdStream};
 pub use pool::work::Work;
-pub use process::Process;
 pub use timer::Timer;
-pub use tty::{Tty, TtyMode, tty_reset_mode};
 pub use watcher::{
     AsyncHandle, Check, Idle, Interest, Notifier, NotifyError, Prepare, Readiness, Signal, Watcher,
 };
