@@ -125,6 +125,8 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// The application's state and per-handle data (`state.rs`).
+    user: crate::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
     processes: crate::process::Reaper,
 }
@@ -174,6 +176,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            user: crate::state::UserState::default(),
             processes: crate::process::Reaper::default(),
         })
     }
