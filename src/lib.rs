@@ -238,7 +238,6 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
-pub mod channel;
 pub mod dns;
 mod error;
 mod event_loop;
@@ -257,11 +256,9 @@ pub mod signal {
         SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
     };
 }
-mod state;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
-mod walk;
 mod watcher;
 
 pub use error::{Error, NetError, Result};
@@ -273,6 +270,7 @@ pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::Work;
 pub use timer::Timer;
+pub use watcher::channel;
 pub use watcher::{
     AsyncHandle, Check, Idle, Interest, Notifier, NotifyError, Prepare, Readiness, Signal, Watcher,
 };

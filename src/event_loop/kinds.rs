@@ -179,8 +179,8 @@ handle_kinds! {
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
     ];
-    Channel(crate::channel::ChannelData) => [
-        /// A typed channel's loop end ([`crate::channel::Channel`]).
+    Channel(crate::watcher::channel::ChannelData) => [
+        /// A typed channel's loop end ([`crate::watcher::channel::Channel`]).
         Channel = "channel",
     ];
     Process(Box<crate::process::ProcessState>) => [

@@ -17,7 +17,9 @@ pub(crate) mod local;
 mod phase;
 mod poll;
 pub(crate) mod sender;
+pub(crate) mod state;
 pub(crate) mod tasks;
+mod walk;
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -126,7 +128,7 @@ pub struct Loop {
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
     /// The application's state and per-handle data (`state.rs`).
-    user: crate::state::UserState,
+    user: crate::event_loop::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
     processes: crate::process::Reaper,
 }
@@ -176,7 +178,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
-            user: crate::state::UserState::default(),
+            user: crate::event_loop::state::UserState::default(),
             processes: crate::process::Reaper::default(),
         })
     }
