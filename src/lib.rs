@@ -151,6 +151,7 @@ mod pool;
 mod signal;
 #[allow(unsafe_code)]
 mod sys;
+pub mod task;
 mod timer;
 
 pub use error::{Error, Result};

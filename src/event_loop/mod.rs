@@ -35,7 +35,7 @@ use crate::event_loop::builder::LoopBuilder;
 use crate::event_loop::immediate::{Immediate, ImmediateQueue};
 use crate::event_loop::local::{LocalQueue, LocalSender};
 use crate::event_loop::sender::{LoopSender, Message, Remote};
-use crate::event_loop::tasks::{Task, TaskKind, TaskQueues};
+use crate::event_loop::tasks::{Next, Task, TaskKind, TaskQueues};
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
 use crate::loop_watcher::WatcherLists;
 use crate::metrics::{Counters, Instruments};
@@ -123,6 +123,8 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// Spawned futures (created on first use).
+    rt: crate::task::Runtime,
 }
 
 /// # Creating and running the loop
@@ -170,6 +172,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            rt: crate::task::Runtime::default(),
         })
     }
 
@@ -401,7 +404,7 @@ impl Loop {
 
     /// Runs `f` as a callback without the task drain (used for the tasks themselves).
     #[inline]
-    fn call<R>(
+    pub(crate) fn call<R>(
         &mut self,
         phase: Phase,
         kind: CallbackKind,
@@ -446,16 +449,21 @@ impl Loop {
     fn drain_tasks_slow(&mut self) {
         self.counters.task_drains += 1;
         let mut ticks = 0usize;
-        while let Some((kind, task)) = self.tasks.next() {
-            let cb_kind = match kind {
-                TaskKind::NextTick => {
+        while let Some(next) = self.tasks.next() {
+            let (cb_kind, task) = match next {
+                Next::Tick(task) => {
                     ticks += 1;
                     self.counters.next_ticks += 1;
-                    CallbackKind::NextTick
+                    (CallbackKind::NextTick, task)
                 }
-                TaskKind::Microtask => {
+                Next::Micro(task) => {
                     self.counters.microtasks += 1;
-                    CallbackKind::Microtask
+                    (CallbackKind::Microtask, task)
+                }
+                Next::Poll(r) => {
+                    self.counters.microtasks += 1;
+                    self.poll_task(r);
+                    continue;
                 }
             };
             self.call(Phase::Microtask, cb_kind, task.site, task.run);
@@ -510,6 +518,28 @@ impl Loop {
 /// liveness count behind its owner's back: requests go through [`RequestCount`], sources
 /// through [`IoRegistry`], handles through the [`HandleTable`]'s own methods.
 impl Loop {
+    /// Whether `run` is on the stack.
+    #[inline]
+    pub(crate) fn is_running(&self) -> bool {
+        self.running
+    }
+
+    #[inline]
+    pub(crate) fn rt(&self) -> &crate::task::Runtime {
+        &self.rt
+    }
+
+    #[inline]
+    pub(crate) fn rt_mut(&mut self) -> &mut crate::task::Runtime {
+        &mut self.rt
+    }
+
+    /// The microtask queue, shared with the task runtime's wakers.
+    #[inline]
+    pub(crate) fn micro_queue(&self) -> &Rc<tasks::MicroQueue> {
+        self.tasks.micro_queue()
+    }
+
     #[inline]
     pub(crate) fn handles(&self) -> &HandleTable<HandleData> {
         &self.handles
@@ -652,6 +682,9 @@ impl Drop for Loop {
         // Senders outliving the loop get their closures back instead of queueing into the void.
         self.remote.close();
         self.local.close();
+        // Futures first (their drops may queue cancellations), then what they queued.
+        self.rt.shutdown();
+        self.tasks.micro_queue().clear();
     }
 }
 

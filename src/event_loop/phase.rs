@@ -109,6 +109,8 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
+    /// A poll of a spawned future ([`Loop::spawn`](crate::Loop::spawn)).
+    Task,
 }
 
 impl CallbackKind {
@@ -136,6 +138,7 @@ impl CallbackKind {
         Self::Shutdown,
         Self::Drain,
         Self::Connection,
+        Self::Task,
     ];
 
     /// A short lowercase name.
@@ -163,6 +166,7 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Task => "task",
         }
     }
 
