@@ -137,12 +137,11 @@ fn a_wake_in_an_immediate_runs_before_the_next_immediate() {
             t.push("task after yield");
         })
         .detach();
-        let (t, g) = (trace.clone(), gate.clone());
+        let (t, g) = (trace.clone(), gate);
         lp.set_immediate(move |lp| {
             t.push("immediate 1");
             g.fire();
-            let t1 = t.clone();
-            lp.queue_microtask(move |_| t1.push("micro"));
+            lp.queue_microtask(move |_| t.push("micro"));
         });
         let t = trace.clone();
         lp.set_immediate(move |_| t.push("immediate 2"));
@@ -520,8 +519,7 @@ fn block_on_returns_the_value_and_reports_a_deadlock() {
             .unwrap();
         assert_eq!(v, 5);
         let gate = Gate::default();
-        let g = gate.clone();
-        match lp.block_on(async move { g.wait().await }) {
+        match lp.block_on(async move { gate.wait().await }) {
             Err(Error::InvalidState(msg)) => assert!(msg.contains("nothing keeps the loop alive")),
             other => panic!("expected a deadlock error, got {other:?}"),
         }

@@ -54,14 +54,24 @@
 mod block_on;
 mod call;
 pub(crate) mod join;
+mod listener;
 pub(crate) mod runtime;
+mod stream;
 mod time;
+mod udp;
 mod waker;
+mod work;
 
 pub use self::call::{
     Callback, Cancel, Completer, YieldNow, callback, spawn, with_loop, yield_now,
 };
 pub use self::join::{AbortHandle, JoinHandle};
+pub use self::listener::{
+    Accept, AsyncListener, AsyncTcpListener, AsyncUnixListener, tcp_connect, unix_connect,
+};
 pub(crate) use self::runtime::Runtime;
 pub use self::runtime::TaskInfo;
-pub use self::time::{Sleep, sleep};
+pub use self::stream::{AsyncStream, AsyncTcpStream, AsyncUnixStream, ReadFut, StreamKind};
+pub use self::time::{Interval, Sleep, interval, sleep};
+pub use self::udp::{AsyncUdpSocket, RecvFrom};
+pub use self::work::{Signals, lookup, spawn_blocking};
