@@ -72,9 +72,19 @@ fn on_conn<S: StreamKind>(backlog: &Backlog<S>, lp: &mut Loop, conn: Result<S>) 
 impl AsyncTcpListener {
     /// Listens on `addr` (see [`Loop::tcp_listen`]).
     pub fn tcp(lp: &mut Loop, addr: SocketAddr) -> Result<Self> {
+        Self::tcp_with(lp, addr, &crate::net::TcpListenOptions::new())
+    }
+
+    /// Listens on `addr` with `options` (see [`Loop::tcp_listen_with`]).
+    pub fn tcp_with(
+        lp: &mut Loop,
+        addr: SocketAddr,
+        options: &crate::net::TcpListenOptions,
+    ) -> Result<Self> {
         let backlog: Rc<Backlog<TcpStream>> = Rc::default();
         let b = Rc::clone(&backlog);
-        let listener = lp.tcp_listen(addr, move |lp, _, conn| on_conn(&b, lp, conn))?;
+        let listener =
+            lp.tcp_listen_with(addr, options, move |lp, _, conn| on_conn(&b, lp, conn))?;
         Ok(Self {
             listener,
             backlog,

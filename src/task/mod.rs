@@ -71,7 +71,9 @@ pub use self::listener::{
 };
 pub(crate) use self::runtime::Runtime;
 pub use self::runtime::TaskInfo;
-pub use self::stream::{AsyncStream, AsyncTcpStream, AsyncUnixStream, ReadFut, StreamKind};
+pub use self::stream::{
+    AsyncStream, AsyncTcpStream, AsyncUnixStream, ReadFut, SendFut, StreamKind,
+};
 pub use self::time::{Interval, Sleep, interval, sleep};
 pub use self::udp::{AsyncUdpSocket, RecvFrom};
 pub use self::work::{Signals, lookup, spawn_blocking};

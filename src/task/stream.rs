@@ -242,6 +242,111 @@ impl<S: StreamKind> AsyncStream<S> {
             });
     }
 
+    /// Hands `data` to the stream's write queue right after the current poll; its completion
+    /// lowers the in-flight count and records an error for the next write or flush.
+    fn queue_write(&self, data: WriteBuf) {
+        let n = data.len();
+        let io = &self.io;
+        io.in_flight.set(io.in_flight.get() + n);
+        let (io2, stream) = (Rc::clone(io), self.stream);
+        self.shared
+            .defer(std::panic::Location::caller(), move |lp| {
+                let io3 = Rc::clone(&io2);
+                let done = move |r: Result<()>| {
+                    io3.in_flight.set(io3.in_flight.get() - n);
+                    if let Err(e) = r
+                        && !e.is_canceled()
+                    {
+                        io3.write_err.set(Some(e));
+                    }
+                    io3.wake_writer();
+                };
+                let done = Rc::new(Cell::new(Some(done)));
+                let d2 = Rc::clone(&done);
+                if let Err(e) = stream.write_buf(lp, data, move |_, r| {
+                    if let Some(d) = d2.take() {
+                        d(r);
+                    }
+                }) && let Some(d) = done.take()
+                {
+                    d(Err(e));
+                }
+            });
+    }
+
+    /// Queues `data` for writing without waiting for it to be written (Node's `write()`):
+    /// completes at once while less than 64 KiB is in flight, else once the queue drains
+    /// below that. A write error shows up on the next `send` or [`flush`](Self::flush).
+    pub fn send(&mut self, data: impl Into<WriteBuf>) -> SendFut<'_, S> {
+        SendFut {
+            stream: self,
+            data: Some(data.into()),
+        }
+    }
+
+    /// Completes when every byte queued by [`send`](Self::send) or `poll_write` was written.
+    pub async fn flush(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| {
+            let io = &self.io;
+            if let Some(e) = io.write_err.take() {
+                return Poll::Ready(Err(e));
+            }
+            if io.in_flight.get() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            register(&io.write_waker, cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Takes the bytes read ahead and not yet read, without waiting (empty if none): what a
+    /// server that stops reading still owes its peer.
+    pub fn take_read_ahead(&mut self) -> Vec<u8> {
+        let mut b = self.io.buf.take();
+        let pos = self.io.pos.replace(0);
+        b.drain(..pos);
+        b
+    }
+
+    /// Takes every byte read ahead, at least one (no copy beyond the one from the loop's
+    /// buffer); `None` at EOF. Dropped before it completes, it stops reading.
+    pub async fn read_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut guard = StopOnDrop {
+            stream: self,
+            done: false,
+        };
+        let out = std::future::poll_fn(|cx| {
+            let s = &*guard.stream;
+            if s.io.buffered() > 0 {
+                let mut b = s.io.buf.take();
+                let pos = s.io.pos.replace(0);
+                if pos > 0 {
+                    b.drain(..pos);
+                }
+                if !s.io.reading.get() && !s.io.eof.get() {
+                    s.start_reading();
+                }
+                return Poll::Ready(Ok(Some(b)));
+            }
+            if let Some(e) = s.io.read_err.take() {
+                return Poll::Ready(Err(e));
+            }
+            if s.io.eof.get() {
+                return Poll::Ready(Ok(None));
+            }
+            if s.closed {
+                return Poll::Ready(Err(Error::Closing));
+            }
+            register(&s.io.read_waker, cx);
+            s.start_reading();
+            Poll::Pending
+        })
+        .await;
+        guard.done = true;
+        out
+    }
+
     fn poll_read_inner(&self, cx: &Context<'_>, out: &mut [u8]) -> Poll<Result<usize>> {
         if out.is_empty() {
             return Poll::Ready(Ok(0));
@@ -348,6 +453,57 @@ impl<S: StreamKind> fmt::Debug for AsyncStream<S> {
     }
 }
 
+/// Stops reading if a read is given up before it completes.
+struct StopOnDrop<'a, S: StreamKind> {
+    stream: &'a mut AsyncStream<S>,
+    done: bool,
+}
+
+impl<S: StreamKind> Drop for StopOnDrop<'_, S> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stream.io.read_waker.take();
+            self.stream.stop_reading();
+        }
+    }
+}
+
+/// The future of [`AsyncStream::send`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFut<'a, S: StreamKind> {
+    stream: &'a mut AsyncStream<S>,
+    data: Option<WriteBuf>,
+}
+
+impl<S: StreamKind> Future for SendFut<'_, S> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let s = &*this.stream;
+        if let Some(e) = s.io.write_err.take() {
+            return Poll::Ready(Err(e));
+        }
+        if s.closed || s.io.shut.get() != 0 {
+            return Poll::Ready(Err(Error::InvalidState("write after close or shutdown")));
+        }
+        if s.io.in_flight.get() >= WRITE_HIGH_WATER {
+            register(&s.io.write_waker, cx);
+            return Poll::Pending;
+        }
+        if let Some(data) = this.data.take() {
+            s.queue_write(data);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: StreamKind> fmt::Debug for SendFut<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendFut")
+    }
+}
+
 /// The future of [`AsyncStream::read`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReadFut<'a, S: StreamKind> {
@@ -416,31 +572,7 @@ impl<S: StreamKind> AsyncWrite for AsyncStream<S> {
             return Poll::Pending;
         }
         let n = buf.len();
-        io.in_flight.set(io.in_flight.get() + n);
-        let (io2, stream, data) = (Rc::clone(io), self.stream, buf.to_vec());
-        self.shared
-            .defer(std::panic::Location::caller(), move |lp| {
-                let io3 = Rc::clone(&io2);
-                let done = move |r: Result<()>| {
-                    io3.in_flight.set(io3.in_flight.get() - n);
-                    if let Err(e) = r
-                        && !e.is_canceled()
-                    {
-                        io3.write_err.set(Some(e));
-                    }
-                    io3.wake_writer();
-                };
-                let done = Rc::new(Cell::new(Some(done)));
-                let d2 = Rc::clone(&done);
-                if let Err(e) = stream.write_buf(lp, data.into(), move |_, r| {
-                    if let Some(d) = d2.take() {
-                        d(r);
-                    }
-                }) && let Some(d) = done.take()
-                {
-                    d(Err(e));
-                }
-            });
+        self.queue_write(buf.to_vec().into());
         Poll::Ready(Ok(n))
     }
 
