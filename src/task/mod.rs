@@ -53,6 +53,8 @@
 
 mod block_on;
 mod call;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub(crate) mod join;
 mod listener;
 pub(crate) mod runtime;

@@ -87,6 +87,18 @@ pub(crate) fn wake_local(loop_id: u64, r: TaskRef) -> bool {
         .unwrap_or(false)
 }
 
+/// The shared state of loop `loop_id`, if that loop lives on this thread.
+#[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
+    LOOPS
+        .try_with(|loops| {
+            let loops = loops.try_borrow().ok()?;
+            loops.iter().find(|s| s.loop_id == loop_id).cloned()
+        })
+        .ok()
+        .flatten()
+}
+
 /// The loop whose task is being polled right now, or the error a future reports when it is
 /// polled anywhere else.
 pub(crate) fn current() -> crate::Result<Rc<Shared>> {

@@ -300,6 +300,39 @@ impl<S: StreamKind> AsyncStream<S> {
         .await
     }
 
+    /// Waits until at least `n` bytes are read ahead (or EOF) and returns a copy of the first
+    /// `n` (fewer at EOF) without consuming them: to sniff a protocol before handing the
+    /// stream on (HTTP/2's preface, say).
+    pub async fn peek(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut guard = StopOnDrop {
+            stream: self,
+            done: false,
+        };
+        let out = std::future::poll_fn(|cx| {
+            let s = &*guard.stream;
+            let have = s.io.buffered();
+            if have >= n || s.io.eof.get() {
+                let b = s.io.buf.take();
+                let pos = s.io.pos.get();
+                let copy = b[pos..pos + have.min(n)].to_vec();
+                s.io.buf.set(b);
+                return Poll::Ready(Ok(copy));
+            }
+            if let Some(e) = s.io.read_err.take() {
+                return Poll::Ready(Err(e));
+            }
+            if s.closed {
+                return Poll::Ready(Err(Error::Closing));
+            }
+            register(&s.io.read_waker, cx);
+            s.start_reading();
+            Poll::Pending
+        })
+        .await;
+        guard.done = true;
+        out
+    }
+
     /// Takes the bytes read ahead and not yet read, without waiting (empty if none): what a
     /// server that stops reading still owes its peer.
     pub fn take_read_ahead(&mut self) -> Vec<u8> {
@@ -345,6 +378,46 @@ impl<S: StreamKind> AsyncStream<S> {
         .await;
         guard.done = true;
         out
+    }
+
+    /// Like `poll_read`, handing the buffered bytes to `put` (at most `max`).
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
+    pub(crate) fn poll_read_with(
+        &self,
+        cx: &Context<'_>,
+        max: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<Result<()>> {
+        if max == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let have = self.io.buffered();
+        if have > 0 {
+            let mut b = self.io.buf.take();
+            let pos = self.io.pos.get();
+            let n = have.min(max);
+            put(&b[pos..pos + n]);
+            if pos + n == b.len() {
+                b.clear();
+                self.io.pos.set(0);
+            } else {
+                self.io.pos.set(pos + n);
+            }
+            self.io.buf.set(b);
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = self.io.read_err.take() {
+            return Poll::Ready(Err(e));
+        }
+        if self.io.eof.get() {
+            return Poll::Ready(Ok(()));
+        }
+        if self.closed {
+            return Poll::Ready(Err(Error::Closing));
+        }
+        register(&self.io.read_waker, cx);
+        self.start_reading();
+        Poll::Pending
     }
 
     fn poll_read_inner(&self, cx: &Context<'_>, out: &mut [u8]) -> Poll<Result<usize>> {
