@@ -5,7 +5,7 @@
 //! is shared (`Rc`) with the task runtime so that a waker, which holds no `&mut Loop`, can
 //! push onto it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -48,21 +48,21 @@ pub(crate) enum Next {
     Poll(TaskRef),
 }
 
-/// The microtask queue, shared with the task runtime. No `RefCell`: the deque is taken out of
-/// its `Cell` for each push or pop and put back, so nothing stays borrowed across user code.
+/// The microtask queue, shared with the task runtime. Its `RefCell` is borrowed only inside
+/// `push` and `pop` (no user code runs there; a popped entry is dropped by the caller, after
+/// the borrow), so a borrow can never fail.
 #[derive(Default)]
 pub(crate) struct MicroQueue {
-    queue: Cell<VecDeque<Micro>>,
+    queue: RefCell<VecDeque<Micro>>,
     len: Cell<usize>,
 }
 
 impl MicroQueue {
     #[inline]
     pub(crate) fn push(&self, m: Micro) {
-        let mut q = self.queue.take();
+        let mut q = self.queue.borrow_mut();
         q.push_back(m);
         self.len.set(q.len());
-        self.queue.set(q);
     }
 
     #[inline]
@@ -70,10 +70,9 @@ impl MicroQueue {
         if self.len.get() == 0 {
             return None;
         }
-        let mut q = self.queue.take();
+        let mut q = self.queue.borrow_mut();
         let m = q.pop_front();
         self.len.set(q.len());
-        self.queue.set(q);
         m
     }
 
@@ -86,7 +85,7 @@ impl MicroQueue {
     /// queue is put back, so a drop that queues again finds a usable queue.
     pub(crate) fn clear(&self) {
         self.len.set(0);
-        let q = self.queue.take();
+        let q = std::mem::take(&mut *self.queue.borrow_mut());
         drop(q);
     }
 }

@@ -26,8 +26,11 @@ type BoxTask = Pin<Box<dyn Future<Output = ()>>>;
 /// the loop to run right after the current poll.
 pub(crate) struct Shared {
     pub(crate) micro: Rc<MicroQueue>,
-    /// Operations deferred by the task being polled, run right after its poll returns.
-    ops: Cell<VecDeque<(LoopFn, Site)>>,
+    /// Operations deferred by the task being polled, run right after its poll returns. Borrowed
+    /// only to push or pop (never across user code).
+    ops: RefCell<VecDeque<(LoopFn, Site)>>,
+    /// How many operations are queued (checked after every poll without a borrow).
+    op_count: Cell<usize>,
     /// Set while the loop polls a task (or drops one): operations go to `ops`.
     polling: Cell<bool>,
     pub(crate) loop_id: u64,
@@ -38,9 +41,9 @@ impl Shared {
     /// loop is being polled, else as a microtask (a drop outside any poll).
     pub(crate) fn defer(&self, site: Site, f: impl FnOnce(&mut Loop) + 'static) {
         if self.polling.get() {
-            let mut ops = self.ops.take();
+            let mut ops = self.ops.borrow_mut();
             ops.push_back((Box::new(f), site));
-            self.ops.set(ops);
+            self.op_count.set(ops.len());
         } else {
             self.micro.push(Micro::Call(Task {
                 run: Box::new(f),
@@ -63,9 +66,10 @@ thread_local! {
     /// its loop's microtask queue. A loop is not `Send`, so it stays on the thread it
     /// registered from.
     static LOOPS: RefCell<Vec<Rc<Shared>>> = const { RefCell::new(Vec::new()) };
-    /// The loop whose task is being polled on this thread: what a future reaches the loop
-    /// through. Set only by [`Loop::poll_task`] for the duration of the poll.
-    static CURRENT: Cell<Option<Rc<Shared>>> = const { Cell::new(None) };
+    /// The id of the loop whose task is being polled on this thread (0: none): what a future
+    /// reaches the loop through (its shared state, from `LOOPS`). Set only by
+    /// [`Loop::poll_task`] for the duration of the poll.
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Queues a poll of `r` on loop `loop_id` if that loop lives on this thread; `false` if it
@@ -88,7 +92,6 @@ pub(crate) fn wake_local(loop_id: u64, r: TaskRef) -> bool {
 }
 
 /// The shared state of loop `loop_id`, if that loop lives on this thread.
-#[cfg_attr(not(feature = "hyper"), allow(dead_code))]
 pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
     LOOPS
         .try_with(|loops| {
@@ -102,13 +105,9 @@ pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
 /// The loop whose task is being polled right now, or the error a future reports when it is
 /// polled anywhere else.
 pub(crate) fn current() -> crate::Result<Rc<Shared>> {
-    CURRENT
-        .try_with(|c| {
-            let s = c.take();
-            c.set(s.clone());
-            s
-        })
-        .ok()
+    let id = CURRENT.try_with(Cell::get).unwrap_or(0);
+    (id != 0)
+        .then(|| shared_for(id))
         .flatten()
         .ok_or(Error::InvalidState(
             "an evloop future was polled outside a task of an evloop loop",
@@ -121,6 +120,8 @@ struct Entry {
     /// `None` while the task is being polled.
     fut: Option<BoxTask>,
     waker: Arc<TaskWaker>,
+    /// `waker` as a `std` waker, made once and lent to each poll (no atomic per poll).
+    std_waker: Option<Waker>,
     fail: Rc<dyn Fail>,
     site: Site,
     /// Aborted while being polled: dropped when the poll returns.
@@ -189,7 +190,8 @@ impl Loop {
         if self.rt().state.is_none() {
             let shared = Rc::new(Shared {
                 micro: Rc::clone(self.micro_queue()),
-                ops: Cell::default(),
+                ops: RefCell::default(),
+                op_count: Cell::new(0),
                 polling: Cell::new(false),
                 loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             });
@@ -274,6 +276,7 @@ impl Loop {
         entry.insert(Entry {
             gen_,
             fut: Some(task),
+            std_waker: Some(Waker::from(Arc::clone(&waker))),
             waker,
             fail: slot.clone() as Rc<dyn Fail>,
             site,
@@ -304,30 +307,38 @@ impl Loop {
             return; // being polled: the wake is already recorded in its flag
         };
         entry.waker.clear_queued();
-        let waker = Waker::from(Arc::clone(&entry.waker));
+        let waker = entry
+            .std_waker
+            .take()
+            .unwrap_or_else(|| Waker::from(Arc::clone(&entry.waker)));
         let site = entry.site;
-        let fail = Rc::clone(&entry.fail);
         let shared = Rc::clone(&state.shared);
-        let ready = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
+        let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
             shared.polling.set(true);
-            let prev = CURRENT.replace(Some(Rc::clone(&shared)));
+            let prev = CURRENT.replace(shared.loop_id);
             let mut cx = Context::from_waker(&waker);
             let out = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
             CURRENT.set(prev);
-            match out {
-                Ok(Poll::Ready(())) => true,
-                Ok(Poll::Pending) => false,
-                Err(panic) => {
-                    fail.fail(Error::Panicked(panic_message(&*panic)));
-                    true
-                }
-            }
+            out
         });
         let Some(state) = self.rt_mut().state.as_deref_mut() else {
             return;
         };
+        let ready = match out {
+            Ok(Poll::Ready(())) => true,
+            Ok(Poll::Pending) => false,
+            Err(panic) => {
+                if let Some(e) = state.tasks.get(r.key as usize) {
+                    e.fail.fail(Error::Panicked(panic_message(&*panic)));
+                }
+                true
+            }
+        };
         match state.tasks.get_mut(r.key as usize) {
-            Some(e) if e.gen_ == r.gen_ && !ready && !e.abort => e.fut = Some(fut),
+            Some(e) if e.gen_ == r.gen_ && !ready && !e.abort => {
+                e.fut = Some(fut);
+                e.std_waker = Some(waker);
+            }
             Some(e) if e.gen_ == r.gen_ => {
                 state.tasks.remove(r.key as usize);
                 // A future that panics while dropped must not take the loop down either.
@@ -343,13 +354,16 @@ impl Loop {
     }
 
     /// Runs the operations the last poll (or drop) deferred, in order.
+    #[inline]
     fn run_task_ops(&mut self, shared: &Shared) {
-        loop {
-            let mut ops = shared.ops.take();
-            let Some((op, site)) = ops.pop_front() else {
-                return;
+        while shared.op_count.get() > 0 {
+            let next = {
+                let mut ops = shared.ops.borrow_mut();
+                let next = ops.pop_front();
+                shared.op_count.set(ops.len());
+                next
             };
-            shared.ops.set(ops);
+            let Some((op, site)) = next else { return };
             self.call(Phase::Microtask, CallbackKind::Task, site, op);
         }
     }
