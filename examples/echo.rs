@@ -369,7 +369,7 @@ mod asynch {
     ) -> evloop::Result<SocketAddr> {
         let listener = AsyncTcpListener::tcp_with(lp, addr, opts)?;
         let bound = listener.local_addr(lp)?;
-        lp.spawn(accept_loop(listener)).detach();
+        lp.spawn_local(accept_loop(listener)).detach();
         Ok(bound)
     }
 

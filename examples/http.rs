@@ -219,7 +219,7 @@ fn route_async(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: &Request, 
         .unwrap_or(100)
         .min(10_000);
     let root = Arc::clone(root);
-    lp.spawn(async move {
+    lp.spawn_local(async move {
         // Every answer goes out through the loop: `with_loop` hands the closure `&mut Loop`
         // right after this poll. (It fails only outside a task, which this is not.)
         let reply = |status: u16, kind: &'static str, body: Vec<u8>| {

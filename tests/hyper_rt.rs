@@ -28,7 +28,7 @@ fn serve(lp: &mut Loop, conns: usize, h2: bool) -> Result<SocketAddr> {
     let mut listener = AsyncTcpListener::tcp(lp, "127.0.0.1:0".parse().unwrap())?;
     let addr = listener.local_addr(lp)?;
     let exec = HyperExecutor::new(lp);
-    lp.spawn(async move {
+    lp.spawn_local(async move {
         for _ in 0..conns {
             let stream = listener.accept().await.unwrap();
             let service = hyper::service::service_fn(echo_path);
@@ -141,7 +141,7 @@ fn hypers_header_read_timeout_runs_on_the_loops_timers() {
         let mut lp = Loop::new().unwrap();
         let mut listener = AsyncTcpListener::tcp(&mut lp, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr(&lp).unwrap();
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             let stream = listener.accept().await.unwrap();
             let r = hyper::server::conn::http1::Builder::new()
                 .timer(HyperTimer)

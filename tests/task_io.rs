@@ -41,7 +41,7 @@ fn tcp_accept_connect_write_all_read_shutdown() {
         let mut listener =
             task::AsyncTcpListener::tcp(&mut lp, "127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr(&lp).unwrap();
-        let server = lp.spawn(async move {
+        let server = lp.spawn_local(async move {
             let mut conn = listener.accept().await.unwrap();
             let mut got = Vec::new();
             let mut buf = [0u8; 7];
@@ -56,7 +56,7 @@ fn tcp_accept_connect_write_all_read_shutdown() {
             conn.shutdown().await.unwrap().unwrap();
             got.len()
         });
-        let client = lp.spawn(async move {
+        let client = lp.spawn_local(async move {
             let mut s = task::tcp_connect(addr).await.unwrap();
             let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
             s.write_all(payload.clone()).await.unwrap().unwrap();
@@ -110,7 +110,7 @@ fn a_dropped_read_stops_reading() {
         let addr = listener.local_addr(&lp).unwrap();
         let reading_after = Rc::new(Cell::new(None));
         let r = Rc::clone(&reading_after);
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             let _client = task::tcp_connect(addr).await.unwrap();
             let mut conn = listener.accept().await.unwrap();
             let id = conn.handle();
@@ -147,13 +147,13 @@ fn aborting_a_task_blocked_in_accept_and_read_closes_everything() {
         let addr = listener.local_addr(&lp).unwrap();
         let after = Counter::new();
         let a = after.clone();
-        let server = lp.spawn(async move {
+        let server = lp.spawn_local(async move {
             let mut conn = listener.accept().await.unwrap();
             let mut buf = [0u8; 4];
             let _ = conn.read(&mut buf).await;
             a.inc();
         });
-        let client = lp.spawn(async move {
+        let client = lp.spawn_local(async move {
             let _s = task::tcp_connect(addr).await.unwrap();
             task::sleep(Duration::from_secs(30)).await.unwrap();
         });
@@ -174,7 +174,7 @@ fn a_connect_dropped_while_connecting_closes_its_stream() {
         let mut lp = Loop::new().unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let connect = lp.spawn(async move { task::tcp_connect(addr).await.map(|_| ()) });
+        let connect = lp.spawn_local(async move { task::tcp_connect(addr).await.map(|_| ()) });
         let abort = connect.abort_handle();
         // Runs right after the task's first poll (which started the connect): drops it.
         lp.queue_microtask(move |lp| {

@@ -27,7 +27,7 @@ fn a_slow_poll_is_reported_with_the_spawn_site() {
             s.borrow_mut().push(*cb)
         });
         let line = line!() + 1;
-        lp.spawn(async {
+        lp.spawn_local(async {
             task::yield_now().await; // a fast poll first
             spin(Duration::from_millis(40)); // then a slow one
         })
@@ -61,7 +61,7 @@ fn the_watchdog_names_a_task_stuck_in_a_poll_while_it_is_stuck() {
         let seen = Arc::new(AtomicBool::new(false));
         let (r, sn) = (Arc::clone(&reported), Arc::clone(&seen));
         let line = line!() + 1;
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             let start = Instant::now();
             while start.elapsed() < Duration::from_millis(400) {
                 if r.load(Ordering::SeqCst) {

@@ -63,7 +63,7 @@ fn a_spawned_task_is_first_polled_in_the_drain_fifo_with_microtasks() {
             let t1 = t.clone();
             lp.queue_microtask(move |_| t1.push("micro 1"));
             let t2 = t.clone();
-            lp.spawn(async move { t2.push("task") }).detach();
+            lp.spawn_local(async move { t2.push("task") }).detach();
             let t3 = t.clone();
             lp.queue_microtask(move |_| t3.push("micro 2"));
             let t4 = t.clone();
@@ -86,7 +86,7 @@ fn a_wake_in_a_callback_polls_the_task_in_that_callbacks_drain_in_fifo_order() {
         let trace = Trace::new();
         let gate = Gate::default();
         let (t, g) = (trace.clone(), gate.clone());
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             t.push("task start");
             g.wait().await;
             t.push("task resumed");
@@ -130,7 +130,7 @@ fn a_wake_in_an_immediate_runs_before_the_next_immediate() {
         let trace = Trace::new();
         let gate = Gate::default();
         let (t, g) = (trace.clone(), gate.clone());
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             g.wait().await;
             t.push("task");
             task::yield_now().await;
@@ -168,7 +168,7 @@ fn a_task_resumed_by_its_sleep_runs_before_the_next_timer_of_the_same_pass() {
         let trace = Trace::new();
         for name in ["task 1", "task 2"] {
             let t = trace.clone();
-            lp.spawn(async move {
+            lp.spawn_local(async move {
                 task::sleep(Duration::from_millis(5)).await.unwrap();
                 t.push(name);
             })
@@ -191,7 +191,7 @@ fn many_wakes_before_the_poll_give_one_poll() {
         let mut lp = Loop::new().unwrap();
         let gate = Gate::default();
         let g = gate.clone();
-        let done = lp.spawn(async move { g.wait().await });
+        let done = lp.spawn_local(async move { g.wait().await });
         let g = gate.clone();
         lp.set_immediate(move |_| {
             g.wake();
@@ -213,7 +213,7 @@ fn a_task_woken_before_run_is_polled_when_run_starts() {
         let mut lp = Loop::new().unwrap();
         let trace = Trace::new();
         let t = trace.clone();
-        lp.spawn(async move { t.push("task") }).detach();
+        lp.spawn_local(async move { t.push("task") }).detach();
         assert!(trace.get().is_empty(), "spawn never polls inside the call");
         assert!(lp.alive(), "a queued first poll is queued work");
         lp.run().unwrap();
@@ -230,7 +230,7 @@ fn a_never_woken_task_does_not_keep_run_from_returning_and_is_listed_with_its_si
         let gate = Gate::default();
         let g = gate.clone();
         let line = line!() + 1;
-        let join = lp.spawn(async move { g.wait().await });
+        let join = lp.spawn_local(async move { g.wait().await });
         lp.run().unwrap();
         assert!(!join.is_finished());
         let pending = lp.pending_tasks();
@@ -254,7 +254,7 @@ fn what_a_task_waits_on_keeps_the_loop_alive() {
         let mut lp = Loop::new().unwrap();
         let done = Counter::new();
         let d = done.clone();
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             task::sleep(Duration::from_millis(20)).await.unwrap();
             d.inc();
         })
@@ -269,18 +269,18 @@ fn what_a_task_waits_on_keeps_the_loop_alive() {
 fn a_join_handle_is_awaited_by_another_task_and_observed_by_a_callback() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        let inner = lp.spawn(async {
+        let inner = lp.spawn_local(async {
             task::sleep(Duration::from_millis(2)).await.unwrap();
             7
         });
-        let outer = lp.spawn(async move { inner.await.unwrap() * 6 });
+        let outer = lp.spawn_local(async move { inner.await.unwrap() * 6 });
         let trace = Trace::new();
         let t = trace.clone();
         outer.on_done(&mut lp, move |_, r| t.push(format!("done {}", r.unwrap())));
         lp.run().unwrap();
         assert_eq!(trace.take(), ["done 42"]);
         // on_done on a finished task still runs later, as a microtask, never inside the call.
-        let finished = lp.spawn(async { 1 });
+        let finished = lp.spawn_local(async { 1 });
         lp.run().unwrap();
         let t = trace.clone();
         lp.set_immediate(move |lp| {
@@ -298,13 +298,13 @@ fn a_join_handle_is_awaited_by_another_task_and_observed_by_a_callback() {
 fn a_panicking_task_resolves_its_handle_to_the_message_and_others_go_on() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        let bad = lp.spawn(async {
+        let bad = lp.spawn_local(async {
             task::yield_now().await;
             panic!("boom {}", 42);
         });
         let good = Counter::new();
         let g = good.clone();
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             for _ in 0..3 {
                 task::sleep(Duration::from_millis(1)).await.unwrap();
                 g.inc();
@@ -313,7 +313,7 @@ fn a_panicking_task_resolves_its_handle_to_the_message_and_others_go_on() {
         .detach();
         let seen = Trace::new();
         let s = seen.clone();
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             match bad.await {
                 Err(Error::Panicked(msg)) => s.push(msg),
                 other => s.push(format!("unexpected {other:?}")),
@@ -334,7 +334,7 @@ fn abort_drops_the_future_its_timer_is_cleared_and_no_callback_follows() {
         let mut lp = Loop::new().unwrap();
         let trace = Trace::new();
         let t = trace.clone();
-        let join = lp.spawn(async move {
+        let join = lp.spawn_local(async move {
             task::sleep(Duration::from_secs(30)).await.unwrap();
             t.push("after sleep");
         });
@@ -373,16 +373,16 @@ fn an_aborted_task_with_a_queued_wake_is_never_polled_again() {
         let mut lp = Loop::new().unwrap();
         let gate = Gate::default();
         let g = gate.clone();
-        let join = lp.spawn(async move { g.wait().await });
+        let join = lp.spawn_local(async move { g.wait().await });
         let awaited = Trace::new();
         let g = gate.clone();
         let a = awaited.clone();
         lp.set_immediate(move |lp| {
             g.fire(); // the poll is queued...
             assert!(join.abort()); // ...then the task is aborted
-            lp.spawn(
-                async move { a.push(format!("{:?}", join.await.map_err(|e| e.is_canceled()))) },
-            )
+            lp.spawn_local(async move {
+                a.push(format!("{:?}", join.await.map_err(|e| e.is_canceled())))
+            })
             .detach();
         });
         lp.run().unwrap();
@@ -401,7 +401,7 @@ fn a_task_can_abort_itself_from_its_own_poll() {
         let m = Rc::clone(&me);
         let after = Counter::new();
         let a = after.clone();
-        let join = lp.spawn(async move {
+        let join = lp.spawn_local(async move {
             task::yield_now().await;
             if let Some(h) = m.take() {
                 h.abort();
@@ -425,7 +425,7 @@ fn ten_thousand_tasks_each_await_a_timer() {
         let done = Counter::new();
         for i in 0..10_000u64 {
             let d = done.clone();
-            lp.spawn(async move {
+            lp.spawn_local(async move {
                 task::sleep(Duration::from_millis(1 + i % 7)).await.unwrap();
                 d.inc();
             })
@@ -468,7 +468,7 @@ fn a_cross_thread_waker_hammered_by_eight_threads() {
         let count = Arc::new(AtomicUsize::new(0));
         let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
         let polls = Rc::new(Cell::new(0));
-        let join = lp.spawn(Hammered {
+        let join = lp.spawn_local(Hammered {
             count: Arc::clone(&count),
             waker: Arc::clone(&waker),
             target: THREADS * WAKES,
@@ -604,7 +604,7 @@ fn dropping_the_loop_drops_pending_futures() {
         let dropped = Rc::new(Cell::new(false));
         let mut lp = Loop::new().unwrap();
         let flag = Flag(Rc::clone(&dropped));
-        lp.spawn(async move {
+        lp.spawn_local(async move {
             let _f = flag;
             task::sleep(Duration::from_secs(60)).await.unwrap();
         })

@@ -109,7 +109,13 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
-    /// A poll of a spawned future ([`Loop::spawn`](crate::Loop::spawn)).
+    /// An async handle's wake-up callback.
+    Async,
+    /// A child process's exit callback.
+    Exit,
+    /// A file-system event (or stat-poll change).
+    FsEvent,
+    /// A poll of a spawned future ([`Loop::spawn_local`](crate::Loop::spawn_local)).
     Task,
 }
 
@@ -138,6 +144,9 @@ impl CallbackKind {
         Self::Shutdown,
         Self::Drain,
         Self::Connection,
+        Self::Async,
+        Self::Exit,
+        Self::FsEvent,
         Self::Task,
     ];
 
@@ -166,6 +175,9 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Async => "async",
+            Self::Exit => "exit",
+            Self::FsEvent => "fs-event",
             Self::Task => "task",
         }
     }

@@ -144,6 +144,11 @@ impl TaskQueues {
         self.ticks.pop_front().map(Next::Tick)
     }
 
+    /// The next microtask, skipping next-ticks (a drain that hit the tick cap).
+    pub(crate) fn next_microtask(&mut self) -> Option<Micro> {
+        self.micro.pop()
+    }
+
     /// Forgets drain position (a drain that stopped early starts over with next-ticks).
     pub(crate) fn reset_drain(&mut self) {
         self.in_micro = false;

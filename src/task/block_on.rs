@@ -28,7 +28,7 @@ impl Loop {
         if self.is_running() {
             return Err(Error::Reentrant);
         }
-        let join = self.spawn(fut);
+        let join = self.spawn_local(fut);
         let out: Rc<Cell<Option<Result<F::Output>>>> = Rc::default();
         let slot = Rc::clone(&out);
         let abort = join.abort_handle();

@@ -280,7 +280,7 @@ pub fn with_loop<R: 'static>(f: impl FnOnce(&mut Loop) -> R + 'static) -> Callba
     callback(move |lp, done| done.complete(f(lp)))
 }
 
-/// Spawns `fut` on the loop whose task is running (see [`Loop::spawn`]): how async code
+/// Spawns `fut` on the loop whose task is running (see [`Loop::spawn_local`]): how async code
 /// spawns. The task enters the loop right after the current poll.
 ///
 /// Errors: [`Error::InvalidState`] outside a task of an evloop loop.

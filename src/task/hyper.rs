@@ -68,7 +68,7 @@ impl<F: Future + 'static> hyper::rt::Executor<F> for HyperExecutor {
         }
         // Not inside a poll: spawn from the next pending phase (fails only once the loop is
         // gone, and then the future has nowhere to run).
-        let _ = self.local.post(move |lp| lp.spawn(fut).detach());
+        let _ = self.local.post(move |lp| lp.spawn_local(fut).detach());
     }
 }
 

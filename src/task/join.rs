@@ -103,7 +103,7 @@ impl<T: 'static> JoinSlot<T> {
     }
 }
 
-/// The handle to a spawned task's result (from [`Loop::spawn`] or [`crate::task::spawn`]).
+/// The handle to a spawned task's result (from [`Loop::spawn_local`] or [`crate::task::spawn`]).
 ///
 /// Await it from another task (it resolves to the task's output, [`Error::Panicked`] with the
 /// panic message if the task panicked, or [`Error::Canceled`] if it was aborted), observe it

@@ -1,6 +1,6 @@
 //! Futures on the loop: `async`/`await` beside the callbacks, with Node's promise semantics.
 //!
-//! [`Loop::spawn`](crate::Loop::spawn) runs a `'static` future (not `Send`) as a *task* of the
+//! [`Loop::spawn_local`](crate::Loop::spawn_local) runs a `'static` future (not `Send`) as a *task* of the
 //! loop and returns a [`JoinHandle`]; [`Loop::block_on`](crate::Loop::block_on) runs the loop
 //! until one future completes (for `main`).
 //!

@@ -228,7 +228,7 @@ impl Loop {
     ///
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = Loop::new()?;
-    /// let answer = lp.spawn(async {
+    /// let answer = lp.spawn_local(async {
     ///     task::sleep(Duration::from_millis(1)).await?;
     ///     Ok::<_, evloop::Error>(42)
     /// });
@@ -237,7 +237,7 @@ impl Loop {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&mut self, fut: F) -> JoinHandle<F::Output>
+    pub fn spawn_local<F>(&mut self, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,

@@ -102,7 +102,8 @@ fn evloop_spawn(n: u64) -> u128 {
     let mut lp = evloop::Loop::new().expect("loop");
     let start = Instant::now();
     for i in 0..n {
-        lp.spawn(async move { std::hint::black_box(i) }).detach();
+        lp.spawn_local(async move { std::hint::black_box(i) })
+            .detach();
     }
     lp.run().expect("run");
     assert_eq!(lp.task_count(), 0);
