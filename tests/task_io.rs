@@ -440,3 +440,77 @@ fn signals_arrive_as_a_stream_and_dropping_it_closes_the_handle() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn aborting_tasks_blocked_in_every_kind_of_future_leaves_the_loop_clean() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let after = Counter::new();
+        let mut listener =
+            task::AsyncTcpListener::tcp(&mut lp, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr(&lp).unwrap();
+        let mut udp = task::AsyncUdpSocket::bind(&mut lp, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut joins = Vec::new();
+        let a = after.clone();
+        // A write that cannot finish: the peer (accepted below, never read) stops taking bytes.
+        joins.push(lp.spawn_local(async move {
+            let mut s = task::tcp_connect(addr).await.unwrap();
+            let _ = s.write_all(vec![7u8; 64 << 20]).await;
+            a.inc();
+        }));
+        let a = after.clone();
+        joins.push(lp.spawn_local(async move {
+            let _peer = listener.accept().await.unwrap();
+            let _ = listener.accept().await; // never comes
+            a.inc();
+        }));
+        let a = after.clone();
+        joins.push(lp.spawn_local(async move {
+            let _ = udp.recv_from().await;
+            a.inc();
+        }));
+        let a = after.clone();
+        joins.push(lp.spawn_local(async move {
+            let _ = task::spawn_blocking(|| std::thread::sleep(ms(50))).await;
+            a.inc();
+        }));
+        let a = after.clone();
+        joins.push(lp.spawn_local(async move {
+            let _ = task::lookup("localhost", "80", evloop::dns::Hints::default()).await;
+            let _ = task::sleep(Duration::from_secs(30)).await;
+            a.inc();
+        }));
+        let a = after.clone();
+        joins.push(lp.spawn_local(async move {
+            let mut iv = task::interval(ms(1));
+            loop {
+                iv.tick().await.unwrap();
+            }
+            #[allow(unreachable_code)]
+            a.inc();
+        }));
+        let a = after.clone();
+        joins.push(lp.spawn_local(async move {
+            let _ = task::callback(|lp, done| {
+                evloop::fs::read_file(lp, "Cargo.toml", move |_, r| done.complete(r))
+            })
+            .await;
+            let _ = task::sleep(Duration::from_secs(30)).await;
+            a.inc();
+        }));
+        lp.set_timeout(ms(30), move |_, _| {
+            for j in &joins {
+                assert!(j.abort(), "still running when aborted");
+            }
+        });
+        let started = std::time::Instant::now();
+        lp.run().unwrap();
+        assert_eq!(after.get(), 0, "no aborted task ran past its await");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "nothing was left waiting"
+        );
+        assert_eq!(lp.task_count(), 0);
+        assert_clean(&lp);
+    });
+}
