@@ -15,9 +15,10 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::fs_event::{FsEvent, FsWatchOptions, FsWatcher};
+use evloop::fs::event::{FsEvent, FsWatchOptions, FsWatcher};
+use evloop::process::Process;
 use evloop::process::{Command, ExitStatus};
-use evloop::{Handle, Loop, Process, Signal, Timer};
+use evloop::{Handle, Loop, Signal, Timer};
 
 struct Args {
     paths: Vec<PathBuf>,

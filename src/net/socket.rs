@@ -19,7 +19,7 @@ const SEND_FLAGS: libc::c_int = 0;
 pub(crate) enum StreamSocket {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
-    Pipe(crate::pipe::PipeFd),
+    Pipe(crate::process::pipe::PipeFd),
 }
 
 impl StreamSocket {
