@@ -101,7 +101,8 @@
 //!   `Content-Length` lists must hold one repeated plain decimal (`5, 5`), else 400.
 //! - The head may end its lines with a bare LF (RFC 9112 §2.2 allows it; httparse reads it),
 //!   but a bare CR anywhere is 400. Chunked framing and trailers must use CRLF.
-//! - A well-formed but unsupported version (`HTTP/2.0`, `HTTP/3.1`, also `HTTP/1.2`) is 505;
+//! - A later HTTP/1 minor version (`HTTP/1.2`) is read as HTTP/1.1 (RFC 9110 §6.2); a
+//!   well-formed but unsupported version (`HTTP/2.0`, `HTTP/3.1`, `HTTP/0.9`) is 505;
 //!   a malformed one is 400.
 //! - Empty leading lines before a request line are skipped (RFC 9112 §2.2).
 //! - After a request that does not keep the connection alive, nothing more is parsed.
