@@ -296,6 +296,36 @@ impl ResponseQueue {
         }
     }
 
+    /// The handler of `seq` panicked: the connection closes after `seq`. Later requests were
+    /// never dispatched and are dropped; `seq` itself gets a 500 with `Connection: close` if
+    /// nothing was sent for it yet, else it is cut short (or, complete but held, closes the
+    /// connection once it is out). Earlier responses still leave in order.
+    pub(crate) fn fail_at(&mut self, seq: u64, ctx: HeadContext<'_>) {
+        let Some(i) = self.index(seq) else {
+            if seq < self.front_seq {
+                // `seq` is out already: everything pending is a later request.
+                self.front_seq += self.slots.len() as u64;
+                self.slots.clear();
+            }
+            return;
+        };
+        self.slots.truncate(i + 1);
+        match self.slots[i].phase {
+            Phase::Waiting => {
+                let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
+                let body = WriteBuf::from(b"500 Internal Server Error\n");
+                let sent = self.send(seq, 500, fields, body, ctx, true);
+                debug_assert!(matches!(sent, Ok(true)));
+            }
+            Phase::Streaming { .. } | Phase::Done => {
+                let slot = &mut self.slots[i];
+                slot.phase = Phase::Done;
+                slot.close_after = true;
+                self.release();
+            }
+        }
+    }
+
     /// The index of `seq` if it still waits for its head; a final status is required (an
     /// interim 1xx is the server's own business).
     fn waiting(&self, seq: u64, status: u16) -> Result<Option<usize>, EncodeError> {

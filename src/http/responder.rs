@@ -90,7 +90,9 @@ impl Responder {
 impl Drop for Responder {
     fn drop(&mut self) {
         if !self.answered {
-            self.shared.abandon_later(self.conn, self.seq, true);
+            // Dropped by a panicking handler: the server answers and reports the panic itself.
+            let unanswered = !std::thread::panicking();
+            self.shared.abandon_later(self.conn, self.seq, unanswered);
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct ServerStats {
     pub bytes_in: u64,
     /// Bytes handed to the sockets for clients.
     pub bytes_out: u64,
+    /// Handler calls that panicked. Each was answered 500 (or cut short) and its connection
+    /// closed; the other connections were not touched.
+    pub handler_panics: u64,
 }
 
 pub(crate) struct Entry {
@@ -162,6 +165,8 @@ pub(crate) struct Shared {
     pub(crate) abandoned: RefCell<Vec<(ConnId, u64)>>,
     /// Wakes the loop when a responder is dropped outside the server's own callbacks.
     sender: LoopSender,
+    /// Where the handler was registered (`Server::listen`'s caller), for panic reports.
+    pub(crate) site: &'static std::panic::Location<'static>,
     registry_key: usize,
     warned: Cell<bool>,
     local_addr: SocketAddr,
@@ -256,6 +261,7 @@ impl Server {
     ) -> Result<Self> {
         // The listener's callback owns the server while the listener is open (the loop owns
         // the callback); connections and responders own it too.
+        let site = std::panic::Location::caller();
         let slot: Rc<OnceCell<Rc<Shared>>> = Rc::new(OnceCell::new());
         let found = Rc::clone(&slot);
         let listener = lp.tcp_listen_with(addr, options, move |lp, _, conn| {
@@ -284,6 +290,7 @@ impl Server {
                 handler: RefCell::new(Some(Box::new(handler))),
                 abandoned: RefCell::new(Vec::new()),
                 sender: lp.weak_sender(),
+                site,
                 registry_key,
                 warned: Cell::new(false),
                 local_addr,

@@ -4,6 +4,7 @@
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
 use std::io::IoSlice;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -130,11 +131,46 @@ impl Shared {
                 handler: self.handler.borrow_mut().take(),
             });
             if let Some(handler) = guard.handler.as_mut() {
-                handler(lp, request, responder);
+                // A panicking handler costs its own connection only (500 and close); the
+                // other connections on this loop go on being served.
+                let called = catch_unwind(AssertUnwindSafe(|| handler(lp, request, responder)));
+                if let Err(payload) = called {
+                    self.handler_panicked(lp, id, seq, payload.as_ref());
+                }
             }
         }
         drop(guard);
         self.do_io(lp, id);
+    }
+
+    /// Counts and reports a handler's panic, and ends its connection with a 500.
+    #[cold]
+    fn handler_panicked(
+        self: &Rc<Self>,
+        lp: &mut Loop,
+        id: ConnId,
+        seq: u64,
+        payload: &(dyn std::any::Any + Send),
+    ) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_owned());
+        let mut st = self.state.borrow_mut();
+        st.stats.handler_panics += 1;
+        let now = st.now(lp);
+        let peer = st.entry(id).map(|e| {
+            e.conn.on_handler_panic(seq, &now);
+            e.peer
+        });
+        drop(st);
+        let peer = peer.map_or_else(|| "a closed connection".to_owned(), |p| p.to_string());
+        eprintln!(
+            "evloop::http: the handler registered at {} panicked ({message}) on a request from \
+             {peer}; answered 500 and closed that connection",
+            self.site
+        );
     }
 
     fn do_io(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {

@@ -54,6 +54,20 @@ impl Conn {
         done
     }
 
+    /// The handler of `seq` panicked: answer it with a 500 (or cut it short), read and
+    /// dispatch nothing more, and close once the earlier responses and this one are out.
+    pub(crate) fn on_handler_panic(&mut self, seq: u64, now: &Now) {
+        self.parsing = false;
+        self.pipeline_full = false;
+        self.incoming = None;
+        self.head_since = None;
+        self.continue_pending = false;
+        self.inbuf = Vec::new();
+        self.dispatches.clear();
+        self.queue.fail_at(seq, context(&self.cfg, now));
+        self.update();
+    }
+
     /// Whether the socket's write queue is above its high-water mark.
     pub(crate) fn is_write_blocked(&self) -> bool {
         self.write_blocked
