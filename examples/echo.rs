@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use evloop::{Handle, Loop, LoopSender, ReadEvent, TcpListenOptions, TcpListener, TcpStream};
+use evloop::net::{ReadEvent, TcpListenOptions, TcpListener, TcpStream};
+use evloop::{Handle, Loop, LoopSender};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
-use evloop::{Loop, LoopSender, TcpListenOptions};
+use evloop::net::TcpListenOptions;
+use evloop::{Loop, LoopSender};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 

@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use evloop::Loop;
+use evloop::metrics::Metrics;
 use evloop::metrics::{LatencyHistogram, SlowCallback};
-use evloop::{Loop, Metrics};
 
 const BLOCK: Duration = Duration::from_millis(50);
 const PERIOD: Duration = Duration::from_millis(200);

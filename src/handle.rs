@@ -52,7 +52,7 @@ pub enum HandleKind {
     Prepare,
     /// A check watcher.
     Check,
-    /// A UDP socket ([`crate::UdpSocket`]).
+    /// A UDP socket ([`crate::net::UdpSocket`]).
     Udp,
     /// A signal handle ([`crate::Signal`]).
     Signal,

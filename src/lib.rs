@@ -102,7 +102,7 @@
 //!
 //! **I/O handles.** Sockets are registered once for readable and writable (mio is
 //! edge-triggered); a handle that stops reading before `WouldBlock` (a budget of 32 datagrams
-//! per wake-up for [`UdpSocket`]) continues from the pending phase, since no new edge would
+//! per wake-up for [`UdpSocket`](net::UdpSocket)) continues from the pending phase, since no new edge would
 //! come. Send completions run in the pending phase, never inside the call. A [`Watcher`] for a
 //! raw fd is level-triggered like libuv's `uv_poll_t`: it re-arms after each callback and runs
 //! at most once per iteration while the fd stays ready. [`Signal`] deliveries run in the poll
@@ -115,7 +115,7 @@
 //! the poll phase; [`Loop::cancel`] takes a request off the queue until a worker starts it and
 //! its callback then gets [`Error::Canceled`] in the pending phase — as does any error found
 //! before a request reaches the pool. In-flight requests keep the loop alive.
-//! **Streams.** [`TcpStream`] and [`UnixStream`] read at most 32 times per wake-up and then
+//! **Streams.** [`TcpStream`](net::TcpStream) and [`UnixStream`](net::UnixStream) read at most 32 times per wake-up and then
 //! continue in the next iteration's pending phase (an edge-triggered poller will not report
 //! them again). Read data is lent from one loop-owned 64 KiB buffer. EOF stops reading without
 //! closing; reading again reports EOF again. Write, shutdown and connect callbacks run exactly
@@ -131,50 +131,30 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
-mod builder;
-mod clock;
-mod close;
 pub mod dns;
-mod dns_ops;
 mod error;
 mod event_loop;
 mod fd_watcher;
 pub mod fs;
-mod fs_error;
-mod fs_flags;
-mod fs_metadata;
-mod fs_ops;
 mod handle;
 pub mod http;
-mod immediate;
-mod io_poll;
+mod loop_watcher;
 pub mod metrics;
-mod net;
+pub mod net;
 mod pool;
-mod sender;
 mod signal;
 #[allow(unsafe_code)]
 mod sys;
-mod task_queue;
 mod timer;
-pub mod timer_queue;
-mod watcher;
-mod work;
 
-pub use builder::LoopBuilder;
 pub use error::{Error, Result};
+pub use event_loop::builder::LoopBuilder;
+pub use event_loop::immediate::Immediate;
+pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::{Loop, RunMode};
 pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
-pub use immediate::Immediate;
-pub use metrics::{LagMonitor, Metrics};
-pub use net::{
-    ReadEvent, TcpListenOptions, TcpListener, TcpStream, UnixListener, UnixStream, WriteBuf,
-};
-pub use net::{UdpBindOptions, UdpSocket};
-pub use pool::PoolStats;
-pub use sender::{LoopSender, PostError, PostFnBox};
+pub use loop_watcher::{Check, Idle, Prepare};
+pub use pool::work::Work;
 pub use signal::Signal;
 pub use timer::Timer;
-pub use watcher::{Check, Idle, Prepare};
-pub use work::Work;

@@ -125,7 +125,7 @@ fn bytes_read_and_written_count_what_sockets_moved() {
             .tcp_listen("127.0.0.1:0".parse().unwrap(), |lp, _, conn| {
                 let conn = conn.unwrap();
                 conn.read_start(lp, |lp, me, ev| match ev {
-                    evloop::ReadEvent::Data(d) => {
+                    evloop::net::ReadEvent::Data(d) => {
                         me.write(lp, d.to_vec(), |_, r| r.unwrap()).unwrap();
                     }
                     _ => evloop::Handle::close(me, lp, |_| {}).unwrap(),
@@ -142,7 +142,7 @@ fn bytes_read_and_written_count_what_sockets_moved() {
         let g = got;
         client
             .read_start(&mut lp, move |lp, me, ev| {
-                if let evloop::ReadEvent::Data(d) = ev {
+                if let evloop::net::ReadEvent::Data(d) = ev {
                     g.set(g.get() + d.len());
                     if g.get() == 1000 {
                         evloop::Handle::close(me, lp, |_| {}).unwrap();

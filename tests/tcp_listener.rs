@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use evloop::{Handle, Loop, ReadEvent, TcpListenOptions};
+use evloop::net::{ReadEvent, TcpListenOptions};
+use evloop::{Handle, Loop};
 use util::{Counter, assert_clean, with_timeout};
 
 fn any_port() -> SocketAddr {

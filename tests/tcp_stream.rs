@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::{Error, Handle, Loop, ReadEvent, TcpListener, TcpStream};
+use evloop::net::{ReadEvent, TcpListener, TcpStream};
+use evloop::{Error, Handle, Loop};
 use util::{Counter, Trace, assert_clean, with_timeout};
 
 fn any_port() -> SocketAddr {

@@ -7,7 +7,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::{Error, Handle, Loop, UdpBindOptions};
+use evloop::net::UdpBindOptions;
+use evloop::{Error, Handle, Loop};
 use util::{Counter, Trace, assert_clean, with_timeout};
 
 fn local() -> SocketAddr {

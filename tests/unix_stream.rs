@@ -6,7 +6,8 @@ use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use evloop::{Error, Handle, Loop, ReadEvent, UnixStream};
+use evloop::net::{ReadEvent, UnixStream};
+use evloop::{Error, Handle, Loop};
 use util::{Counter, assert_clean, with_timeout};
 
 fn socket_path(name: &str) -> PathBuf {

@@ -9,11 +9,11 @@ use slab::Slab;
 use super::submit;
 use crate::error::Error;
 use crate::event_loop::Loop;
-use crate::fs_metadata::Metadata;
-use crate::fs_ops;
+use crate::fs::metadata::Metadata;
+use crate::fs::ops;
 use crate::handle::Site;
 use crate::metrics::CallbackKind;
-use crate::work::Work;
+use crate::pool::work::Work;
 
 /// An open file, from [`fs::open`](crate::fs::open): a `Copy` id into the loop's table of open
 /// files (slot plus serial), used with the loop that opened it.
@@ -84,7 +84,7 @@ impl File {
         len: usize,
         cb: impl FnOnce(&mut Loop, io::Result<Vec<u8>>) + 'static,
     ) -> Work {
-        let job = move |file: &std::fs::File| fs_ops::read_up_to(file, offset, len);
+        let job = move |file: &std::fs::File| ops::read_up_to(file, offset, len);
         self.run(lp, Location::caller(), job, cb)
     }
 
@@ -99,7 +99,7 @@ impl File {
         data: impl AsRef<[u8]> + Send + 'static,
         cb: impl FnOnce(&mut Loop, io::Result<usize>) + 'static,
     ) -> Work {
-        let job = move |file: &std::fs::File| fs_ops::write_all_at(file, data.as_ref(), offset);
+        let job = move |file: &std::fs::File| ops::write_all_at(file, data.as_ref(), offset);
         self.run(lp, Location::caller(), job, cb)
     }
 
@@ -110,7 +110,7 @@ impl File {
         lp: &mut Loop,
         cb: impl FnOnce(&mut Loop, io::Result<Metadata>) + 'static,
     ) -> Work {
-        self.run(lp, Location::caller(), fs_ops::fstat, cb)
+        self.run(lp, Location::caller(), ops::fstat, cb)
     }
 
     /// Flushes the file's data and metadata to the device (`fsync`).
@@ -120,7 +120,7 @@ impl File {
         lp: &mut Loop,
         cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
     ) -> Work {
-        self.run(lp, Location::caller(), fs_ops::fsync, cb)
+        self.run(lp, Location::caller(), ops::fsync, cb)
     }
 
     /// Flushes the file's data and only the metadata needed to read it back (`fdatasync`).
@@ -130,7 +130,7 @@ impl File {
         lp: &mut Loop,
         cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
     ) -> Work {
-        self.run(lp, Location::caller(), fs_ops::fdatasync, cb)
+        self.run(lp, Location::caller(), ops::fdatasync, cb)
     }
 
     /// Sets the file's length to `len`, cutting it or extending it with zeros (`ftruncate`).
@@ -141,7 +141,7 @@ impl File {
         len: u64,
         cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
     ) -> Work {
-        let job = move |file: &std::fs::File| fs_ops::ftruncate(file, len);
+        let job = move |file: &std::fs::File| ops::ftruncate(file, len);
         self.run(lp, Location::caller(), job, cb)
     }
 
@@ -157,7 +157,7 @@ impl File {
     ) -> Work {
         let site = Location::caller();
         match lp.files.remove(self) {
-            Some(file) => submit(lp, site, move || fs_ops::close(file), cb),
+            Some(file) => submit(lp, site, move || ops::close(file), cb),
             None => lp.reject_io(CallbackKind::Fs, site, cb, stale()),
         }
     }

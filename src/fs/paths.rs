@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use super::{File, MkdirOptions, submit};
 use crate::event_loop::Loop;
-use crate::fs_flags::{AccessMode, OpenFlags};
-use crate::fs_metadata::{DirEntry, Metadata};
-use crate::fs_ops;
-use crate::work::Work;
+use crate::fs::flags::{AccessMode, OpenFlags};
+use crate::fs::metadata::{DirEntry, Metadata};
+use crate::fs::ops;
+use crate::pool::work::Work;
 
 /// Mode of files created by [`write_file`] and [`append`], before the umask (as Node).
 const NEW_FILE_MODE: u32 = 0o666;
@@ -23,7 +23,7 @@ pub fn open(
     cb: impl FnOnce(&mut Loop, io::Result<File>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    let job = move || fs_ops::open(&path, flags);
+    let job = move || ops::open(&path, flags);
     submit(lp, Location::caller(), job, move |lp, opened| {
         let opened = opened.map(|file| lp.files.insert(file));
         cb(lp, opened);
@@ -38,7 +38,7 @@ pub fn read_file(
     cb: impl FnOnce(&mut Loop, io::Result<Vec<u8>>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::read_file(&path), cb)
+    submit(lp, Location::caller(), move || ops::read_file(&path), cb)
 }
 
 /// Replaces the contents of `path` with `data`, creating the file (mode `0o666` before the
@@ -52,7 +52,7 @@ pub fn write_file(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    let job = move || fs_ops::write_file(&path, data.as_ref(), NEW_FILE_MODE);
+    let job = move || ops::write_file(&path, data.as_ref(), NEW_FILE_MODE);
     submit(lp, Location::caller(), job, cb)
 }
 
@@ -65,7 +65,7 @@ pub fn append(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    let job = move || fs_ops::append(&path, data.as_ref(), NEW_FILE_MODE);
+    let job = move || ops::append(&path, data.as_ref(), NEW_FILE_MODE);
     submit(lp, Location::caller(), job, cb)
 }
 
@@ -77,7 +77,7 @@ pub fn stat(
     cb: impl FnOnce(&mut Loop, io::Result<Metadata>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::stat(&path), cb)
+    submit(lp, Location::caller(), move || ops::stat(&path), cb)
 }
 
 /// Metadata of `path` itself, not following a final symlink (libuv `uv_fs_lstat`).
@@ -88,7 +88,7 @@ pub fn lstat(
     cb: impl FnOnce(&mut Loop, io::Result<Metadata>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::lstat(&path), cb)
+    submit(lp, Location::caller(), move || ops::lstat(&path), cb)
 }
 
 /// The entries of directory `path`, sorted by name, without `.` and `..` (libuv
@@ -100,7 +100,7 @@ pub fn readdir(
     cb: impl FnOnce(&mut Loop, io::Result<Vec<DirEntry>>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::readdir(&path), cb)
+    submit(lp, Location::caller(), move || ops::readdir(&path), cb)
 }
 
 /// Creates directory `path` as `options` say (libuv `uv_fs_mkdir`; recursive as Node).
@@ -112,7 +112,7 @@ pub fn mkdir(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    let job = move || fs_ops::mkdir(&path, options.mode, options.recursive);
+    let job = move || ops::mkdir(&path, options.mode, options.recursive);
     submit(lp, Location::caller(), job, cb)
 }
 
@@ -124,7 +124,7 @@ pub fn rmdir(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::rmdir(&path), cb)
+    submit(lp, Location::caller(), move || ops::rmdir(&path), cb)
 }
 
 /// Removes the file or symlink `path`.
@@ -135,7 +135,7 @@ pub fn unlink(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::unlink(&path), cb)
+    submit(lp, Location::caller(), move || ops::unlink(&path), cb)
 }
 
 /// Renames `from` to `to`, replacing `to` if it exists (within one file system).
@@ -147,12 +147,7 @@ pub fn rename(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let (from, to) = (from.as_ref().to_path_buf(), to.as_ref().to_path_buf());
-    submit(
-        lp,
-        Location::caller(),
-        move || fs_ops::rename(&from, &to),
-        cb,
-    )
+    submit(lp, Location::caller(), move || ops::rename(&from, &to), cb)
 }
 
 /// Copies the contents and permissions of `from` to `to`; calls back with the bytes copied.
@@ -167,7 +162,7 @@ pub fn copy_file(
     submit(
         lp,
         Location::caller(),
-        move || fs_ops::copy_file(&from, &to),
+        move || ops::copy_file(&from, &to),
         cb,
     )
 }
@@ -184,7 +179,7 @@ pub fn symlink(
     submit(
         lp,
         Location::caller(),
-        move || fs_ops::symlink(&target, &link),
+        move || ops::symlink(&target, &link),
         cb,
     )
 }
@@ -197,7 +192,7 @@ pub fn readlink(
     cb: impl FnOnce(&mut Loop, io::Result<PathBuf>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::readlink(&path), cb)
+    submit(lp, Location::caller(), move || ops::readlink(&path), cb)
 }
 
 /// The absolute path of `path` with every symlink, `.` and `..` resolved.
@@ -208,7 +203,7 @@ pub fn realpath(
     cb: impl FnOnce(&mut Loop, io::Result<PathBuf>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::realpath(&path), cb)
+    submit(lp, Location::caller(), move || ops::realpath(&path), cb)
 }
 
 /// Sets the permission bits of `path` (following symlinks).
@@ -220,12 +215,7 @@ pub fn chmod(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(
-        lp,
-        Location::caller(),
-        move || fs_ops::chmod(&path, mode),
-        cb,
-    )
+    submit(lp, Location::caller(), move || ops::chmod(&path, mode), cb)
 }
 
 /// Checks that this process may access `path` as `mode` asks (`access(2)`, real ids).
@@ -237,12 +227,7 @@ pub fn access(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(
-        lp,
-        Location::caller(),
-        move || fs_ops::access(&path, mode),
-        cb,
-    )
+    submit(lp, Location::caller(), move || ops::access(&path, mode), cb)
 }
 
 /// Whether `path` exists (following symlinks). `Ok(false)` only when it is known not to exist;
@@ -254,7 +239,7 @@ pub fn exists(
     cb: impl FnOnce(&mut Loop, io::Result<bool>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::exists(&path), cb)
+    submit(lp, Location::caller(), move || ops::exists(&path), cb)
 }
 
 /// Creates a new directory named `prefix` plus six random characters, mode `0o700`, and calls
@@ -266,5 +251,5 @@ pub fn mkdtemp(
     cb: impl FnOnce(&mut Loop, io::Result<PathBuf>) + 'static,
 ) -> Work {
     let prefix = prefix.as_ref().to_path_buf();
-    submit(lp, Location::caller(), move || fs_ops::mkdtemp(&prefix), cb)
+    submit(lp, Location::caller(), move || ops::mkdtemp(&prefix), cb)
 }

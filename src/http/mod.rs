@@ -113,28 +113,11 @@
 //! caller, [`response::write_chunk`] and [`response::write_last_chunk`] frame a chunked body, and
 //! [`date::DateCache`] keeps the `Date` value, formatted once a second.
 
-pub mod date;
-pub mod error;
-pub mod head;
-pub mod method;
-pub mod parser;
-pub mod response;
-
-mod chunked;
-mod config;
 mod conn;
-mod head_cache;
-mod output;
-mod pipeline;
-mod raw_head;
-mod request;
-mod request_line;
-mod responder;
+mod proto;
 mod server;
-mod service;
-mod syntax;
 
-pub use config::ServerConfig;
-pub use request::{Request, percent_decode};
-pub use responder::{Responder, ResponseWriter};
-pub use server::{Server, ServerStats};
+pub use proto::{date, error, head, method, parser, response};
+pub use server::{
+    Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats, percent_decode,
+};

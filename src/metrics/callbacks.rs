@@ -88,7 +88,7 @@ impl Loop {
     /// phase, kind and the `file:line` that registered it. Replaces an earlier hook.
     ///
     /// While a hook is set, callback durations are also kept per phase (see
-    /// [`crate::Metrics::callback_durations`]). Timing costs two clock reads per callback; with
+    /// [`crate::metrics::Metrics::callback_durations`]). Timing costs two clock reads per callback; with
     /// no hook, no watchdog and [`Loop::time_callbacks`] off, callbacks are not timed at all.
     ///
     /// The hook runs on the loop thread right after the slow callback returns; it cannot touch

@@ -31,7 +31,7 @@ pub(crate) const MIN_RESOLUTION: Duration = Duration::from_millis(1);
 ///
 /// The monitor keeps two histograms: one since it started (or was [`reset`](Self::reset)), read
 /// with [`snapshot`](Self::snapshot), and a window read and restarted by [`take`](Self::take).
-/// [`crate::Metrics::lag`] carries the first.
+/// [`crate::metrics::Metrics::lag`] carries the first.
 ///
 /// ```
 /// use std::time::Duration;

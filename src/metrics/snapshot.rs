@@ -164,7 +164,7 @@ impl Metrics {
     /// The window between `earlier` and `self` (both from the same loop): counters, times and
     /// histograms are differences; gauges (open handles, queued and running pool jobs) are
     /// `self`'s. A histogram reset in between (a lag monitor restarted or
-    /// [reset](crate::LagMonitor::reset)) is reported whole.
+    /// [reset](crate::metrics::LagMonitor::reset)) is reported whole.
     pub fn since(&self, earlier: &Self) -> Self {
         let mut callbacks = self.callbacks;
         for (c, e) in callbacks.iter_mut().zip(earlier.callbacks) {

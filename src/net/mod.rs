@@ -1,6 +1,6 @@
 //! Sockets: TCP and Unix-domain streams and listeners over one shared stream core, and UDP.
 //!
-//! [`TcpStream`] and [`UnixStream`] are ids for the same machinery ([`stream`]): an
+//! [`TcpStream`] and [`UnixStream`] are ids for the same machinery (the stream core, `net/stream/`): an
 //! edge-triggered registration (`READABLE | WRITABLE` while connecting; a connected stream
 //! registers `READABLE` and adds `WRITABLE` once, the first time a send would block, so a stream
 //! that never fills its send buffer is never woken to hear it is writable), a readiness cache
@@ -14,21 +14,17 @@
 mod listener;
 mod socket;
 mod stream;
-mod stream_api;
-mod stream_write;
 mod tcp;
 pub(crate) mod udp;
-mod udp_send;
 mod unix;
-mod write_queue;
 
 pub(crate) use listener::ListenerState;
+pub use stream::api::ReadEvent;
+pub use stream::write_queue::WriteBuf;
 pub(crate) use stream::{Done, StreamState};
-pub use stream_api::ReadEvent;
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};
 pub use unix::{UnixListener, UnixStream};
-pub use write_queue::WriteBuf;
 
 /// Size of the loop-owned read buffer every stream read is lent from.
 pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;

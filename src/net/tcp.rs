@@ -9,7 +9,7 @@ use socket2::{Domain, SockAddr, Socket, TcpKeepalive, Type};
 
 use super::listener::ListenerState;
 use super::socket::{ListenSocket, StreamSocket, start_connect};
-use super::stream_api::stream_ops;
+use super::stream::api::stream_ops;
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::{HandleKind, handle_type};
@@ -25,7 +25,8 @@ handle_type! {
     /// closes; the server closes when it sees EOF. `run` returns once both are closed.
     ///
     /// ```
-    /// use evloop::{Handle, Loop, ReadEvent};
+    /// use evloop::{Handle, Loop};
+    /// use evloop::net::ReadEvent;
     ///
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = Loop::new()?;
@@ -80,7 +81,8 @@ handle_type! {
     /// not spin, and serves again once descriptors are free.
     ///
     /// ```no_run
-    /// use evloop::{Handle, Loop, ReadEvent};
+    /// use evloop::{Handle, Loop};
+    /// use evloop::net::ReadEvent;
     ///
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = Loop::new()?;

@@ -8,7 +8,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::listener::ListenerState;
 use super::socket::{ListenSocket, StreamSocket, start_connect};
-use super::stream_api::stream_ops;
+use super::stream::api::stream_ops;
 use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::{HandleKind, handle_type};
@@ -16,7 +16,7 @@ use crate::handle::{HandleKind, handle_type};
 handle_type! {
     /// A Unix-domain stream: from [`Loop::unix_connect`], [`Loop::unix_pair`], or accepted by
     /// a [`UnixListener`]. Same reads, writes, backpressure and shutdown as
-    /// [`TcpStream`](crate::TcpStream).
+    /// [`TcpStream`](crate::net::TcpStream).
     UnixStream
 }
 stream_ops!(UnixStream);

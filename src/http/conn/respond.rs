@@ -2,10 +2,10 @@
 //! finished response may let parsing resume or the connection move on.
 
 use super::{Conn, Life, Now};
-use crate::WriteBuf;
-use crate::http::config::ServerConfig;
-use crate::http::pipeline::{Fields, HeadContext};
+use crate::http::conn::pipeline::{Fields, HeadContext};
 use crate::http::response::EncodeError;
+use crate::http::server::config::ServerConfig;
+use crate::net::WriteBuf;
 
 impl Conn {
     #[inline]

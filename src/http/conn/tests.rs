@@ -1,5 +1,5 @@
 use super::*;
-use crate::http::pipeline::Fields;
+use crate::http::conn::pipeline::Fields;
 use crate::http::response::EncodeError;
 
 const DATE: [u8; HTTP_DATE_LEN] = *b"Sun, 06 Nov 1994 08:49:37 GMT";

@@ -1,0 +1,88 @@
+//! [`ServerConfig`]: the server's limits and timeouts, with hardened defaults.
+
+use std::time::Duration;
+
+use crate::http::proto::parser::Limits;
+
+/// Limits and timeouts of a [`Server`](super::Server). The defaults are those of a hardened
+/// Node deployment; change fields on [`ServerConfig::default`]:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = evloop::http::ServerConfig::default();
+/// config.header_timeout = Duration::from_secs(5);
+/// config.server_header = Some("evloop".into());
+/// ```
+///
+/// Every limit a request breaks is answered with its status and `Connection: close`; the
+/// connection is then closed once the answer is flushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Bytes of a request head (request line, fields, empty line); 431 beyond. Default 16 KiB.
+    pub max_header_bytes: usize,
+    /// Header field lines in one request; 431 beyond. Default 100.
+    pub max_headers: usize,
+    /// Bytes of the request-target; 414 beyond. Default 8 KiB.
+    pub max_target_bytes: usize,
+    /// Bytes of a request body (`Content-Length` or the sum of chunks); 413 beyond. The whole
+    /// body is buffered before the handler runs. Default 1 MiB.
+    pub max_body_bytes: u64,
+    /// Time to receive a request head, from its first byte (from the accept for the first
+    /// request of a connection): the slowloris defence. 408 and close when it expires.
+    /// Default 10 s.
+    pub header_timeout: Duration,
+    /// Time to receive a request body once the head is in; 408 and close. Default 30 s.
+    pub body_timeout: Duration,
+    /// Time a keep-alive connection may sit idle between requests before it is closed.
+    /// Default 5 s.
+    pub idle_timeout: Duration,
+    /// After the server half-closes a connection, time it keeps reading (and discarding) so
+    /// that unread request bytes do not turn the close into a reset that destroys the last
+    /// response. Default 2 s.
+    pub linger_timeout: Duration,
+    /// Open connections; a connection accepted beyond this is closed at once (as Node's
+    /// `server.maxConnections`). Default 10 000.
+    pub max_connections: usize,
+    /// Pipelined requests one connection may have waiting for their responses; reading stops
+    /// at this many until responses go out. Default 32.
+    pub max_pipelined: usize,
+    /// Pass methods the parser does not know to the handler instead of answering 501.
+    /// Default `false`.
+    pub allow_unknown_methods: bool,
+    /// The `Server` header value, sent on every response if set. Default `None`.
+    pub server_header: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            max_header_bytes: limits.max_head_bytes,
+            max_headers: limits.max_headers,
+            max_target_bytes: limits.max_target_bytes,
+            max_body_bytes: limits.max_body_bytes,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5),
+            linger_timeout: Duration::from_secs(2),
+            max_connections: 10_000,
+            max_pipelined: 32,
+            allow_unknown_methods: false,
+            server_header: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The parser limits these settings imply.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_head_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_target_bytes: self.max_target_bytes,
+            max_body_bytes: self.max_body_bytes,
+            ..Limits::default()
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! [`Responder`] and [`ResponseWriter`]: how a handler answers, now or later.
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use crate::http::conn::pipeline::Fields;
+use crate::http::proto::response::is_reserved;
+use crate::http::server::{ConnId, Shared};
+use crate::net::WriteBuf;
+
+/// The right to answer one request. A plain `'static` value (ids and a shared slot, no borrow
+/// of the loop): keep it in a timer callback, a pool job's completion or a file read's, and
+/// answer when ready. Responses still leave in request order.
+///
+/// Dropping it without answering sends `500 Internal Server Error` (and logs the first time,
+/// on stderr). Answering a request whose connection has closed does nothing.
+#[derive(Debug)]
+#[must_use = "a dropped Responder answers 500"]
+pub struct Responder {
+    shared: Rc<Shared>,
+    conn: ConnId,
+    seq: u64,
+    answered: bool,
+}
+
+impl Responder {
+    pub(crate) fn new(shared: Rc<Shared>, conn: ConnId, seq: u64) -> Self {
+        Self {
+            shared,
+            conn,
+            seq,
+            answered: false,
+        }
+    }
+
+    /// Sends a complete response with a `Content-Length` body: owned or `'static` bytes, as
+    /// for a stream write (a large owned body goes to the socket without a copy). `headers` are written in order
+    /// after `Date` (and `Server`, if configured); `Content-Length` and `Transfer-Encoding`
+    /// among them are ignored (the server frames the body), and `Connection: close` closes the
+    /// connection after this response. For a `HEAD` request the body is not sent; 204 and 304
+    /// never carry one. A header that would break the response (CR or LF in a value, a name
+    /// that is not a token) or a status outside 200..=999 turns the answer into a 500, logged.
+    pub fn send<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        lp: &mut crate::Loop,
+        status: u16,
+        headers: &[(N, V)],
+        body: impl Into<WriteBuf>,
+    ) {
+        self.answered = true;
+        let body = body.into();
+        let seq = self.seq;
+        with_fields(headers, |fields, close| {
+            self.shared.respond(lp, self.conn, seq, |conn, now| {
+                conn.send(seq, status, fields, body, close, now)
+            });
+        });
+    }
+
+    /// Starts a streamed response: chunked for HTTP/1.1 clients, delimited by the close for
+    /// HTTP/1.0 ones. Send the body with [`ResponseWriter::write`] and finish with
+    /// [`ResponseWriter::end`]. Headers as for [`send`](Self::send).
+    pub fn start<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        lp: &mut crate::Loop,
+        status: u16,
+        headers: &[(N, V)],
+    ) -> ResponseWriter {
+        self.answered = true;
+        let seq = self.seq;
+        with_fields(headers, |fields, close| {
+            self.shared.respond(lp, self.conn, seq, |conn, now| {
+                conn.start(seq, status, fields, close, now)
+            });
+        });
+        ResponseWriter {
+            shared: Rc::clone(&self.shared),
+            conn: self.conn,
+            seq: self.seq,
+            ended: false,
+        }
+    }
+
+    /// Whether the connection is still open (a long poll may give up early when it is not).
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_open(self.conn)
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if !self.answered {
+            // Dropped by a panicking handler: the server answers and reports the panic itself.
+            let unanswered = !std::thread::panicking();
+            self.shared.abandon_later(self.conn, self.seq, unanswered);
+        }
+    }
+}
+
+/// The body of a streamed response, from [`Responder::start`]. Dropping it without
+/// [`end`](Self::end) cuts the response short: the connection closes after what was written,
+/// so the client sees an incomplete body.
+#[derive(Debug)]
+#[must_use = "a dropped ResponseWriter cuts the response short"]
+pub struct ResponseWriter {
+    shared: Rc<Shared>,
+    conn: ConnId,
+    seq: u64,
+    ended: bool,
+}
+
+impl ResponseWriter {
+    /// Sends a part of the body (nothing for an empty part). Returns `false` when the client
+    /// is not keeping up (the connection's write queue is above its high-water mark) or the
+    /// connection is gone: a producer should slow down.
+    pub fn write(&mut self, lp: &mut crate::Loop, data: impl Into<WriteBuf>) -> bool {
+        let (seq, data) = (self.seq, data.into());
+        self.shared
+            .respond(lp, self.conn, seq, |conn, _| Ok(conn.write(seq, data)))
+    }
+
+    /// Ends the body.
+    pub fn end(mut self, lp: &mut crate::Loop) {
+        self.ended = true;
+        let seq = self.seq;
+        self.shared
+            .respond(lp, self.conn, seq, |conn, now| Ok(conn.end(seq, now)));
+    }
+}
+
+impl Drop for ResponseWriter {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.shared.abandon_later(self.conn, self.seq, false);
+        }
+    }
+}
+
+/// Header lists up to this long are passed on from the stack.
+const STACK_FIELDS: usize = 8;
+
+/// Runs `f` on the handler's header list as byte pairs without the fields the server writes
+/// itself (see [`framing_free`]), and whether `Connection` asked for a close; nothing is
+/// allocated for a short list. The one- and two-field lists most handlers pass are converted
+/// without filling a whole stack array.
+fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
+    headers: &[(N, V)],
+    f: impl FnOnce(&Fields<'_>, bool) -> R,
+) -> R {
+    let f = |fields: &Fields<'_>| {
+        let (fields, close) = framing_free(fields);
+        f(&fields, close)
+    };
+    match headers {
+        [] => f(&[]),
+        [(n, v)] => f(&[(n.as_ref(), v.as_ref())]),
+        [(n1, v1), (n2, v2)] => f(&[(n1.as_ref(), v1.as_ref()), (n2.as_ref(), v2.as_ref())]),
+        _ if headers.len() <= STACK_FIELDS => {
+            let mut fields: [(&[u8], &[u8]); STACK_FIELDS] = [(&[], &[]); STACK_FIELDS];
+            for (slot, (name, value)) in fields.iter_mut().zip(headers) {
+                *slot = (name.as_ref(), value.as_ref());
+            }
+            f(&fields[..headers.len()])
+        }
+        _ => {
+            let fields: Vec<(&[u8], &[u8])> = headers
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref()))
+                .collect();
+            f(&fields)
+        }
+    }
+}
+
+/// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
+/// server writes those), and whether `Connection` asked for a close. Borrowed as they are when
+/// none is there, as is usual.
+#[inline]
+fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
+    if !fields.iter().any(|(name, _)| is_reserved(name)) {
+        return (Cow::Borrowed(fields), false);
+    }
+    let mut close = false;
+    let kept = fields
+        .iter()
+        .filter(|(name, value)| {
+            if name.eq_ignore_ascii_case(b"connection") {
+                close |= value
+                    .split(|&b| b == b',')
+                    .any(|o| o.trim_ascii().eq_ignore_ascii_case(b"close"));
+            }
+            !is_reserved(name)
+        })
+        .copied()
+        .collect();
+    (Cow::Owned(kept), close)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_fields;
+
+    #[test]
+    fn every_list_length_passes_the_same_pairs_in_order() {
+        for len in 0..12 {
+            let headers: Vec<(String, String)> = (0..len)
+                .map(|i| (format!("N{i}"), format!("v{i}")))
+                .collect();
+            let seen = with_fields(&headers, |fields, _| {
+                fields
+                    .iter()
+                    .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                    .collect::<Vec<_>>()
+            });
+            let want: Vec<(Vec<u8>, Vec<u8>)> = headers
+                .iter()
+                .map(|(n, v)| (n.clone().into_bytes(), v.clone().into_bytes()))
+                .collect();
+            assert_eq!(seen, want, "{len} fields");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The stream operations [`crate::net::TcpStream`] and [`crate::net::UnixStream`] share, written once
+//! as a macro over the shared core, and [`ReadEvent`].
+
+use crate::error::Error;
+
+/// What a read callback receives.
+#[derive(Debug)]
+pub enum ReadEvent<'a> {
+    /// Bytes read, lent from the loop's read buffer for the duration of the call: copy what
+    /// you keep.
+    Data(&'a [u8]),
+    /// The peer closed its write side. Reading stops (the handle stays open: you may still
+    /// write, then close it); reading again reports EOF again.
+    Eof,
+    /// The read failed (a reset peer: [`std::io::ErrorKind::ConnectionReset`]). Reading stops.
+    Error(Error),
+}
+
+/// Declares the shared stream operations on a typed stream id.
+macro_rules! stream_ops {
+    ($name:ident) => {
+        impl $name {
+            /// Starts reading: `cb` gets each chunk read, then [`ReadEvent::Eof`](crate::net::ReadEvent::Eof) or
+            /// [`ReadEvent::Error`](crate::net::ReadEvent::Error) (after which reading stops). Up to 32 reads run per
+            /// wake-up; the rest continue next iteration. Calling it while reading replaces the
+            /// callback. If the stream is already readable the first read runs in the pending
+            /// phase, never inside this call.
+            #[track_caller]
+            pub fn read_start(
+                self,
+                lp: &mut $crate::Loop,
+                mut cb: impl FnMut(&mut $crate::Loop, Self, $crate::net::ReadEvent<'_>) + 'static,
+            ) -> $crate::Result<()> {
+                lp.stream_read_start(
+                    self.0,
+                    Box::new(move |lp, id, ev| cb(lp, Self(id), ev)),
+                    std::panic::Location::caller(),
+                )
+            }
+
+            /// Stops reading (drops the read callback). Harmless when not reading.
+            pub fn read_stop(self, lp: &mut $crate::Loop) -> $crate::Result<()> {
+                lp.stream_read_stop(self.0)
+            }
+
+            /// Writes `buf` (owned or `'static` bytes, never copied). The bytes go out at once
+            /// if the socket takes them; the rest waits in an in-order queue flushed on the
+            /// writable edge. `cb` runs exactly once, in the pending phase (or the close phase,
+            /// with [`Error::Canceled`](crate::Error::Canceled), if the stream is closed
+            /// first) — never inside this call.
+            ///
+            /// Returns `Ok(false)` when the queue is at or above the high-water mark (as
+            /// Node's `write()`): stop writing until [`on_drain`](Self::on_drain) fires.
+            /// Errors (the callback is then dropped, never called): a stale or closing handle,
+            /// or [`Error::InvalidState`](crate::Error::InvalidState) after `shutdown`.
+            #[track_caller]
+            pub fn write(
+                self,
+                lp: &mut $crate::Loop,
+                buf: impl Into<$crate::net::WriteBuf>,
+                cb: impl FnOnce(&mut $crate::Loop, $crate::Result<()>) + 'static,
+            ) -> $crate::Result<bool> {
+                let req = $crate::net::stream::Request {
+                    cb: Box::new(cb),
+                    site: std::panic::Location::caller(),
+                };
+                lp.stream_write_one(self.0, buf.into(), req)
+            }
+
+            /// Writes several buffers as one request (one `sendmsg` when the socket takes them
+            /// all); `cb` runs once when the last byte is written. Otherwise as
+            /// [`write`](Self::write).
+            #[track_caller]
+            pub fn write_vectored<B: Into<$crate::net::WriteBuf>>(
+                self,
+                lp: &mut $crate::Loop,
+                bufs: impl IntoIterator<Item = B>,
+                cb: impl FnOnce(&mut $crate::Loop, $crate::Result<()>) + 'static,
+            ) -> $crate::Result<bool> {
+                let req = $crate::net::stream::Request {
+                    cb: Box::new(cb),
+                    site: std::panic::Location::caller(),
+                };
+                lp.stream_write(self.0, bufs.into_iter().map(Into::into), req)
+            }
+
+            /// Sends as much of `bufs` as the socket takes at once, without queueing anything
+            /// and without a callback (libuv's `uv_try_write`): returns the number of bytes
+            /// sent, which may be fewer than given. Bytes stay the caller's, so a reused buffer
+            /// costs no copy; queue the unsent rest with [`write`](Self::write).
+            ///
+            /// Fails with an [`Error::Io`](crate::Error::Io) of kind
+            /// [`WouldBlock`](std::io::ErrorKind::WouldBlock) when nothing can be sent now:
+            /// earlier writes are still queued (sending would reorder the stream), the socket's
+            /// buffer is full, or a connect is in progress. Other errors are the socket's
+            /// (a reset peer), [`Error::InvalidState`](crate::Error::InvalidState) after
+            /// `shutdown`, or a stale or closing handle.
+            pub fn try_write(
+                self,
+                lp: &mut $crate::Loop,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> $crate::Result<usize> {
+                lp.stream_try_write(self.0, bufs)
+            }
+
+            /// Bytes queued and not yet handed to the kernel.
+            pub fn write_queue_size(self, lp: &mut $crate::Loop) -> $crate::Result<usize> {
+                Ok($crate::net::stream::stream_mut(&mut lp.handles, self.0)?
+                    .queue
+                    .bytes())
+            }
+
+            /// Sets the queue size at which [`write`](Self::write) returns `false`
+            /// (default 64 KiB).
+            pub fn set_high_water_mark(
+                self,
+                lp: &mut $crate::Loop,
+                bytes: usize,
+            ) -> $crate::Result<()> {
+                $crate::net::stream::stream_open(&mut lp.handles, self.0)?
+                    .extra_mut()
+                    .high_water = bytes;
+                Ok(())
+            }
+
+            /// Sets the callback run (in the pending phase) when the write queue empties after
+            /// a [`write`](Self::write) returned `false`.
+            #[track_caller]
+            pub fn on_drain(
+                self,
+                lp: &mut $crate::Loop,
+                mut cb: impl FnMut(&mut $crate::Loop, Self) + 'static,
+            ) -> $crate::Result<()> {
+                lp.stream_on_drain(
+                    self.0,
+                    Box::new(move |lp, id| cb(lp, Self(id))),
+                    std::panic::Location::caller(),
+                )
+            }
+
+            /// Half-closes the stream (shuts its write side) once every queued write is
+            /// flushed; `cb` runs after every earlier write callback. Later writes, and a second
+            /// `shutdown`, are [`Error::InvalidState`](crate::Error::InvalidState). Reading
+            /// goes on until the peer closes too.
+            #[track_caller]
+            pub fn shutdown(
+                self,
+                lp: &mut $crate::Loop,
+                cb: impl FnOnce(&mut $crate::Loop, $crate::Result<()>) + 'static,
+            ) -> $crate::Result<()> {
+                let req = $crate::net::stream::Request {
+                    cb: Box::new(cb),
+                    site: std::panic::Location::caller(),
+                };
+                lp.stream_shutdown(self.0, req)
+            }
+
+            /// Sets the kernel send buffer size (`SO_SNDBUF`).
+            pub fn set_send_buffer_size(
+                self,
+                lp: &mut $crate::Loop,
+                bytes: usize,
+            ) -> $crate::Result<()> {
+                lp.stream_socket(self.0)?
+                    .sock_ref()
+                    .set_send_buffer_size(bytes)?;
+                Ok(())
+            }
+
+            /// Sets the kernel receive buffer size (`SO_RCVBUF`).
+            pub fn set_recv_buffer_size(
+                self,
+                lp: &mut $crate::Loop,
+                bytes: usize,
+            ) -> $crate::Result<()> {
+                lp.stream_socket(self.0)?
+                    .sock_ref()
+                    .set_recv_buffer_size(bytes)?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_ops;
