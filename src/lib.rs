@@ -151,6 +151,7 @@ pub use error::{Error, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
+pub use event_loop::uncaught::UncaughtPanic;
 pub use event_loop::{Loop, RunMode};
 pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};

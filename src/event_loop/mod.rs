@@ -7,6 +7,7 @@ pub(crate) mod immediate;
 mod poll;
 pub(crate) mod sender;
 pub(crate) mod tasks;
+pub(crate) mod uncaught;
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
@@ -119,6 +120,8 @@ pub struct Loop {
     pub(crate) counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     pub(crate) instruments: Instruments,
+    /// The opt-in report-and-go-on policy for panicking callbacks.
+    pub(crate) uncaught: uncaught::Uncaught,
 }
 
 impl Loop {
@@ -166,6 +169,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            uncaught: uncaught::Uncaught::default(),
         })
     }
 
@@ -185,15 +189,26 @@ impl Loop {
         }
         self.running = true;
         self.instruments.run_started();
-        let result = catch_unwind(AssertUnwindSafe(|| self.run_iterations(mode)));
-        self.running = false;
-        match result {
-            Ok(r) => r,
-            Err(panic) => {
-                self.tasks.reset_drain();
-                self.instruments.unwound();
-                resume_unwind(panic)
+        loop {
+            let panic = match catch_unwind(AssertUnwindSafe(|| self.run_iterations(mode))) {
+                Ok(result) => {
+                    self.running = false;
+                    return result;
+                }
+                Err(panic) => panic,
+            };
+            self.tasks.reset_drain();
+            self.instruments.unwound();
+            // Under `on_uncaught_panic`: reported, and the loop goes on.
+            let reported = self.uncaught.report(panic.as_ref());
+            if reported && mode == RunMode::Default {
+                continue;
             }
+            self.running = false;
+            if reported {
+                return Ok(self.alive());
+            }
+            resume_unwind(panic)
         }
     }
 
@@ -366,10 +381,14 @@ impl Loop {
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
         self.counters.callbacks[phase as usize] += 1;
-        if self.instruments.timing {
-            return self.call_timed(phase, kind, site, f);
-        }
-        f(self)
+        let outer = self.uncaught.site.replace(site);
+        let r = if self.instruments.timing {
+            self.call_timed(phase, kind, site, f)
+        } else {
+            f(self)
+        };
+        self.uncaught.site = outer;
+        r
     }
 
     /// Runs `f` (which calls a user callback taken out of its slot) and then `restore` (which
