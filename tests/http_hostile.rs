@@ -46,7 +46,10 @@ fn a_panicking_handler_gets_a_500_and_close_and_other_connections_are_served() {
         let second = read_response(&mut r, false).unwrap();
         assert_eq!(second.status, 500);
         assert_eq!(second.header("connection"), Some("close"));
-        assert!(read_response(&mut r, false).is_err(), "nothing after the 500");
+        assert!(
+            read_response(&mut r, false).is_err(),
+            "nothing after the 500"
+        );
 
         // The connection opened before is still served, and so is a fresh one.
         other

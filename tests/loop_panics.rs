@@ -105,7 +105,8 @@ fn under_on_uncaught_panic_a_panic_is_reported_with_its_site_and_the_loop_goes_o
         let reports = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let r = reports.clone();
         lp.on_uncaught_panic(Some(move |p: &evloop::UncaughtPanic| {
-            r.borrow_mut().push((p.message.clone(), p.site.map(|s| s.line())));
+            r.borrow_mut()
+                .push((p.message.clone(), p.site.map(|s| s.line())));
         }));
         let fired = Counter::new();
         let mut panic_line = 0;

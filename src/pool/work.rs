@@ -121,6 +121,32 @@ impl Loop {
         }
     }
 
+    /// Cancels every pool request of this loop that has not started yet (work, file operations,
+    /// lookups), as [`cancel`](Self::cancel) does one: each callback runs later with
+    /// [`Error::Canceled`]. Returns how many were canceled. Requests already running finish as
+    /// usual. For a shutdown with a deadline: jobs queued for connections that are gone no
+    /// longer keep the loop (and the process) alive.
+    pub fn cancel_queued_work(&mut self) -> usize {
+        let Some(pool) = self.requests.pool.clone() else {
+            return 0;
+        };
+        let queued: Vec<u32> = self
+            .requests
+            .slab
+            .iter()
+            .filter(|(_, r)| {
+                r.job
+                    .as_ref()
+                    .is_some_and(|job| pool.cancel(job) == CancelResult::Canceled)
+            })
+            .map(|(key, _)| key as u32)
+            .collect();
+        for &key in &queued {
+            self.fail_request(key, Error::Canceled);
+        }
+        queued.len()
+    }
+
     /// Submits a type-erased job; `done` runs on the loop with its outcome. Used by
     /// `queue_work`, the file operations and DNS.
     pub(crate) fn submit_job(
