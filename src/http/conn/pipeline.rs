@@ -3,6 +3,7 @@
 //! back until every earlier response has been sent in full.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::head_cache::HeadCache;
 use super::output::Output;
@@ -47,6 +48,29 @@ struct Slot {
     /// most responses are at the front when they are answered, and a small slot is cheap to
     /// queue and pop).
     held: Option<Box<Output>>,
+    /// A body streamed from a file, chunk by chunk (boxed: rare).
+    file: Option<Box<FileBody>>,
+}
+
+/// A file body on its way out: the next chunk is read (on the pool) only once the slot is at
+/// the front and the socket has taken the chunk before, so a download holds about one chunk of
+/// memory whatever the file's size or the client's speed.
+#[derive(Debug)]
+struct FileBody {
+    file: Arc<std::fs::File>,
+    offset: u64,
+    remaining: u64,
+    /// A chunk read is on the pool.
+    reading: bool,
+}
+
+/// A chunk of a file body to read: `len` bytes at `offset`, for response `seq`.
+#[derive(Debug)]
+pub(crate) struct FileRead {
+    pub(crate) seq: u64,
+    pub(crate) file: Arc<std::fs::File>,
+    pub(crate) offset: u64,
+    pub(crate) len: usize,
 }
 
 /// The in-order response queue of one connection.
@@ -79,6 +103,7 @@ impl ResponseQueue {
             phase: Phase::Waiting,
             close_after: false,
             held: None,
+            file: None,
         })
     }
 
@@ -92,6 +117,7 @@ impl ResponseQueue {
             phase: Phase::Waiting,
             close_after: true,
             held: None,
+            file: None,
         });
         let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
         let body = format!("{status} {}: {text}\n", reason_phrase(status));
@@ -142,6 +168,17 @@ impl ResponseQueue {
     /// The first `n` released bytes were sent straight from the scratch buffer.
     pub(crate) fn consume_output(&mut self, n: usize) {
         self.out.consume_scratch(n);
+    }
+
+    /// Response bytes encoded and not yet handed to the socket: released and held back.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        let held: usize = self
+            .slots
+            .iter()
+            .filter_map(|slot| slot.held.as_ref())
+            .map(|held| held.len())
+            .sum();
+        self.out.len() + held
     }
 
     pub(crate) fn has_output(&self) -> bool {
@@ -195,6 +232,109 @@ impl ResponseQueue {
             }
         }
         Ok(true)
+    }
+
+    /// A complete response whose `len`-byte body is read from `file` (from its start) in
+    /// chunks, as the socket takes them (see [`next_file_read`](Self::next_file_read)).
+    #[expect(clippy::too_many_arguments, reason = "a head's inputs, passed on")]
+    pub(crate) fn send_file(
+        &mut self,
+        seq: u64,
+        status: u16,
+        fields: &Fields<'_>,
+        file: std::fs::File,
+        len: u64,
+        ctx: HeadContext<'_>,
+        close: bool,
+    ) -> Result<bool, EncodeError> {
+        let Some(i) = self.waiting(seq, status)? else {
+            return Ok(false);
+        };
+        let bodiless = status == 204 || status == 304;
+        let framing = if bodiless {
+            ResponseFraming::None
+        } else {
+            ResponseFraming::Length(len)
+        };
+        let slot = self.write_head(i, status, fields, framing, ctx, close, None)?;
+        if slot.head_only || bodiless || len == 0 {
+            slot.phase = Phase::Done;
+        } else {
+            slot.phase = Phase::Streaming {
+                chunked: false,
+                silent: false,
+            };
+            slot.file = Some(Box::new(FileBody {
+                file: Arc::new(file),
+                offset: 0,
+                remaining: len,
+                reading: false,
+            }));
+        }
+        self.release();
+        Ok(true)
+    }
+
+    /// The next chunk (at most `chunk` bytes) of the front response's file body to read, if it
+    /// has one and no read is under way; it then counts as under way until
+    /// [`file_chunk`](Self::file_chunk).
+    pub(crate) fn next_file_read(&mut self, chunk: usize) -> Option<FileRead> {
+        let seq = self.front_seq;
+        let body = self.slots.front_mut()?.file.as_mut()?;
+        if body.reading || body.remaining == 0 {
+            return None;
+        }
+        body.reading = true;
+        let len = usize::try_from(body.remaining).unwrap_or(usize::MAX).min(chunk.max(1));
+        Some(FileRead {
+            seq,
+            file: Arc::clone(&body.file),
+            offset: body.offset,
+            len,
+        })
+    }
+
+    /// A chunk read for `seq` came back. Bytes go out and the body moves on (and ends when
+    /// complete); a failed read, or a file that ended early, cuts the response short (the
+    /// connection closes: the client sees an incomplete body). `false`: no such read.
+    pub(crate) fn file_chunk(&mut self, seq: u64, read: std::io::Result<Vec<u8>>) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        let Some(body) = self.slots[i].file.as_mut().filter(|b| b.reading) else {
+            return false;
+        };
+        body.reading = false;
+        let data = match read {
+            Ok(data) if !data.is_empty() && data.len() as u64 <= body.remaining => data,
+            _ => {
+                self.slots[i].file = None;
+                return self.abandon_started(seq);
+            }
+        };
+        body.offset += data.len() as u64;
+        body.remaining -= data.len() as u64;
+        let done = body.remaining == 0;
+        self.write(seq, data.into());
+        if done {
+            if let Some(i) = self.index(seq) {
+                self.slots[i].file = None;
+            }
+            self.end(seq);
+        }
+        true
+    }
+
+    /// Cuts a started response short: the connection closes after what was sent.
+    fn abandon_started(&mut self, seq: u64) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        let slot = &mut self.slots[i];
+        slot.phase = Phase::Done;
+        slot.close_after = true;
+        self.release();
+        true
     }
 
     /// Starts a streamed response: chunked for HTTP/1.1, close-delimited for HTTP/1.0.

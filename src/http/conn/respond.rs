@@ -24,6 +24,25 @@ impl Conn {
         Ok(sent)
     }
 
+    #[expect(clippy::too_many_arguments, reason = "a response's inputs, passed on")]
+    pub(crate) fn send_file(
+        &mut self,
+        seq: u64,
+        status: u16,
+        fields: &Fields<'_>,
+        file: std::fs::File,
+        len: u64,
+        close: bool,
+        now: &Now,
+    ) -> Result<bool, EncodeError> {
+        let ctx = context(&self.cfg, now);
+        let sent = self
+            .queue
+            .send_file(seq, status, fields, file, len, ctx, close)?;
+        self.after_response(now);
+        Ok(sent)
+    }
+
     pub(crate) fn start(
         &mut self,
         seq: u64,
@@ -81,7 +100,7 @@ impl Conn {
                 self.queue.push_continue();
             }
         }
-        if self.pipeline_full && self.queue.len() < self.cfg.max_pipelined {
+        if self.pipeline_full && self.queue.len() < self.cfg.max_pipelined && !self.output_high() {
             self.process(now);
         }
         self.update();

@@ -56,9 +56,9 @@ impl Harness {
     }
 
     fn output(&mut self) -> String {
-        let pieces = self.conn.take_output();
+        let pieces = self.conn.take_output(self.now.at);
         if !pieces.is_empty() {
-            self.conn.on_write_done();
+            self.conn.on_write_done(self.now.at);
         }
         let bytes: Vec<u8> = pieces.iter().flat_map(|p| p.as_slice().to_vec()).collect();
         String::from_utf8(bytes).expect("utf-8 output")
@@ -174,11 +174,11 @@ fn connection_close_half_closes_then_lingers() {
     let seqs = h.seqs();
     assert_eq!(seqs.len(), 1, "nothing is read after a closing request");
     h.send(seqs[0], "x");
-    let out = h.conn.take_output();
+    let out = h.conn.take_output(h.now.at);
     let text: Vec<u8> = out.iter().flat_map(|p| p.as_slice().to_vec()).collect();
     assert!(String::from_utf8_lossy(&text).contains("Connection: close\r\n"));
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
-    h.conn.on_write_done();
+    h.conn.on_write_done(h.now.at);
     h.at(50);
     h.conn.on_shutdown_done(h.now.at);
     assert_eq!(h.conn.life(), Life::Lingering(h.now.at));

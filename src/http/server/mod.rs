@@ -51,6 +51,9 @@ pub struct ServerStats {
     /// Handler calls that panicked. Each was answered 500 (or cut short) and its connection
     /// closed; the other connections were not touched.
     pub handler_panics: u64,
+    /// Connections closed because the client took no bytes for
+    /// [`ServerConfig::send_timeout`].
+    pub send_timeouts: u64,
 }
 
 pub(crate) struct Entry {
@@ -62,6 +65,8 @@ pub(crate) struct Entry {
     pub(crate) timer: Option<(Timer, Instant)>,
     pub(crate) reading: bool,
     pub(crate) shutdown_sent: bool,
+    /// The socket's write queue when last looked at, while bytes are queued (send progress).
+    pub(crate) queued: usize,
 }
 
 pub(crate) struct State {

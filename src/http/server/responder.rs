@@ -57,6 +57,31 @@ impl Responder {
         });
     }
 
+    /// Sends a complete response whose body is the first `len` bytes of `file` (a regular
+    /// file, e.g. from [`fs::open_beneath`](crate::fs::open_beneath)), with `Content-Length:
+    /// len`. The body is read on the thread pool in chunks of
+    /// [`ServerConfig::file_chunk_bytes`](super::ServerConfig::file_chunk_bytes), the next only
+    /// once the socket has room, so memory stays at about a chunk or two whatever the file's
+    /// size or the client's speed. A read error, or a file that ends before `len`, cuts the
+    /// response short (the connection closes: the client sees an incomplete body). Headers,
+    /// `HEAD` and bodiless statuses as for [`send`](Self::send).
+    pub fn send_file<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        mut self,
+        lp: &mut crate::Loop,
+        status: u16,
+        headers: &[(N, V)],
+        file: std::fs::File,
+        len: u64,
+    ) {
+        self.answered = true;
+        let seq = self.seq;
+        with_fields(headers, |fields, close| {
+            self.shared.respond(lp, self.conn, seq, |conn, now| {
+                conn.send_file(seq, status, fields, file, len, close, now)
+            });
+        });
+    }
+
     /// Starts a streamed response: chunked for HTTP/1.1 clients, delimited by the close for
     /// HTTP/1.0 ones. Send the body with [`ResponseWriter::write`] and finish with
     /// [`ResponseWriter::end`]. Headers as for [`send`](Self::send).

@@ -4,13 +4,17 @@
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
 use std::io::IoSlice;
+use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::request::Request;
 use super::responder::Responder;
+use crate::http::conn::pipeline::FileRead;
 use crate::http::conn::{Conn, Life, Now};
+use crate::metrics::CallbackKind;
+use crate::pool::JobKind;
 use crate::http::proto::response::EncodeError;
 use crate::http::server::{ConnId, Entry, Handler, Shared};
 use crate::net::{ReadEvent, TcpStream};
@@ -40,6 +44,7 @@ impl Shared {
                 timer: None,
                 reading: false,
                 shutdown_sent: false,
+                queued: 0,
             });
             let id = ConnId { key, generation };
             st.dirty.push(id);
@@ -47,9 +52,14 @@ impl Shared {
         };
         let s = Rc::clone(&self);
         let _ = stream.on_drain(lp, move |lp, _| {
-            if let Some(e) = s.state.borrow_mut().entry(id) {
+            let mut st = s.state.borrow_mut();
+            let now = st.now(lp);
+            if let Some(e) = st.entry(id) {
                 e.conn.set_write_blocked(false);
+                e.conn.on_send_progress(now.at);
+                e.conn.resume(&now);
             }
+            drop(st);
             s.mark(lp, id);
         });
         self.pump(lp);
@@ -186,7 +196,7 @@ impl Shared {
             .conn
             .send_now(|bytes| stream.try_write(lp, &[IoSlice::new(bytes)]).ok())
             as u64;
-        let out = e.conn.take_output();
+        let out = e.conn.take_output(now);
         if !out.is_empty() {
             written += out.iter().map(|p| p.as_slice().len() as u64).sum::<u64>();
             let s = Rc::clone(self);
@@ -196,6 +206,33 @@ impl Shared {
                 Ok(false) => e.conn.set_write_blocked(true),
                 Err(_) => e.conn.on_io_error(),
             }
+        }
+        if e.conn.is_sending() {
+            // What the send timeout compares against: the socket has made progress when its
+            // queue is shorter than this.
+            e.queued = stream.write_queue_size(lp).unwrap_or(0);
+        }
+        if let Some(read) = e.conn.take_file_read() {
+            let s = Rc::clone(self);
+            let FileRead {
+                seq,
+                file,
+                offset,
+                len,
+            } = read;
+            let job = move || {
+                let mut buf = vec![0u8; len];
+                let n = file.read_at(&mut buf, offset)?;
+                buf.truncate(n);
+                Ok(buf)
+            };
+            lp.submit_io(
+                JobKind::Fs,
+                CallbackKind::Fs,
+                self.site,
+                job,
+                move |lp, read| s.on_file_chunk(lp, id, seq, read),
+            );
         }
         if e.conn.life() == Life::ShutdownWrite && !e.shutdown_sent {
             e.shutdown_sent = true;
@@ -251,10 +288,19 @@ impl Shared {
         let timer = lp.set_timeout(deadline.saturating_duration_since(now), move |lp, _| {
             let mut st = s.state.borrow_mut();
             let now = st.now(lp);
+            let mut timed_out = false;
             if let Some(e) = st.entry(id) {
                 e.timer = None;
-                e.conn.on_timer(&now);
+                if e.conn.is_sending() {
+                    let queued = e.stream.write_queue_size(lp).unwrap_or(0);
+                    if queued < e.queued {
+                        e.conn.on_send_progress(now.at);
+                    }
+                    e.queued = queued;
+                }
+                timed_out = e.conn.on_timer(&now);
             }
+            st.stats.send_timeouts += u64::from(timed_out);
             drop(st);
             s.mark(lp, id);
         });
@@ -285,13 +331,34 @@ impl Shared {
     }
 
     fn on_written(self: &Rc<Self>, lp: &mut Loop, id: ConnId, ok: bool) {
-        if let Some(e) = self.state.borrow_mut().entry(id) {
+        let mut st = self.state.borrow_mut();
+        let now = st.now(lp);
+        if let Some(e) = st.entry(id) {
             if ok {
-                e.conn.on_write_done();
+                e.conn.on_write_done(now.at);
+                e.conn.resume(&now);
             } else {
                 e.conn.on_io_error();
             }
         }
+        drop(st);
+        self.mark(lp, id);
+    }
+
+    /// A chunk of a file body came back from the pool.
+    fn on_file_chunk(
+        self: &Rc<Self>,
+        lp: &mut Loop,
+        id: ConnId,
+        seq: u64,
+        read: std::io::Result<Vec<u8>>,
+    ) {
+        let mut st = self.state.borrow_mut();
+        let now = st.now(lp);
+        if let Some(e) = st.entry(id) {
+            e.conn.on_file_chunk(seq, read, &now);
+        }
+        drop(st);
         self.mark(lp, id);
     }
 
