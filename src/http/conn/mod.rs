@@ -88,6 +88,8 @@ pub(crate) struct Conn {
     writes_in_flight: usize,
     /// While bytes are queued for the socket: since when it has taken none (the send timeout).
     send_since: Option<Instant>,
+    /// The server is shutting down (see [`drain`](Self::drain)).
+    draining: bool,
     life: Life,
 }
 
@@ -110,6 +112,7 @@ impl Conn {
             write_blocked: false,
             writes_in_flight: 0,
             send_since: None,
+            draining: false,
             life: Life::Open,
         }
     }
@@ -329,16 +332,27 @@ impl Conn {
         }
     }
 
-    /// Graceful shutdown: answer what was dispatched (the last answer says `Connection:
-    /// close`), read no further requests, then close.
-    pub(crate) fn drain(&mut self) {
+    /// Graceful shutdown, first step: the last response queued from now on says `Connection:
+    /// close`, and requests already received (in the input buffer, or read before
+    /// [`settle_drain`](Self::settle_drain)) are still dispatched and answered.
+    pub(crate) fn drain(&mut self, now: &Now) {
+        self.draining = true;
+        self.queue.set_draining();
+        if self.life == Life::Open && self.parsing && !self.inbuf.is_empty() {
+            self.process(now);
+        }
+    }
+
+    /// Graceful shutdown, second step (once the reads under way have been taken in): read
+    /// no further requests, drop a request still arriving, and close once the answers are out:
+    /// with a half-close and a linger, never a reset, so no answer is lost to one.
+    pub(crate) fn settle_drain(&mut self) {
         self.parsing = false;
         self.pipeline_full = false;
         self.incoming = None;
         self.head_since = None;
         self.continue_pending = false;
         self.inbuf = Vec::new();
-        self.queue.set_draining();
         self.update();
     }
 
@@ -485,7 +499,10 @@ impl Conn {
         // their handlers.
         self.dispatches.clear();
         self.parsing = false;
-        self.life = if self.writes_in_flight == 0 && !self.queue.has_output() {
+        // A drained connection may have a request on its way that nobody reads: closing
+        // with it unread would send a reset, so it half-closes and lingers instead.
+        let quiet = self.writes_in_flight == 0 && !self.queue.has_output();
+        self.life = if quiet && (self.eof || !self.draining) {
             Life::Close
         } else {
             Life::ShutdownWrite

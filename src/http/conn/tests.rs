@@ -397,21 +397,45 @@ fn bad_response_heads_are_refused() {
 }
 
 #[test]
-fn drain_closes_idle_at_once_and_busy_after_the_last_response() {
+fn drain_half_closes_idle_and_busy_after_the_last_response() {
+    // Idle: reading ends once the drain settles, then a FIN and a linger, never a close with
+    // a request unread (that would be a reset).
     let mut h = Harness::new();
-    h.conn.drain();
+    h.conn.drain(&h.now);
+    assert_eq!(h.conn.life(), Life::Open, "reads under way are still taken in");
+    h.conn.settle_drain();
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+    h.conn.on_shutdown_done(h.now.at);
+    assert_eq!(h.conn.life(), Life::Lingering(h.now.at));
+    h.conn.on_eof();
     assert_eq!(h.conn.life(), Life::Close);
 
     let mut h = Harness::new();
     h.feed(GET);
     h.feed(GET);
     let seqs = h.seqs();
-    h.conn.drain();
+    h.conn.drain(&h.now);
+    h.conn.settle_drain();
     assert_eq!(h.conn.life(), Life::Open);
     h.send(seqs[0], "a");
     assert_eq!(h.output(), ok("a"));
     h.send(seqs[1], "b");
     assert!(h.output().contains("Connection: close\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
+
+#[test]
+fn a_request_read_before_the_drain_settles_is_answered_with_close() {
+    let mut h = Harness::new();
+    h.conn.drain(&h.now);
+    h.feed(GET); // arrived in the same iteration as the shutdown
+    let seqs = h.seqs();
+    assert_eq!(seqs.len(), 1);
+    h.conn.settle_drain();
+    h.send(seqs[0], "late");
+    let out = h.output();
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(out.ends_with("late"), "{out}");
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
 }
 

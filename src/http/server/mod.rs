@@ -367,14 +367,27 @@ impl Server {
                 })
                 .collect()
         };
-        for id in ids {
-            if let Some(e) = shared.state.borrow_mut().entry(id) {
-                e.conn.drain();
+        for id in &ids {
+            let mut st = shared.state.borrow_mut();
+            let now = st.now(lp);
+            if let Some(e) = st.entry(*id) {
+                e.conn.drain(&now);
             }
-            shared.state.borrow_mut().dirty.push(id);
+            st.dirty.push(*id);
         }
         shared.pump(lp);
+        // Reads already under way in this iteration (a request sent just before the shutdown)
+        // are taken in and answered; after them, in the check phase, reading ends.
         let s = Rc::clone(shared);
-        lp.set_immediate(move |lp| s.check_drained(lp));
+        lp.set_immediate(move |lp| {
+            for id in ids {
+                if let Some(e) = s.state.borrow_mut().entry(id) {
+                    e.conn.settle_drain();
+                }
+                s.state.borrow_mut().dirty.push(id);
+            }
+            s.pump(lp);
+            s.check_drained(lp);
+        });
     }
 }
