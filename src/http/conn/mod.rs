@@ -189,6 +189,11 @@ impl Conn {
         out
     }
 
+    /// Whether a complete request has arrived on this connection.
+    pub(crate) fn has_served(&self) -> bool {
+        self.served > 0
+    }
+
     pub(crate) fn life(&self) -> Life {
         self.life
     }

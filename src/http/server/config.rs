@@ -41,9 +41,15 @@ pub struct ServerConfig {
     /// that unread request bytes do not turn the close into a reset that destroys the last
     /// response. Default 2 s.
     pub linger_timeout: Duration,
-    /// Open connections; a connection accepted beyond this is closed at once (as Node's
-    /// `server.maxConnections`). Default 10 000.
+    /// Open connections. At the cap, the oldest connection that has not sent a complete
+    /// request yet (silent, or slowloris) is closed to make room for the new one, so idle
+    /// attackers cannot keep real clients out; only when every open connection has sent a
+    /// request is the new one closed at once (as Node's `server.maxConnections`). Default
+    /// 10 000 (each costs a few KiB and a descriptor).
     pub max_connections: usize,
+    /// Open connections per client IP address; one beyond is closed at once. `None` (the
+    /// default): no per-address limit, as clients behind one NAT or proxy share an address.
+    pub max_connections_per_ip: Option<usize>,
     /// Pipelined requests one connection may have waiting for their responses; reading stops
     /// at this many until responses go out. Default 32.
     pub max_pipelined: usize,
@@ -86,6 +92,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(5),
             linger_timeout: Duration::from_secs(2),
             max_connections: 10_000,
+            max_connections_per_ip: None,
             max_pipelined: 32,
             response_high_water: 1024 * 1024,
             send_timeout: Duration::from_secs(60),

@@ -11,7 +11,8 @@ pub use request::{Request, percent_decode};
 pub use responder::{Responder, ResponseWriter};
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,8 +39,13 @@ pub(crate) struct ConnId {
 pub struct ServerStats {
     /// Connections accepted (including those closed at once for being over the limit).
     pub connections_accepted: u64,
-    /// Connections closed at once because `max_connections` were open.
+    /// Connections closed at once: `max_connections` were open and none could be evicted, or
+    /// the client's address had `max_connections_per_ip` open, or the server was shutting
+    /// down.
     pub connections_rejected: u64,
+    /// Connections closed at the cap to make room for a new one, because they had not sent a
+    /// complete request (oldest first).
+    pub connections_evicted: u64,
     /// Connections open now.
     pub connections_open: u64,
     /// Requests dispatched to the handler.
@@ -86,6 +92,12 @@ pub(crate) struct State {
     /// Connections closed whose close callback has not run yet.
     pub(crate) closing: usize,
     pub(crate) drain: Option<Drain>,
+    /// Connections in accept order that had not completed a request when last looked at: the
+    /// candidates for eviction at the cap, oldest first (stale entries are skipped, and the
+    /// list is compacted when it outgrows the open connections).
+    pub(crate) unproven: VecDeque<ConnId>,
+    /// Open connections per client address, when `max_connections_per_ip` is set.
+    pub(crate) per_ip: HashMap<IpAddr, usize>,
 }
 
 pub(crate) struct Drain {
@@ -239,6 +251,10 @@ impl Shared {
     }
 }
 
+/// How long a graceful shutdown keeps reading requests that were already on their way: a
+/// request sent just before the shutdown may still sit in the kernel, not yet readable.
+const SETTLE: Duration = Duration::from_millis(20);
+
 /// An HTTP/1.1 server on one loop. See the [module docs](super) for an example.
 ///
 /// Cloning gives another handle to the same server. The server keeps running while its
@@ -298,6 +314,8 @@ impl Server {
                     servicing: None,
                     closing: 0,
                     drain: None,
+                    unproven: VecDeque::new(),
+                    per_ip: HashMap::new(),
                 }),
                 handler: RefCell::new(Some(Box::new(handler))),
                 abandoned: RefCell::new(Vec::new()),
@@ -325,9 +343,12 @@ impl Server {
         stats
     }
 
-    /// Shuts down gracefully: closes the listener (new connections are refused), closes idle
-    /// connections at once and the others as soon as their last dispatched request is answered
-    /// (that answer says `Connection: close`), and after `deadline` closes whatever is left.
+    /// Shuts down gracefully: closes the listener (new connections are refused); answers the
+    /// requests already received, including those that arrive within 20 ms (they were on their
+    /// way), the last of each connection with `Connection: close`; then half-closes every
+    /// connection once its answers are out and lingers to read what the client still sends,
+    /// so no close turns into a reset that would destroy an answer. After `deadline` it closes
+    /// whatever is left.
     /// `cb` runs (never inside this call) once the listener and every connection are closed;
     /// then the server holds nothing that keeps the loop alive.
     pub fn shutdown(
@@ -337,7 +358,7 @@ impl Server {
         cb: impl FnOnce(&mut Loop) + 'static,
     ) {
         let shared = &self.shared;
-        let ids: Vec<ConnId> = {
+        let mut ids: Vec<ConnId> = {
             let mut st = shared.state.borrow_mut();
             if let Some(drain) = &mut st.drain {
                 drain.callbacks.push(Box::new(cb));
@@ -376,11 +397,12 @@ impl Server {
             st.dirty.push(*id);
         }
         shared.pump(lp);
-        // Reads already under way in this iteration (a request sent just before the shutdown)
-        // are taken in and answered; after them, in the check phase, reading ends.
+        // Requests already on their way when the shutdown began (in the socket buffers, or
+        // still in the kernel's loopback queue) are read and answered for a moment; then
+        // reading ends.
         let s = Rc::clone(shared);
-        lp.set_immediate(move |lp| {
-            for id in ids {
+        lp.set_timeout(SETTLE.min(deadline), move |lp, _| {
+            for id in std::mem::take(&mut ids) {
                 if let Some(e) = s.state.borrow_mut().entry(id) {
                     e.conn.settle_drain();
                 }

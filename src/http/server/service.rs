@@ -4,6 +4,7 @@
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
 use std::io::IoSlice;
+use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -16,25 +17,23 @@ use crate::http::conn::{Conn, Life, Now};
 use crate::metrics::CallbackKind;
 use crate::pool::JobKind;
 use crate::http::proto::response::EncodeError;
-use crate::http::server::{ConnId, Entry, Handler, Shared};
+use crate::http::server::{ConnId, Entry, Handler, Shared, State};
 use crate::net::{ReadEvent, TcpStream};
 use crate::{Handle, Loop};
 
 impl Shared {
     pub(crate) fn accept(self: Rc<Self>, lp: &mut Loop, stream: TcpStream) {
+        let peer = stream
+            .peer_addr(lp)
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        if !self.admit(lp, peer) {
+            self.state.borrow_mut().stats.connections_rejected += 1;
+            let _ = stream.close(lp, |_| {});
+            return;
+        }
         let id = {
             let mut st = self.state.borrow_mut();
-            st.stats.connections_accepted += 1;
-            if st.conns.len() >= self.cfg.max_connections || st.drain.is_some() {
-                st.stats.connections_rejected += 1;
-                drop(st);
-                let _ = stream.close(lp, |_| {});
-                return;
-            }
             let _ = stream.set_nodelay(lp, true);
-            let peer = stream
-                .peer_addr(lp)
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
             let generation = st.take_gen();
             let key = st.conns.insert(Entry {
                 generation,
@@ -48,6 +47,19 @@ impl Shared {
             });
             let id = ConnId { key, generation };
             st.dirty.push(id);
+            st.unproven.push_back(id);
+            if st.unproven.len() > 2 * st.conns.len() + 64 {
+                // Compaction keeps the list bounded by the open connections under churn.
+                let State { unproven, conns, .. } = &mut *st;
+                unproven.retain(|id| {
+                    conns
+                        .get(id.key)
+                        .is_some_and(|e| e.generation == id.generation && !e.conn.has_served())
+                });
+            }
+            if self.cfg.max_connections_per_ip.is_some() {
+                *st.per_ip.entry(peer.ip()).or_default() += 1;
+            }
             id
         };
         let s = Rc::clone(&self);
@@ -63,6 +75,36 @@ impl Shared {
             s.mark(lp, id);
         });
         self.pump(lp);
+    }
+
+    /// Whether a new connection from `peer` may open: not while shutting down, not over the
+    /// per-address limit, and at `max_connections` only once the oldest connection that has
+    /// not completed a request is evicted to make room (silent or slow connections cannot hold
+    /// the cap against clients that send requests).
+    fn admit(self: &Rc<Self>, lp: &mut Loop, peer: SocketAddr) -> bool {
+        let mut st = self.state.borrow_mut();
+        st.stats.connections_accepted += 1;
+        if st.drain.is_some() {
+            return false;
+        }
+        if let Some(limit) = self.cfg.max_connections_per_ip
+            && st.per_ip.get(&peer.ip()).copied().unwrap_or(0) >= limit
+        {
+            return false;
+        }
+        if st.conns.len() < self.cfg.max_connections {
+            return true;
+        }
+        while let Some(id) = st.unproven.pop_front() {
+            let idle = st.entry(id).is_some_and(|e| !e.conn.has_served());
+            if idle {
+                st.stats.connections_evicted += 1;
+                drop(st);
+                self.close_conn(lp, id);
+                return true;
+            }
+        }
+        false
     }
 
     fn mark(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
@@ -418,6 +460,14 @@ impl Shared {
             return;
         }
         let e = st.conns.remove(id.key);
+        if self.cfg.max_connections_per_ip.is_some()
+            && let Some(n) = st.per_ip.get_mut(&e.peer.ip())
+        {
+            *n -= 1;
+            if *n == 0 {
+                st.per_ip.remove(&e.peer.ip());
+            }
+        }
         if let Some((timer, _)) = e.timer {
             timer.clear(lp);
         }
