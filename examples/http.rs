@@ -348,7 +348,7 @@ fn metrics(lp: &Loop, index: usize) -> String {
     let Some(stats) = SERVER.with(|s| s.borrow().as_ref().map(Server::stats)) else {
         return String::new();
     };
-    let families: [(&str, &str, &str, u64); 7] = [
+    let families: [(&str, &str, &str, u64); 9] = [
         (
             "evloop_http_connections_accepted_total",
             "counter",
@@ -358,8 +358,20 @@ fn metrics(lp: &Loop, index: usize) -> String {
         (
             "evloop_http_connections_rejected_total",
             "counter",
-            "Connections closed over the limit.",
+            "Connections closed at once (over a limit, or shutting down).",
             stats.connections_rejected,
+        ),
+        (
+            "evloop_http_connections_evicted_total",
+            "counter",
+            "Connections without a complete request closed at the cap for a new one.",
+            stats.connections_evicted,
+        ),
+        (
+            "evloop_http_send_timeouts_total",
+            "counter",
+            "Connections closed because the client took no bytes for the send timeout.",
+            stats.send_timeouts,
         ),
         (
             "evloop_http_connections_open",

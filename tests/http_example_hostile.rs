@@ -180,3 +180,189 @@ fn routes_refuse_methods_bad_numbers_dotfiles_and_chained_blocks() {
         let _ = std::fs::remove_dir_all(root);
     });
 }
+
+/// Sends `GET target` on a new connection without waiting for the answer.
+fn fire(addr: std::net::SocketAddr, target: &str) -> TcpStream {
+    let mut s = connect(addr);
+    let raw = format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    s.write_all(raw.as_bytes()).unwrap();
+    s
+}
+
+#[test]
+fn sigterm_with_16_queued_5_s_jobs_exits_0_within_the_grace_and_a_second() {
+    with_timeout(60, || {
+        let mut server = http(&["--max-work", "16"]);
+        let clients: Vec<TcpStream> = (0..16).map(|_| fire(server.addr, "/work?ms=5000")).collect();
+        // The jobs are queued and running (three at a time: CPU work leaves one worker free).
+        std::thread::sleep(Duration::from_millis(300));
+        server.signal("TERM");
+        let (status, took) = server.wait_exit(Duration::from_secs(20));
+        assert!(status.success(), "{status}: {}", server.stderr_text());
+        assert!(took < Duration::from_secs(6), "exited {took:?} after SIGTERM (grace 5 s)");
+        drop(clients);
+    });
+}
+
+#[test]
+fn a_tiny_file_is_served_at_once_while_cpu_work_saturates_the_pool() {
+    with_timeout(60, || {
+        let root = root("starve");
+        let server = http(&["--root", root.to_str().unwrap(), "--max-work", "24"]);
+        let addr = server.addr;
+        let work: Vec<TcpStream> = (0..24).map(|_| fire(addr, "/work?ms=3000")).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        // Every CPU slot is spinning and 21 jobs wait; the file read has its own worker.
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let r = get(addr, "/files/hello.txt");
+            times.push(started.elapsed());
+            assert_eq!((r.status, r.text().as_str()), (200, "hello file\n"));
+        }
+        let best = times.iter().min().copied().unwrap_or_default();
+        assert!(best < Duration::from_millis(100), "tiny file took {times:?} (shared CI cores)");
+        assert!(times.iter().all(|t| *t < Duration::from_secs(1)), "{times:?}");
+        // More /work than --max-work in flight: 503 at once, not a longer queue.
+        let r = get(addr, "/work?ms=10");
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.header("retry-after"), Some("1"));
+        drop(work);
+        let _ = std::fs::remove_dir_all(root);
+    });
+}
+
+#[test]
+fn thirty_two_pipelined_requests_for_a_16_mib_file_grow_rss_by_under_4_mib() {
+    with_timeout(120, || {
+        let root = root("rss");
+        let server = http(&["--root", root.to_str().unwrap()]);
+        let addr = server.addr;
+        // Warm up: pool threads started, one whole download done.
+        let r = get(addr, "/files/big16.bin");
+        assert_eq!(r.body.len(), 16 << 20);
+        std::thread::sleep(Duration::from_millis(100));
+        let before = server.status_kib("VmRSS");
+        // The attack: one 1.3 KB write of 32 requests, then not reading for a while.
+        let one = "GET /files/big16.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+        let mut s = connect(addr);
+        s.write_all(one.repeat(32).as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let stalled = server.status_kib("VmRSS");
+        // Then reading it all: 512 MiB, byte-exact lengths, in order.
+        let mut r = BufReader::with_capacity(1 << 20, s);
+        for i in 0..32 {
+            let resp = read_response(&mut r, false).unwrap();
+            assert_eq!((resp.status, resp.body.len()), (200, 16 << 20), "response {i}");
+            assert_eq!(resp.body[1000], (1000 % 251) as u8);
+        }
+        let peak = server.status_kib("VmHWM");
+        let growth = peak.saturating_sub(before);
+        eprintln!("RSS before {before} KiB, stalled {stalled} KiB, peak {peak} KiB");
+        assert!(growth < 4 * 1024, "peak RSS grew {growth} KiB (before {before}, peak {peak})");
+        let _ = std::fs::remove_dir_all(root);
+    });
+}
+
+#[test]
+fn a_fresh_client_is_served_while_10_000_silent_connections_are_held() {
+    with_timeout(120, || {
+        let server = http(&[]);
+        let addr = server.addr;
+        // The default cap is 10 000: fill it with connections that never send a byte.
+        let mut silent = Vec::with_capacity(10_000);
+        for i in 0..10_000 {
+            match TcpStream::connect(addr) {
+                Ok(s) => silent.push(s),
+                Err(e) => panic!("connection {i}: {e}"),
+            }
+        }
+        // Let the server accept them all (its count shows in /metrics once it answers).
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..5 {
+            // A reconnecting attacker keeps the cap full.
+            silent.push(TcpStream::connect(addr).unwrap());
+            let started = Instant::now();
+            let r = get(addr, "/");
+            assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+        let metrics = get(addr, "/metrics").text();
+        let open = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("evloop_http_connections_open{loop=\"0\"} "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no open gauge in {metrics}"));
+        assert!(open >= 9_990, "{open} connections held");
+        let evicted = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("evloop_http_connections_evicted_total{loop=\"0\"} "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(evicted >= 5, "{evicted} evicted: the fresh clients were not let in by eviction");
+        drop(silent);
+    });
+}
+
+#[test]
+fn the_symlink_swap_race_leaks_nothing_through_files() {
+    with_timeout(120, || {
+        let base = std::env::temp_dir().join(format!("evloop-hostile-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("root/real")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::fs::write(base.join("root/real/f"), "inside").unwrap();
+        std::fs::write(base.join("outside/f"), "OUTSIDE-SECRET").unwrap();
+        std::os::unix::fs::symlink("../outside", base.join("root/link")).unwrap();
+        let root = base.join("root");
+        let server = http(&["--root", root.to_str().unwrap()]);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (stop, dir) = (stop.clone(), root.clone());
+            std::thread::spawn(move || {
+                let mut swaps = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for from in ["real", "link"] {
+                        if std::fs::rename(dir.join(from), dir.join("d")).is_ok() {
+                            let _ = std::fs::rename(dir.join("d"), dir.join(from));
+                            swaps += 1;
+                        }
+                    }
+                }
+                swaps
+            })
+        };
+        const REQUESTS: usize = 100_000;
+        const BATCH: usize = 32;
+        let s = connect(server.addr);
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::with_capacity(1 << 16, s);
+        let one = b"GET /files/d/f HTTP/1.1\r\nHost: t\r\n\r\n".repeat(BATCH);
+        let (mut served, mut refused) = (0, 0);
+        let started = Instant::now();
+        for _ in 0..REQUESTS / BATCH {
+            w.write_all(&one).unwrap();
+            for _ in 0..BATCH {
+                let resp = read_response(&mut r, false).unwrap();
+                assert!(!resp.text().contains("SECRET"), "leaked after {served} served");
+                match resp.status {
+                    200 => {
+                        assert_eq!(resp.text(), "inside");
+                        served += 1;
+                    }
+                    403 | 404 => refused += 1,
+                    other => panic!("status {other}"),
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        eprintln!(
+            "{} requests in {:?}: {served} served, {refused} refused, {swaps} swaps",
+            REQUESTS / BATCH * BATCH,
+            started.elapsed()
+        );
+        assert!(served > 0 && refused > 0 && swaps > 1000);
+        let _ = std::fs::remove_dir_all(base);
+    });
+}

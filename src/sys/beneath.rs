@@ -175,4 +175,44 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&base);
     }
+
+    #[test]
+    fn the_walk_leaks_nothing_while_a_directory_is_swapped_for_a_symlink() {
+        use std::sync::Arc;
+        let base = std::env::temp_dir().join(format!("evloop-walk-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("root/real")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::fs::write(base.join("root/real/f"), "inside").unwrap();
+        std::fs::write(base.join("outside/f"), "SECRET").unwrap();
+        symlink("../outside", base.join("root/link")).unwrap();
+        let root = File::open(base.join("root")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, dir) = (Arc::clone(&stop), base.join("root"));
+            std::thread::spawn(move || {
+                let mut swaps = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for from in ["real", "link"] {
+                        if std::fs::rename(dir.join(from), dir.join("d")).is_ok() {
+                            let _ = std::fs::rename(dir.join("d"), dir.join(from));
+                            swaps += 1;
+                        }
+                    }
+                }
+                swaps
+            })
+        };
+        let mut inside = 0;
+        for i in 0..100_000 {
+            if let Ok(text) = read(&root, "d/f", Resolver::Walk) {
+                assert_eq!(text, "inside", "open {i} leaked");
+                inside += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        assert!(swaps > 1000 && inside > 0, "{swaps} swaps, {inside} inside");
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
