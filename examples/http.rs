@@ -174,7 +174,10 @@ fn watch_signals(mut signals: Signals, senders: Arc<Mutex<Option<Vec<LoopSender>
         let Some(signal) = forever.next() else {
             return;
         };
-        let started = senders.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let started = senders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let Some(senders) = started else {
             eprintln!("http: signal {signal} during start-up: exiting");
             std::process::exit(128 + signal);
@@ -262,7 +265,12 @@ fn route(lp: &mut Loop, index: usize, shared: &Shared, req: &Request, res: Respo
         return res.send(lp, 404, &[TEXT], "not found\n");
     }
     if !matches!(req.method().as_str(), "GET" | "HEAD") {
-        return res.send(lp, 405, &[TEXT, ("Allow", "GET, HEAD")], "method not allowed\n");
+        return res.send(
+            lp,
+            405,
+            &[TEXT, ("Allow", "GET, HEAD")],
+            "method not allowed\n",
+        );
     }
     if path == "/" {
         res.send(lp, 200, &[TEXT], "Hello, World!");
@@ -282,7 +290,8 @@ fn route(lp: &mut Loop, index: usize, shared: &Shared, req: &Request, res: Respo
             Some(v) => match v.parse::<u64>() {
                 Ok(ms) if ms <= MAX_MS => ms,
                 _ => {
-                    let text = format!("ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n");
+                    let text =
+                        format!("ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n");
                     return res.send(lp, 400, &[TEXT], text);
                 }
             },
@@ -427,7 +436,9 @@ fn serve_file(lp: &mut Loop, shared: &Shared, rest: &str, res: Responder) {
     // never served.
     let refused = rel.is_empty()
         || rel.contains(['\\', '\0'])
-        || rel.split('/').any(|seg| seg.is_empty() || seg.starts_with('.'));
+        || rel
+            .split('/')
+            .any(|seg| seg.is_empty() || seg.starts_with('.'));
     if refused {
         return res.send(lp, 403, &[TEXT], "forbidden\n");
     }
@@ -504,5 +515,7 @@ fn count(flag: &str, value: &str, max: usize) -> Result<usize, String> {
         .parse::<usize>()
         .ok()
         .filter(|n| (1..=max).contains(n))
-        .ok_or(format!("{flag} {value}: want a whole number from 1 to {max}"))
+        .ok_or(format!(
+            "{flag} {value}: want a whole number from 1 to {max}"
+        ))
 }

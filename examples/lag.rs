@@ -301,7 +301,9 @@ fn parse_args() -> Result<(u64, Option<String>), String> {
                     .parse::<u64>()
                     .ok()
                     .filter(|s| (1..=3600).contains(s))
-                    .ok_or(format!("--seconds {value}: want a whole number from 1 to 3600"))?;
+                    .ok_or(format!(
+                        "--seconds {value}: want a whole number from 1 to 3600"
+                    ))?;
             }
             "--svg" => svg_path = Some(args.next().ok_or("--svg needs a file name")?),
             other => return Err(format!("unknown argument {other}")),

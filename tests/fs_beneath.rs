@@ -71,7 +71,10 @@ fn the_symlink_swap_race_leaks_nothing_in_100_000_opens() {
             started.elapsed()
         );
         assert!(swaps > 1000, "the race barely ran ({swaps} swaps)");
-        assert!(inside > 0 && refused > 0, "{inside} inside, {refused} refused");
+        assert!(
+            inside > 0 && refused > 0,
+            "{inside} inside, {refused} refused"
+        );
         let _ = std::fs::remove_dir_all(base);
     });
 }
@@ -106,7 +109,11 @@ fn open_beneath_on_the_loop_gives_the_file_and_its_metadata_and_names_the_path()
                 }
                 _ => {
                     let e = r.as_ref().unwrap_err();
-                    assert_eq!(evloop::fs::raw_os_error(e), Some(libc::ELOOP), "{path}: {e}");
+                    assert_eq!(
+                        evloop::fs::raw_os_error(e),
+                        Some(libc::ELOOP),
+                        "{path}: {e}"
+                    );
                 }
             }
         }

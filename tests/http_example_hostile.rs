@@ -37,13 +37,37 @@ fn http(args: &[&str]) -> Running {
 fn absurd_or_bad_command_lines_get_a_clear_message() {
     with_timeout(120, || {
         for (name, args, needle) in [
-            ("http", &["--threads", "100000"][..], "--threads 100000: want a whole number from 1 to 256"),
-            ("http", &["--threads", "0"][..], "--threads 0: want a whole number from 1 to 256"),
-            ("echo", &["--threads", "0"][..], "--threads 0: want a whole number from 1 to 256"),
-            ("echo", &["--threads", "100000"][..], "--threads 100000: want a whole number from 1 to 256"),
+            (
+                "http",
+                &["--threads", "100000"][..],
+                "--threads 100000: want a whole number from 1 to 256",
+            ),
+            (
+                "http",
+                &["--threads", "0"][..],
+                "--threads 0: want a whole number from 1 to 256",
+            ),
+            (
+                "echo",
+                &["--threads", "0"][..],
+                "--threads 0: want a whole number from 1 to 256",
+            ),
+            (
+                "echo",
+                &["--threads", "100000"][..],
+                "--threads 100000: want a whole number from 1 to 256",
+            ),
             ("http", &["--addr", "127.0.0.1"][..], "--addr 127.0.0.1:"),
-            ("http", &["--max-work", "x"][..], "--max-work x: want a whole number"),
-            ("lag", &["--seconds", "abc"][..], "--seconds abc: want a whole number from 1 to 3600"),
+            (
+                "http",
+                &["--max-work", "x"][..],
+                "--max-work x: want a whole number",
+            ),
+            (
+                "lag",
+                &["--seconds", "abc"][..],
+                "--seconds abc: want a whole number from 1 to 3600",
+            ),
         ] {
             let started = Instant::now();
             let (status, stderr) = example::run(name, args);
@@ -79,20 +103,29 @@ fn sigint_during_start_up_exits_at_once() {
             // Signal once loops are starting: a few threads exist, far from 256.
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
+                let tasks =
+                    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count);
                 if tasks >= 8 {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the example never started threads");
+                assert!(
+                    Instant::now() < deadline,
+                    "the example never started threads"
+                );
                 std::thread::sleep(Duration::from_micros(200));
             }
             let sent = Instant::now();
-            let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
             let status = loop {
                 if let Some(status) = child.try_wait().unwrap() {
                     break status;
                 }
-                assert!(sent.elapsed() < Duration::from_secs(1), "no exit 1 s after SIGINT");
+                assert!(
+                    sent.elapsed() < Duration::from_secs(1),
+                    "no exit 1 s after SIGINT"
+                );
                 std::thread::sleep(Duration::from_millis(2));
             };
             let mut stderr = String::new();
@@ -102,7 +135,10 @@ fn sigint_during_start_up_exits_at_once() {
                 hit += 1;
             } else {
                 // Start-up had just finished: the graceful path, just as quick.
-                assert!(status.success() || status.signal().is_some(), "{status} {stderr}");
+                assert!(
+                    status.success() || status.signal().is_some(),
+                    "{status} {stderr}"
+                );
             }
         }
         assert!(hit > 0, "no SIGINT landed during start-up in 5 tries");
@@ -117,7 +153,10 @@ fn a_second_server_on_the_same_port_fails_with_the_address_in_the_message() {
             let addr = first.addr.to_string();
             let (status, stderr) = example::run(name, &["--addr", &addr]);
             assert_eq!(status.code(), Some(1), "{name}: {stderr}");
-            assert!(stderr.contains(&format!("cannot listen on {addr}")), "{name}: {stderr}");
+            assert!(
+                stderr.contains(&format!("cannot listen on {addr}")),
+                "{name}: {stderr}"
+            );
             // The first one still serves: nothing was taken from it.
             if name == "http" {
                 assert_eq!(get(first.addr, "/").status, 200);
@@ -133,22 +172,37 @@ fn routes_refuse_methods_bad_numbers_dotfiles_and_chained_blocks() {
         let server = http(&["--root", root.to_str().unwrap()]);
         let addr = server.addr;
         let send = |raw: &str| exchange(addr, raw.as_bytes());
-        let bytes = send("DELETE /files/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let bytes =
+            send("DELETE /files/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         let r = read_response(&mut BufReader::new(&bytes[..]), false).unwrap();
         assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
         let bytes = send("HEAD /files/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         let r = read_response(&mut BufReader::new(&bytes[..]), true).unwrap();
         assert_eq!((r.status, r.header("content-length")), (200, Some("11")));
         // Absolute-form and HTTP/1.2 are served.
-        let bytes = send("GET http://t/files/sub/a.txt HTTP/1.2\r\nHost: t\r\nConnection: close\r\n\r\n");
-        assert!(bytes.starts_with(b"HTTP/1.1 200 "), "{}", String::from_utf8_lossy(&bytes));
+        let bytes =
+            send("GET http://t/files/sub/a.txt HTTP/1.2\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert!(
+            bytes.starts_with(b"HTTP/1.1 200 "),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
         assert!(bytes.ends_with(b"\r\n\r\na"));
         for target in ["/work?ms=abc", "/work?ms=-1", "/block?ms=99999"] {
             let r = get(addr, target);
             assert_eq!(r.status, 400, "{target}");
-            assert!(r.text().contains("want a whole number of milliseconds"), "{}", r.text());
+            assert!(
+                r.text().contains("want a whole number of milliseconds"),
+                "{}",
+                r.text()
+            );
         }
-        for target in ["/files/.secret", "/files/.git/config", "/files/sub/../.secret", "/files/%2egit/config"] {
+        for target in [
+            "/files/.secret",
+            "/files/.git/config",
+            "/files/sub/../.secret",
+            "/files/%2egit/config",
+        ] {
             let raw = format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
             let bytes = send(&raw);
             let text = String::from_utf8_lossy(&bytes);
@@ -174,9 +228,20 @@ fn routes_refuse_methods_bad_numbers_dotfiles_and_chained_blocks() {
             })
             .collect();
         let elapsed = started.elapsed();
-        assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
-        assert_eq!(statuses.iter().filter(|&&s| s == 503).count(), 3, "{statuses:?}");
-        assert!(elapsed < Duration::from_millis(1200), "stalls chained: {elapsed:?}");
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 503).count(),
+            3,
+            "{statuses:?}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(1200),
+            "stalls chained: {elapsed:?}"
+        );
         let _ = std::fs::remove_dir_all(root);
     });
 }
@@ -193,13 +258,18 @@ fn fire(addr: std::net::SocketAddr, target: &str) -> TcpStream {
 fn sigterm_with_16_queued_5_s_jobs_exits_0_within_the_grace_and_a_second() {
     with_timeout(60, || {
         let mut server = http(&["--max-work", "16"]);
-        let clients: Vec<TcpStream> = (0..16).map(|_| fire(server.addr, "/work?ms=5000")).collect();
+        let clients: Vec<TcpStream> = (0..16)
+            .map(|_| fire(server.addr, "/work?ms=5000"))
+            .collect();
         // The jobs are queued and running (three at a time: CPU work leaves one worker free).
         std::thread::sleep(Duration::from_millis(300));
         server.signal("TERM");
         let (status, took) = server.wait_exit(Duration::from_secs(20));
         assert!(status.success(), "{status}: {}", server.stderr_text());
-        assert!(took < Duration::from_secs(6), "exited {took:?} after SIGTERM (grace 5 s)");
+        assert!(
+            took < Duration::from_secs(6),
+            "exited {took:?} after SIGTERM (grace 5 s)"
+        );
         drop(clients);
     });
 }
@@ -221,8 +291,14 @@ fn a_tiny_file_is_served_at_once_while_cpu_work_saturates_the_pool() {
             assert_eq!((r.status, r.text().as_str()), (200, "hello file\n"));
         }
         let best = times.iter().min().copied().unwrap_or_default();
-        assert!(best < Duration::from_millis(100), "tiny file took {times:?} (shared CI cores)");
-        assert!(times.iter().all(|t| *t < Duration::from_secs(1)), "{times:?}");
+        assert!(
+            best < Duration::from_millis(100),
+            "tiny file took {times:?} (shared CI cores)"
+        );
+        assert!(
+            times.iter().all(|t| *t < Duration::from_secs(1)),
+            "{times:?}"
+        );
         // More /work than --max-work in flight: 503 at once, not a longer queue.
         let r = get(addr, "/work?ms=10");
         assert_eq!(r.status, 503, "{}", r.text());
@@ -253,13 +329,20 @@ fn thirty_two_pipelined_requests_for_a_16_mib_file_grow_rss_by_under_4_mib() {
         let mut r = BufReader::with_capacity(1 << 20, s);
         for i in 0..32 {
             let resp = read_response(&mut r, false).unwrap();
-            assert_eq!((resp.status, resp.body.len()), (200, 16 << 20), "response {i}");
+            assert_eq!(
+                (resp.status, resp.body.len()),
+                (200, 16 << 20),
+                "response {i}"
+            );
             assert_eq!(resp.body[1000], (1000 % 251) as u8);
         }
         let peak = server.status_kib("VmHWM");
         let growth = peak.saturating_sub(before);
         eprintln!("RSS before {before} KiB, stalled {stalled} KiB, peak {peak} KiB");
-        assert!(growth < 4 * 1024, "peak RSS grew {growth} KiB (before {before}, peak {peak})");
+        assert!(
+            growth < 4 * 1024,
+            "peak RSS grew {growth} KiB (before {before}, peak {peak})"
+        );
         let _ = std::fs::remove_dir_all(root);
     });
 }
@@ -299,7 +382,10 @@ fn a_fresh_client_is_served_while_10_000_silent_connections_are_held() {
             .find_map(|l| l.strip_prefix("evloop_http_connections_evicted_total{loop=\"0\"} "))
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        assert!(evicted >= 5, "{evicted} evicted: the fresh clients were not let in by eviction");
+        assert!(
+            evicted >= 5,
+            "{evicted} evicted: the fresh clients were not let in by eviction"
+        );
         drop(silent);
     });
 }
@@ -318,7 +404,7 @@ fn the_symlink_swap_race_leaks_nothing_through_files() {
         let server = http(&["--root", root.to_str().unwrap()]);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let swapper = {
-            let (stop, dir) = (stop.clone(), root.clone());
+            let (stop, dir) = (stop.clone(), root);
             std::thread::spawn(move || {
                 let mut swaps = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -344,7 +430,10 @@ fn the_symlink_swap_race_leaks_nothing_through_files() {
             w.write_all(&one).unwrap();
             for _ in 0..BATCH {
                 let resp = read_response(&mut r, false).unwrap();
-                assert!(!resp.text().contains("SECRET"), "leaked after {served} served");
+                assert!(
+                    !resp.text().contains("SECRET"),
+                    "leaked after {served} served"
+                );
                 match resp.status {
                     200 => {
                         assert_eq!(resp.text(), "inside");

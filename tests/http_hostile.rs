@@ -112,9 +112,14 @@ fn at_the_cap_the_oldest_silent_connection_makes_room_for_a_fresh_client() {
             .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
         let mut proven_reader = BufReader::new(proven.try_clone().unwrap());
-        assert_eq!(read_response(&mut proven_reader, false).unwrap().status, 200);
+        assert_eq!(
+            read_response(&mut proven_reader, false).unwrap().status,
+            200
+        );
         let silent: Vec<TcpStream> = (0..63).map(|_| connect(addr)).collect();
-        wait_until(10, "64 open connections", || server.stats().connections_open == 64);
+        wait_until(10, "64 open connections", || {
+            server.stats().connections_open == 64
+        });
         // Fresh clients are served (and stay open), each evicting the oldest silent one.
         let mut fresh = Vec::new();
         for _ in 0..3 {
@@ -129,7 +134,8 @@ fn at_the_cap_the_oldest_silent_connection_makes_room_for_a_fresh_client() {
         assert_eq!(stats.connections_rejected, 0);
         // The evicted ones are the oldest: the first three silent clients see the close.
         for (i, mut s) in silent.into_iter().enumerate().take(4) {
-            s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
             let closed = match s.read(&mut [0u8; 16]) {
                 Ok(0) => true,
                 Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
@@ -141,7 +147,10 @@ fn at_the_cap_the_oldest_silent_connection_makes_room_for_a_fresh_client() {
         proven
             .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
-        assert_eq!(read_response(&mut proven_reader, false).unwrap().status, 200);
+        assert_eq!(
+            read_response(&mut proven_reader, false).unwrap().status,
+            200
+        );
     });
 }
 
@@ -154,12 +163,16 @@ fn max_connections_per_ip_closes_one_too_many_from_an_address() {
         let addr = server.addr;
         let a = connect(addr);
         let b = connect(addr);
-        wait_until(10, "two open connections", || server.stats().connections_open == 2);
+        wait_until(10, "two open connections", || {
+            server.stats().connections_open == 2
+        });
         let mut c = connect(addr);
         assert_eq!(read_to_eof(&mut c), b"", "the third is closed unanswered");
         assert_eq!(server.stats().connections_rejected, 1);
         drop((a, b));
-        wait_until(10, "the two to close", || server.stats().connections_open == 0);
+        wait_until(10, "the two to close", || {
+            server.stats().connections_open == 0
+        });
         assert_eq!(get(addr, "/").status, 200);
     });
 }
@@ -172,7 +185,12 @@ fn a_client_that_stops_reading_is_closed_by_the_send_timeout() {
         let server = serve(config, || {
             |lp: &mut evloop::Loop, _req: evloop::http::Request, res: evloop::http::Responder| {
                 // Far more than the loopback socket buffers hold.
-                res.send(lp, 200, &[("Content-Type", "application/octet-stream")], vec![7u8; 64 << 20])
+                res.send(
+                    lp,
+                    200,
+                    &[("Content-Type", "application/octet-stream")],
+                    vec![7u8; 64 << 20],
+                )
             }
         });
         let mut s = connect(server.addr);
@@ -180,8 +198,13 @@ fn a_client_that_stops_reading_is_closed_by_the_send_timeout() {
         let started = Instant::now();
         wait_until(10, "the send timeout", || server.stats().send_timeouts == 1);
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(300), "closed after {waited:?}");
-        wait_until(10, "the connection to close", || server.stats().connections_open == 0);
+        assert!(
+            waited >= Duration::from_millis(300),
+            "closed after {waited:?}"
+        );
+        wait_until(10, "the connection to close", || {
+            server.stats().connections_open == 0
+        });
         // The client got part of the body, then the close: never all of it.
         let got = read_to_eof(&mut s);
         assert!(got.len() < 64 << 20, "{} bytes", got.len());
@@ -193,7 +216,12 @@ fn pipelined_requests_wait_while_responses_are_over_the_high_water_mark() {
     with_timeout(60, || {
         let server = serve(ServerConfig::default(), || {
             |lp: &mut evloop::Loop, _req: evloop::http::Request, res: evloop::http::Responder| {
-                res.send(lp, 200, &[("Content-Type", "application/octet-stream")], vec![1u8; 4 << 20])
+                res.send(
+                    lp,
+                    200,
+                    &[("Content-Type", "application/octet-stream")],
+                    vec![1u8; 4 << 20],
+                )
             }
         });
         let mut s = connect(server.addr);
@@ -210,7 +238,11 @@ fn pipelined_requests_wait_while_responses_are_over_the_high_water_mark() {
         let mut r = BufReader::new(s);
         for i in 0..32 {
             let resp = read_response(&mut r, false).unwrap();
-            assert_eq!((resp.status, resp.body.len()), (200, 4 << 20), "response {i}");
+            assert_eq!(
+                (resp.status, resp.body.len()),
+                (200, 4 << 20),
+                "response {i}"
+            );
         }
         assert_eq!(server.stats().requests, 32);
     });
@@ -243,7 +275,8 @@ fn requests_received_before_a_shutdown_get_an_answer_or_a_fin_never_a_reset() {
             }
             // Keep-alive clients send their next request as the shutdown starts.
             for c in &mut clients {
-                c.write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                c.write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+                    .unwrap();
             }
             server.shutdown(Duration::from_secs(5));
             for (i, mut c) in clients.into_iter().enumerate() {

@@ -56,7 +56,10 @@ pub fn open_beneath(
 }
 
 /// [`open_beneath`], blocking: for code already on a pool thread (a `queue_work` job).
-pub fn open_beneath_sync(root: &std::fs::File, path: impl AsRef<Path>) -> io::Result<std::fs::File> {
+pub fn open_beneath_sync(
+    root: &std::fs::File,
+    path: impl AsRef<Path>,
+) -> io::Result<std::fs::File> {
     let path = path.as_ref();
     beneath::open_beneath(root.as_fd(), path, Resolver::Best)
         .map(std::fs::File::from)

@@ -61,7 +61,8 @@ pub(crate) fn open_beneath(
 }
 
 /// The flags of every final open: read-only, no symlink, never blocking on a FIFO.
-const FINAL_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+const FINAL_FLAGS: libc::c_int =
+    libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
 
 /// `struct open_how` of `linux/openat2.h` (libc's is `non_exhaustive`, so not constructible).
 #[repr(C)]
@@ -162,13 +163,24 @@ mod tests {
                 // The walk's `O_DIRECTORY | O_NOFOLLOW` open of a symlink says ENOTDIR.
                 let code = err.raw_os_error();
                 assert!(
-                    code == Some(libc::ELOOP) || (resolver == Resolver::Walk && code == Some(libc::ENOTDIR)),
+                    code == Some(libc::ELOOP)
+                        || (resolver == Resolver::Walk && code == Some(libc::ENOTDIR)),
                     "{bad} {resolver:?}: {err}"
                 );
             }
-            for bad in ["../secret", "sub/../../secret", "./sub/a.txt", "/etc/passwd", ""] {
+            for bad in [
+                "../secret",
+                "sub/../../secret",
+                "./sub/a.txt",
+                "/etc/passwd",
+                "",
+            ] {
                 let err = read(&root, bad, resolver).unwrap_err();
-                assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?} {resolver:?}");
+                assert_eq!(
+                    err.kind(),
+                    io::ErrorKind::InvalidInput,
+                    "{bad:?} {resolver:?}"
+                );
             }
             let err = read(&root, "sub/missing", resolver).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::NotFound);

@@ -285,7 +285,9 @@ impl ResponseQueue {
             return None;
         }
         body.reading = true;
-        let len = usize::try_from(body.remaining).unwrap_or(usize::MAX).min(chunk.max(1));
+        let len = usize::try_from(body.remaining)
+            .unwrap_or(usize::MAX)
+            .min(chunk.max(1));
         Some(FileRead {
             seq,
             file: Arc::clone(&body.file),

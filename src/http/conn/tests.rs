@@ -402,7 +402,11 @@ fn drain_half_closes_idle_and_busy_after_the_last_response() {
     // a request unread (that would be a reset).
     let mut h = Harness::new();
     h.conn.drain(&h.now);
-    assert_eq!(h.conn.life(), Life::Open, "reads under way are still taken in");
+    assert_eq!(
+        h.conn.life(),
+        Life::Open,
+        "reads under way are still taken in"
+    );
     h.conn.settle_drain();
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
     h.conn.on_shutdown_done(h.now.at);

@@ -14,11 +14,11 @@ use super::request::Request;
 use super::responder::Responder;
 use crate::http::conn::pipeline::FileRead;
 use crate::http::conn::{Conn, Life, Now};
-use crate::metrics::CallbackKind;
-use crate::pool::JobKind;
 use crate::http::proto::response::EncodeError;
 use crate::http::server::{ConnId, Entry, Handler, Shared, State};
+use crate::metrics::CallbackKind;
 use crate::net::{ReadEvent, TcpStream};
+use crate::pool::JobKind;
 use crate::{Handle, Loop};
 
 impl Shared {
@@ -50,7 +50,9 @@ impl Shared {
             st.unproven.push_back(id);
             if st.unproven.len() > 2 * st.conns.len() + 64 {
                 // Compaction keeps the list bounded by the open connections under churn.
-                let State { unproven, conns, .. } = &mut *st;
+                let State {
+                    unproven, conns, ..
+                } = &mut *st;
                 unproven.retain(|id| {
                     conns
                         .get(id.key)
