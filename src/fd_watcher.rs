@@ -3,13 +3,12 @@
 use std::os::fd::RawFd;
 use std::panic::Location;
 
-use mio::Token;
 use mio::unix::SourceFd;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 
 handle_type! {
     /// Watches a file descriptor the loop does not own (libuv `uv_poll_t`), so a database
@@ -127,6 +126,23 @@ pub(crate) struct FdWatcherData {
     cb: Option<WatcherCallback>,
 }
 
+impl HandleState for FdWatcherData {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.fd_watcher_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, event: &mio::event::Event) {
+        lp.fd_watcher_ready(id, event);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
+/// # Handles: raw file-descriptor watchers
 impl Loop {
     /// Watches `fd` for `interest`; `cb(lp, watcher, readiness)` runs in the poll phase while
     /// the fd is ready (level-triggered, see [`Watcher`]). The watcher starts active. The fd
@@ -150,21 +166,21 @@ impl Loop {
             registered: false,
             cb: Some(Box::new(cb)),
         };
-        let id = self.handles.insert(
+        let id = self.handles_mut().insert(
             HandleKind::Watcher,
             site,
             false,
             HandleData::FdWatcher(data),
         );
         if let Err(e) = self.fd_watcher_register(id) {
-            self.handles.remove(id);
+            self.handles_mut().remove(id);
             return Err(e);
         }
         Ok(Watcher(id))
     }
 
     fn fd_watcher_data(&mut self, id: HandleId) -> Result<&mut FdWatcherData> {
-        match &mut self.handles.get_mut(id)?.data {
+        match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::FdWatcher(w) => Ok(w),
             _ => Err(Error::StaleHandle),
         }
@@ -175,15 +191,12 @@ impl Loop {
     fn fd_watcher_register(&mut self, id: HandleId) -> Result<()> {
         let w = self.fd_watcher_data(id)?;
         let (fd, interest, registered) = (w.fd, w.interest.to_mio()?, w.registered);
-        let token = Token(id.to_token());
-        let registry = self.poll.registry();
         if registered {
-            registry.reregister(&mut SourceFd(&fd), token, interest)?;
+            self.io_mut().reregister(&mut SourceFd(&fd), id, interest)?;
         } else {
-            registry.register(&mut SourceFd(&fd), token, interest)?;
-            self.io_sources += 1;
+            self.io_mut().register(&mut SourceFd(&fd), id, interest)?;
             self.fd_watcher_data(id)?.registered = true;
-            self.handles.set_active(id, true);
+            self.handles_mut().set_active(id, true);
         }
         Ok(())
     }
@@ -196,16 +209,15 @@ impl Loop {
         if std::mem::take(&mut w.registered) {
             let fd = w.fd;
             // Fails only if the user already closed the fd, which removed it from epoll anyway.
-            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-            self.io_sources -= 1;
+            self.io_mut().deregister(&mut SourceFd(&fd));
         }
-        self.handles.set_active(id, false);
+        self.handles_mut().set_active(id, false);
     }
 
     /// Poll-phase dispatch: run the callback, then re-arm so a still-ready fd is reported again
     /// in the next poll.
     pub(crate) fn fd_watcher_ready(&mut self, id: HandleId, event: &mio::event::Event) {
-        let Ok(entry) = self.handles.get_mut(id) else {
+        let Ok(entry) = self.handles_mut().get_mut(id) else {
             return;
         };
         let site = entry.site;
@@ -230,7 +242,7 @@ impl Loop {
             |lp, cb| cb(lp, Watcher(id), ready),
             // Runs even if the callback panicked, so the watcher keeps reporting afterwards.
             |lp, cb| {
-                let Ok(entry) = lp.handles.get_mut(id) else {
+                let Ok(entry) = lp.handles_mut().get_mut(id) else {
                     return; // closed and released
                 };
                 let closing = entry.closing;
@@ -253,7 +265,7 @@ impl Loop {
 impl Watcher {
     /// The watched fd.
     pub fn fd(self, lp: &Loop) -> Result<RawFd> {
-        match &lp.handles.get(self.0)?.data {
+        match &lp.handles().get(self.0)?.data {
             HandleData::FdWatcher(w) => Ok(w.fd),
             _ => Err(Error::StaleHandle),
         }
@@ -261,7 +273,7 @@ impl Watcher {
 
     /// The current interest.
     pub fn interest(self, lp: &Loop) -> Result<Interest> {
-        match &lp.handles.get(self.0)?.data {
+        match &lp.handles().get(self.0)?.data {
             HandleData::FdWatcher(w) => Ok(w.interest),
             _ => Err(Error::StaleHandle),
         }
@@ -273,7 +285,7 @@ impl Watcher {
     /// [`stop`](Self::stop) instead.
     pub fn set_interest(self, lp: &mut Loop, interest: Interest) -> Result<()> {
         interest.to_mio()?;
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         let w = lp.fd_watcher_data(self.0)?;
         w.interest = interest;
         if w.registered {
@@ -285,7 +297,7 @@ impl Watcher {
     /// Starts watching again after [`stop`](Self::stop); a fd that is already ready is
     /// reported in the next poll. Starting an active watcher does nothing.
     pub fn start(self, lp: &mut Loop) -> Result<()> {
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         if lp.fd_watcher_data(self.0)?.registered {
             return Ok(());
         }
@@ -295,7 +307,7 @@ impl Watcher {
     /// Stops watching: deregisters the fd (which stays open) and makes the watcher inactive.
     /// Stopping an inactive watcher does nothing.
     pub fn stop(self, lp: &mut Loop) -> Result<()> {
-        lp.handles.get(self.0)?;
+        lp.handles().get(self.0)?;
         lp.fd_watcher_stop(self.0);
         Ok(())
     }
@@ -306,7 +318,7 @@ impl Watcher {
         lp: &mut Loop,
         cb: impl FnMut(&mut Loop, Self, Readiness) + 'static,
     ) -> Result<()> {
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         lp.fd_watcher_data(self.0)?.cb = Some(Box::new(cb));
         Ok(())
     }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::panic::Location;
 
 use crate::error::{Error, Result};
+pub use crate::event_loop::HandleKind;
 use crate::event_loop::Loop;
 
 /// Where a callback or handle was registered: the `file:line` of the call, via `#[track_caller]`.
@@ -37,53 +38,6 @@ impl HandleId {
 impl fmt::Debug for HandleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}.{}", self.index, self.generation)
-    }
-}
-
-/// The kind of a handle, as listed by [`Loop::active_handles`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HandleKind {
-    /// A one-shot or repeating timer.
-    Timer,
-    /// An idle watcher.
-    Idle,
-    /// A prepare watcher.
-    Prepare,
-    /// A check watcher.
-    Check,
-    /// A UDP socket ([`crate::net::UdpSocket`]).
-    Udp,
-    /// A signal handle ([`crate::Signal`]).
-    Signal,
-    /// A raw file-descriptor watcher ([`crate::Watcher`], libuv `uv_poll_t`).
-    Watcher,
-    /// A TCP connection.
-    TcpStream,
-    /// A listening TCP socket.
-    TcpListener,
-    /// A Unix-domain stream.
-    UnixStream,
-    /// A listening Unix-domain socket.
-    UnixListener,
-}
-
-impl HandleKind {
-    /// A short lowercase name (`"timer"`, `"idle"`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Timer => "timer",
-            Self::Idle => "idle",
-            Self::Prepare => "prepare",
-            Self::Check => "check",
-            Self::Udp => "udp",
-            Self::Signal => "signal",
-            Self::Watcher => "watcher",
-            Self::TcpStream => "tcp",
-            Self::TcpListener => "tcp-listener",
-            Self::UnixStream => "unix",
-            Self::UnixListener => "unix-listener",
-        }
     }
 }
 
@@ -143,7 +97,7 @@ pub trait Handle: Copy + sealed::Sealed {
 
     /// Makes the handle count (`true`) or not count (`false`) towards keeping the loop alive.
     fn set_ref(self, lp: &mut Loop, refd: bool) -> Result<()> {
-        lp.handles.set_ref(self.id(), refd)
+        lp.handles_mut().set_ref(self.id(), refd)
     }
 
     /// Shorthand for `set_ref(lp, false)`: the loop may exit while this handle is active.
@@ -153,17 +107,17 @@ pub trait Handle: Copy + sealed::Sealed {
 
     /// Whether the handle counts towards keeping the loop alive.
     fn has_ref(self, lp: &Loop) -> Result<bool> {
-        Ok(lp.handles.get(self.id())?.refd)
+        Ok(lp.handles().get(self.id())?.refd)
     }
 
     /// Whether the handle is started (armed timer, started watcher, reading stream...).
     fn is_active(self, lp: &Loop) -> Result<bool> {
-        Ok(lp.handles.get(self.id())?.active)
+        Ok(lp.handles().get(self.id())?.active)
     }
 
     /// Whether `close` was called and the close callback has not run yet.
     fn is_closing(self, lp: &Loop) -> Result<bool> {
-        Ok(lp.handles.get(self.id())?.closing)
+        Ok(lp.handles().get(self.id())?.closing)
     }
 }
 

@@ -81,8 +81,8 @@
 //! [`RunMode::NoWait`] never blocks. Both run one iteration (so a repeating timer at most once).
 //!
 //! **Liveness.** The loop is alive while it has an active *ref'd* handle, an in-flight request,
-//! a pending or closing callback, a queued immediate or task, or a ref'd [`LoopSender`] (see
-//! there). [`Handle::unref`] makes a handle stop counting; it keeps working while something
+//! a pending or closing callback, a queued immediate, task or [local post](LocalSender), or a
+//! ref'd [`LoopSender`] (see there). [`Handle::unref`] makes a handle stop counting; it keeps working while something
 //! else keeps the loop alive. [`Loop::active_handles`] lists every live handle with the
 //! `file:line` that created it.
 //!
@@ -107,6 +107,11 @@
 //! raw fd is level-triggered like libuv's `uv_poll_t`: it re-arms after each callback and runs
 //! at most once per iteration while the fd stays ready. [`Signal`] deliveries run in the poll
 //! phase and coalesce between wake-ups.
+//!
+//! **Posts.** A [`LoopSender`] post from another thread runs in the poll phase, in send order;
+//! a [`LocalSender`] post (loop thread, no `&mut Loop` needed, e.g. from a `Drop`) runs in the
+//! next pending phase, in post order. Neither ever runs inside the `post` call.
+//!
 //! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
 //! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
 //! says otherwise) shared by every loop asking the same size; it starts on first use and its
@@ -115,6 +120,7 @@
 //! the poll phase; [`Loop::cancel`] takes a request off the queue until a worker starts it and
 //! its callback then gets [`Error::Canceled`] in the pending phase — as does any error found
 //! before a request reaches the pool. In-flight requests keep the loop alive.
+//!
 //! **Streams.** [`TcpStream`](net::TcpStream) and [`UnixStream`](net::UnixStream) read at most 32 times per wake-up and then
 //! continue in the next iteration's pending phase (an edge-triggered poller will not report
 //! them again). Read data is lent from one loop-owned 64 KiB buffer. EOF stops reading without
@@ -150,9 +156,10 @@ mod timer;
 pub use error::{Error, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
+pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::uncaught::UncaughtPanic;
-pub use event_loop::{Loop, RunMode};
+pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use loop_watcher::{Check, Idle, Prepare};

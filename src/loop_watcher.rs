@@ -3,9 +3,9 @@
 use std::panic::Location;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 
 handle_type! {
     /// An idle watcher: runs once per iteration before prepare; while active, poll does not block.
@@ -58,6 +58,19 @@ impl WatcherLists {
     }
 }
 
+impl HandleState for WatcherData {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, kind: HandleKind) {
+        lp.watchers_mut().remove(kind, id);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
+/// # Handles: idle, prepare and check watchers
 impl Loop {
     /// Starts an idle watcher. While any idle watcher is active the loop does not block in poll.
     #[track_caller]
@@ -91,27 +104,27 @@ impl Loop {
 
     fn add_watcher(&mut self, kind: HandleKind, cb: WatcherCallback, site: Site) -> HandleId {
         let data = HandleData::Watcher(WatcherData { cb: Some(cb) });
-        let id = self.handles.insert(kind, site, true, data);
-        self.watchers.add(kind, id);
+        let id = self.handles_mut().insert(kind, site, true, data);
+        self.watchers_mut().add(kind, id);
         id
     }
 
     fn watcher_start(&mut self, id: HandleId) -> Result<()> {
-        let entry = self.handles.open_mut(id)?;
+        let entry = self.handles_mut().open_mut(id)?;
         if !entry.active {
             let kind = entry.kind;
-            self.watchers.add(kind, id);
-            self.handles.set_active(id, true);
+            self.watchers_mut().add(kind, id);
+            self.handles_mut().set_active(id, true);
         }
         Ok(())
     }
 
     fn watcher_stop(&mut self, id: HandleId) -> Result<()> {
-        let entry = self.handles.get(id)?;
+        let entry = self.handles().get(id)?;
         if entry.active {
             let kind = entry.kind;
-            self.watchers.remove(kind, id);
-            self.handles.set_active(id, false);
+            self.watchers_mut().remove(kind, id);
+            self.handles_mut().set_active(id, false);
         }
         Ok(())
     }
@@ -125,7 +138,7 @@ impl Loop {
             Phase::Prepare => HandleKind::Prepare,
             _ => HandleKind::Check,
         };
-        if !self.watchers.list(kind).is_empty() {
+        if !self.watchers_mut().list(kind).is_empty() {
             self.run_watcher_pass(phase, kind);
         }
     }
@@ -137,12 +150,12 @@ impl Loop {
             HandleKind::Prepare => CallbackKind::Prepare,
             _ => CallbackKind::Check,
         };
-        let mut snapshot = std::mem::take(&mut self.watchers.scratch);
+        let mut snapshot = std::mem::take(&mut self.watchers_mut().scratch);
         snapshot.clear();
-        snapshot.extend_from_slice(self.watchers.list(kind));
+        snapshot.extend_from_slice(self.watchers_mut().list(kind));
         for &id in &snapshot {
             // Stopped or closed by an earlier callback of this pass: skip.
-            let Ok(entry) = self.handles.get_mut(id) else {
+            let Ok(entry) = self.handles_mut().get_mut(id) else {
                 continue;
             };
             if !entry.active {
@@ -160,7 +173,7 @@ impl Loop {
                 cb,
                 |lp, cb| cb(lp, id),
                 |lp, cb| {
-                    if let Ok(entry) = lp.handles.get_mut(id)
+                    if let Ok(entry) = lp.handles_mut().get_mut(id)
                         && let HandleData::Watcher(w) = &mut entry.data
                         && w.cb.is_none()
                     {
@@ -169,7 +182,7 @@ impl Loop {
                 },
             );
         }
-        self.watchers.scratch = snapshot;
+        self.watchers_mut().scratch = snapshot;
     }
 }
 
@@ -194,7 +207,7 @@ macro_rules! watcher_ops {
                 lp: &mut Loop,
                 mut cb: impl FnMut(&mut Loop, Self) + 'static,
             ) -> Result<()> {
-                let entry = lp.handles.open_mut(self.0)?;
+                let entry = lp.handles_mut().open_mut(self.0)?;
                 let HandleData::Watcher(w) = &mut entry.data else {
                     return Err(Error::StaleHandle);
                 };

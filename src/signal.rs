@@ -3,13 +3,13 @@
 use std::io;
 use std::panic::Location;
 
-use mio::{Interest, Token};
+use mio::Interest;
 use signal_hook_mio::v1_0::Signals;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 
 handle_type! {
     /// A signal handle from [`Loop::signal`]: runs its callback on the loop thread each time
@@ -60,6 +60,23 @@ pub(crate) struct SignalData {
     cb: Option<SignalCallback>,
 }
 
+impl HandleState for Box<SignalData> {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.signal_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, _event: &mio::event::Event) {
+        lp.signal_ready(id);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
+/// # Handles: signals
 impl Loop {
     /// Watches `signum` (e.g. `signal_hook::consts::SIGINT`): `cb(lp, handle, signum)` runs on
     /// the loop thread after each delivery. The handle starts active. See [`Signal`] for the
@@ -80,21 +97,21 @@ impl Loop {
             signals: None,
             cb: Some(Box::new(cb)),
         };
-        let id = self.handles.insert(
+        let id = self.handles_mut().insert(
             HandleKind::Signal,
             site,
             false,
             HandleData::Signal(Box::new(data)),
         );
         if let Err(e) = self.signal_register(id) {
-            self.handles.remove(id);
+            self.handles_mut().remove(id);
             return Err(e);
         }
         Ok(Signal(id))
     }
 
     fn signal_data(&mut self, id: HandleId) -> Result<&mut SignalData> {
-        match &mut self.handles.get_mut(id)?.data {
+        match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::Signal(s) => Ok(s),
             _ => Err(Error::StaleHandle),
         }
@@ -105,12 +122,10 @@ impl Loop {
         let signum = self.signal_data(id)?.signum;
         check_signum(signum)?;
         let mut signals = Signals::new([signum])?;
-        self.poll
-            .registry()
-            .register(&mut signals, Token(id.to_token()), Interest::READABLE)?;
-        self.io_sources += 1;
+        self.io_mut()
+            .register(&mut signals, id, Interest::READABLE)?;
         self.signal_data(id)?.signals = Some(signals);
-        self.handles.set_active(id, true);
+        self.handles_mut().set_active(id, true);
         Ok(())
     }
 
@@ -122,15 +137,14 @@ impl Loop {
         };
         if let Some(mut signals) = data.signals.take() {
             // A failure here leaves nothing registered that we could undo anyway.
-            let _ = self.poll.registry().deregister(&mut signals);
-            self.io_sources -= 1;
+            self.io_mut().deregister(&mut signals);
         }
-        self.handles.set_active(id, false);
+        self.handles_mut().set_active(id, false);
     }
 
     /// Poll-phase dispatch: drain the self-pipe, then one callback per signal seen.
     pub(crate) fn signal_ready(&mut self, id: HandleId) {
-        let Ok(entry) = self.handles.get_mut(id) else {
+        let Ok(entry) = self.handles_mut().get_mut(id) else {
             return;
         };
         let site = entry.site;
@@ -176,7 +190,7 @@ fn check_signum(signum: i32) -> Result<()> {
 impl Signal {
     /// The signal number this handle watches.
     pub fn signum(self, lp: &Loop) -> Result<i32> {
-        match &lp.handles.get(self.0)?.data {
+        match &lp.handles().get(self.0)?.data {
             HandleData::Signal(s) => Ok(s.signum),
             _ => Err(Error::StaleHandle),
         }
@@ -185,7 +199,7 @@ impl Signal {
     /// Starts watching again after [`stop`](Self::stop). Deliveries that happened while
     /// stopped are not reported. Starting an active handle does nothing.
     pub fn start(self, lp: &mut Loop) -> Result<()> {
-        let entry = lp.handles.open_mut(self.0)?;
+        let entry = lp.handles_mut().open_mut(self.0)?;
         if entry.active {
             return Ok(());
         }
@@ -195,7 +209,7 @@ impl Signal {
     /// Stops watching: the callback does not run again until [`start`](Self::start); a stopped
     /// handle does not keep the loop alive. Stopping an inactive handle does nothing.
     pub fn stop(self, lp: &mut Loop) -> Result<()> {
-        lp.handles.get(self.0)?;
+        lp.handles().get(self.0)?;
         lp.signal_stop(self.0);
         Ok(())
     }
@@ -206,7 +220,7 @@ impl Signal {
         lp: &mut Loop,
         cb: impl FnMut(&mut Loop, Self, i32) + 'static,
     ) -> Result<()> {
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         lp.signal_data(self.0)?.cb = Some(Box::new(cb));
         Ok(())
     }

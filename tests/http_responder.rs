@@ -79,6 +79,28 @@ fn a_dropped_responder_answers_500_and_the_connection_lives_on() {
 }
 
 #[test]
+fn dropped_responders_and_refused_responses_are_counted_in_the_stats() {
+    with_timeout(20, || {
+        let server = serve(ServerConfig::default(), routes);
+        let raw = b"GET /drop HTTP/1.1\r\nHost: t\r\n\r\nGET /badheader HTTP/1.1\r\nHost: t\r\n\r\nGET /drop HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        let bytes = exchange(server.addr, raw);
+        let mut r = BufReader::new(&bytes[..]);
+        for _ in 0..3 {
+            assert_eq!(read_response(&mut r, false).unwrap().status, 500);
+        }
+        let stats = server.stats();
+        assert_eq!(
+            (
+                stats.responders_dropped,
+                stats.responses_refused,
+                stats.requests
+            ),
+            (2, 1, 3)
+        );
+    });
+}
+
+#[test]
 fn a_handler_answering_another_connections_request_gets_it_written_at_once() {
     with_timeout(20, || {
         let server = serve(ServerConfig::default(), routes);

@@ -3,7 +3,7 @@ mod util;
 
 use std::time::Duration;
 
-use evloop::metrics::Phase;
+use evloop::Phase;
 use evloop::{HandleKind, Loop, RunMode};
 use util::{assert_clean, with_timeout};
 

@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use evloop::metrics::{CallbackKind, Phase, SlowCallback};
+use evloop::metrics::SlowCallback;
+use evloop::{CallbackKind, Phase};
 use evloop::{Handle, Loop};
 use util::{assert_clean, with_timeout};
 

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use evloop::CallbackKind;
 use evloop::Loop;
-use evloop::metrics::{CallbackKind, Stall};
+use evloop::metrics::Stall;
 use util::{assert_clean, with_timeout};
 
 #[test]

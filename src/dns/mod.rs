@@ -34,8 +34,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::Location;
 
+use crate::event_loop::CallbackKind;
 use crate::event_loop::Loop;
-use crate::metrics::CallbackKind;
 use crate::pool::JobKind;
 use crate::pool::work::Work;
 

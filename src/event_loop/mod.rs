@@ -1,9 +1,18 @@
 //! The loop: one iteration in one function, each phase a call into the module that owns it.
+//!
+//! `Loop`'s fields are private to this module. Other modules reach the parts they own through
+//! the accessors at the bottom of this file, or through [`IoCx`], the part of the state an I/O
+//! kind works on; liveness is counted only by [`RequestCount`], [`IoRegistry`] and the handle
+//! table; handle kinds plug in through the registry in `kinds.rs`.
 
 pub(crate) mod builder;
 pub(crate) mod clock;
 mod close;
 pub(crate) mod immediate;
+mod kinds;
+mod liveness;
+pub(crate) mod local;
+mod phase;
 mod poll;
 pub(crate) mod sender;
 pub(crate) mod tasks;
@@ -11,24 +20,26 @@ pub(crate) mod uncaught;
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use mio::{Events, Poll, Token};
 
+pub(crate) use self::clock::Clock;
+pub use self::kinds::HandleKind;
+pub(crate) use self::kinds::{HandleData, HandleEvent, HandleState, Never};
+pub(crate) use self::liveness::{IoRegistry, RequestCount};
+pub use self::phase::{CallbackKind, Phase};
 use crate::error::{Error, Result};
 use crate::event_loop::builder::LoopBuilder;
-pub(crate) use crate::event_loop::clock::Clock;
 use crate::event_loop::immediate::{Immediate, ImmediateQueue};
+use crate::event_loop::local::{LocalQueue, LocalSender};
 use crate::event_loop::sender::{LoopSender, Message, Remote};
 use crate::event_loop::tasks::{Task, TaskKind, TaskQueues};
-use crate::fd_watcher::FdWatcherData;
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
-use crate::loop_watcher::{WatcherData, WatcherLists};
-use crate::metrics::{CallbackKind, Counters, Instruments, Phase};
-use crate::net::udp::UdpData;
-use crate::signal::SignalData;
-use crate::timer::TimerData;
+use crate::loop_watcher::WatcherLists;
+use crate::metrics::{Counters, Instruments};
 use crate::timer::queue::TimerQueue;
 
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
@@ -52,19 +63,8 @@ pub(crate) type LoopFn = Box<dyn FnOnce(&mut Loop)>;
 /// What a caught panic carries, to resume it later.
 pub(crate) type PanicPayload = Box<dyn std::any::Any + Send>;
 
-/// What only a handle's kind knows.
-pub(crate) enum HandleData {
-    Timer(TimerData),
-    Watcher(WatcherData),
-    Udp(Box<UdpData>),
-    Signal(Box<SignalData>),
-    FdWatcher(FdWatcherData),
-    Stream(Box<crate::net::StreamState>),
-    Listener(Box<crate::net::ListenerState>),
-}
-
-/// Work deferred to the pending phase. The stream variants are typed so that a write
-/// completion or a read continuation costs no boxed closure.
+/// Work deferred to the pending phase: a closure, or a handle kind's typed entry (a stream's
+/// write completion or read continuation costs no boxed closure).
 pub(crate) enum Pending {
     /// A deferred closure.
     Call {
@@ -72,58 +72,63 @@ pub(crate) enum Pending {
         kind: CallbackKind,
         site: Site,
     },
-    /// A stream request's completion, or its drain event.
-    StreamDone {
-        id: HandleId,
-        done: crate::net::Done,
-    },
-    /// A stream's next batch of reads.
-    StreamRead(HandleId),
+    /// A kind's typed entry for handle `id`.
+    Handle { id: HandleId, event: HandleEvent },
+}
+
+/// The part of the loop's state an I/O handle kind works on while it holds a handle's data:
+/// disjoint borrows, so a stream can queue a completion or re-register while it holds its slot.
+pub(crate) struct IoCx<'a> {
+    pub(crate) handles: &'a mut HandleTable<HandleData>,
+    pub(crate) pending: &'a mut VecDeque<Pending>,
+    pub(crate) io: &'a mut IoRegistry,
+    pub(crate) reqs: &'a mut RequestCount,
+    pub(crate) counters: &'a mut Counters,
+    pub(crate) net: &'a mut crate::net::NetShared,
 }
 
 /// The event loop. See the [crate docs](crate) for the phase order and the rules it keeps.
 pub struct Loop {
-    pub(crate) handles: HandleTable<HandleData>,
-    pub(crate) timers: TimerQueue<HandleId>,
-    pub(crate) watchers: WatcherLists,
-    pub(crate) tasks: TaskQueues,
-    pub(crate) immediates: ImmediateQueue,
-    pub(crate) pending: VecDeque<Pending>,
+    handles: HandleTable<HandleData>,
+    timers: TimerQueue<HandleId>,
+    watchers: WatcherLists,
+    tasks: TaskQueues,
+    immediates: ImmediateQueue,
+    pending: VecDeque<Pending>,
     /// Handles whose close callback is due in the close phase, with that callback.
-    pub(crate) closing: VecDeque<(HandleId, Option<LoopFn>)>,
-    /// Completions of closing streams, taken off the pending queue in one pass for every
-    /// closing stream at once (so a mass close is not quadratic), until each one's close
-    /// phase runs them.
-    pub(crate) closing_done: std::collections::HashMap<HandleId, Vec<crate::net::Done>>,
+    closing: VecDeque<(HandleId, Option<LoopFn>)>,
     /// In-flight requests (pool work, connects, writes...): they keep the loop alive.
-    pub(crate) active_reqs: usize,
-    /// Sources registered with `poll` other than the loop's own waker and timer fd.
-    pub(crate) io_sources: usize,
-    /// The read buffer all streams share.
-    pub(crate) net: crate::net::NetShared,
-    pub(crate) poll: Poll,
-    pub(crate) events: Option<Events>,
-    pub(crate) remote: Arc<Remote>,
+    reqs: RequestCount,
+    /// The poller and the handle sources registered with it.
+    io: IoRegistry,
+    /// What the stream and UDP kinds share: the read buffer, spare stream boxes...
+    net: crate::net::NetShared,
+    events: Option<Events>,
+    remote: Arc<Remote>,
     /// Messages taken from the remote inbox and not yet run (kept across a panic).
-    pub(crate) inbox: VecDeque<Message>,
-    pub(crate) clock: Clock,
+    inbox: VecDeque<Message>,
+    /// Posts from [`LocalSender`]s, for the pending phase.
+    local: Rc<LocalQueue>,
+    clock: Clock,
     #[cfg(target_os = "linux")]
-    pub(crate) deadline_timer: crate::sys::DeadlineTimer,
-    pub(crate) requests: crate::pool::work::Requests,
+    deadline_timer: crate::sys::DeadlineTimer,
+    /// Pool requests in flight and the pool they go to.
+    requests: crate::pool::work::Requests,
     /// Open files: what `fs::File` ids name.
-    pub(crate) files: crate::fs::FileTable,
+    files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
-    pub(crate) pool_size: Option<usize>,
-    pub(crate) stop_flag: bool,
-    pub(crate) running: bool,
+    pool_size: Option<usize>,
+    stop_flag: bool,
+    running: bool,
     max_ticks_per_drain: usize,
-    pub(crate) counters: Counters,
+    counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
-    pub(crate) instruments: Instruments,
+    instruments: Instruments,
     /// The opt-in report-and-go-on policy for panicking callbacks.
-    pub(crate) uncaught: uncaught::Uncaught,
+    uncaught: uncaught::Uncaught,
 }
 
+/// # Creating and running the loop
 impl Loop {
     /// A loop with default settings. Fails only if the OS refuses an epoll/kqueue instance or
     /// an eventfd.
@@ -137,10 +142,10 @@ impl Loop {
     }
 
     pub(crate) fn from_builder(b: &LoopBuilder) -> std::io::Result<Self> {
-        let poll = Poll::new()?;
-        let remote = Remote::new(poll.registry())?;
+        let io = IoRegistry::new(Poll::new()?);
+        let remote = Remote::new(io.loop_registry())?;
         #[cfg(target_os = "linux")]
-        let deadline_timer = crate::sys::DeadlineTimer::new(poll.registry(), TIMERFD_TOKEN)?;
+        let deadline_timer = crate::sys::DeadlineTimer::new(io.loop_registry(), TIMERFD_TOKEN)?;
         let clock = Clock::new();
         Ok(Self {
             handles: HandleTable::new(),
@@ -150,14 +155,13 @@ impl Loop {
             immediates: ImmediateQueue::default(),
             pending: VecDeque::new(),
             closing: VecDeque::new(),
-            closing_done: std::collections::HashMap::new(),
-            active_reqs: 0,
-            io_sources: 0,
+            reqs: RequestCount::default(),
+            io,
             net: crate::net::NetShared::default(),
-            poll,
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
             inbox: VecDeque::new(),
+            local: Rc::default(),
             clock,
             #[cfg(target_os = "linux")]
             deadline_timer,
@@ -228,7 +232,8 @@ impl Loop {
             self.run_timers();
         }
         while alive && !self.stop_flag {
-            let can_sleep = self.pending.is_empty() && !self.watchers.has_idle();
+            let can_sleep =
+                self.pending.is_empty() && !self.local.has_posts() && !self.watchers.has_idle();
             self.run_pending();
             self.run_watchers(Phase::Idle);
             self.run_watchers(Phase::Prepare);
@@ -240,7 +245,7 @@ impl Loop {
             self.counters.iterations += 1;
             self.poll_io(timeout)?;
             for _ in 0..8 {
-                if self.pending.is_empty() {
+                if self.pending.is_empty() && !self.local.has_posts() {
                     break;
                 }
                 self.run_pending();
@@ -270,19 +275,33 @@ impl Loop {
     /// a pending or closing callback, a queued immediate or job, or a ref'd [`LoopSender`].
     pub fn alive(&self) -> bool {
         self.handles.active_refd() > 0
-            || self.active_reqs > 0
+            || self.reqs.any()
             || !self.pending.is_empty()
             || !self.closing.is_empty()
             || self.immediates.live() > 0
             || !self.tasks.is_empty()
             || !self.inbox.is_empty()
+            || self.local.has_posts()
             || self.remote.keeps_alive()
     }
+}
 
+/// # Time
+///
+/// The loop's cached clock: what timers start from, refreshed once per iteration.
+impl Loop {
     /// The cached time: when the current iteration last updated its clock (after poll returned,
     /// and before timers ran). Timers start from this time.
     pub fn now(&self) -> Instant {
         self.clock.instant(self.clock.now())
+    }
+
+    /// The cached time as nanoseconds since the loop was created: the instant [`Loop::now`]
+    /// returns, without the conversion to an `Instant`. The cheapest clock read there is, for
+    /// code that asks on every callback whether the loop's time has moved.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Refreshes the cached clock. Call it before starting a timer after a long blocking stretch
@@ -299,13 +318,22 @@ impl Loop {
             self.clock.update();
         }
     }
+}
 
+/// # Handles
+///
+/// Per-handle operations live on the handle types (see [`Handle`](crate::Handle)); this
+/// lists them all.
+impl Loop {
     /// Every live handle (active or not, closing ones included) with its kind, ref state and the
     /// `file:line` that created it: the answer to "why does my loop not exit?".
     pub fn active_handles(&self) -> Vec<HandleInfo> {
         self.handles.infos()
     }
+}
 
+/// # Posts: from other threads, and from this one without `&mut Loop`
+impl Loop {
     /// A sender other threads use to post closures to this loop. It keeps the loop alive while
     /// it (or a clone) exists, like the sending side of a channel; see [`Loop::weak_sender`].
     pub fn sender(&self) -> LoopSender {
@@ -317,6 +345,18 @@ impl Loop {
         LoopSender::new(Arc::clone(&self.remote), false)
     }
 
+    /// A sender for this thread: it schedules callbacks on the loop from code that holds no
+    /// `&mut Loop` (a `Drop`, shared state), without `Send`. Its posts run in the pending phase.
+    pub fn local_sender(&self) -> LocalSender {
+        LocalSender::new(Rc::clone(&self.local))
+    }
+}
+
+/// # Queues: next-ticks, microtasks and immediates
+///
+/// Node's `process.nextTick`, `queueMicrotask` and `setImmediate`, with Node's order (see the
+/// phase spec in the [crate docs](crate)).
+impl Loop {
     /// Queues `cb` on the next-tick queue: it runs right after the current callback, before any
     /// microtask (Node's `process.nextTick`).
     #[track_caller]
@@ -356,7 +396,10 @@ impl Loop {
     pub fn clear_immediate(&mut self, immediate: Immediate) -> bool {
         self.immediates.clear(immediate)
     }
+}
 
+/// Running callbacks: counting, timing, the microtask drain after each, the pending phase.
+impl Loop {
     /// Runs `f` as a callback of `phase`: counts it, then drains the task queues.
     #[inline]
     pub(crate) fn invoke<R>(
@@ -449,14 +492,22 @@ impl Loop {
     }
 
     fn run_pending(&mut self) {
+        if self.local.has_posts() {
+            for (run, site) in self.local.take() {
+                self.pending.push_back(Pending::Call {
+                    run,
+                    kind: CallbackKind::Post,
+                    site,
+                });
+            }
+        }
         for _ in 0..self.pending.len() {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
             match p {
                 Pending::Call { run, kind, site } => self.invoke(Phase::Pending, kind, site, run),
-                Pending::StreamDone { id, done } => self.stream_deliver(id, done),
-                Pending::StreamRead(id) => self.stream_read_pending(id),
+                Pending::Handle { id, event } => self.kind_pending(id, event),
             }
         }
     }
@@ -474,10 +525,152 @@ impl Loop {
     }
 }
 
+/// The loop's state as the modules that own each part reach it. Nothing here changes a
+/// liveness count behind its owner's back: requests go through [`RequestCount`], sources
+/// through [`IoRegistry`], handles through the [`HandleTable`]'s own methods.
+impl Loop {
+    #[inline]
+    pub(crate) fn handles(&self) -> &HandleTable<HandleData> {
+        &self.handles
+    }
+
+    #[inline]
+    pub(crate) fn handles_mut(&mut self) -> &mut HandleTable<HandleData> {
+        &mut self.handles
+    }
+
+    /// Which kind's data a live handle holds, for the registry's dispatch.
+    #[inline]
+    fn handle_tag(&self, id: HandleId) -> Option<kinds::Tag> {
+        self.handles.get(id).ok().map(|e| e.data.tag())
+    }
+
+    /// The part of the state an I/O kind works on, as disjoint borrows.
+    #[inline]
+    pub(crate) fn io_cx(&mut self) -> IoCx<'_> {
+        IoCx {
+            handles: &mut self.handles,
+            pending: &mut self.pending,
+            io: &mut self.io,
+            reqs: &mut self.reqs,
+            counters: &mut self.counters,
+            net: &mut self.net,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn io_mut(&mut self) -> &mut IoRegistry {
+        &mut self.io
+    }
+
+    #[cfg(test)]
+    pub(crate) fn reqs(&self) -> &RequestCount {
+        &self.reqs
+    }
+
+    #[inline]
+    pub(crate) fn reqs_mut(&mut self) -> &mut RequestCount {
+        &mut self.reqs
+    }
+
+    /// Queues a kind's typed entry for the pending phase.
+    #[inline]
+    pub(crate) fn push_pending(&mut self, id: HandleId, event: HandleEvent) {
+        self.pending.push_back(Pending::Handle { id, event });
+    }
+
+    /// The handles waiting for the close phase, in close order.
+    pub(crate) fn closing_ids(&self) -> impl Iterator<Item = HandleId> + '_ {
+        self.closing.iter().map(|(id, _)| *id)
+    }
+
+    #[inline]
+    pub(crate) fn timers(&self) -> &TimerQueue<HandleId> {
+        &self.timers
+    }
+
+    #[inline]
+    pub(crate) fn timers_mut(&mut self) -> &mut TimerQueue<HandleId> {
+        &mut self.timers
+    }
+
+    #[inline]
+    pub(crate) fn watchers_mut(&mut self) -> &mut WatcherLists {
+        &mut self.watchers
+    }
+
+    #[inline]
+    pub(crate) fn net_mut(&mut self) -> &mut crate::net::NetShared {
+        &mut self.net
+    }
+
+    #[inline]
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    #[inline]
+    pub(crate) fn remote(&self) -> &Arc<Remote> {
+        &self.remote
+    }
+
+    #[inline]
+    pub(crate) fn pool_requests(&self) -> &crate::pool::work::Requests {
+        &self.requests
+    }
+
+    #[inline]
+    pub(crate) fn pool_requests_mut(&mut self) -> &mut crate::pool::work::Requests {
+        &mut self.requests
+    }
+
+    #[inline]
+    pub(crate) fn pool_size(&self) -> Option<usize> {
+        self.pool_size
+    }
+
+    #[inline]
+    pub(crate) fn files(&self) -> &crate::fs::FileTable {
+        &self.files
+    }
+
+    #[inline]
+    pub(crate) fn files_mut(&mut self) -> &mut crate::fs::FileTable {
+        &mut self.files
+    }
+
+    #[inline]
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    #[inline]
+    pub(crate) fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+
+    #[inline]
+    pub(crate) fn instruments(&self) -> &Instruments {
+        &self.instruments
+    }
+
+    #[inline]
+    pub(crate) fn instruments_mut(&mut self) -> &mut Instruments {
+        &mut self.instruments
+    }
+
+    /// The instruments, with the clock they read.
+    #[inline]
+    pub(crate) fn instruments_with_clock(&mut self) -> (&mut Instruments, &Clock) {
+        (&mut self.instruments, &self.clock)
+    }
+}
+
 impl Drop for Loop {
     fn drop(&mut self) {
         // Senders outliving the loop get their closures back instead of queueing into the void.
         self.remote.close();
+        self.local.close();
     }
 }
 
@@ -486,7 +679,7 @@ impl std::fmt::Debug for Loop {
         f.debug_struct("Loop")
             .field("handles", &self.handles.live())
             .field("active_refd", &self.handles.active_refd())
-            .field("active_reqs", &self.active_reqs)
+            .field("requests", &self.reqs.len())
             .field("timers", &self.timers.len())
             .field("immediates", &self.immediates.live())
             .field("pending", &self.pending.len())

@@ -9,9 +9,9 @@ use crate::error::{Error, Result};
 #[cfg(target_os = "linux")]
 use crate::event_loop::TIMERFD_TOKEN;
 use crate::event_loop::sender::Message;
-use crate::event_loop::{HandleData, Loop, WAKER_TOKEN};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{Loop, WAKER_TOKEN};
 use crate::handle::HandleId;
-use crate::metrics::{CallbackKind, Phase};
 
 /// The longest single poll wait, so a loop with a far-away timer still wakes every ~24 days
 /// and recomputes (as libuv clamps to `INT_MAX` ms).
@@ -22,10 +22,9 @@ impl Loop {
     /// timer, or `None` (block) when only I/O can make progress.
     pub(crate) fn poll_timeout(&self) -> Option<u64> {
         let blocked = !self.stop_flag
-            && (self.handles.active_refd() > 0
-                || self.active_reqs > 0
-                || self.remote.keeps_alive())
+            && (self.handles.active_refd() > 0 || self.reqs.any() || self.remote.keeps_alive())
             && self.pending.is_empty()
+            && !self.local.has_posts()
             && !self.watchers.has_idle()
             && self.immediates.live() == 0
             && self.closing.is_empty()
@@ -43,7 +42,7 @@ impl Loop {
     /// and cross-thread posts.
     pub(crate) fn poll_io(&mut self, timeout_ns: Option<u64>) -> Result<()> {
         self.end_completions();
-        if timeout_ns == Some(0) && self.io_sources == 0 {
+        if timeout_ns == Some(0) && !self.io.has_sources() {
             // Nothing but our own waker is registered: skip the syscall and look at the inbox
             // flag directly (libuv likewise skips epoll_wait with no fds).
             if self.remote.take_notified() || !self.inbox.is_empty() {
@@ -89,7 +88,7 @@ impl Loop {
             .events
             .take()
             .unwrap_or_else(|| Events::with_capacity(1024));
-        let polled = self.poll.poll(&mut events, timeout);
+        let polled = self.io.wait(&mut events, timeout);
         self.update_time();
         if let Some(start) = sleep_start {
             self.instruments.slept(&self.clock, start);
@@ -120,19 +119,11 @@ impl Loop {
     fn dispatch_io(&mut self, id: HandleId, event: &mio::event::Event) {
         // Events for closing or closed handles are dropped: their slots are not reused before
         // the close phase, and the generation in the token catches the rest.
-        let Ok(entry) = self.handles.get(id) else {
-            return;
-        };
-        if entry.closing {
-            return;
-        }
-        match entry.data {
-            HandleData::Stream(_) => self.stream_event(id, event),
-            HandleData::Listener(_) => self.listener_event(id),
-            HandleData::Timer(_) | HandleData::Watcher(_) => {}
-            HandleData::Udp(_) => self.udp_ready(id, event),
-            HandleData::Signal(_) => self.signal_ready(id),
-            HandleData::FdWatcher(_) => self.fd_watcher_ready(id, event),
+        if let Ok(entry) = self.handles().get(id)
+            && !entry.closing
+        {
+            let tag = entry.data.tag();
+            self.kind_ready(tag, id, event);
         }
     }
 

@@ -8,11 +8,11 @@ use slab::Slab;
 
 use super::submit;
 use crate::error::Error;
+use crate::event_loop::CallbackKind;
 use crate::event_loop::Loop;
 use crate::fs::metadata::Metadata;
 use crate::fs::ops;
 use crate::handle::Site;
-use crate::metrics::CallbackKind;
 use crate::pool::work::Work;
 
 /// An open file, from [`fs::open`](crate::fs::open): a `Copy` id into the loop's table of open
@@ -156,7 +156,7 @@ impl File {
         cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
     ) -> Work {
         let site = Location::caller();
-        match lp.files.remove(self) {
+        match lp.files_mut().remove(self) {
             Some(file) => submit(lp, site, move || ops::close(file), cb),
             None => lp.reject_io(CallbackKind::Fs, site, cb, stale()),
         }
@@ -164,7 +164,7 @@ impl File {
 
     /// Whether this id still names an open file of `lp` (not yet closed).
     pub fn is_open(self, lp: &Loop) -> bool {
-        lp.files.get(self).is_some()
+        lp.files().get(self).is_some()
     }
 
     /// Queues `job` on this file's descriptor, or reports a stale id through `cb`.
@@ -175,7 +175,7 @@ impl File {
         job: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
         cb: impl FnOnce(&mut Loop, io::Result<T>) + 'static,
     ) -> Work {
-        match lp.files.get(self) {
+        match lp.files_mut().get(self) {
             Some(file) => submit(lp, site, move || job(&file), cb),
             None => lp.reject_io(CallbackKind::Fs, site, cb, stale()),
         }

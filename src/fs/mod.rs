@@ -48,9 +48,9 @@ mod paths;
 
 use std::io;
 
+use crate::event_loop::CallbackKind;
 use crate::event_loop::Loop;
 use crate::handle::Site;
-use crate::metrics::CallbackKind;
 use crate::pool::JobKind;
 use crate::pool::work::Work;
 

@@ -25,7 +25,7 @@ pub fn open(
     let path = path.as_ref().to_path_buf();
     let job = move || ops::open(&path, flags);
     submit(lp, Location::caller(), job, move |lp, opened| {
-        let opened = opened.map(|file| lp.files.insert(file));
+        let opened = opened.map(|file| lp.files_mut().insert(file));
         cb(lp, opened);
     })
 }

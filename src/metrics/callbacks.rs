@@ -4,9 +4,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::event_loop::Loop;
+use crate::event_loop::{CallbackKind, Phase};
 use crate::handle::Site;
+use crate::metrics::LatencyHistogram;
 use crate::metrics::histogram::Short;
-use crate::metrics::{CallbackKind, LatencyHistogram, Phase};
 
 /// A callback that ran longer than the threshold given to [`Loop::on_slow_callback`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +84,7 @@ impl CallbackTiming {
     }
 }
 
+/// # Metrics: slow-callback reports
 impl Loop {
     /// Reports every callback that runs longer than `threshold` to `hook`, with its duration,
     /// phase, kind and the `file:line` that registered it. Replaces an earlier hook.
@@ -110,13 +112,13 @@ impl Loop {
         threshold: Duration,
         hook: impl FnMut(&SlowCallback) + 'static,
     ) {
-        self.instruments.callbacks.slow = Some((threshold, Box::new(hook)));
+        self.instruments_mut().callbacks.slow = Some((threshold, Box::new(hook)));
         self.timing_changed();
     }
 
     /// Removes the slow-callback hook; returns whether one was set.
     pub fn clear_slow_callback(&mut self) -> bool {
-        let had = self.instruments.callbacks.slow.take().is_some();
+        let had = self.instruments_mut().callbacks.slow.take().is_some();
         self.timing_changed();
         had
     }
@@ -124,16 +126,16 @@ impl Loop {
     /// Keeps per-phase callback duration histograms even without a slow-callback hook (`true`),
     /// or only while a hook is set (`false`, the default).
     pub fn time_callbacks(&mut self, enabled: bool) {
-        self.instruments.callbacks.forced = enabled;
+        self.instruments_mut().callbacks.forced = enabled;
         self.timing_changed();
     }
 
     fn timing_changed(&mut self) {
-        let cb = &mut self.instruments.callbacks;
+        let cb = &mut self.instruments_mut().callbacks;
         if cb.enabled() && cb.durations.is_none() {
             cb.durations = Some(Box::default());
         }
-        self.instruments.update_timing();
+        self.instruments_mut().update_timing();
     }
 
     /// `call` with timing on: a watchdog beacon around the callback, then the duration
@@ -147,17 +149,17 @@ impl Loop {
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
         let started = Instant::now();
-        let started_ns = self.clock.ns_since_epoch(started);
-        if let Some(w) = &mut self.instruments.watchdog {
+        let started_ns = self.clock().ns_since_epoch(started);
+        if let Some(w) = &mut self.instruments_mut().watchdog {
             w.enter(started_ns, site, phase, kind);
         }
         // A panic unwinds past the exit below; `run_mode` clears the beacon in its catch.
         let r = f(self);
-        if let Some(w) = &self.instruments.watchdog {
+        if let Some(w) = &self.instruments_mut().watchdog {
             w.exit();
         }
         let took = started.elapsed();
-        self.instruments
+        self.instruments_mut()
             .callbacks
             .finished(phase, kind, site, started, took);
         r

@@ -1,6 +1,6 @@
 //! Always-on counters: plain integers bumped on the loop thread, never an atomic or a clock read.
 
-use crate::metrics::Phase;
+use crate::event_loop::Phase;
 
 /// The loop's counters. Every field only ever grows; snapshots subtract to get a window.
 #[derive(Clone, Debug, Default)]

@@ -77,6 +77,7 @@ impl LagState {
     }
 }
 
+/// # Metrics: the lag monitor
 impl Loop {
     /// Starts sampling loop lag every `resolution` (at least 1 ms; shorter values are raised to
     /// 1 ms, as Node does). See [`LagMonitor`] for what a sample measures. A loop runs one
@@ -84,7 +85,7 @@ impl Loop {
     #[track_caller]
     pub fn monitor_lag(&mut self, resolution: Duration) -> LagMonitor {
         let site = Location::caller();
-        if let Some(old) = self.instruments.lag.take()
+        if let Some(old) = self.instruments_mut().lag.take()
             && old.running
         {
             Timer(old.timer).clear(self);
@@ -98,12 +99,12 @@ impl Loop {
         );
         // Cannot fail: the timer was just created.
         let _ = timer.unref(self);
-        self.instruments.lag = Some(LagState {
+        self.instruments_mut().lag = Some(LagState {
             timer: timer.0,
             running: true,
             resolution,
             due: 0,
-            last_sample: self.clock.now(),
+            last_sample: self.clock().now(),
             total: LatencyHistogram::new(),
             window: LatencyHistogram::new(),
         });
@@ -112,8 +113,9 @@ impl Loop {
 
     /// The sampler's callback.
     fn sample_lag(&mut self) {
-        let started = self.clock.ns_since_epoch(Instant::now());
-        let ins = &mut self.instruments;
+        let started = self.clock().ns_since_epoch(Instant::now());
+        let now = self.clock().now();
+        let ins = self.instruments_mut();
         let Some(lag) = &mut ins.lag else { return };
         // The loop was responsive (asleep in poll, or at a timer pass) until `busy_since`; a
         // sample that fell due after that waited for the whole busy stretch.
@@ -121,18 +123,18 @@ impl Loop {
         let lateness = started.saturating_sub(lag.due.min(busy_since));
         lag.total.record_ns(lateness);
         lag.window.record_ns(lateness);
-        lag.last_sample = self.clock.now();
+        lag.last_sample = now;
     }
 
     fn lag_state(&self, monitor: LagMonitor) -> Result<&LagState> {
-        match &self.instruments.lag {
+        match &self.instruments().lag {
             Some(lag) if lag.timer == monitor.timer.0 => Ok(lag),
             _ => Err(Error::StaleHandle),
         }
     }
 
     fn lag_state_mut(&mut self, monitor: LagMonitor) -> Result<&mut LagState> {
-        match &mut self.instruments.lag {
+        match &mut self.instruments_mut().lag {
             Some(lag) if lag.timer == monitor.timer.0 => Ok(lag),
             _ => Err(Error::StaleHandle),
         }
@@ -187,6 +189,6 @@ impl LagMonitor {
 impl Loop {
     /// The running (or stopped but not replaced) lag monitor's total histogram.
     pub(crate) fn lag_histogram(&self) -> Option<&LatencyHistogram> {
-        self.instruments.lag.as_ref().map(|l| &l.total)
+        self.instruments().lag.as_ref().map(|l| &l.total)
     }
 }

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::{LatencyHistogram, Metrics, Phase};
+use crate::event_loop::Phase;
+use crate::metrics::{LatencyHistogram, Metrics};
 
 /// The quantiles a histogram is exported with, as a Prometheus summary.
 const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];

@@ -4,9 +4,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::event_loop::Loop;
+use crate::event_loop::Phase;
 use crate::handle::HandleKind;
 use crate::metrics::histogram::Short;
-use crate::metrics::{LatencyHistogram, Phase, PoolStats};
+use crate::metrics::{LatencyHistogram, PoolStats};
 
 /// A snapshot of the loop's counters, utilization and histograms, from [`Loop::metrics`].
 ///
@@ -82,19 +83,20 @@ pub struct Metrics {
     pub callback_durations: Vec<(Phase, LatencyHistogram)>,
 }
 
+/// # Metrics: the snapshot
 impl Loop {
     /// A snapshot of every metric. Cheap enough to take once a second (it clones the
     /// histograms).
     pub fn metrics(&self) -> Metrics {
         let taken_at = Instant::now();
-        let ins = &self.instruments;
-        let c = &self.counters;
+        let ins = self.instruments();
+        let c = self.counters();
         let uptime = ins
             .started
             .map_or(Duration::ZERO, |s| taken_at.saturating_duration_since(s));
         let idle = Duration::from_nanos(ins.idle_ns).min(uptime);
         let mut by_kind: Vec<(HandleKind, u64)> = Vec::new();
-        for info in self.handles.infos() {
+        for info in self.handles().infos() {
             match by_kind.iter_mut().find(|(k, _)| *k == info.kind) {
                 Some((_, n)) => *n += 1,
                 None => by_kind.push((info.kind, 1)),

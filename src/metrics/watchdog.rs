@@ -15,9 +15,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::event_loop::Loop;
+use crate::event_loop::{CallbackKind, Phase};
 use crate::handle::Site;
 use crate::metrics::histogram::Short;
-use crate::metrics::{CallbackKind, Phase};
 
 /// A callback that has been blocking the loop longer than the watchdog's threshold, reported
 /// while it is still running.
@@ -236,6 +236,7 @@ fn watch(b: &Beacon, config: &Config) {
     }
 }
 
+/// # Metrics: the watchdog thread
 impl Loop {
     /// Starts a watchdog thread that calls `hook` (on that thread) when a callback has been
     /// running for longer than `threshold` — while it is still running, so an infinite loop or a
@@ -286,20 +287,20 @@ impl Loop {
     ) -> io::Result<()> {
         self.stop_watchdog();
         let watchdog = Watchdog::start(Config {
-            epoch: self.clock.epoch,
+            epoch: self.clock().epoch,
             threshold,
             repeat,
             hook,
         })?;
-        self.instruments.watchdog = Some(watchdog);
-        self.instruments.update_timing();
+        self.instruments_mut().watchdog = Some(watchdog);
+        self.instruments_mut().update_timing();
         Ok(())
     }
 
     /// Stops the watchdog thread and waits for it to end; returns whether one was running.
     pub fn stop_watchdog(&mut self) -> bool {
-        let had = self.instruments.watchdog.take().is_some(); // dropping joins the thread
-        self.instruments.update_timing();
+        let had = self.instruments_mut().watchdog.take().is_some(); // dropping joins the thread
+        self.instruments_mut().update_timing();
         had
     }
 }

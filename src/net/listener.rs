@@ -4,15 +4,15 @@
 use std::fs::File;
 use std::io;
 
-use mio::{Interest, Token};
+use mio::Interest;
 use socket2::SockAddr;
 
 use super::IO_BATCH;
 use super::socket::ListenSocket;
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, IoCx, Loop, Never};
 use crate::handle::{HandleId, HandleKind, HandleTable, Site};
-use crate::metrics::{CallbackKind, Phase};
 
 pub(crate) type ConnectionCb = Box<dyn FnMut(&mut Loop, HandleId, Result<HandleId>)>;
 
@@ -57,6 +57,22 @@ fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
+impl HandleState for Box<ListenerState> {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.listener_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, _event: &mio::event::Event) {
+        lp.listener_event(id);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
 impl Loop {
     /// Adds a listener handle (active from the start) and registers it for readability.
     pub(crate) fn listener_insert(
@@ -68,27 +84,23 @@ impl Loop {
     ) -> Result<HandleId> {
         state.on_connection = Some(cb);
         let id = self
-            .handles
+            .handles_mut()
             .insert(kind, site, true, HandleData::Listener(Box::new(state)));
-        let l = listener_mut(&mut self.handles, id)?;
+        let IoCx { handles, io, .. } = self.io_cx();
+        let l = listener_mut(handles, id)?;
         let registered = match &mut l.socket {
-            Some(socket) => self.poll.registry().register(
-                socket.source(),
-                Token(id.to_token()),
-                Interest::READABLE,
-            ),
+            Some(socket) => io.register(socket.source(), id, Interest::READABLE),
             None => Ok(()),
         };
         if let Err(e) = registered {
-            self.handles.remove(id);
+            self.handles_mut().remove(id);
             return Err(Error::Io(e));
         }
-        self.io_sources += 1;
         Ok(id)
     }
 
     pub(crate) fn listener_event(&mut self, id: HandleId) {
-        if let Ok(l) = listener_mut(&mut self.handles, id) {
+        if let Ok(l) = listener_mut(self.handles_mut(), id) {
             l.readable = true;
             self.listener_accept_batch(id, Phase::Poll);
         }
@@ -98,7 +110,7 @@ impl Loop {
     /// waiting connections are accepted next iteration (no new edge will say so).
     fn listener_accept_batch(&mut self, id: HandleId, phase: Phase) {
         for _ in 0..IO_BATCH {
-            let Ok(entry) = self.handles.open_mut(id) else {
+            let Ok(entry) = self.handles_mut().open_mut(id) else {
                 return;
             };
             let site = entry.site;
@@ -140,7 +152,7 @@ impl Loop {
             };
             self.listener_notify(id, site, phase, conn);
         }
-        let Ok(entry) = self.handles.get_mut(id) else {
+        let Ok(entry) = self.handles_mut().get_mut(id) else {
             return;
         };
         let site = entry.site;
@@ -153,7 +165,7 @@ impl Loop {
                 CallbackKind::Connection,
                 site,
                 Box::new(move |lp| {
-                    if let Ok(l) = listener_mut(&mut lp.handles, id) {
+                    if let Ok(l) = listener_mut(lp.handles_mut(), id) {
                         l.queued = false;
                         lp.listener_accept_batch(id, Phase::Pending);
                     }
@@ -164,7 +176,7 @@ impl Loop {
 
     /// Runs the connection callback (taken out of the slot while it runs).
     fn listener_notify(&mut self, id: HandleId, site: Site, phase: Phase, conn: Result<HandleId>) {
-        let Ok(l) = listener_mut(&mut self.handles, id) else {
+        let Ok(l) = listener_mut(self.handles_mut(), id) else {
             return;
         };
         let Some(cb) = l.on_connection.take() else {
@@ -177,7 +189,7 @@ impl Loop {
             cb,
             move |lp, cb| cb(lp, id, conn),
             move |lp, cb| {
-                if let Ok(l) = listener_mut(&mut lp.handles, id)
+                if let Ok(l) = listener_mut(lp.handles_mut(), id)
                     && l.socket.is_some()
                     && l.on_connection.is_none()
                 {
@@ -189,20 +201,20 @@ impl Loop {
 
     /// Close (at `close` time): deregister and drop the socket and the reserve fd.
     pub(crate) fn listener_stop(&mut self, id: HandleId) {
-        let Ok(l) = listener_mut(&mut self.handles, id) else {
+        let IoCx { handles, io, .. } = self.io_cx();
+        let Ok(l) = listener_mut(handles, id) else {
             return;
         };
         l.on_connection = None;
         l.reserve = None;
         if let Some(mut socket) = l.socket.take() {
-            let _ = self.poll.registry().deregister(socket.source());
-            self.io_sources -= 1;
+            io.deregister(socket.source());
         }
     }
 
     /// The listener's bound address.
     pub(crate) fn listener_sock_addr(&self, id: HandleId) -> Result<SockAddr> {
-        let HandleData::Listener(l) = &self.handles.get(id)?.data else {
+        let HandleData::Listener(l) = &self.handles().get(id)?.data else {
             return Err(Error::StaleHandle);
         };
         let socket = l.socket.as_ref().ok_or(Error::Closing)?;

@@ -45,6 +45,10 @@ pub(crate) struct NetShared {
         reason = "the boxes are what is reused: each goes back into a handle slot as it is"
     )]
     pub(crate) spare_streams: Vec<Box<StreamState>>,
+    /// Completions of closing streams, taken off the pending queue in one pass for every
+    /// closing stream at once (so a mass close is not quadratic), until each one's close
+    /// phase runs them.
+    pub(crate) closing_done: std::collections::HashMap<crate::handle::HandleId, Vec<Done>>,
 }
 
 /// How many closed streams' boxes a loop keeps for reuse (a few KiB).

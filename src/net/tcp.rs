@@ -173,6 +173,7 @@ impl TcpListenOptions {
     }
 }
 
+/// # I/O: TCP
 impl Loop {
     /// Connects to `addr` without blocking. `cb` runs once, in the pending phase, with `Ok` or
     /// the error (refused, unreachable, timed out...); on error the stream stays open until
@@ -274,7 +275,7 @@ impl TcpStream {
         lp: &mut Loop,
         on_close: impl FnOnce(&mut Loop) + 'static,
     ) -> Result<()> {
-        super::stream::stream_open(&mut lp.handles, self.0)?.reset_on_close = true;
+        super::stream::stream_open(lp.handles_mut(), self.0)?.reset_on_close = true;
         lp.close_handle(self.0, Some(Box::new(on_close)), Location::caller())
     }
 }

@@ -27,6 +27,7 @@ handle_type! {
     UnixListener
 }
 
+/// # I/O: Unix-domain sockets
 impl Loop {
     /// Connects to the socket at `path` without blocking; `cb` runs once, in the pending phase,
     /// with `Ok` or the error (no such file, refused...). On error the stream stays open until

@@ -10,8 +10,8 @@ use slab::Slab;
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::event_loop::sender::{Message, Remote};
+use crate::event_loop::{CallbackKind, Phase};
 use crate::handle::Site;
-use crate::metrics::{CallbackKind, Phase};
 use crate::pool::{CancelResult, CompletionSink, JobFn, JobId, JobKind, Outcome, Pool, PoolStats};
 
 /// An in-flight thread-pool request (from [`Loop::queue_work`], a file operation or a DNS
@@ -66,6 +66,7 @@ impl CompletionSink for CompletionRoute {
     }
 }
 
+/// # Thread pool
 impl Loop {
     /// Runs `work` on the thread pool and then `done` on this loop (in the poll phase) with its
     /// value. A panic inside `work` is caught and delivered to `done` as [`Error::Panicked`];
@@ -103,11 +104,12 @@ impl Loop {
     /// running cannot be canceled: [`Error::Busy`], and its callback gets the value as usual.
     /// A request whose callback already ran is [`Error::StaleHandle`].
     pub fn cancel(&mut self, req: Work) -> Result<()> {
-        let request = match self.requests.slab.get_mut(req.key as usize) {
+        let requests = self.pool_requests();
+        let request = match requests.slab.get(req.key as usize) {
             Some(r) if r.serial == req.serial => r,
             _ => return Err(Error::StaleHandle),
         };
-        let (Some(job), Some(pool)) = (request.job.as_ref(), self.requests.pool.as_ref()) else {
+        let (Some(job), Some(pool)) = (request.job.as_ref(), requests.pool.as_ref()) else {
             return Err(Error::StaleHandle);
         };
         match pool.cancel(job) {
@@ -127,11 +129,11 @@ impl Loop {
     /// usual. For a shutdown with a deadline: jobs queued for connections that are gone no
     /// longer keep the loop (and the process) alive.
     pub fn cancel_queued_work(&mut self) -> usize {
-        let Some(pool) = self.requests.pool.clone() else {
+        let Some(pool) = self.pool_requests().pool.clone() else {
             return 0;
         };
         let queued: Vec<u32> = self
-            .requests
+            .pool_requests()
             .slab
             .iter()
             .filter(|(_, r)| {
@@ -159,12 +161,12 @@ impl Loop {
     ) -> Work {
         let req = self.insert_request(cb_kind, site, done);
         let (key, serial) = (req.key, req.serial);
-        self.counters.pool_submitted += 1;
-        let pool = match self.requests.pool.clone() {
+        self.counters_mut().pool_submitted += 1;
+        let pool = match self.pool_requests_mut().pool.clone() {
             Some(pool) => pool,
-            None => match Pool::shared(self.pool_size) {
+            None => match Pool::shared(self.pool_size()) {
                 Ok(pool) => {
-                    self.requests.pool = Some(Arc::clone(&pool));
+                    self.pool_requests_mut().pool = Some(Arc::clone(&pool));
                     pool
                 }
                 Err(e) => {
@@ -174,11 +176,11 @@ impl Loop {
             },
         };
         let route = Arc::new(CompletionRoute {
-            remote: Arc::clone(&self.remote),
+            remote: Arc::clone(self.remote()),
             key,
             serial,
         });
-        let requests = &mut self.requests;
+        let requests = &mut self.pool_requests_mut();
         let id = if requests.in_completions && requests.woke_in_batch {
             let (id, runnable) = pool.submit_quietly(kind, job, route);
             requests.held_wakes += usize::from(runnable);
@@ -187,7 +189,7 @@ impl Loop {
             requests.woke_in_batch = requests.in_completions;
             pool.submit(kind, job, route)
         };
-        if let Some(r) = self.requests.slab.get_mut(key as usize) {
+        if let Some(r) = self.pool_requests_mut().slab.get_mut(key as usize) {
             r.job = Some(id);
         }
         req
@@ -237,7 +239,7 @@ impl Loop {
     /// (the pool starts on first use). The pool is shared by every loop asking the same size,
     /// so the counts are the pool's, not this loop's.
     pub fn pool_stats(&self) -> Option<PoolStats> {
-        self.requests.pool.as_ref().map(|pool| pool.stats())
+        self.pool_requests().pool.as_ref().map(|pool| pool.stats())
     }
 
     /// Testing hook: runs `work` as a DNS-class job, which may hold at most half the pool's
@@ -260,9 +262,9 @@ impl Loop {
 
     /// Adds a request to the table; it keeps the loop alive until it completes or fails.
     fn insert_request(&mut self, cb_kind: CallbackKind, site: Site, done: DoneFn) -> Work {
-        let serial = self.requests.next_serial;
-        self.requests.next_serial = serial.wrapping_add(1);
-        let entry = self.requests.slab.vacant_entry();
+        let serial = self.pool_requests_mut().next_serial;
+        self.pool_requests_mut().next_serial = serial.wrapping_add(1);
+        let entry = self.pool_requests_mut().slab.vacant_entry();
         let key = entry.key() as u32;
         entry.insert(Request {
             serial,
@@ -271,7 +273,7 @@ impl Loop {
             kind: cb_kind,
             site,
         });
-        self.active_reqs += 1;
+        self.reqs_mut().begin();
         Work { key, serial }
     }
 
@@ -282,15 +284,15 @@ impl Loop {
     /// worker at once (work starts as soon as possible) and the rest wake workers together when
     /// the batch ends, a few microseconds later.
     pub(crate) fn begin_completions(&mut self) {
-        self.requests.in_completions = true;
-        self.requests.woke_in_batch = false;
+        self.pool_requests_mut().in_completions = true;
+        self.pool_requests_mut().woke_in_batch = false;
     }
 
     /// The batch of completions ended (or the loop is about to block): wake workers for the jobs
     /// submitted during it. Also called before every poll, so jobs held by a batch that a
     /// panicking callback cut short are never left waiting while workers sleep.
     pub(crate) fn end_completions(&mut self) {
-        let requests = &mut self.requests;
+        let requests = &mut self.pool_requests_mut();
         requests.in_completions = false;
         let held = std::mem::take(&mut requests.held_wakes);
         if let (true, Some(pool)) = (held > 0, requests.pool.as_ref()) {
@@ -311,8 +313,8 @@ impl Loop {
     /// table and queues its callback with `error` on the pending phase: never inside the call
     /// that caused it. The pending queue keeps the loop alive until it runs.
     fn fail_request(&mut self, key: u32, error: Error) {
-        let mut request = self.requests.slab.remove(key as usize);
-        self.active_reqs -= 1;
+        let mut request = self.pool_requests_mut().slab.remove(key as usize);
+        self.reqs_mut().end();
         if let Some(done) = request.done.take() {
             self.defer(
                 request.kind,
@@ -323,14 +325,14 @@ impl Loop {
     }
 
     fn finish_request(&mut self, key: u32, serial: u32, result: Result<Box<dyn Any + Send>>) {
-        let request = match self.requests.slab.get(key as usize) {
+        let request = match self.pool_requests_mut().slab.get(key as usize) {
             Some(r) if r.serial == serial => r,
             _ => return,
         };
         let (kind, site) = (request.kind, request.site);
-        let mut request = self.requests.slab.remove(key as usize);
-        self.active_reqs -= 1;
-        self.counters.pool_completed += 1;
+        let mut request = self.pool_requests_mut().slab.remove(key as usize);
+        self.reqs_mut().end();
+        self.counters_mut().pool_completed += 1;
         if let Some(done) = request.done.take() {
             self.invoke(Phase::Poll, kind, site, move |lp| done(lp, result));
         }

@@ -6,9 +6,9 @@ use std::panic::Location;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 use crate::timer::queue::TimerKey;
 
 handle_type! {
@@ -35,6 +35,19 @@ fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+impl HandleState for TimerData {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.timer_disarm(id);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+}
+
+/// # Timers
 impl Loop {
     /// Calls `cb` once, `delay` after the loop's cached [`now`](Loop::now). 0 means the next
     /// timer phase. The callback receives its own [`Timer`] and may [`refresh`](Timer::refresh)
@@ -75,14 +88,14 @@ impl Loop {
             key: None,
         };
         let id = self
-            .handles
+            .handles_mut()
             .insert(HandleKind::Timer, site, true, HandleData::Timer(data));
         self.timer_arm(id);
         Timer(id)
     }
 
     fn timer_data(&mut self, id: HandleId) -> Result<&mut TimerData> {
-        match &mut self.handles.get_mut(id)?.data {
+        match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::Timer(t) => Ok(t),
             _ => Err(Error::StaleHandle),
         }
@@ -90,20 +103,20 @@ impl Loop {
 
     /// (Re)queues the timer at `now + timeout`, with a new start order.
     fn timer_arm(&mut self, id: HandleId) {
-        let now = self.clock.now();
+        let now = self.clock().now();
         let Ok(t) = self.timer_data(id) else {
             return;
         };
         let due = now.saturating_add(t.timeout);
         let old = t.key.take();
         if let Some(key) = old {
-            self.timers.remove(key);
+            self.timers_mut().remove(key);
         }
-        let key = self.timers.insert(due, id);
+        let key = self.timers_mut().insert(due, id);
         if let Ok(t) = self.timer_data(id) {
             t.key = Some(key);
         }
-        self.handles.set_active(id, true);
+        self.handles_mut().set_active(id, true);
     }
 
     /// Takes the timer out of the queue (if queued) and marks it inactive.
@@ -111,25 +124,25 @@ impl Loop {
         if let Ok(t) = self.timer_data(id)
             && let Some(key) = t.key.take()
         {
-            self.timers.remove(key);
+            self.timers_mut().remove(key);
         }
-        self.handles.set_active(id, false);
+        self.handles_mut().set_active(id, false);
     }
 
     /// The timer phase: runs every timer due at the cached time that was queued before the
     /// phase began, in (due, start order). Timers (re)started by these callbacks wait for the
     /// next timer phase, even at 0 ms.
     pub(crate) fn run_timers(&mut self) {
-        if self.timers.is_empty() {
+        if self.timers_mut().is_empty() {
             return;
         }
-        let now = self.clock.now();
-        self.instruments.timer_pass(now);
-        let boundary = self.timers.next_seq();
-        while let Some(expired) = self.timers.pop_due(now, boundary) {
+        let now = self.clock().now();
+        self.instruments_mut().timer_pass(now);
+        let boundary = self.timers_mut().next_seq();
+        while let Some(expired) = self.timers_mut().pop_due(now, boundary) {
             let id = expired.value;
             let (cb, repeat, site) = {
-                let Ok(entry) = self.handles.get_mut(id) else {
+                let Ok(entry) = self.handles_mut().get_mut(id) else {
                     continue;
                 };
                 let site = entry.site;
@@ -144,12 +157,12 @@ impl Loop {
                 // inside its own callback a repeating timer is still active.
                 self.timer_arm(id);
             } else {
-                self.handles.set_active(id, false);
+                self.handles_mut().set_active(id, false);
             }
             let Some(cb) = cb else { continue };
-            self.counters.timers_fired += 1;
-            self.instruments
-                .record_timer_lateness(&self.clock, expired.due, id);
+            self.counters_mut().timers_fired += 1;
+            let (instruments, clock) = self.instruments_with_clock();
+            instruments.record_timer_lateness(clock, expired.due, id);
             self.invoke_restoring(
                 Phase::Timers,
                 CallbackKind::Timer,
@@ -163,7 +176,7 @@ impl Loop {
 
     /// Puts the callback back, or releases a one-shot timer that was not re-armed.
     fn timer_after_callback(&mut self, id: HandleId, cb: TimerCallback) {
-        let Ok(entry) = self.handles.get_mut(id) else {
+        let Ok(entry) = self.handles_mut().get_mut(id) else {
             return; // cleared or closed (and released) by its own callback
         };
         let (active, closing) = (entry.active, entry.closing);
@@ -174,7 +187,7 @@ impl Loop {
             t.cb = Some(cb);
         }
         if !active && !closing && !t.repeat {
-            self.handles.remove(id);
+            self.handles_mut().remove(id);
         }
     }
 }
@@ -184,12 +197,12 @@ impl Timer {
     /// call stopped a live timer, `false` if it had already fired, been cleared or closed.
     /// A timer cleared while other timers of the same pass run does not fire.
     pub fn clear(self, lp: &mut Loop) -> bool {
-        match lp.handles.get(self.0) {
+        match lp.handles().get(self.0) {
             Ok(entry) if !entry.closing => {}
             _ => return false,
         }
         lp.timer_disarm(self.0);
-        lp.handles.remove(self.0);
+        lp.handles_mut().remove(self.0);
         true
     }
 
@@ -197,25 +210,25 @@ impl Timer {
     /// `uv_timer_again`, Node `refresh()`). Works on an armed timer, and on a one-shot timer from
     /// inside its own callback (to run it again). A restarted timer gets a new start order.
     pub fn refresh(self, lp: &mut Loop) -> Result<()> {
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         lp.timer_arm(self.0);
         Ok(())
     }
 
     /// Time until the timer is due (zero if overdue), or `None` if it is not armed.
     pub fn due_in(self, lp: &Loop) -> Result<Option<Duration>> {
-        let entry = lp.handles.get(self.0)?;
+        let entry = lp.handles().get(self.0)?;
         let HandleData::Timer(t) = &entry.data else {
             return Err(Error::StaleHandle);
         };
         Ok(t.key
-            .and_then(|k| lp.timers.due(k))
-            .map(|due| Duration::from_nanos(due.saturating_sub(lp.clock.now()))))
+            .and_then(|k| lp.timers().due(k))
+            .map(|due| Duration::from_nanos(due.saturating_sub(lp.clock().now()))))
     }
 
     /// The duration the timer was started with.
     pub fn timeout(self, lp: &Loop) -> Result<Duration> {
-        match &lp.handles.get(self.0)?.data {
+        match &lp.handles().get(self.0)?.data {
             HandleData::Timer(t) => Ok(Duration::from_nanos(t.timeout)),
             _ => Err(Error::StaleHandle),
         }

@@ -21,7 +21,7 @@ use slab::Slab;
 use crate::http::conn::{Conn, Now};
 use crate::http::proto::date::{DateCache, HTTP_DATE_LEN};
 use crate::net::{TcpListenOptions, TcpListener, TcpStream};
-use crate::{Handle, Loop, LoopSender, Result, Timer};
+use crate::{Handle, LocalSender, Loop, Result, Timer};
 
 pub(crate) type Handler = Box<dyn FnMut(&mut Loop, Request, Responder)>;
 type DoneCb = Box<dyn FnOnce(&mut Loop)>;
@@ -54,6 +54,11 @@ pub struct ServerStats {
     pub bytes_in: u64,
     /// Bytes handed to the sockets for clients.
     pub bytes_out: u64,
+    /// [`Responder`]s dropped without an answer: each request got a 500 instead.
+    pub responders_dropped: u64,
+    /// Responses refused as invalid (a bad header name or value, say): each request got a
+    /// 500 instead.
+    pub responses_refused: u64,
     /// Handler calls that panicked. Each was answered 500 (or cut short) and its connection
     /// closed; the other connections were not touched.
     pub handler_panics: u64,
@@ -153,7 +158,7 @@ impl NowCache {
     pub(crate) fn get(&mut self, lp: &Loop) -> &Now {
         // Compare the loop's cached clock as plain ns first: turning it into an `Instant` costs
         // more than the rest of this call when the time has not moved.
-        let ns = lp.clock.now();
+        let ns = lp.now_ns();
         if self.last_ns != ns {
             self.refresh(lp, ns);
         }
@@ -187,12 +192,16 @@ pub(crate) struct Shared {
     pub(crate) handler: RefCell<Option<Handler>>,
     /// Responders dropped unanswered: (connection, request, nothing sent yet).
     pub(crate) abandoned: RefCell<Vec<(ConnId, u64)>>,
-    /// Wakes the loop when a responder is dropped outside the server's own callbacks.
-    sender: LoopSender,
     /// Where the handler was registered (`Server::listen`'s caller), for panic reports.
     pub(crate) site: &'static std::panic::Location<'static>,
-    registry_key: usize,
-    warned: Cell<bool>,
+    /// Schedules a pump when a responder is dropped outside the server's own callbacks.
+    local: LocalSender,
+    /// The server itself, for that pump.
+    me: Weak<Self>,
+    /// Responders dropped without an answer (each answered 500 instead).
+    dropped_unanswered: Cell<u64>,
+    /// Responses the connection refused as invalid (each answered 500 instead).
+    refused: Cell<u64>,
     local_addr: SocketAddr,
 }
 
@@ -204,42 +213,20 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-thread_local! {
-    /// The servers of this thread, so a post from a dropped responder (whose closure must be
-    /// `Send`, hence carry only numbers) finds its server again.
-    static SERVERS: RefCell<Slab<Weak<Shared>>> = const { RefCell::new(Slab::new()) };
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        let key = self.registry_key;
-        let _ = SERVERS.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut()
-                && s.contains(key)
-            {
-                s.remove(key);
-            }
-        });
-    }
-}
-
 impl Shared {
     /// Records an unanswered request (from a `Drop`, without the loop) and makes sure the
     /// server gets to answer it.
     pub(crate) fn abandon_later(&self, id: ConnId, seq: u64, unanswered: bool) {
-        if unanswered && !self.warned.replace(true) {
-            eprintln!(
-                "evloop::http: a Responder was dropped without an answer; sent 500 \
-                 (reported once per server)"
-            );
+        if unanswered {
+            self.dropped_unanswered
+                .set(self.dropped_unanswered.get() + 1);
         }
         self.abandoned.borrow_mut().push((id, seq));
         let pumping = self.state.try_borrow().map_or(true, |s| s.pumping);
         if !pumping {
-            let key = self.registry_key;
-            let _ = self.sender.post(move |lp| {
-                let shared = SERVERS.with(|s| s.borrow().get(key).and_then(Weak::upgrade));
-                if let Some(shared) = shared {
+            let me = Weak::clone(&self.me);
+            let _ = self.local.post(move |lp| {
+                if let Some(shared) = me.upgrade() {
                     shared.pump(lp);
                 }
             });
@@ -298,33 +285,31 @@ impl Server {
             }
         })?;
         let local_addr = listener.local_addr(lp)?;
-        let shared = Rc::new_cyclic(|weak| {
-            let registry_key = SERVERS.with(|s| s.borrow_mut().insert(weak.clone()));
-            Shared {
-                cfg: Rc::new(config),
-                state: RefCell::new(State {
-                    listener: Some(listener),
-                    listener_open: true,
-                    conns: Slab::new(),
-                    next_gen: 0,
-                    clock: NowCache::new(),
-                    stats: ServerStats::default(),
-                    dirty: Vec::new(),
-                    pumping: false,
-                    servicing: None,
-                    closing: 0,
-                    drain: None,
-                    unproven: VecDeque::new(),
-                    per_ip: HashMap::new(),
-                }),
-                handler: RefCell::new(Some(Box::new(handler))),
-                abandoned: RefCell::new(Vec::new()),
-                sender: lp.weak_sender(),
-                site,
-                registry_key,
-                warned: Cell::new(false),
-                local_addr,
-            }
+        let shared = Rc::new_cyclic(|me| Shared {
+            cfg: Rc::new(config),
+            state: RefCell::new(State {
+                listener: Some(listener),
+                listener_open: true,
+                conns: Slab::new(),
+                next_gen: 0,
+                clock: NowCache::new(),
+                stats: ServerStats::default(),
+                dirty: Vec::new(),
+                pumping: false,
+                servicing: None,
+                closing: 0,
+                drain: None,
+                unproven: VecDeque::new(),
+                per_ip: HashMap::new(),
+            }),
+            handler: RefCell::new(Some(Box::new(handler))),
+            abandoned: RefCell::new(Vec::new()),
+            local: lp.local_sender(),
+            me: Weak::clone(me),
+            dropped_unanswered: Cell::new(0),
+            refused: Cell::new(0),
+            site,
+            local_addr,
         });
         let _ = slot.set(Rc::clone(&shared));
         Ok(Self { shared })
@@ -340,6 +325,8 @@ impl Server {
         let st = self.shared.state.borrow();
         let mut stats = st.stats;
         stats.connections_open = st.conns.len() as u64;
+        stats.responders_dropped = self.shared.dropped_unanswered.get();
+        stats.responses_refused = self.shared.refused.get();
         stats
     }
 

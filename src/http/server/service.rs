@@ -12,11 +12,11 @@ use std::time::Instant;
 
 use super::request::Request;
 use super::responder::Responder;
+use crate::CallbackKind;
 use crate::http::conn::pipeline::FileRead;
 use crate::http::conn::{Conn, Life, Now};
 use crate::http::proto::response::EncodeError;
 use crate::http::server::{ConnId, Entry, Handler, Shared, State};
-use crate::metrics::CallbackKind;
 use crate::net::{ReadEvent, TcpStream};
 use crate::pool::JobKind;
 use crate::{Handle, Loop};
@@ -428,19 +428,17 @@ impl Shared {
                 return false;
             };
             let result = part(&mut e.conn, now);
-            let refused = match result {
-                Ok(_) => None,
-                Err(err) => {
-                    e.conn.abandon(seq, now);
-                    Some(err)
-                }
-            };
+            // An invalid response (a bad field, say) is answered 500 instead, and counted.
+            let refused = result.is_err();
+            if refused {
+                e.conn.abandon(seq, now);
+            }
             let open = !e.conn.is_write_blocked();
             // The usual case: a handler answering inside the pump that called it. Marking the
             // connection is all there is to do (the running pump services it; the connection
             // being serviced does its I/O right after its handlers, unmarked), and nothing
             // changes the connection before this call returns: one borrow does it all.
-            if refused.is_none() && st.pumping {
+            if !refused && st.pumping {
                 if st.servicing != Some(id) && st.dirty.last() != Some(&id) {
                     st.dirty.push(id);
                 }
@@ -448,8 +446,8 @@ impl Shared {
             }
             refused
         };
-        if let Some(err) = refused {
-            eprintln!("evloop::http: response refused ({err}); sent 500 instead");
+        if refused {
+            self.refused.set(self.refused.get() + 1);
         }
         self.mark(lp, id);
         let mut st = self.state.borrow_mut();

@@ -105,7 +105,7 @@ macro_rules! stream_ops {
 
             /// Bytes queued and not yet handed to the kernel.
             pub fn write_queue_size(self, lp: &mut $crate::Loop) -> $crate::Result<usize> {
-                Ok($crate::net::stream::stream_mut(&mut lp.handles, self.0)?
+                Ok($crate::net::stream::stream_mut(lp.handles_mut(), self.0)?
                     .queue
                     .bytes())
             }
@@ -117,7 +117,7 @@ macro_rules! stream_ops {
                 lp: &mut $crate::Loop,
                 bytes: usize,
             ) -> $crate::Result<()> {
-                $crate::net::stream::stream_open(&mut lp.handles, self.0)?
+                $crate::net::stream::stream_open(lp.handles_mut(), self.0)?
                     .extra_mut()
                     .high_water = bytes;
                 Ok(())

@@ -9,16 +9,18 @@ use std::collections::VecDeque;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mio::{Interest, Registry, Token};
+use mio::Interest;
 
 use self::api::ReadEvent;
 use self::write_queue::WriteQueue;
 use super::socket::StreamSocket;
 use super::{DEFAULT_HIGH_WATER_MARK, IO_BATCH, READ_BUFFER_SIZE};
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop, PanicPayload, Pending};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{
+    HandleData, HandleEvent, HandleState, IoCx, IoRegistry, Loop, PanicPayload, Pending,
+};
 use crate::handle::{HandleId, HandleKind, HandleTable, Site};
-use crate::metrics::{CallbackKind, Phase};
 
 pub(crate) type ReadCb = Box<dyn FnMut(&mut Loop, HandleId, ReadEvent<'_>)>;
 pub(crate) type DoneCb = Box<dyn FnOnce(&mut Loop, Result<()>)>;
@@ -70,7 +72,7 @@ pub(crate) struct StreamExtra {
 
 /// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
 /// its slot): completions do not wait here but on the loop's pending queue
-/// ([`Pending::StreamDone`]), counted in `done_queued` so closing finds them.
+/// ([`StreamEvent::Done`]), counted in `done_queued` so closing finds them.
 pub(crate) struct StreamState {
     /// `None` once closed (deregistered and dropped at close time).
     pub(crate) socket: Option<StreamSocket>,
@@ -118,17 +120,13 @@ impl StreamState {
     /// A send said `WouldBlock`: wait for the writable edge, registering for it first if the
     /// stream was registered for reads only (the re-registration reports the current state,
     /// so an edge is not missed). An error means no edge will come: the caller fails the queue.
-    pub(crate) fn want_writable(&mut self, registry: &Registry, id: HandleId) -> io::Result<()> {
+    pub(crate) fn want_writable(&mut self, io: &IoRegistry, id: HandleId) -> io::Result<()> {
         self.writable = false;
         if self.write_interest {
             return Ok(());
         }
         if let Some(socket) = &mut self.socket {
-            registry.reregister(
-                socket.source(),
-                Token(id.to_token()),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
+            io.reregister(socket.source(), id, Interest::READABLE | Interest::WRITABLE)?;
             self.write_interest = true;
         }
         Ok(())
@@ -163,7 +161,56 @@ impl StreamState {
     /// Puts a completion on the loop's pending queue.
     pub(crate) fn complete(&mut self, pending: &mut VecDeque<Pending>, id: HandleId, done: Done) {
         self.done_queued += 1;
-        pending.push_back(Pending::StreamDone { id, done });
+        pending.push_back(done_entry(id, done));
+    }
+}
+
+/// A stream's typed pending-queue entry.
+pub(crate) enum StreamEvent {
+    /// A finished request, or a drain event.
+    Done(Done),
+    /// The next batch of reads.
+    Read,
+}
+
+/// The pending-queue entry for a stream's completion.
+#[inline]
+pub(crate) fn done_entry(id: HandleId, done: Done) -> Pending {
+    Pending::Handle {
+        id,
+        event: HandleEvent::Stream(StreamEvent::Done(done)),
+    }
+}
+
+impl HandleState for Box<StreamState> {
+    type Event = StreamEvent;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.stream_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, event: &mio::event::Event) {
+        lp.stream_event(id, event);
+    }
+
+    fn pending(lp: &mut Loop, id: HandleId, event: StreamEvent) {
+        match event {
+            StreamEvent::Done(done) => lp.stream_deliver(id, done),
+            StreamEvent::Read => lp.stream_read_pending(id),
+        }
+    }
+
+    fn cancel_requests(lp: &mut Loop, id: HandleId) -> Option<PanicPayload> {
+        lp.stream_cancel_requests(id)
+    }
+
+    fn freed(mut self, lp: &mut Loop) {
+        let net = lp.net_mut();
+        if net.spare_streams.len() < super::SPARE_STREAMS {
+            // Keep the box, not what it owned.
+            self.clear();
+            net.spare_streams.push(self);
+        }
     }
 }
 
@@ -214,10 +261,10 @@ impl Loop {
             cb: Box::new(move |lp, r| cb(lp, id, r)),
             site,
         };
-        self.active_reqs += 1;
-        let Self {
+        self.reqs_mut().begin();
+        let IoCx {
             handles, pending, ..
-        } = self;
+        } = self.io_cx();
         let s = stream_mut(handles, id)?;
         match early {
             None => s.extra_mut().connect = Some(req),
@@ -252,7 +299,7 @@ impl Loop {
             queue: WriteQueue::default(),
             extra: None,
         };
-        let boxed = match self.net.spare_streams.pop() {
+        let boxed = match self.net_mut().spare_streams.pop() {
             Some(mut spare) => {
                 *spare = state;
                 spare
@@ -260,33 +307,29 @@ impl Loop {
             None => Box::new(state),
         };
         let id = self
-            .handles
+            .handles_mut()
             .insert(kind, site, false, HandleData::Stream(boxed));
-        let s = stream_mut(&mut self.handles, id)?;
+        let IoCx { handles, io, .. } = self.io_cx();
+        let s = stream_mut(handles, id)?;
         let interest = if connected {
             Interest::READABLE
         } else {
             Interest::READABLE | Interest::WRITABLE
         };
         let registered = match &mut s.socket {
-            Some(socket) => {
-                self.poll
-                    .registry()
-                    .register(socket.source(), Token(id.to_token()), interest)
-            }
+            Some(socket) => io.register(socket.source(), id, interest),
             None => Ok(()),
         };
         if let Err(e) = registered {
-            self.handles.remove(id);
+            self.handles_mut().remove(id);
             return Err(Error::Io(e));
         }
-        self.io_sources += 1;
         Ok(id)
     }
 
     /// The socket of an open stream.
     pub(crate) fn stream_socket(&self, id: HandleId) -> Result<&StreamSocket> {
-        let entry = self.handles.get(id)?;
+        let entry = self.handles().get(id)?;
         if entry.closing {
             return Err(Error::Closing);
         }
@@ -299,7 +342,7 @@ impl Loop {
     /// An I/O event for a stream: update the readiness cache, then finish a connect, read and
     /// flush as the cache allows.
     pub(crate) fn stream_event(&mut self, id: HandleId, event: &mio::event::Event) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
             return;
         };
         if event.is_read_closed() || event.is_error() {
@@ -318,7 +361,7 @@ impl Loop {
                 return;
             }
             self.stream_finish_connect(id);
-            read = stream_mut(&mut self.handles, id).is_ok_and(|s| s.reading && s.readable);
+            read = stream_mut(self.handles_mut(), id).is_ok_and(|s| s.reading && s.readable);
         }
         if read {
             self.stream_read_batch(id, Phase::Poll);
@@ -332,9 +375,9 @@ impl Loop {
 
     /// The writable edge of a connecting socket: did the connect succeed?
     fn stream_finish_connect(&mut self, id: HandleId) {
-        let Self {
+        let IoCx {
             handles, pending, ..
-        } = self;
+        } = self.io_cx();
         let Ok(s) = stream_mut(handles, id) else {
             return;
         };
@@ -368,12 +411,12 @@ impl Loop {
     /// `read_start`: reads begin at the next readable edge, or in the pending phase if the
     /// stream is already known to be readable (never inside this call).
     pub(crate) fn stream_read_start(&mut self, id: HandleId, cb: ReadCb, site: Site) -> Result<()> {
-        let s = stream_open(&mut self.handles, id)?;
+        let s = stream_open(self.handles_mut(), id)?;
         s.read_cb = Some(cb);
         s.read_site = site;
         s.reading = true;
         let schedule = s.readable && !s.connecting();
-        self.handles.set_active(id, true);
+        self.handles_mut().set_active(id, true);
         if schedule {
             self.stream_queue_read(id);
         }
@@ -381,28 +424,28 @@ impl Loop {
     }
 
     pub(crate) fn stream_read_stop(&mut self, id: HandleId) -> Result<()> {
-        let s = stream_mut(&mut self.handles, id)?;
+        let s = stream_mut(self.handles_mut(), id)?;
         s.reading = false;
         s.read_cb = None;
-        self.handles.set_active(id, false);
+        self.handles_mut().set_active(id, false);
         Ok(())
     }
 
     /// Puts a read continuation on the pending queue (once).
     fn stream_queue_read(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
             return;
         };
         if s.read_queued {
             return;
         }
         s.read_queued = true;
-        self.pending.push_back(Pending::StreamRead(id));
+        self.push_pending(id, HandleEvent::Stream(StreamEvent::Read));
     }
 
     /// A read continuation from the pending queue.
     pub(crate) fn stream_read_pending(&mut self, id: HandleId) {
-        if let Ok(s) = stream_mut(&mut self.handles, id) {
+        if let Ok(s) = stream_mut(self.handles_mut(), id) {
             s.read_queued = false;
             self.stream_read_batch(id, Phase::Pending);
         }
@@ -412,13 +455,16 @@ impl Loop {
     /// callback; if the stream is still readable after that, continues next iteration (an
     /// edge-triggered poller will not report it again).
     fn stream_read_batch(&mut self, id: HandleId, phase: Phase) {
-        let mut buf = std::mem::take(&mut self.net.read_buf);
+        let mut buf = std::mem::take(&mut self.net_mut().read_buf);
         buf.resize(READ_BUFFER_SIZE, 0);
         let mut budget_left = true;
         for round in 0..IO_BATCH {
             budget_left = round + 1 < IO_BATCH;
             let mut drained = false;
-            let Ok(entry) = self.handles.open_mut(id) else {
+            let IoCx {
+                handles, counters, ..
+            } = self.io_cx();
+            let Ok(entry) = handles.open_mut(id) else {
                 break;
             };
             let HandleData::Stream(s) = &mut entry.data else {
@@ -431,7 +477,7 @@ impl Loop {
             let (n, event) = match socket.read(&mut buf) {
                 Ok(0) => (0, Ok(None)),
                 Ok(n) => {
-                    self.counters.bytes_read += n as u64;
+                    counters.bytes_read += n as u64;
                     if n < buf.len() && !s.read_closed {
                         // A short read drained the socket; new data brings a new edge.
                         s.readable = false;
@@ -454,7 +500,7 @@ impl Loop {
             let Some(cb) = s.read_cb.take() else { break };
             let site = s.read_site;
             if stops {
-                self.handles.set_active(id, false);
+                self.handles_mut().set_active(id, false);
             }
             let data = &buf[..n];
             self.invoke_restoring(
@@ -471,7 +517,7 @@ impl Loop {
                     cb(lp, id, ev);
                 },
                 move |lp, cb| {
-                    if let Ok(s) = stream_mut(&mut lp.handles, id)
+                    if let Ok(s) = stream_mut(lp.handles_mut(), id)
                         && s.reading
                         && s.read_cb.is_none()
                     {
@@ -484,9 +530,9 @@ impl Loop {
                 break;
             }
         }
-        self.net.read_buf = buf;
+        self.net_mut().read_buf = buf;
         if !budget_left
-            && let Ok(s) = stream_mut(&mut self.handles, id)
+            && let Ok(s) = stream_mut(self.handles_mut(), id)
             && s.reading
             && s.readable
         {
@@ -497,7 +543,8 @@ impl Loop {
     /// Close, first half (at `close` time): stop reading, deregister and drop the socket. With
     /// `reset_on_close`, `SO_LINGER` 0 first, so the peer gets a RST.
     pub(crate) fn stream_stop(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let IoCx { handles, io, .. } = self.io_cx();
+        let Ok(s) = stream_mut(handles, id) else {
             return;
         };
         s.reading = false;
@@ -506,8 +553,7 @@ impl Loop {
             extra.drain_cb = None;
         }
         if let Some(mut socket) = s.socket.take() {
-            let _ = self.poll.registry().deregister(socket.source());
-            self.io_sources -= 1;
+            io.deregister(socket.source());
             if s.reset_on_close {
                 let _ = socket
                     .sock_ref()
@@ -519,15 +565,16 @@ impl Loop {
     /// Moves the completions of `id` and of every other closing stream off the pending queue
     /// into `closing_done`, in one pass.
     fn take_closing_completions(&mut self, id: HandleId) {
-        let Self {
+        let closing: Vec<HandleId> = self.closing_ids().collect();
+        let IoCx {
             handles,
-            closing,
             pending,
-            closing_done,
+            net,
             ..
-        } = self;
+        } = self.io_cx();
+        let closing_done = &mut net.closing_done;
         let mut ids = std::collections::HashSet::new();
-        for of in std::iter::once(id).chain(closing.iter().map(|(of, _)| *of)) {
+        for of in std::iter::once(id).chain(closing) {
             if let Ok(s) = stream_mut(handles, of)
                 && s.done_queued > 0
             {
@@ -538,7 +585,10 @@ impl Loop {
         let mut kept = VecDeque::with_capacity(pending.len());
         for p in pending.drain(..) {
             match p {
-                Pending::StreamDone { id: of, done } if ids.contains(&of) => {
+                Pending::Handle {
+                    id: of,
+                    event: HandleEvent::Stream(StreamEvent::Done(done)),
+                } if ids.contains(&of) => {
                     closing_done.entry(of).or_default().push(done);
                 }
                 other => kept.push_back(other),
@@ -552,19 +602,20 @@ impl Loop {
     /// Each callback runs even if an earlier one panicked; the first panic is returned for the
     /// close phase to resume after the close callback (as `udp_cancel_sends`).
     pub(crate) fn stream_cancel_requests(&mut self, id: HandleId) -> Option<PanicPayload> {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
             return None;
         };
         if s.done_queued > 0 {
             self.take_closing_completions(id);
         }
         // Finished requests that were still on the pending queue run first, in their order.
-        let mut dones = if self.closing_done.is_empty() {
+        let closing_done = &mut self.net_mut().closing_done;
+        let mut dones = if closing_done.is_empty() {
             Vec::new()
         } else {
-            self.closing_done.remove(&id).unwrap_or_default()
+            closing_done.remove(&id).unwrap_or_default()
         };
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
             return None;
         };
         if let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) {

@@ -6,11 +6,13 @@ use std::io::{self, IoSlice};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use super::write_queue::WriteBuf;
-use super::{Done, DrainCb, Request, ShutdownState, StreamState, stream_mut, stream_open};
+use super::{
+    Done, DrainCb, Request, ShutdownState, StreamState, done_entry, stream_mut, stream_open,
+};
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop, Pending};
+use crate::event_loop::Phase;
+use crate::event_loop::{HandleData, IoCx, Loop, Pending};
 use crate::handle::{HandleId, HandleTable, Site};
-use crate::metrics::Phase;
 
 /// Buffers per `sendmsg` (well under every platform's `IOV_MAX`).
 const MAX_IOV: usize = 64;
@@ -42,7 +44,7 @@ impl StreamState {
             || Error::Io(super::copy_io_error(e)),
             |done| {
                 n += 1;
-                pending.push_back(Pending::StreamDone { id, done });
+                pending.push_back(done_entry(id, done));
             },
         );
         self.done_queued += n;
@@ -79,16 +81,16 @@ impl Loop {
         buf: WriteBuf,
         req: Request,
     ) -> Result<bool> {
-        let Self {
+        let IoCx {
             handles,
             pending,
             counters,
-            active_reqs,
-            poll,
+            reqs,
+            io,
             ..
-        } = self;
+        } = self.io_cx();
         let s = writable_stream(handles, id)?;
-        *active_reqs += 1;
+        reqs.begin();
         if !s.can_send_now() {
             s.queue.push([buf], req);
             return self.stream_flushed(id);
@@ -114,7 +116,7 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 s.queue.push([buf], req);
-                if let Err(e) = s.want_writable(poll.registry(), id) {
+                if let Err(e) = s.want_writable(io, id) {
                     s.fail_requests(pending, id, &e);
                     return Ok(true);
                 }
@@ -132,12 +134,12 @@ impl Loop {
     /// nothing can go (the queue holds earlier bytes, the socket is full, or a connect or
     /// shutdown is under way).
     pub(crate) fn stream_try_write(&mut self, id: HandleId, bufs: &[IoSlice<'_>]) -> Result<usize> {
-        let Self {
+        let IoCx {
             handles,
             counters,
-            poll,
+            io,
             ..
-        } = self;
+        } = self.io_cx();
         let s = writable_stream(handles, id)?;
         if !s.can_send_now() {
             return Err(Error::Io(io::ErrorKind::WouldBlock.into()));
@@ -157,7 +159,7 @@ impl Loop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
-                        s.want_writable(poll.registry(), id)?;
+                        s.want_writable(io, id)?;
                     }
                     return Err(Error::Io(e));
                 }
@@ -174,9 +176,9 @@ impl Loop {
         bufs: impl IntoIterator<Item = WriteBuf>,
         req: Request,
     ) -> Result<bool> {
-        let s = writable_stream(&mut self.handles, id)?;
+        let s = writable_stream(self.handles_mut(), id)?;
         s.queue.push(bufs, req);
-        self.active_reqs += 1;
+        self.reqs_mut().begin();
         self.stream_flushed(id)
     }
 
@@ -184,7 +186,7 @@ impl Loop {
     /// mark (and if not, that a drain event is wanted).
     fn stream_flushed(&mut self, id: HandleId) -> Result<bool> {
         self.stream_flush(id);
-        let s = stream_mut(&mut self.handles, id)?;
+        let s = stream_mut(self.handles_mut(), id)?;
         // Nothing queued is never backpressure, whatever the mark (a drain would never come).
         let below = s.queue.is_empty() || s.queue.bytes() < s.high_water();
         if !below {
@@ -195,18 +197,18 @@ impl Loop {
 
     /// Requests a half-close once the queue is flushed.
     pub(crate) fn stream_shutdown(&mut self, id: HandleId, req: Request) -> Result<()> {
-        let s = stream_open(&mut self.handles, id)?;
+        let s = stream_open(self.handles_mut(), id)?;
         if !s.shutdown_open() {
             return Err(Error::InvalidState("shutdown already requested"));
         }
         s.extra_mut().shutdown = ShutdownState::Requested(req);
-        self.active_reqs += 1;
+        self.reqs_mut().begin();
         self.stream_flush(id);
         Ok(())
     }
 
     pub(crate) fn stream_on_drain(&mut self, id: HandleId, cb: DrainCb, site: Site) -> Result<()> {
-        let extra = stream_open(&mut self.handles, id)?.extra_mut();
+        let extra = stream_open(self.handles_mut(), id)?.extra_mut();
         extra.drain_cb = Some(cb);
         extra.drain_site = site;
         Ok(())
@@ -216,13 +218,13 @@ impl Loop {
     /// (if a write reported backpressure) and a requested shutdown. A send error fails every
     /// queued request: a byte stream cannot skip a hole.
     pub(crate) fn stream_flush(&mut self, id: HandleId) {
-        let Self {
+        let IoCx {
             handles,
             pending,
             counters,
-            poll,
+            io,
             ..
-        } = self;
+        } = self.io_cx();
         let Ok(s) = stream_mut(handles, id) else {
             return;
         };
@@ -265,15 +267,12 @@ impl Loop {
                     let mut finished = 0;
                     s.queue.advance(n, |req| {
                         finished += 1;
-                        pending.push_back(Pending::StreamDone {
-                            id,
-                            done: Done::Write(req, Ok(())),
-                        });
+                        pending.push_back(done_entry(id, Done::Write(req, Ok(()))));
                     });
                     s.done_queued += finished;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = s.want_writable(poll.registry(), id) {
+                    if let Err(e) = s.want_writable(io, id) {
                         failed = Some(e);
                         break;
                     }
@@ -292,10 +291,7 @@ impl Loop {
                 s.wants_drain = false;
                 let site = s.extra.as_ref().map_or(s.read_site, |e| e.drain_site);
                 s.done_queued += 1;
-                pending.push_back(Pending::StreamDone {
-                    id,
-                    done: Done::Drain(site),
-                });
+                pending.push_back(done_entry(id, Done::Drain(site)));
             }
             if let Some(socket) = &s.socket
                 && let Some(extra) = &mut s.extra
@@ -305,17 +301,14 @@ impl Loop {
             {
                 let result = socket.shutdown_write().map_err(Error::Io);
                 s.done_queued += 1;
-                pending.push_back(Pending::StreamDone {
-                    id,
-                    done: Done::Shutdown(req, result),
-                });
+                pending.push_back(done_entry(id, Done::Shutdown(req, result)));
             }
         }
     }
 
     /// A completion from the pending queue.
     pub(crate) fn stream_deliver(&mut self, id: HandleId, done: Done) {
-        if let Ok(s) = stream_mut(&mut self.handles, id) {
+        if let Ok(s) = stream_mut(self.handles_mut(), id) {
             s.done_queued = s.done_queued.saturating_sub(1);
         }
         let (kind, site) = done.meta();
@@ -335,19 +328,19 @@ impl Loop {
                 return;
             }
         };
-        self.active_reqs -= 1;
+        self.reqs_mut().end();
         (req.cb)(self, result);
     }
 
     fn stream_run_drain(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(&mut self.handles, id) else {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
             return;
         };
         let Some(mut cb) = s.extra.as_mut().and_then(|e| e.drain_cb.take()) else {
             return;
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| cb(self, id)));
-        if let Ok(s) = stream_mut(&mut self.handles, id)
+        if let Ok(s) = stream_mut(self.handles_mut(), id)
             && s.socket.is_some()
             && let Some(extra) = &mut s.extra
             && extra.drain_cb.is_none()

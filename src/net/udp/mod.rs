@@ -6,14 +6,13 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::Location;
 
-use mio::Token;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use self::send::SendQueue;
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, HandleState, IoCx, Loop, Never, PanicPayload};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
-use crate::metrics::{CallbackKind, Phase};
 
 /// The largest datagram a receive delivers: the loop's read buffer, shared with streams, which
 /// is larger than any UDP payload (65 507 bytes over IPv4, 65 527 over IPv6 without jumbograms).
@@ -120,6 +119,27 @@ pub(crate) struct UdpData {
     sends: SendQueue,
 }
 
+impl HandleState for Box<UdpData> {
+    type Event = Never;
+
+    fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
+        lp.udp_stop(id);
+    }
+
+    fn ready(lp: &mut Loop, id: HandleId, event: &mio::event::Event) {
+        lp.udp_ready(id, event);
+    }
+
+    fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
+        match never {}
+    }
+
+    fn cancel_requests(lp: &mut Loop, id: HandleId) -> Option<PanicPayload> {
+        lp.udp_cancel_sends(id)
+    }
+}
+
+/// # I/O: UDP
 impl Loop {
     /// Binds a UDP socket to `addr` (port 0 picks a free port; see
     /// [`UdpSocket::local_addr`]). The socket starts inactive: it neither receives nor keeps
@@ -157,7 +177,7 @@ impl Loop {
             max_datagram: RECV_BUF_LEN,
             sends: SendQueue::default(),
         };
-        let id = self.handles.insert(
+        let id = self.handles_mut().insert(
             HandleKind::Udp,
             site,
             false,
@@ -165,21 +185,16 @@ impl Loop {
         );
         // Registered once for both directions (DESIGN.md): no poller call per send or recv.
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut sock, Token(id.to_token()), interest)
-        {
-            self.handles.remove(id);
+        if let Err(e) = self.io_mut().register(&mut sock, id, interest) {
+            self.handles_mut().remove(id);
             return Err(Error::Io(e));
         }
-        self.io_sources += 1;
         self.udp_data(id)?.sock = Some(sock);
         Ok(UdpSocket(id))
     }
 
     pub(super) fn udp_data(&mut self, id: HandleId) -> Result<&mut UdpData> {
-        match &mut self.handles.get_mut(id)?.data {
+        match &mut self.handles_mut().get_mut(id)?.data {
             HandleData::Udp(u) => Ok(u),
             _ => Err(Error::StaleHandle),
         }
@@ -187,14 +202,14 @@ impl Loop {
 
     /// Active while receiving or while sends are in flight; never once closing.
     pub(super) fn udp_update_active(&mut self, id: HandleId) {
-        let Ok(entry) = self.handles.get(id) else {
+        let Ok(entry) = self.handles().get(id) else {
             return;
         };
         let HandleData::Udp(u) = &entry.data else {
             return;
         };
         let active = !entry.closing && (u.receiving || u.sends.in_flight());
-        self.handles.set_active(id, active);
+        self.handles_mut().set_active(id, active);
     }
 
     /// Poll-phase dispatch: flush queued sends on writable, read on readable.
@@ -220,7 +235,13 @@ impl Loop {
     /// phase if the socket may still be readable.
     fn udp_read(&mut self, id: HandleId, phase: Phase) {
         for _ in 0..RECV_BUDGET {
-            let Ok(entry) = self.handles.get_mut(id) else {
+            let IoCx {
+                handles,
+                counters,
+                net,
+                ..
+            } = self.io_cx();
+            let Ok(entry) = handles.get_mut(id) else {
                 return;
             };
             if entry.closing {
@@ -232,7 +253,7 @@ impl Loop {
             let (true, Some(sock)) = (u.receiving, u.sock.as_ref()) else {
                 return;
             };
-            let mut buf = std::mem::take(&mut self.net.read_buf);
+            let mut buf = std::mem::take(&mut net.read_buf);
             buf.resize(RECV_BUF_LEN, 0);
             let received = loop {
                 match crate::sys::recv_from(sock, &mut buf[..u.max_datagram]) {
@@ -243,7 +264,7 @@ impl Loop {
             let result = match received {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     u.readable = false;
-                    self.net.read_buf = buf;
+                    net.read_buf = buf;
                     return;
                 }
                 Err(e) => Err(Error::Io(e)),
@@ -251,12 +272,12 @@ impl Loop {
                     Err(Error::Io(io::Error::from_raw_os_error(libc::EMSGSIZE)))
                 }
                 Ok(d) => {
-                    self.counters.bytes_read += d.len as u64;
+                    counters.bytes_read += d.len as u64;
                     Ok((d.len, d.from))
                 }
             };
             let Some(cb) = u.recv_cb.take() else {
-                self.net.read_buf = buf;
+                self.net_mut().read_buf = buf;
                 return;
             };
             let site = u.recv_site;
@@ -271,7 +292,7 @@ impl Loop {
                     *returned = true;
                 },
                 |lp, (cb, buf, returned)| {
-                    lp.net.read_buf = buf;
+                    lp.net_mut().read_buf = buf;
                     // Put back unless the callback stopped receiving or installed a new one.
                     if let Ok(u) = lp.udp_data(id)
                         && u.receiving
@@ -323,8 +344,7 @@ impl Loop {
         u.receiving = false;
         u.recv_cb = None;
         if let Some(mut sock) = u.sock.take() {
-            let _ = self.poll.registry().deregister(&mut sock);
-            self.io_sources -= 1;
+            self.io_mut().deregister(&mut sock);
         }
     }
 }
@@ -336,7 +356,7 @@ impl UdpSocket {
         lp: &Loop,
         f: impl FnOnce(&mio::net::UdpSocket) -> io::Result<T>,
     ) -> Result<T> {
-        let entry = lp.handles.get(self.0)?;
+        let entry = lp.handles().get(self.0)?;
         let HandleData::Udp(u) = &entry.data else {
             return Err(Error::StaleHandle);
         };
@@ -356,7 +376,7 @@ impl UdpSocket {
         cb: impl FnMut(&mut Loop, Self, Result<(&[u8], SocketAddr)>) + 'static,
     ) -> Result<()> {
         let site = Location::caller();
-        let HandleData::Udp(u) = &mut lp.handles.open_mut(self.0)?.data else {
+        let HandleData::Udp(u) = &mut lp.handles_mut().open_mut(self.0)?.data else {
             return Err(Error::StaleHandle);
         };
         if u.receiving {
@@ -394,7 +414,7 @@ impl UdpSocket {
                 "max datagram length must be at least 1",
             ));
         }
-        lp.handles.open_mut(self.0)?;
+        lp.handles_mut().open_mut(self.0)?;
         lp.udp_data(self.0)?.max_datagram = len.min(RECV_BUF_LEN);
         Ok(())
     }

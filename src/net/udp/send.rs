@@ -8,9 +8,9 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
 use super::UdpSocket;
 use crate::error::{Error, Result};
-use crate::event_loop::{HandleData, Loop, PanicPayload};
+use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::{HandleData, IoCx, Loop, PanicPayload};
 use crate::handle::{HandleId, Site};
-use crate::metrics::{CallbackKind, Phase};
 
 /// Queued datagrams sent per writable event before yielding to the rest of the loop.
 const SEND_BUDGET: usize = 64;
@@ -65,7 +65,8 @@ impl Loop {
         cb: SendCallback,
         site: Site,
     ) -> Result<()> {
-        let HandleData::Udp(u) = &mut self.handles.open_mut(id)?.data else {
+        let IoCx { handles, reqs, .. } = self.io_cx();
+        let HandleData::Udp(u) = &mut handles.open_mut(id)?.data else {
             return Err(Error::StaleHandle);
         };
         match (to.is_some(), u.connected) {
@@ -77,14 +78,14 @@ impl Loop {
             _ => {}
         }
         let sock = u.sock.as_ref().ok_or(Error::Closing)?;
-        self.active_reqs += 1;
+        reqs.begin();
         // Only an empty queue may try the syscall: a later datagram must not overtake.
         if u.sends.queued.is_empty() {
             match send_now(sock, buf, to) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 sent => {
                     if let Ok(n) = sent {
-                        self.counters.bytes_written += n as u64;
+                        self.counters_mut().bytes_written += n as u64;
                     }
                     let result = sent.map(|_| ()).map_err(Error::Io);
                     self.udp_complete(id, cb, result, site);
@@ -122,7 +123,7 @@ impl Loop {
                 let Some(done) = u.sends.done.pop_front() else {
                     return;
                 };
-                lp.active_reqs -= 1;
+                lp.reqs_mut().end();
                 lp.udp_update_active(id);
                 (done.cb)(lp, UdpSocket(id), done.result);
             }),
@@ -148,7 +149,7 @@ impl Loop {
                 }
                 sent => {
                     if let Ok(n) = sent {
-                        self.counters.bytes_written += n as u64;
+                        self.counters_mut().bytes_written += n as u64;
                     }
                     let result = sent.map(|_| ()).map_err(Error::Io);
                     self.udp_complete(id, req.cb, result, req.site);
@@ -184,7 +185,7 @@ impl Loop {
     pub(crate) fn udp_cancel_sends(&mut self, id: HandleId) -> Option<PanicPayload> {
         let sends = std::mem::take(&mut self.udp_data(id).ok()?.sends);
         let SendQueue { queued, done, .. } = sends;
-        self.active_reqs -= done.len() + queued.len();
+        self.reqs_mut().end_many(done.len() + queued.len());
         let finished = done.into_iter().map(|d| (d.cb, d.result, d.site));
         let canceled = (queued.into_iter()).map(|r| (r.cb, Err(Error::Canceled), r.site));
         let mut first_panic = None;
@@ -249,7 +250,7 @@ impl UdpSocket {
     /// Sends `buf` to `addr` now or not at all (libuv `uv_udp_try_send`): the bytes sent, or
     /// a `WouldBlock` error if the kernel would block or earlier sends are still queued.
     pub fn try_send_to(self, lp: &mut Loop, buf: &[u8], addr: SocketAddr) -> Result<usize> {
-        let HandleData::Udp(u) = &lp.handles.open_mut(self.0)?.data else {
+        let HandleData::Udp(u) = &lp.handles_mut().open_mut(self.0)?.data else {
             return Err(Error::StaleHandle);
         };
         if u.sends.has_queued() {
@@ -261,7 +262,7 @@ impl UdpSocket {
 
     /// Datagrams queued because the kernel would block, not yet sent.
     pub fn send_queue_len(self, lp: &Loop) -> Result<usize> {
-        match &lp.handles.get(self.0)?.data {
+        match &lp.handles().get(self.0)?.data {
             HandleData::Udp(u) => Ok(u.sends.queued.len()),
             _ => Err(Error::StaleHandle),
         }
@@ -296,7 +297,7 @@ mod tests {
 
     /// What `udp_send` does when the kernel says `WouldBlock`.
     fn queue_as_if_blocked(lp: &mut Loop, sock: UdpSocket, to: SocketAddr, cb: SendCallback) {
-        lp.active_reqs += 1;
+        lp.reqs_mut().begin();
         let u = lp.udp_data(sock.0).unwrap();
         u.sends.queued.push_back(SendReq {
             buf: b"blocked".to_vec(),
@@ -332,7 +333,7 @@ mod tests {
             ["send 0 canceled", "send 1 canceled", "close"]
         );
         assert!(lp.active_handles().is_empty());
-        assert_eq!(lp.active_reqs, 0);
+        assert_eq!(lp.reqs().len(), 0);
         assert!(!lp.alive());
     }
 
@@ -363,7 +364,7 @@ mod tests {
         assert_eq!(sends, ["send 0 ok", "send 1 ok"]);
         assert_eq!(recvs, ["recv blocked", "recv 1"]);
         assert!(lp.active_handles().is_empty());
-        assert_eq!(lp.active_reqs, 0);
+        assert_eq!(lp.reqs().len(), 0);
     }
 
     #[test]
@@ -383,7 +384,7 @@ mod tests {
         assert_eq!(*log.borrow(), ["send 1 canceled", "close"]);
         lp.run().unwrap();
         assert!(lp.active_handles().is_empty());
-        assert_eq!(lp.active_reqs, 0);
+        assert_eq!(lp.reqs().len(), 0);
         assert!(!lp.alive());
     }
 }
