@@ -130,7 +130,10 @@
 //! wake-up. Writes never raise `SIGPIPE`.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
-//! is put back; work not yet run stays queued) and `run` may be called again.
+//! is put back; work not yet run stays queued) and `run` may be called again. With
+//! [`Loop::on_uncaught_panic`] (opt-in, as Node's `uncaughtException`) the panic is reported
+//! with the site where the callback was registered and the loop goes on instead. The HTTP
+//! server always isolates its handler: a panic costs only its own connection (500, close).
 //!
 //! [mio]: https://docs.rs/mio
 

@@ -73,6 +73,10 @@ impl Loop {
     /// the worker lives on. In-flight work keeps the loop alive. The pool starts on first use
     /// (4 threads by default; see [`LoopBuilder::threadpool_size`](crate::LoopBuilder)).
     ///
+    /// This is CPU work: with DNS lookups it may hold at most all workers but one (with more
+    /// than one worker), so file operations are never starved by long jobs; the rest waits in
+    /// the queue, which is unbounded: bound your own in-flight jobs if clients can add them.
+    ///
     /// ```
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = evloop::Loop::new()?;
