@@ -481,3 +481,135 @@ fn requests_behind_a_closing_response_are_not_dispatched() {
     assert!(h.conn.take_dispatch().is_none());
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
 }
+
+#[test]
+fn the_send_timeout_counts_from_the_last_progress_and_closes_without_an_answer() {
+    let mut h = Harness::with(|cfg| cfg.send_timeout = Duration::from_millis(500));
+    h.feed(GET);
+    let seqs = h.seqs();
+    h.conn
+        .send(
+            seqs[0],
+            200,
+            TEXT,
+            WriteBuf::from(vec![b'x'; 100_000]),
+            false,
+            &h.now,
+        )
+        .unwrap();
+    let out = h.conn.take_output(h.now.at);
+    assert!(!out.is_empty());
+    h.conn.set_write_blocked(true);
+    assert!(!h.conn.wants_read(), "reading waits for the socket");
+    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(500)));
+    // The socket took some bytes at 400 ms: the timeout starts again.
+    h.at(400);
+    h.conn.on_send_progress(h.now.at);
+    h.at(500);
+    assert!(!h.conn.on_timer(&h.now), "not due any more");
+    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(900)));
+    h.at(900);
+    assert!(h.conn.on_timer(&h.now), "closed for the send timeout");
+    assert_eq!(h.conn.life(), Life::Close);
+}
+
+#[test]
+fn the_send_timeout_ends_once_everything_is_written() {
+    let mut h = Harness::with(|cfg| cfg.send_timeout = Duration::from_millis(500));
+    h.feed(GET);
+    let seqs = h.seqs();
+    h.conn
+        .send(
+            seqs[0],
+            200,
+            TEXT,
+            WriteBuf::from(vec![b'x'; 100_000]),
+            false,
+            &h.now,
+        )
+        .unwrap();
+    assert!(!h.conn.take_output(h.now.at).is_empty());
+    assert!(h.conn.is_sending());
+    h.at(100);
+    h.conn.on_write_done(h.now.at);
+    assert!(!h.conn.is_sending());
+    // Idle now: the keep-alive timeout, not the send timeout.
+    assert_eq!(
+        h.conn.deadline(),
+        Some(h.base + ServerConfig::default().idle_timeout)
+    );
+}
+
+#[test]
+fn dispatch_waits_while_answers_are_over_the_high_water_mark() {
+    let mut h = Harness::with(|cfg| cfg.response_high_water = 1000);
+    h.feed(&GET.repeat(3));
+    let first = h.dispatch();
+    h.conn
+        .send(
+            first.seq,
+            200,
+            TEXT,
+            WriteBuf::from(vec![b'x'; 2000]),
+            false,
+            &h.now,
+        )
+        .unwrap();
+    assert!(
+        h.conn.take_dispatch().is_none(),
+        "2 KB waiting: over the 1 KB mark"
+    );
+    assert!(!h.conn.wants_read());
+    let out = h.conn.take_output(h.now.at);
+    assert!(!out.is_empty());
+    // Handed to the socket (which took it without pushing back): the rest go on.
+    h.conn.resume(&h.now);
+    assert_eq!(h.seqs().len(), 2);
+}
+
+#[test]
+fn a_file_body_is_read_one_bounded_chunk_at_a_time_from_the_front() {
+    let path = std::env::temp_dir().join(format!("evloop-conn-file-{}", std::process::id()));
+    std::fs::write(&path, vec![b'f'; 10]).unwrap();
+    let mut h = Harness::with(|cfg| cfg.file_chunk_bytes = 4);
+    h.feed(&GET.repeat(2));
+    let seqs = h.seqs();
+    // The second answer is a file too, but waits behind the first: no read for it yet.
+    for &seq in seqs.iter().rev() {
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(
+            h.conn.send_file(seq, 200, TEXT, file, 10, false, &h.now),
+            Ok(true)
+        );
+    }
+    let mut body = Vec::new();
+    for (offset, len) in [(0, 4), (4, 4), (8, 2)] {
+        let read = h.conn.take_file_read().expect("a chunk is due");
+        assert_eq!((read.seq, read.offset, read.len), (seqs[0], offset, len));
+        assert!(h.conn.take_file_read().is_none(), "one read at a time");
+        h.conn.on_file_chunk(read.seq, Ok(vec![b'f'; len]), &h.now);
+        body.push(h.output());
+    }
+    let first = body.concat();
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    // The whole first body, then the second head (held until then), in order.
+    assert!(
+        first.contains("Content-Length: 10\r\n\r\nffffffffffHTTP/1.1 200 OK\r\n"),
+        "{first}"
+    );
+    assert!(first.ends_with("Content-Length: 10\r\n\r\n"), "{first}");
+    // The second file is at the front now. A short read (the file shrank) cuts it short.
+    let read = h
+        .conn
+        .take_file_read()
+        .expect("the second file's first chunk");
+    assert_eq!((read.seq, read.offset), (seqs[1], 0));
+    h.conn.on_file_chunk(read.seq, Ok(Vec::new()), &h.now);
+    assert_eq!(h.output(), "", "nothing more of the second body");
+    assert_eq!(
+        h.conn.life(),
+        Life::Close,
+        "closes: the client sees an incomplete body"
+    );
+    let _ = std::fs::remove_file(path);
+}
