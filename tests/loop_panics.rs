@@ -104,10 +104,10 @@ fn under_on_uncaught_panic_a_panic_is_reported_with_its_site_and_the_loop_goes_o
         let mut lp = Loop::new().unwrap();
         let reports = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
         let r = reports.clone();
-        lp.on_uncaught_panic(Some(move |p: &evloop::UncaughtPanic| {
+        lp.on_uncaught_panic(move |p| {
             r.borrow_mut()
                 .push((p.message.clone(), p.site.map(|s| s.line())));
-        }));
+        });
         let fired = Counter::new();
         let mut panic_line = 0;
         for i in 0..4 {
@@ -142,8 +142,8 @@ fn under_on_uncaught_panic_a_panic_is_reported_with_its_site_and_the_loop_goes_o
         );
         assert_clean(&lp);
 
-        // `None` restores the default: the panic unwinds out of run.
-        lp.on_uncaught_panic(None::<fn(&evloop::UncaughtPanic)>);
+        // Back to the default: the panic unwinds out of run.
+        lp.unwind_on_panic();
         lp.set_immediate(|_| panic!("unwinds"));
         assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
     });

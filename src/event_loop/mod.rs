@@ -181,7 +181,8 @@ impl Loop {
     ///
     /// Errors: [`Error::Reentrant`] when called from one of this loop's callbacks; an OS error if
     /// polling fails. A panicking callback unwinds out of `run`; the loop stays consistent and
-    /// `run` may be called again.
+    /// `run` may be called again (or, under [`Loop::on_uncaught_panic`], the panic is reported
+    /// and `run` goes on).
     pub fn run(&mut self) -> Result<()> {
         self.run_mode(RunMode::Default).map(|_| ())
     }

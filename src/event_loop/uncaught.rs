@@ -67,19 +67,26 @@ impl Loop {
     /// instead of unwinding out of [`run`](Self::run). The callback that panicked is treated as
     /// having returned (an interval stays armed, a one-shot is spent). Under
     /// [`RunMode::Once`](super::RunMode::Once) and [`RunMode::NoWait`](super::RunMode::NoWait),
-    /// `run_mode` returns after the report. `None` restores the default: unwinding, which is
-    /// the safe choice when a half-done callback may have left your own state inconsistent.
+    /// `run_mode` returns after the report. [`unwind_on_panic`](Self::unwind_on_panic) restores
+    /// the default, unwinding: the safe choice when a half-done callback may have left your own
+    /// state inconsistent.
     ///
     /// ```
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = evloop::Loop::new()?;
-    /// lp.on_uncaught_panic(Some(|p: &evloop::UncaughtPanic| eprintln!("{p}")));
+    /// lp.on_uncaught_panic(|p| eprintln!("{p}"));
     /// lp.set_immediate(|_| panic!("bug"));
     /// lp.run()?; // reported, not unwound
     /// # Ok(())
     /// # }
     /// ```
-    pub fn on_uncaught_panic(&mut self, hook: Option<impl FnMut(&UncaughtPanic) + 'static>) {
-        self.uncaught.hook = hook.map(|h| Box::new(h) as Hook);
+    pub fn on_uncaught_panic(&mut self, hook: impl FnMut(&UncaughtPanic) + 'static) {
+        self.uncaught.hook = Some(Box::new(hook));
+    }
+
+    /// Restores the default after [`on_uncaught_panic`](Self::on_uncaught_panic): a panicking
+    /// callback unwinds out of [`run`](Self::run).
+    pub fn unwind_on_panic(&mut self) {
+        self.uncaught.hook = None;
     }
 }
