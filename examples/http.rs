@@ -245,6 +245,7 @@ fn serve(
         route(lp, index, &handler_shared, &req, res);
     };
     let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
+    server.on_handler_panic(move |report| eprintln!("loop {index}: {report}"));
     // Lag sampled every 10 ms (an unref'd timer: it never keeps the loop alive); `/block`
     // shows up there, `/work` does not.
     lp.monitor_lag(Duration::from_millis(10));

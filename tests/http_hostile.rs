@@ -25,6 +25,7 @@ fn a_panicking_handler_gets_a_500_and_close_and_other_connections_are_served() {
     with_timeout(20, || {
         let server = serve(ServerConfig::default(), panicky);
         let addr = server.addr;
+        let reports = server.report_panics();
         // A keep-alive client on another connection, opened before the panic.
         let mut other = connect(addr);
         other
@@ -61,6 +62,15 @@ fn a_panicking_handler_gets_a_500_and_close_and_other_connections_are_served() {
         assert_eq!(get(addr, "/c").status, 200);
         let stats = server.stats();
         assert_eq!(stats.handler_panics, 1);
+        // Reported with the handler's site (where `Server::listen` was called) and the client.
+        let report = reports
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a report");
+        assert_eq!(report.message, "handler bug on purpose");
+        assert!(report.site.file().ends_with("util/http.rs"), "{report}");
+        assert_eq!(report.peer, s.local_addr().unwrap());
+        assert!(report.to_string().contains("answered 500"), "{report}");
+        assert!(reports.try_recv().is_err(), "one panic, one report");
         assert_eq!(stats.requests, 5, "/3 was never dispatched");
     });
 }

@@ -63,7 +63,8 @@
 //!   its status with `Connection: close`, then the connection is half-closed, drained for a
 //!   moment (so unread bytes do not turn the close into a reset that eats the answer) and
 //!   closed. A handler that panics costs only its connection: 500, close, counted in
-//!   [`ServerStats::handler_panics`] and reported with the handler's site.
+//!   [`ServerStats::handler_panics`] and reported with the handler's site to
+//!   [`Server::on_handler_panic`].
 //! - **Timers**: one per connection, re-armed lazily, so requests never touch the timer queue.
 //! - **Shutdown**: [`Server::shutdown`] stops accepting, answers the requests already received
 //!   (the last with `Connection: close`), and half-closes every connection once its answers are
@@ -129,5 +130,6 @@ mod server;
 
 pub use proto::{date, error, head, method, parser, response};
 pub use server::{
-    Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats, percent_decode,
+    HandlerPanic, Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats,
+    percent_decode,
 };

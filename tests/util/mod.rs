@@ -3,6 +3,7 @@
 
 pub mod example;
 pub mod http;
+pub mod net;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -2,11 +2,13 @@
 //! timers. Per-connection I/O is in `service.rs`.
 
 pub(crate) mod config;
+mod handler_panic;
 pub(crate) mod request;
 pub(crate) mod responder;
 mod service;
 
 pub use config::ServerConfig;
+pub use handler_panic::HandlerPanic;
 pub use request::{Request, percent_decode};
 pub use responder::{Responder, ResponseWriter};
 
@@ -23,6 +25,8 @@ use crate::http::proto::date::{DateCache, HTTP_DATE_LEN};
 use crate::net::{TcpListenOptions, TcpListener, TcpStream};
 use crate::{Handle, LocalSender, Loop, Result, Timer};
 
+/// The hook of [`Server::on_handler_panic`].
+pub(crate) type PanicHook = Box<dyn FnMut(&HandlerPanic)>;
 pub(crate) type Handler = Box<dyn FnMut(&mut Loop, Request, Responder)>;
 type DoneCb = Box<dyn FnOnce(&mut Loop)>;
 
@@ -202,6 +206,8 @@ pub(crate) struct Shared {
     dropped_unanswered: Cell<u64>,
     /// Responses the connection refused as invalid (each answered 500 instead).
     refused: Cell<u64>,
+    /// Told about every handler panic, if set.
+    pub(crate) panic_hook: RefCell<Option<PanicHook>>,
     local_addr: SocketAddr,
 }
 
@@ -308,6 +314,7 @@ impl Server {
             me: Weak::clone(me),
             dropped_unanswered: Cell::new(0),
             refused: Cell::new(0),
+            panic_hook: RefCell::new(None),
             site,
             local_addr,
         });
@@ -318,6 +325,14 @@ impl Server {
     /// The bound address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// Calls `hook` with every panic of the handler, after the server has answered it (500)
+    /// and closed its connection. Without a hook a panic is only counted
+    /// ([`ServerStats::handler_panics`]; Rust's panic hook prints the panic itself, as for any
+    /// panic). The library never prints.
+    pub fn on_handler_panic(&self, hook: impl FnMut(&HandlerPanic) + 'static) {
+        *self.shared.panic_hook.borrow_mut() = Some(Box::new(hook));
     }
 
     /// The server's counters.
