@@ -86,6 +86,9 @@ pub(crate) struct ResponseQueue {
     /// The last response queued when the connection began draining says `Connection: close`.
     draining: bool,
     head_cache: HeadCache,
+    /// Bytes in the slots' held outputs (kept as they change, so the high-water check is
+    /// cheap on every dispatch).
+    held_bytes: usize,
 }
 
 impl ResponseQueue {
@@ -172,13 +175,26 @@ impl ResponseQueue {
 
     /// Response bytes encoded and not yet handed to the socket: released and held back.
     pub(crate) fn buffered_bytes(&self) -> usize {
-        let held: usize = self
-            .slots
+        debug_assert_eq!(self.held_bytes, self.count_held(), "held bytes out of step");
+        self.out.len() + self.held_bytes
+    }
+
+    /// The bytes in the slots' held outputs, counted.
+    fn count_held(&self) -> usize {
+        self.slots
             .iter()
             .filter_map(|slot| slot.held.as_ref())
             .map(|held| held.len())
-            .sum();
-        self.out.len() + held
+            .sum()
+    }
+
+    /// Bytes held for slot `i` (0 for the front, whose bytes go straight out).
+    fn held_len(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.slots[i].held.as_ref().map_or(0, |held| held.len())
+        }
     }
 
     pub(crate) fn has_output(&self) -> bool {
@@ -382,6 +398,7 @@ impl ResponseQueue {
         if silent || len == 0 {
             return true;
         }
+        let before = self.held_len(i);
         let sink = self.sink(i);
         if chunked {
             let mut line = Vec::with_capacity(18);
@@ -392,6 +409,7 @@ impl ResponseQueue {
         } else {
             sink.push(data);
         }
+        self.held_bytes += self.held_len(i) - before;
         self.release();
         true
     }
@@ -407,7 +425,9 @@ impl ResponseQueue {
         if chunked && !silent {
             let mut last = Vec::with_capacity(5);
             write_last_chunk(&mut last);
+            let before = self.held_len(i);
             self.sink(i).push_bytes(&last);
+            self.held_bytes += self.held_len(i) - before;
         }
         self.slots[i].phase = Phase::Done;
         self.release();
@@ -448,10 +468,12 @@ impl ResponseQueue {
                 // `seq` is out already: everything pending is a later request.
                 self.front_seq += self.slots.len() as u64;
                 self.slots.clear();
+                self.held_bytes = 0;
             }
             return;
         };
         self.slots.truncate(i + 1);
+        self.held_bytes = self.count_held();
         match self.slots[i].phase {
             Phase::Waiting => {
                 let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
@@ -507,6 +529,7 @@ impl ResponseQueue {
     ) -> Result<&mut Slot, EncodeError> {
         let last = i + 1 == self.slots.len();
         let draining = self.draining;
+        let held_bytes = &mut self.held_bytes;
         let cache = &mut self.head_cache;
         let slot = &mut self.slots[i];
         let close = close || !slot.keep_alive || (draining && last);
@@ -523,6 +546,7 @@ impl ResponseQueue {
         } else {
             slot.held.get_or_insert_default()
         };
+        let before = sink.len();
         sink.with_scratch(|out| {
             let server = ctx.server;
             cache.write_head(out, status, server, fields, framing, connection, ctx.date)
@@ -532,6 +556,9 @@ impl ResponseQueue {
         {
             sink.push(body);
         }
+        if i != 0 {
+            *held_bytes += sink.len() - before;
+        }
         slot.close_after |= close;
         Ok(slot)
     }
@@ -540,6 +567,7 @@ impl ResponseQueue {
     fn release(&mut self) {
         while let Some(front) = self.slots.front_mut() {
             if let Some(held) = &mut front.held {
+                self.held_bytes -= held.len();
                 self.out.append(held);
             }
             if front.phase != Phase::Done {
@@ -553,6 +581,7 @@ impl ResponseQueue {
                 self.closed = true;
                 self.front_seq += self.slots.len() as u64;
                 self.slots.clear();
+                self.held_bytes = 0;
                 return;
             }
         }
