@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use evloop::http::method::Method;
 use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
 use evloop::{Loop, LoopSender};
@@ -255,53 +256,53 @@ fn serve(
     lp.run()
 }
 
+/// The routes; anything else is 404.
+enum Route<'a> {
+    Hello,
+    Metrics,
+    Files(&'a str),
+    Block,
+    Work,
+}
+
 fn route(lp: &mut Loop, index: usize, shared: &Shared, req: &Request, res: Responder) {
     let path = req.path();
-    let known = path == "/"
-        || path == "/metrics"
-        || path == "/block"
-        || path == "/work"
-        || path.starts_with("/files/");
-    if !known {
-        return res.send(lp, 404, &[TEXT], "not found\n");
+    let route = match path {
+        "/" => Route::Hello,
+        "/metrics" => Route::Metrics,
+        "/block" => Route::Block,
+        "/work" => Route::Work,
+        _ => match path.strip_prefix("/files/") {
+            Some(rest) => Route::Files(rest),
+            None => return res.send(lp, 404, &[TEXT], "not found\n"),
+        },
+    };
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let allow = [TEXT, ("Allow", "GET, HEAD")];
+        return res.send(lp, 405, &allow, "method not allowed\n");
     }
-    if !matches!(req.method().as_str(), "GET" | "HEAD") {
-        return res.send(
-            lp,
-            405,
-            &[TEXT, ("Allow", "GET, HEAD")],
-            "method not allowed\n",
-        );
-    }
-    if path == "/" {
-        res.send(lp, 200, &[TEXT], "Hello, World!");
-    } else if path == "/metrics" {
-        let body = metrics(lp, index);
-        res.send(
-            lp,
-            200,
-            &[("Content-Type", "text/plain; version=0.0.4")],
-            body,
-        );
-    } else if let Some(rest) = path.strip_prefix("/files/") {
-        serve_file(lp, shared, rest, res);
-    } else {
-        let ms = match req.query_param("ms").as_deref() {
-            None => 100,
-            Some(v) => match v.parse::<u64>() {
-                Ok(ms) if ms <= MAX_MS => ms,
-                _ => {
-                    let text =
-                        format!("ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n");
-                    return res.send(lp, 400, &[TEXT], text);
-                }
-            },
-        };
-        if path == "/block" {
-            block(lp, ms, res);
-        } else {
-            work(lp, ms, shared.max_work, res);
+    let ms = || match req.query_param("ms").as_deref() {
+        None => Ok(100),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms <= MAX_MS => Ok(ms),
+            _ => Err(format!(
+                "ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n"
+            )),
+        },
+    };
+    match route {
+        Route::Hello => res.send(lp, 200, &[TEXT], "Hello, World!"),
+        Route::Metrics => {
+            let body = metrics(lp, index);
+            let kind = [("Content-Type", "text/plain; version=0.0.4")];
+            res.send(lp, 200, &kind, body);
         }
+        Route::Files(rest) => serve_file(lp, shared, rest, res),
+        Route::Block | Route::Work => match ms() {
+            Err(text) => res.send(lp, 400, &[TEXT], text),
+            Ok(ms) if matches!(route, Route::Block) => block(lp, ms, res),
+            Ok(ms) => work(lp, ms, shared.max_work, res),
+        },
     }
 }
 

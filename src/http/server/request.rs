@@ -114,31 +114,33 @@ impl Request {
 /// The target's path and query, with the scheme and authority of an absolute-form target
 /// dropped and its empty path read as `/` (RFC 9112 §3.2.2).
 fn split_target(target: &str) -> (&str, Option<&str>) {
-    let bytes = target.as_bytes();
-    let scheme = if bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"http://") {
-        Some(7)
-    } else if bytes.len() >= 8 && bytes[..8].eq_ignore_ascii_case(b"https://") {
-        Some(8)
-    } else {
+    // The usual origin form (`/a?b`) costs no look at schemes.
+    let scheme = if target.starts_with('/') {
         None
+    } else {
+        scheme_len(target.as_bytes())
     };
-    let t = match scheme {
-        Some(n) => {
-            let rest = &target[n..];
-            rest.find(['/', '?']).map_or("", |i| &rest[i..])
-        }
-        None => target,
+    let Some(scheme) = scheme else {
+        return match query_start(target) {
+            Some(i) => (&target[..i], target.get(i + 1..)),
+            None => (target, None),
+        };
     };
+    let rest = &target[scheme..];
+    let t = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
     let (path, query) = match query_start(t) {
         Some(i) => (&t[..i], t.get(i + 1..)),
         None => (t, None),
     };
-    let path = if scheme.is_some() && path.is_empty() {
-        "/"
-    } else {
-        path
-    };
-    (path, query)
+    (if path.is_empty() { "/" } else { path }, query)
+}
+
+/// The length of an `http://` or `https://` prefix (any case), if `target` has one.
+fn scheme_len(target: &[u8]) -> Option<usize> {
+    ["http://", "https://"]
+        .into_iter()
+        .find(|s| target.len() >= s.len() && target[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+        .map(str::len)
 }
 
 fn query_start(target: &str) -> Option<usize> {
