@@ -517,6 +517,7 @@ impl ResponseQueue {
     /// Writes slot `i`'s head, and `body` after it unless the request was `HEAD`, to where
     /// the slot's bytes go; returns the slot.
     #[expect(clippy::too_many_arguments, reason = "a head's inputs, passed on")]
+    #[inline(always)]
     fn write_head(
         &mut self,
         i: usize,

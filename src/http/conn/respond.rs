@@ -92,6 +92,7 @@ impl Conn {
         self.write_blocked
     }
 
+    #[inline]
     pub(super) fn after_response(&mut self, now: &Now) {
         if self.queue.is_empty() && self.dispatches.is_empty() {
             self.idle_since = now.at;

@@ -40,6 +40,7 @@ impl Request {
     /// The target up to `?`, not decoded (use [`percent_decode`]). An absolute-form target
     /// (`GET http://host/a?b`, which RFC 9112 §3.2.2 obliges a server to accept) gives its
     /// path (`/a`; `/` when it has none).
+    #[inline]
     pub fn path(&self) -> &str {
         split_target(self.target()).0
     }
@@ -113,6 +114,7 @@ impl Request {
 /// Where the `?` of `target` is (a byte search: cheaper than a `char` one).
 /// The target's path and query, with the scheme and authority of an absolute-form target
 /// dropped and its empty path read as `/` (RFC 9112 §3.2.2).
+#[inline]
 fn split_target(target: &str) -> (&str, Option<&str>) {
     // The usual origin form (`/a?b`) costs no look at schemes.
     let scheme = if target.starts_with('/') {
