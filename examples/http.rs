@@ -50,7 +50,7 @@ const GRACE: Duration = Duration::from_secs(5);
 /// `/block` and `/work` take at most this many milliseconds.
 const MAX_MS: u64 = 10_000;
 const USAGE: &str = "usage: http [--addr HOST:PORT] [--threads 1..=256] [--root DIR] \
-                     [--max-work N] [--log] [--instrument]";
+                     [--max-work N] [--header-timeout SECS] [--log] [--instrument]";
 
 struct Options {
     addr: SocketAddr,
@@ -58,6 +58,8 @@ struct Options {
     root: Option<PathBuf>,
     /// `/work` jobs in flight per loop; 503 beyond.
     max_work: usize,
+    /// Seconds to receive a request head (`ServerConfig::header_timeout`).
+    header_timeout: u64,
     log: bool,
     /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
     instrument: bool,
@@ -68,6 +70,7 @@ struct Shared {
     /// The root directory, opened once: files are opened relative to it.
     root: Option<Arc<std::fs::File>>,
     max_work: usize,
+    header_timeout: Duration,
     log: bool,
     instrument: bool,
 }
@@ -117,6 +120,7 @@ fn main() {
     let shared = Arc::new(Shared {
         root,
         max_work: opts.max_work,
+        header_timeout: Duration::from_secs(opts.header_timeout),
         log: opts.log,
         instrument: opts.instrument,
     });
@@ -232,6 +236,7 @@ fn serve(
     }
     let mut config = ServerConfig::default();
     config.server_header = Some("evloop".into());
+    config.header_timeout = shared.header_timeout;
     let options = TcpListenOptions::new().reuse_port(true);
     let handler_shared = Arc::clone(shared);
     let handler = move |lp: &mut Loop, req: Request, res: Responder| {
@@ -481,6 +486,7 @@ fn parse_args() -> Result<Options, String> {
         threads: 1,
         root: None,
         max_work: 8,
+        header_timeout: 10,
         log: false,
         instrument: false,
     };
@@ -491,6 +497,9 @@ fn parse_args() -> Result<Options, String> {
             "--addr" => opts.addr = resolve(&value()?)?,
             "--threads" => opts.threads = count("--threads", &value()?, MAX_THREADS)?,
             "--max-work" => opts.max_work = count("--max-work", &value()?, 100_000)?,
+            "--header-timeout" => {
+                opts.header_timeout = count("--header-timeout", &value()?, 3600)? as u64
+            }
             "--root" => opts.root = Some(PathBuf::from(value()?)),
             "--log" => opts.log = true,
             "--instrument" => opts.instrument = true,
