@@ -128,6 +128,8 @@ pub struct Loop {
     instruments: Instruments,
     /// The opt-in report-and-go-on policy for panicking callbacks.
     uncaught: uncaught::Uncaught,
+    /// Children watched through `SIGCHLD`, and orphans to reap.
+    processes: crate::process::Reaper,
 }
 
 /// # Creating and running the loop
@@ -176,6 +178,7 @@ impl Loop {
             counters: Counters::default(),
             instruments: Instruments::new(),
             uncaught: uncaught::Uncaught::default(),
+            processes: crate::process::Reaper::default(),
         })
     }
 

@@ -40,6 +40,7 @@
 
 mod beneath;
 mod error;
+pub mod event;
 mod file;
 mod flags;
 mod metadata;

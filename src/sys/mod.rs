@@ -29,7 +29,11 @@ macro_rules! syscall {
 pub(crate) mod beneath;
 mod dgram;
 #[cfg(target_os = "linux")]
+pub(crate) mod inotify;
+pub(crate) mod process;
+#[cfg(target_os = "linux")]
 mod timerfd;
+pub(crate) mod tty;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
 
