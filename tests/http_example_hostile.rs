@@ -465,3 +465,37 @@ fn the_symlink_swap_race_leaks_nothing_through_files() {
         let _ = std::fs::remove_dir_all(base);
     });
 }
+
+#[test]
+fn requests_sent_before_sigterm_get_an_answer_or_a_fin_never_a_reset() {
+    with_timeout(60, || {
+        let mut server = http(&[]);
+        let mut clients: Vec<TcpStream> = (0..20).map(|_| connect(server.addr)).collect();
+        for c in &mut clients {
+            c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            assert_eq!(read_response(&mut r, false).unwrap().status, 200);
+        }
+        // Keep-alive clients send their next request as the signal goes out.
+        for c in &mut clients {
+            c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        }
+        server.signal("TERM");
+        let mut answered = 0;
+        for (i, mut c) in clients.into_iter().enumerate() {
+            let mut bytes = Vec::new();
+            if let Err(e) = c.read_to_end(&mut bytes) {
+                panic!("client {i}: {e} instead of an answer or a FIN");
+            }
+            if !bytes.is_empty() {
+                let r = read_response(&mut BufReader::new(&bytes[..]), false).unwrap();
+                assert_eq!(r.status, 200, "client {i}");
+                answered += 1;
+            }
+        }
+        let (status, took) = server.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "{status}");
+        assert!(took < Duration::from_secs(6), "{took:?}");
+        eprintln!("{answered} of 20 answered, the rest a FIN");
+    });
+}
