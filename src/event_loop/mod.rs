@@ -17,8 +17,10 @@ pub(crate) mod local;
 mod phase;
 mod poll;
 pub(crate) mod sender;
+pub(crate) mod state;
 pub(crate) mod tasks;
 pub(crate) mod uncaught;
+mod walk;
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -128,6 +130,8 @@ pub struct Loop {
     instruments: Instruments,
     /// The opt-in report-and-go-on policy for panicking callbacks.
     uncaught: uncaught::Uncaught,
+    /// The application's state and per-handle data (`state.rs`).
+    user: crate::event_loop::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
     processes: crate::process::Reaper,
 }
@@ -178,6 +182,7 @@ impl Loop {
             counters: Counters::default(),
             instruments: Instruments::new(),
             uncaught: uncaught::Uncaught::default(),
+            user: crate::event_loop::state::UserState::default(),
             processes: crate::process::Reaper::default(),
         })
     }

@@ -128,8 +128,9 @@ mod conn;
 mod proto;
 mod server;
 
+pub use proto::method::Method;
 pub use proto::{date, error, head, method, parser, response};
 pub use server::{
-    HandlerPanic, Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats,
-    percent_decode,
+    HandlerPanic, IntoHeaders, Request, Responder, ResponseWriter, Server, ServerConfig,
+    ServerStats, percent_decode,
 };

@@ -3,12 +3,14 @@
 
 pub(crate) mod config;
 mod handler_panic;
+mod headers;
 pub(crate) mod request;
 pub(crate) mod responder;
 mod service;
 
 pub use config::ServerConfig;
 pub use handler_panic::HandlerPanic;
+pub use headers::IntoHeaders;
 pub use request::{Request, percent_decode};
 pub use responder::{Responder, ResponseWriter};
 
@@ -82,7 +84,13 @@ pub(crate) struct Entry {
     pub(crate) shutdown_sent: bool,
     /// The socket's write queue when last looked at, while bytes are queued (send progress).
     pub(crate) queued: usize,
+    /// [`ResponseWriter::on_drain`] callbacks waiting for the write queue to drain, chained
+    /// into one closure in registration order.
+    pub(crate) drain_waiters: Option<DrainWaiter>,
 }
+
+/// A [`ResponseWriter::on_drain`] callback, waiting.
+pub(crate) type DrainWaiter = Box<dyn FnOnce(&mut crate::Loop)>;
 
 pub(crate) struct State {
     pub(crate) listener: Option<TcpListener>,
