@@ -1,8 +1,9 @@
-//! `cargo run --release --example echo -- --addr 127.0.0.1:7000 --threads 2` — a TCP echo
-//! server: one loop per thread on a shared `SO_REUSEPORT` port, backpressure (a connection
-//! whose write queue is full stops being read until it drains), and a graceful shutdown on
-//! SIGINT/SIGTERM: stop accepting, finish echoing what was read, close, exit 0 (a second
-//! signal exits at once).
+//! `cargo run --release --example echo -- --addr localhost:7000 --threads 2` — a TCP echo
+//! server: one loop per thread (1 to 256) on one `SO_REUSEPORT` port shared among this
+//! process's loops only (a port another process holds is refused, with the address named),
+//! backpressure (a connection whose write queue is full stops being read until it drains),
+//! and a graceful shutdown on SIGINT/SIGTERM: stop accepting, finish echoing what was read,
+//! close, exit 0 (a signal during start-up, or a second signal, exits at once).
 //!
 //! `--async` serves the same protocol with one `async` task per connection
 //! (`evloop::task`): read a chunk, send it, repeat; the same backpressure (a connection with
@@ -12,9 +13,9 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use evloop::net::{ReadEvent, TcpListenOptions, TcpListener, TcpStream};
 use evloop::{Handle, Loop, LoopSender};
@@ -64,17 +65,20 @@ thread_local! {
     static SERVER: RefCell<Server> = RefCell::default();
 }
 
+/// More loops than this is a typo, not a deployment (one per core is the usual choice).
+const MAX_THREADS: usize = 256;
+
 fn main() -> ExitCode {
     let (addr, threads, async_mode) = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
-            eprintln!("echo: {msg}\nusage: echo [--addr HOST:PORT] [--threads N] [--async]");
+            eprintln!("echo: {msg}\nusage: echo [--addr HOST:PORT] [--threads 1..=256] [--async]");
             return ExitCode::from(2);
         }
     };
-    // Registered before any loop starts, so an early signal is not fatal. Signals are watched
-    // here rather than with a `Signal` handle per loop: one place stops every loop, and a
-    // second signal can still end the process while connections finish.
+    // Registered before any loop starts. Until every loop has started (no senders yet) a
+    // signal exits at once; after, the first one stops every loop gracefully and a second one
+    // exits without waiting.
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(s) => s,
         Err(e) => {
@@ -82,8 +86,39 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let started: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let watch = Arc::clone(&started);
+    std::thread::spawn(move || {
+        let mut forever = signals.forever();
+        let Some(signal) = forever.next() else {
+            return;
+        };
+        let Some(senders) = watch.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            eprintln!("echo: signal {signal} during start-up: exiting");
+            std::process::exit(128 + signal);
+        };
+        for sender in &senders {
+            let _ = if async_mode {
+                sender.post(asynch::stop_gracefully)
+            } else {
+                sender.post(stop_gracefully)
+            };
+        }
+        let _ = stop_tx.send(signal);
+        if forever.next().is_some() {
+            eprintln!("echo: second signal, exiting without waiting");
+            std::process::exit(1);
+        }
+    });
+    let addr = match claim_port(addr) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("echo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (ready_tx, ready_rx) = mpsc::channel();
-    let mut addr = addr;
     let mut senders = Vec::new();
     let mut workers = Vec::new();
     for _ in 0..threads {
@@ -91,12 +126,8 @@ fn main() -> ExitCode {
         workers.push(std::thread::spawn(move || {
             serve(addr, ready_tx, async_mode)
         }));
-        // The first loop binds (maybe port 0); the others join its real port.
         match ready_rx.recv() {
-            Ok(Ok((bound, sender))) => {
-                addr = bound;
-                senders.push(sender);
-            }
+            Ok(Ok((_, sender))) => senders.push(sender),
             Ok(Err(e)) => {
                 eprintln!("echo: cannot listen on {addr}: {e}");
                 return ExitCode::FAILURE;
@@ -104,28 +135,13 @@ fn main() -> ExitCode {
             Err(_) => return ExitCode::FAILURE,
         }
     }
+    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(senders);
     let mode = if async_mode { ", async" } else { "" };
     println!("echo: listening on {addr} ({threads} threads{mode})");
-    let signal = signals.forever().next().unwrap_or(SIGTERM);
-    // A second signal while connections finish means "now".
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            eprintln!("echo: second signal, exiting without waiting");
-            std::process::exit(1);
-        }
-    });
-    for sender in &senders {
-        let _ = if async_mode {
-            sender.post(asynch::stop_gracefully)
-        } else {
-            sender.post(stop_gracefully)
-        };
-    }
     let clean = workers.into_iter().all(|w| w.join().is_ok());
-    let name = if signal == SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
+    let name = match stop_rx.try_recv() {
+        Ok(SIGINT) => "SIGINT",
+        _ => "SIGTERM",
     };
     println!("echo: stopped on {name}");
     if clean {
@@ -133,6 +149,20 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Binds `addr` once without `SO_REUSEPORT` and lets it go: that fails if any other socket
+/// holds the port (another process's `SO_REUSEPORT` listeners included), which a listener
+/// that sets the option would silently share with; and it fixes the port when `addr` asks for
+/// port 0. Our loops then bind it with `SO_REUSEPORT`, so they share it among themselves
+/// only. (A process starting in the instant between the two binds could still slip in.)
+fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
+        format!("cannot listen on {addr}: {e} (is another server running on this port?)")
+    })?;
+    probe
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 type Ready = evloop::Result<(SocketAddr, LoopSender)>;
@@ -270,13 +300,22 @@ fn parse_args() -> Result<(SocketAddr, usize, bool), String> {
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
+            // A name or an address: the first address the name resolves to.
+            "--addr" => {
+                addr = value
+                    .to_socket_addrs()
+                    .map_err(|e| format!("--addr {value}: {e} (want HOST:PORT)"))?
+                    .next()
+                    .ok_or(format!("--addr {value}: the name has no address"))?;
+            }
             "--threads" => {
                 threads = value
                     .parse()
                     .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--threads {value}: want a positive number"))?;
+                    .filter(|n| (1..=MAX_THREADS).contains(n))
+                    .ok_or(format!(
+                        "--threads {value}: want a whole number from 1 to {MAX_THREADS}"
+                    ))?;
             }
             _ => return Err(format!("unknown argument {flag}")),
         }

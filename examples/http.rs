@@ -1,140 +1,229 @@
-//! An HTTP/1.1 server on evloop: hello world, metrics, static files read on the thread pool,
-//! and a pair of routes that show event-loop lag and its cure.
+//! An HTTP/1.1 server on evloop: hello world, metrics, static files streamed from the disk on
+//! the thread pool, and a pair of routes that show event-loop lag and its cure.
 //!
 //! ```sh
-//! cargo run --release --example http -- --addr 127.0.0.1:8080 --threads 2 --root . --log
+//! cargo run --release --example http -- --addr localhost:8080 --threads 2 --root ./public --log
 //! curl -i http://127.0.0.1:8080/
 //! ```
 //!
-//! Routes: `/` (`Hello, World!`), `/metrics` (Prometheus text), `/files/<path>` (files under
-//! `--root`), `/block?ms=N` (busy-blocks the loop for N ms, at most 10 000: every other
+//! Routes (`GET` and `HEAD`; other methods get 405 with `Allow`): `/` (`Hello, World!`),
+//! `/metrics` (Prometheus text), `/files/<path>` (files under `--root`; without `--root` there
+//! are none), `/block?ms=N` (busy-blocks the loop for N ms, at most 10 000: every other
 //! connection on this loop waits) and `/work?ms=N` (the same work on the thread pool: nobody
-//! waits). `--threads N` runs one loop per thread on a shared `SO_REUSEPORT` port. SIGINT and
-//! SIGTERM shut down gracefully: stop accepting, finish in-flight requests, exit. `--instrument`
-//! turns on callback timing, slow-callback reports (> 100 ms) and the watchdog (> 1 s).
-//! `--async` answers every request from an `async` task (`evloop::task`): the same routes and
-//! bytes, with `await` where the callback mode nests callbacks.
+//! waits).
+//!
+//! What an operator can rely on:
+//! - `--threads N` (1 to 256) runs one loop per thread on one port, shared among this
+//!   process's loops only: a port another process holds is refused, with the address named.
+//! - `/files` never leaves the root: the path is opened relative to the root directory with no
+//!   symlink followed anywhere (`openat2`, or a component walk), and dot-segments and dotfiles
+//!   (`.git/config`) are refused. Files are streamed in bounded chunks as the client reads.
+//! - `/block` runs one at a time per loop: one arriving while the lag of the last is still being
+//!   worked off (as long after it as it lasted) gets 503. `/work` holds at most `--max-work`
+//!   (default 8) jobs per loop in flight, 503 beyond; CPU jobs never hold the pool worker kept
+//!   for file reads.
+//! - SIGINT/SIGTERM: stop accepting, answer requests already received (with `Connection:
+//!   close`), close idle connections with a FIN, and exit within the 5 s grace: pool jobs still
+//!   queued then are canceled. A signal during start-up exits at once; a second signal exits
+//!   without waiting.
+//! - `--instrument` turns on callback timing, slow-callback reports (> 100 ms) and the watchdog
+//!   (> 1 s).
 
-use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::cell::{Cell, RefCell};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use evloop::http::method::Method;
 use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
-use evloop::{Loop, LoopSender, task};
+use evloop::{Loop, LoopSender};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
+/// More loops than this is a typo, not a deployment (one per core is the usual choice).
+const MAX_THREADS: usize = 256;
+/// How long a graceful shutdown lets requests finish.
+const GRACE: Duration = Duration::from_secs(5);
+/// `/block` and `/work` take at most this many milliseconds.
+const MAX_MS: u64 = 10_000;
+const USAGE: &str = "usage: http [--addr HOST:PORT] [--threads 1..=256] [--root DIR] \
+                     [--max-work N] [--header-timeout SECS] [--log] [--instrument]";
 
 struct Options {
     addr: SocketAddr,
     threads: usize,
-    root: PathBuf,
+    root: Option<PathBuf>,
+    /// `/work` jobs in flight per loop; 503 beyond.
+    max_work: usize,
+    /// Seconds to receive a request head (`ServerConfig::header_timeout`).
+    header_timeout: u64,
     log: bool,
     /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
     instrument: bool,
-    /// Answer from `async` tasks.
-    async_mode: bool,
+}
+
+/// What every loop shares.
+struct Shared {
+    /// The root directory, opened once: files are opened relative to it.
+    root: Option<Arc<std::fs::File>>,
+    max_work: usize,
+    header_timeout: Duration,
+    log: bool,
+    instrument: bool,
 }
 
 fn main() {
     let opts = match parse_args() {
         Ok(opts) => opts,
         Err(e) => {
-            eprintln!(
-                "{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log] [--instrument] [--async]"
-            );
+            eprintln!("http: {e}\n{USAGE}");
             std::process::exit(2);
         }
     };
-    let root = match opts.root.canonicalize() {
-        Ok(root) => Arc::new(root),
-        Err(e) => {
-            eprintln!("--root {}: {e}", opts.root.display());
-            std::process::exit(2);
-        }
+    let root = match &opts.root {
+        None => None,
+        Some(dir) => match std::fs::File::open(dir).and_then(|f| {
+            if f.metadata()?.is_dir() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("not a directory"))
+            }
+        }) {
+            Ok(file) => Some(Arc::new(file)),
+            Err(e) => {
+                eprintln!("http: --root {}: {e}", dir.display());
+                std::process::exit(2);
+            }
+        },
     };
-    // Registered before any loop starts, so an early signal is not fatal. Watched here rather
-    // than with a `Signal` handle per loop: one place stops every loop, and a second signal
-    // can still end the process while requests finish.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+    // Registered before any loop starts: a signal during start-up exits at once, one after it
+    // shuts every loop down (see `watch_signals`).
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
-            eprintln!("cannot watch signals: {e}");
+            eprintln!("http: cannot watch signals: {e}");
             std::process::exit(1);
         }
     };
-    // The first loop binds (port 0 picks a port); the others share its port.
-    let (tx, rx) = std::sync::mpsc::channel::<Result<(SocketAddr, LoopSender), String>>();
+    let senders: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
+    watch_signals(signals, Arc::clone(&senders));
+    let addr = match claim_port(opts.addr) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("http: {e}");
+            std::process::exit(1);
+        }
+    };
+    let shared = Arc::new(Shared {
+        root,
+        max_work: opts.max_work,
+        header_timeout: Duration::from_secs(opts.header_timeout),
+        log: opts.log,
+        instrument: opts.instrument,
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<Result<LoopSender, String>>();
     let mut threads = Vec::new();
-    let mut addr = opts.addr;
-    let mut senders = Vec::new();
-    for index in 0..opts.threads.max(1) {
+    let mut started = Vec::new();
+    for index in 0..opts.threads {
         let tx = tx.clone();
-        let root = Arc::clone(&root);
-        let flags = (opts.log, opts.instrument, opts.async_mode);
+        let shared = Arc::clone(&shared);
         threads.push(std::thread::spawn(move || {
-            if let Err(e) = serve(index, addr, root, flags, &tx) {
-                let _ = tx.send(Err(format!("loop {index}: {e}")));
+            if let Err(e) = serve(index, addr, &shared, &tx) {
+                let _ = tx.send(Err(format!("loop {index}: cannot listen on {addr}: {e}")));
             }
         }));
         match rx.recv() {
-            Ok(Ok((bound, sender))) => {
-                if index == 0 {
-                    addr = bound;
-                }
-                senders.push(sender);
-            }
+            Ok(Ok(sender)) => started.push(sender),
             Ok(Err(e)) => {
-                eprintln!("{e}");
+                eprintln!("http: {e}");
                 std::process::exit(1);
             }
             Err(_) => std::process::exit(1),
         }
     }
-    println!("listening on {addr}");
     drop(tx);
+    *senders.lock().unwrap_or_else(PoisonError::into_inner) = Some(started);
+    if shared.root.is_none() {
+        eprintln!("http: no --root given: /files serves nothing");
+    }
+    println!("listening on {addr}");
     // The loops end once their servers have shut down; then the process exits.
+    for thread in threads {
+        let _ = thread.join();
+    }
+}
+
+/// Binds `addr` once without `SO_REUSEPORT` and lets it go: that fails if any other socket
+/// holds the port (another process's `SO_REUSEPORT` listeners included), which a listener
+/// that sets the option would silently share with; and it fixes the port when `addr` asks for
+/// port 0. Our loops then bind it with `SO_REUSEPORT`, so they share it among themselves
+/// only. (A process starting in the instant between the two binds could still slip in.)
+fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
+        format!("cannot listen on {addr}: {e} (is another server running on this port?)")
+    })?;
+    probe
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Watches SIGINT and SIGTERM on a thread of its own. Before every loop has started (no
+/// senders yet) a signal exits at once; after, the first one shuts every loop's server down
+/// gracefully and a second one exits without waiting.
+fn watch_signals(mut signals: Signals, senders: Arc<Mutex<Option<Vec<LoopSender>>>>) {
     std::thread::spawn(move || {
-        for thread in threads {
-            let _ = thread.join();
-        }
-        std::process::exit(0);
-    });
-    // First SIGINT/SIGTERM: every loop's server shuts down gracefully (5 s for in-flight
-    // requests). A second one while they finish means "now".
-    if signals.forever().next().is_some() {
+        let mut forever = signals.forever();
+        let Some(signal) = forever.next() else {
+            return;
+        };
+        let started = senders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(senders) = started else {
+            eprintln!("http: signal {signal} during start-up: exiting");
+            std::process::exit(128 + signal);
+        };
         for sender in &senders {
             let _ = sender.post(|lp| {
                 if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
-                    server.shutdown(lp, Duration::from_secs(5), |_| {});
+                    // After the grace, jobs still queued for the pool are canceled and the
+                    // loop stops, whatever is still running on the pool: the process exits
+                    // within the grace, not when the last queued job would have finished.
+                    server.shutdown(lp, GRACE, |lp| {
+                        lp.cancel_queued_work();
+                        lp.stop();
+                    });
                 }
             });
         }
-    }
-    if signals.forever().next().is_some() {
-        eprintln!("second signal: exiting without waiting");
-        std::process::exit(1);
-    }
+        if forever.next().is_some() {
+            eprintln!("http: second signal: exiting without waiting");
+            std::process::exit(1);
+        }
+    });
 }
 
 thread_local! {
     /// This loop's server, for `/metrics` and for the shutdown posted on a signal.
     static SERVER: RefCell<Option<Server>> = const { RefCell::new(None) };
+    /// When this loop may run the next `/block`.
+    static BLOCK_FREE_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// `/work` jobs of this loop in flight.
+    static WORK_IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
 }
 
 fn serve(
     index: usize,
     addr: SocketAddr,
-    root: Arc<PathBuf>,
-    (log, instrument, async_mode): (bool, bool, bool),
-    ready: &std::sync::mpsc::Sender<Result<(SocketAddr, LoopSender), String>>,
+    shared: &Arc<Shared>,
+    ready: &std::sync::mpsc::Sender<Result<LoopSender, String>>,
 ) -> Result<(), evloop::Error> {
     let mut lp = Loop::new()?;
-    if instrument {
+    if shared.instrument {
         // What a production deployment would leave on: per-phase callback durations, a report
         // for any callback over 100 ms (with its file:line), and a watchdog for one stuck > 1 s.
         lp.time_callbacks(true);
@@ -147,9 +236,11 @@ fn serve(
     }
     let mut config = ServerConfig::default();
     config.server_header = Some("evloop".into());
+    config.header_timeout = shared.header_timeout;
     let options = TcpListenOptions::new().reuse_port(true);
+    let handler_shared = Arc::clone(shared);
     let handler = move |lp: &mut Loop, req: Request, res: Responder| {
-        if log {
+        if handler_shared.log {
             println!(
                 "loop {index} {} \"{} {}\"",
                 req.peer_addr(),
@@ -157,119 +248,105 @@ fn serve(
                 req.target()
             );
         }
-        if async_mode {
-            route_async(lp, index, &root, &req, res);
-        } else {
-            route(lp, index, &root, &req, res);
-        }
+        route(lp, index, &handler_shared, &req, res);
     };
     let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
+    server.on_handler_panic(move |report| eprintln!("loop {index}: {report}"));
     // Lag sampled every 10 ms (an unref'd timer: it never keeps the loop alive); `/block`
     // shows up there, `/work` does not.
     lp.monitor_lag(Duration::from_millis(10));
     let sender = lp.weak_sender();
-    SERVER.with(|s| *s.borrow_mut() = Some(server.clone()));
-    let _ = ready.send(Ok((server.local_addr(), sender)));
+    SERVER.with(|s| *s.borrow_mut() = Some(server));
+    let _ = ready.send(Ok(sender));
     lp.run()
 }
 
-fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: &Request, res: Responder) {
+/// The routes; anything else is 404.
+enum Route<'a> {
+    Hello,
+    Metrics,
+    Files(&'a str),
+    Block,
+    Work,
+}
+
+fn route(lp: &mut Loop, index: usize, shared: &Shared, req: &Request, res: Responder) {
     let path = req.path();
-    if path == "/" {
-        res.send(lp, 200, &[TEXT], "Hello, World!");
-    } else if path == "/metrics" {
-        let body = metrics(lp, index);
-        res.send(
-            lp,
-            200,
-            &[("Content-Type", "text/plain; version=0.0.4")],
-            body,
-        );
-    } else if let Some(rest) = path.strip_prefix("/files/") {
-        serve_file(lp, root, rest, res);
-    } else if path == "/block" || path == "/work" {
-        let ms = req
-            .query_param("ms")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(100)
-            .min(10_000);
-        if path == "/block" {
-            busy(ms);
-            res.send(lp, 200, &[TEXT], format!("blocked the loop for {ms} ms\n"));
-        } else {
-            lp.queue_work(
-                move || busy(ms),
-                move |lp, done| match done {
-                    Ok(()) => res.send(lp, 200, &[TEXT], format!("worked {ms} ms on the pool\n")),
-                    Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
-                },
-            );
+    let route = match path {
+        "/" => Route::Hello,
+        "/metrics" => Route::Metrics,
+        "/block" => Route::Block,
+        "/work" => Route::Work,
+        _ => match path.strip_prefix("/files/") {
+            Some(rest) => Route::Files(rest),
+            None => return res.send(lp, 404, &[TEXT], "not found\n"),
+        },
+    };
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let allow = [TEXT, ("Allow", "GET, HEAD")];
+        return res.send(lp, 405, &allow, "method not allowed\n");
+    }
+    let ms = || match req.query_param("ms").as_deref() {
+        None => Ok(100),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms <= MAX_MS => Ok(ms),
+            _ => Err(format!(
+                "ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n"
+            )),
+        },
+    };
+    match route {
+        Route::Hello => res.send(lp, 200, &[TEXT], "Hello, World!"),
+        Route::Metrics => {
+            let body = metrics(lp, index);
+            let kind = [("Content-Type", "text/plain; version=0.0.4")];
+            res.send(lp, 200, &kind, body);
         }
-    } else {
-        res.send(lp, 404, &[TEXT], "not found\n");
+        Route::Files(rest) => serve_file(lp, shared, rest, res),
+        Route::Block | Route::Work => match ms() {
+            Err(text) => res.send(lp, 400, &[TEXT], text),
+            Ok(ms) if matches!(route, Route::Block) => block(lp, ms, res),
+            Ok(ms) => work(lp, ms, shared.max_work, res),
+        },
     }
 }
 
-/// `--async`: the same routes, answered by a task per request.
-fn route_async(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: &Request, res: Responder) {
-    let path = req.path().to_owned();
-    let ms = req
-        .query_param("ms")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(100)
-        .min(10_000);
-    let root = Arc::clone(root);
-    lp.spawn_local(async move {
-        // Every answer goes out through the loop: `with_loop` hands the closure `&mut Loop`
-        // right after this poll. (It fails only outside a task, which this is not.)
-        let reply = |status: u16, kind: &'static str, body: Vec<u8>| {
-            task::with_loop(move |lp| res.send(lp, status, &[("Content-Type", kind)], body))
-        };
-        let text = "text/plain; charset=utf-8";
-        let _ = if path == "/" {
-            reply(200, text, b"Hello, World!".to_vec()).await
-        } else if path == "/metrics" {
-            let body = task::with_loop(move |lp| metrics(lp, index)).await;
-            let body = body.unwrap_or_default().into_bytes();
-            reply(200, "text/plain; version=0.0.4", body).await
-        } else if let Some(rest) = path.strip_prefix("/files/") {
-            let answer = match confine(rest) {
-                Err((status, msg)) => Err((status, msg.to_owned())),
-                Ok(rel) => match task::spawn_blocking(move || read_confined(&root, &rel)).await {
-                    Ok(Ok(found)) => Ok(found),
-                    Ok(Err(status)) => Err((status, format!("{status}\n"))),
-                    Err(e) => Err((500, format!("{e}\n"))),
-                },
-            };
-            match answer {
-                Ok((bytes, kind)) => reply(200, kind, bytes).await,
-                Err((status, msg)) => reply(status, text, msg.into_bytes()).await,
-            }
-        } else if path == "/block" {
-            busy(ms);
-            reply(
-                200,
-                text,
-                format!("blocked the loop for {ms} ms\n").into_bytes(),
-            )
-            .await
-        } else if path == "/work" {
-            match task::spawn_blocking(move || busy(ms)).await {
-                Ok(()) => {
-                    reply(
-                        200,
-                        text,
-                        format!("worked {ms} ms on the pool\n").into_bytes(),
-                    )
-                    .await
+/// `/block`: one at a time per loop. A block arriving while the last one's stall is still
+/// being worked off (as long after it as it lasted) gets 503: blocks never chain into one long
+/// stall, and the loop is never blocked more than half the time.
+fn block(lp: &mut Loop, ms: u64, res: Responder) {
+    let now = Instant::now();
+    if BLOCK_FREE_AT.get().is_some_and(|free| now < free) {
+        let busy_text = "another /block ran on this loop just now; try again later\n";
+        return res.send(lp, 503, &[TEXT, ("Retry-After", "1")], busy_text);
+    }
+    busy(ms);
+    let end = Instant::now();
+    BLOCK_FREE_AT.set(Some(end + (end - now)));
+    res.send(lp, 200, &[TEXT], format!("blocked the loop for {ms} ms\n"));
+}
+
+/// `/work`: the same spin on the pool, at most `max` per loop in flight (503 beyond), so the
+/// pool's queue stays bounded.
+fn work(lp: &mut Loop, ms: u64, max: usize, res: Responder) {
+    if WORK_IN_FLIGHT.get() >= max {
+        let text = format!("{max} /work jobs are in flight on this loop; try again later\n");
+        return res.send(lp, 503, &[TEXT, ("Retry-After", "1")], text);
+    }
+    WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get() + 1);
+    lp.queue_work(
+        move || busy(ms),
+        move |lp, done| {
+            WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get().saturating_sub(1));
+            match done {
+                Ok(()) => res.send(lp, 200, &[TEXT], format!("worked {ms} ms on the pool\n")),
+                Err(e) if e.is_canceled() => {
+                    res.send(lp, 503, &[TEXT], "shutting down: the job was canceled\n")
                 }
-                Err(e) => reply(500, text, format!("{e}\n").into_bytes()).await,
+                Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
             }
-        } else {
-            reply(404, text, b"not found\n".to_vec()).await
-        };
-    })
-    .detach();
+        },
+    );
 }
 
 /// Spins (rather than sleeps) for `ms`: real work that holds whichever thread runs it.
@@ -287,7 +364,7 @@ fn metrics(lp: &Loop, index: usize) -> String {
     let Some(stats) = SERVER.with(|s| s.borrow().as_ref().map(Server::stats)) else {
         return String::new();
     };
-    let families: [(&str, &str, &str, u64); 6] = [
+    let families: [(&str, &str, &str, u64); 9] = [
         (
             "evloop_http_connections_accepted_total",
             "counter",
@@ -297,8 +374,20 @@ fn metrics(lp: &Loop, index: usize) -> String {
         (
             "evloop_http_connections_rejected_total",
             "counter",
-            "Connections closed over the limit.",
+            "Connections closed at once (over a limit, or shutting down).",
             stats.connections_rejected,
+        ),
+        (
+            "evloop_http_connections_evicted_total",
+            "counter",
+            "Connections without a complete request closed at the cap for a new one.",
+            stats.connections_evicted,
+        ),
+        (
+            "evloop_http_send_timeouts_total",
+            "counter",
+            "Connections closed because the client took no bytes for the send timeout.",
+            stats.send_timeouts,
         ),
         (
             "evloop_http_connections_open",
@@ -324,6 +413,12 @@ fn metrics(lp: &Loop, index: usize) -> String {
             "Bytes written to clients.",
             stats.bytes_out,
         ),
+        (
+            "evloop_http_handler_panics_total",
+            "counter",
+            "Handler calls that panicked (answered 500, connection closed).",
+            stats.handler_panics,
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in families {
@@ -334,50 +429,38 @@ fn metrics(lp: &Loop, index: usize) -> String {
     out + &lp.metrics().to_prometheus("evloop")
 }
 
-/// `/files/<rest>`: refuses anything that could leave the root before touching the disk,
-/// then canonicalizes on the pool and checks the prefix again (symlinks out of the root).
-fn serve_file(lp: &mut Loop, root: &Arc<PathBuf>, rest: &str, res: Responder) {
-    let rel = match confine(rest) {
-        Ok(rel) => rel,
-        Err((status, msg)) => return res.send(lp, status, &[TEXT], msg),
+/// `/files/<rest>`: refuses dot-segments, dotfiles and anything odd before touching the disk,
+/// then opens the file on the pool relative to the root directory, following no symlink
+/// anywhere (so nothing swapped in under the root can lead out of it), and streams it.
+fn serve_file(lp: &mut Loop, shared: &Shared, rest: &str, res: Responder) {
+    let Some(root) = shared.root.clone() else {
+        return res.send(lp, 404, &[TEXT], "not found (no --root)\n");
     };
-    let root = Arc::clone(root);
-    lp.queue_work(
-        move || read_confined(&root, &rel),
-        move |lp, done| match done {
-            Ok(Ok((bytes, kind))) => res.send(lp, 200, &[("Content-Type", kind)], bytes),
-            Ok(Err(status)) => res.send(lp, status, &[TEXT], format!("{status}\n")),
-            Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
-        },
-    );
-}
-
-/// The decoded relative path under `/files/`, or the status and body refusing it.
-fn confine(rest: &str) -> Result<String, (u16, &'static str)> {
     let Some(rel) = percent_decode(rest).and_then(|b| String::from_utf8(b).ok()) else {
-        return Err((400, "bad path\n"));
+        return res.send(lp, 400, &[TEXT], "bad path\n");
     };
-    let suspicious = rel.is_empty()
-        || rel.starts_with('/')
+    // As serve-static's default: a segment starting with a dot (`.`, `..`, `.git`, `.env`) is
+    // never served.
+    let refused = rel.is_empty()
         || rel.contains(['\\', '\0'])
-        || rel.split('/').any(|seg| seg == ".." || seg == ".");
-    if suspicious {
-        return Err((403, "forbidden\n"));
+        || rel
+            .split('/')
+            .any(|seg| seg.is_empty() || seg.starts_with('.'));
+    if refused {
+        return res.send(lp, 403, &[TEXT], "forbidden\n");
     }
-    Ok(rel)
-}
-
-/// On the pool: the file's bytes and content type, or a status.
-fn read_confined(root: &Path, rel: &str) -> Result<(Vec<u8>, &'static str), u16> {
-    let path = root.join(rel).canonicalize().map_err(|_| 404u16)?;
-    if !path.starts_with(root) {
-        return Err(403);
-    }
-    if !path.is_file() {
-        return Err(404);
-    }
-    let bytes = std::fs::read(&path).map_err(|_| 404u16)?;
-    Ok((bytes, content_type(&path)))
+    evloop::fs::open_beneath(lp, &root, rel.clone(), move |lp, opened| match opened {
+        Ok((file, meta)) if meta.is_file() => {
+            let kind = content_type(Path::new(&rel));
+            res.send_file(lp, 200, &[("Content-Type", kind)], file, meta.len());
+        }
+        Ok(_) => res.send(lp, 404, &[TEXT], "not found\n"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            res.send(lp, 404, &[TEXT], "not found\n")
+        }
+        // A symlink, or a path through one: refused, whatever it points at.
+        Err(_) => res.send(lp, 403, &[TEXT], "forbidden\n"),
+    });
 }
 
 fn content_type(path: &Path) -> &'static str {
@@ -399,27 +482,51 @@ fn content_type(path: &Path) -> &'static str {
 
 fn parse_args() -> Result<Options, String> {
     let mut opts = Options {
-        addr: "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
         threads: 1,
-        root: PathBuf::from("."),
+        root: None,
+        max_work: 8,
+        header_timeout: 10,
         log: false,
         instrument: false,
-        async_mode: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--addr" => opts.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
-            "--threads" => {
-                opts.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+            "--addr" => opts.addr = resolve(&value()?)?,
+            "--threads" => opts.threads = count("--threads", &value()?, MAX_THREADS)?,
+            "--max-work" => opts.max_work = count("--max-work", &value()?, 100_000)?,
+            "--header-timeout" => {
+                opts.header_timeout = count("--header-timeout", &value()?, 3600)? as u64
             }
-            "--root" => opts.root = PathBuf::from(value()?),
+            "--root" => opts.root = Some(PathBuf::from(value()?)),
             "--log" => opts.log = true,
             "--instrument" => opts.instrument = true,
-            "--async" => opts.async_mode = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(opts)
+}
+
+/// `HOST:PORT` with a name or an address (`localhost:8080`, `[::1]:0`): the first address the
+/// name resolves to.
+fn resolve(value: &str) -> Result<SocketAddr, String> {
+    let mut addrs = value
+        .to_socket_addrs()
+        .map_err(|e| format!("--addr {value}: {e} (want HOST:PORT)"))?;
+    addrs
+        .next()
+        .ok_or(format!("--addr {value}: the name has no address"))
+}
+
+/// A whole number in `1..=max`.
+fn count(flag: &str, value: &str, max: usize) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or(format!(
+            "{flag} {value}: want a whole number from 1 to {max}"
+        ))
 }

@@ -275,20 +275,44 @@ fn svg(results: &[PhaseResult], seconds: u64) -> String {
     s
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    let (seconds, svg_path) = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("lag: {e}\nusage: lag [--seconds 1..=3600] [--svg FILE]");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(seconds, svg_path) {
+        eprintln!("lag: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn parse_args() -> Result<(u64, Option<String>), String> {
     let mut seconds = 5;
     let mut svg_path = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--seconds" => seconds = args.next().ok_or("--seconds N")?.parse()?,
-            "--svg" => svg_path = Some(args.next().ok_or("--svg FILE")?),
-            other => {
-                return Err(format!("unknown argument {other}; try --seconds N --svg FILE").into());
+            "--seconds" => {
+                let value = args.next().ok_or("--seconds needs a value")?;
+                seconds = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=3600).contains(s))
+                    .ok_or(format!(
+                        "--seconds {value}: want a whole number from 1 to 3600"
+                    ))?;
             }
+            "--svg" => svg_path = Some(args.next().ok_or("--svg needs a file name")?),
+            other => return Err(format!("unknown argument {other}")),
         }
     }
-    let seconds = seconds.max(1);
+    Ok((seconds, svg_path))
+}
+
+fn run(seconds: u64, svg_path: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Vec::new();
     for workload in [Workload::Idle, Workload::Blocking, Workload::Offloaded] {
         results.push(run_phase(workload, seconds)?);

@@ -220,8 +220,11 @@
 //!
 //! **Panics.** A panicking [spawned future](Loop::spawn_local) does not unwind: its
 //! [`JoinHandle`](task::JoinHandle) resolves to [`Error::Panicked`] with the message. A
-//! panicking callback unwinds out of `run`. The loop stays consistent (the callback
-//! is put back; work not yet run stays queued) and `run` may be called again.
+//! panicking callback unwinds out of `run`. The loop stays consistent (the callback is put
+//! back; work not yet run stays queued) and `run` may be called again. With
+//! [`Loop::on_uncaught_panic`] (opt-in, as Node's `uncaughtException`) the panic is reported
+//! with the site where the callback was registered and the loop goes on instead. The HTTP
+//! server always isolates its handler: a panic costs only its own connection (500, close).
 //!
 //! **Errors.** Calls and callbacks of the loop, its handles and sockets return [`Error`]. A
 //! network failure is an [`Error::Net`] naming the operation and the address or path
@@ -281,6 +284,7 @@ pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
+pub use event_loop::uncaught::UncaughtPanic;
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::Work;

@@ -285,9 +285,13 @@ fn an_fs_op_queued_behind_a_saturated_pool_can_be_canceled() {
     with_timeout(30, || {
         const SIZE: usize = 3; // no other test in this binary uses this size
         let mut lp = Loop::builder().threadpool_size(SIZE).build().unwrap();
-        let started = Arc::new(Barrier::new(SIZE + 1));
-        let release = Arc::new(Barrier::new(SIZE + 1));
-        for _ in 0..SIZE {
+        let dir = TempDir::new(&mut lp);
+        // CPU work may hold all workers but one (which stays free for file work), so the
+        // pool is saturated with SIZE - 1 blocked jobs plus one file read blocked on a FIFO
+        // that no one has opened for writing yet.
+        let started = Arc::new(Barrier::new(SIZE));
+        let release = Arc::new(Barrier::new(SIZE));
+        for _ in 0..SIZE - 1 {
             let (s, r) = (started.clone(), release.clone());
             lp.queue_work(
                 move || {
@@ -297,7 +301,21 @@ fn an_fs_op_queued_behind_a_saturated_pool_can_be_canceled() {
                 |_, r| r.unwrap(),
             );
         }
-        started.wait(); // every worker is blocked
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+        let read = Rc::new(RefCell::new(None));
+        let r = read.clone();
+        fs::read_file(&mut lp, &fifo, move |_, got| *r.borrow_mut() = Some(got));
+        started.wait(); // every CPU-class worker is blocked
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while lp.pool_stats().map_or(0, |s| s.running) < SIZE as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the FIFO read never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let outcome = Rc::new(RefCell::new(None));
         let o = outcome.clone();
         let req = fs::stat(&mut lp, "/etc/hostname", move |_, r| {
@@ -309,7 +327,9 @@ fn an_fs_op_queued_behind_a_saturated_pool_can_be_canceled() {
             "canceled later, not inside cancel()"
         );
         release.wait();
+        std::fs::write(&fifo, b"unblocked").unwrap();
         lp.run().unwrap();
+        assert_eq!(read.borrow_mut().take().unwrap().unwrap(), b"unblocked");
         let err = outcome.borrow_mut().take().unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
         assert!(err.to_string().contains("canceled"), "{err}");

@@ -97,3 +97,54 @@ fn a_panicking_post_leaves_the_rest_of_its_batch_to_run_next() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn under_on_uncaught_panic_a_panic_is_reported_with_its_site_and_the_loop_goes_on() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let reports = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let r = reports.clone();
+        lp.on_uncaught_panic(move |p| {
+            r.borrow_mut()
+                .push((p.message.clone(), p.site.map(|s| s.line())));
+        });
+        let fired = Counter::new();
+        let mut panic_line = 0;
+        for i in 0..4 {
+            let f = fired.clone();
+            if i == 1 {
+                panic_line = line!() + 1;
+                lp.set_timeout(Duration::from_millis(5), move |_, _| {
+                    f.inc();
+                    panic!("boom {i}");
+                });
+            } else {
+                lp.set_timeout(Duration::from_millis(5), move |_, _| {
+                    f.inc();
+                });
+            }
+        }
+        // A microtask queued by a callback panics too: reported with its own site.
+        lp.set_immediate(|lp| lp.queue_microtask(|_| panic!("in a microtask")));
+        lp.run().expect("run goes on past the panics");
+        assert_eq!(fired.get(), 4, "every other timer still fired");
+        let reports = reports.borrow();
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        assert!(
+            reports.contains(&("boom 1".to_owned(), Some(panic_line))),
+            "{reports:?}"
+        );
+        assert!(
+            reports
+                .iter()
+                .any(|(m, site)| m == "in a microtask" && site.is_some()),
+            "{reports:?}"
+        );
+        assert_clean(&lp);
+
+        // Back to the default: the panic unwinds out of run.
+        lp.unwind_on_panic();
+        lp.set_immediate(|_| panic!("unwinds"));
+        assert!(catch_unwind(AssertUnwindSafe(|| lp.run())).is_err());
+    });
+}

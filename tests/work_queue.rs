@@ -38,9 +38,11 @@ fn simple_work_runs_once_and_done_gets_the_value_once() {
 fn canceling_16_jobs_queued_behind_a_saturated_pool_of_4() {
     with_timeout(30, || {
         let mut lp = Loop::builder().threadpool_size(4).build().unwrap();
-        let gate = Arc::new(Barrier::new(5));
-        let started = Arc::new(Barrier::new(5));
-        let blocked: Vec<_> = (0..4)
+        // CPU work may hold three of the four workers (one stays free for file work): three
+        // blockers saturate it.
+        let gate = Arc::new(Barrier::new(4));
+        let started = Arc::new(Barrier::new(4));
+        let blocked: Vec<_> = (0..3)
             .map(|_| {
                 let (g, s) = (gate.clone(), started.clone());
                 lp.queue_work(
@@ -53,7 +55,7 @@ fn canceling_16_jobs_queued_behind_a_saturated_pool_of_4() {
                 )
             })
             .collect();
-        started.wait(); // all four workers are inside a blocker
+        started.wait(); // every CPU slot is inside a blocker
         let ran = Arc::new(AtomicUsize::new(0));
         let canceled = Counter::new();
         let queued: Vec<_> = (0..16)
@@ -181,4 +183,65 @@ fn a_bad_evloop_threadpool_size_fails_loop_creation() {
             .unwrap();
         assert!(status.status.success(), "value {bad:?}: {status:?}");
     }
+}
+
+#[test]
+fn cpu_work_never_holds_the_last_worker_and_cancel_queued_work_cancels_the_waiting_jobs() {
+    with_timeout(30, || {
+        const SIZE: usize = 6; // no other test in this binary uses this size
+        let mut lp = Loop::builder().threadpool_size(SIZE).build().unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Barrier::new(SIZE));
+        let outcomes = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        // Five blockers take the five CPU slots; five more CPU jobs must wait for one.
+        for _ in 0..2 * (SIZE - 1) {
+            let (n, r) = (running.clone(), release.clone());
+            let o = outcomes.clone();
+            lp.queue_work(
+                move || {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    r.wait();
+                },
+                move |_, r: evloop::Result<()>| o.borrow_mut().push(r.map_err(|e| e.is_canceled())),
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running.load(Ordering::SeqCst) < SIZE - 1 {
+            assert!(Instant::now() < deadline, "the blockers never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The sixth worker is free for file work while every CPU slot is held.
+        let read = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let r = read.clone();
+        evloop::fs::read_file(&mut lp, "/proc/self/stat", move |_, got| {
+            *r.borrow_mut() = Some(got.is_ok())
+        });
+        let started = Instant::now();
+        while read.borrow().is_none() {
+            lp.run_mode(evloop::RunMode::Once).unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "file work starved"
+            );
+        }
+        assert_eq!(*read.borrow(), Some(true));
+        assert_eq!(
+            running.load(Ordering::SeqCst),
+            SIZE - 1,
+            "no sixth CPU job ran"
+        );
+
+        assert_eq!(lp.cancel_queued_work(), SIZE - 1);
+        assert!(outcomes.borrow().is_empty(), "cancel callbacks run later");
+        release.wait();
+        lp.run().unwrap();
+        let outcomes = outcomes.borrow();
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), SIZE - 1);
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == Err(true)).count(),
+            SIZE - 1
+        );
+        assert_eq!(lp.cancel_queued_work(), 0);
+        assert_clean(&lp);
+    });
 }

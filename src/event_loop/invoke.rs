@@ -82,10 +82,16 @@ impl Loop {
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
         self.counters.callbacks[phase as usize] += 1;
-        if self.instruments.timing {
-            return self.call_timed(phase, kind, site, f);
-        }
-        f(self)
+        // The innermost callback running, for `on_uncaught_panic` reports (left in place by a
+        // panic, so it names the callback that panicked).
+        let outer = self.uncaught.site.replace(site);
+        let r = if self.instruments.timing {
+            self.call_timed(phase, kind, site, f)
+        } else {
+            f(self)
+        };
+        self.uncaught.site = outer;
+        r
     }
 
     /// Runs `f` (which calls a user callback taken out of its slot) and then `restore` (which

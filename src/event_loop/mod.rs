@@ -19,6 +19,7 @@ mod poll;
 pub(crate) mod sender;
 pub(crate) mod state;
 pub(crate) mod tasks;
+pub(crate) mod uncaught;
 mod walk;
 
 use std::collections::VecDeque;
@@ -127,6 +128,8 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// The opt-in report-and-go-on policy for panicking callbacks.
+    uncaught: uncaught::Uncaught,
     /// The application's state and per-handle data (`state.rs`).
     user: crate::event_loop::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
@@ -180,6 +183,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            uncaught: uncaught::Uncaught::default(),
             user: crate::event_loop::state::UserState::default(),
             processes: crate::process::Reaper::default(),
             rt: crate::task::Runtime::default(),
@@ -190,7 +194,8 @@ impl Loop {
     ///
     /// Errors: [`Error::Reentrant`] when called from one of this loop's callbacks; an OS error if
     /// polling fails. A panicking callback unwinds out of `run`; the loop stays consistent and
-    /// `run` may be called again.
+    /// `run` may be called again (or, under [`Loop::on_uncaught_panic`], the panic is reported
+    /// and `run` goes on).
     pub fn run(&mut self) -> Result<()> {
         self.run_mode(RunMode::Default).map(|_| ())
     }
@@ -202,15 +207,26 @@ impl Loop {
         }
         self.running = true;
         self.instruments.run_started();
-        let result = catch_unwind(AssertUnwindSafe(|| self.run_iterations(mode)));
-        self.running = false;
-        match result {
-            Ok(r) => r,
-            Err(panic) => {
-                self.tasks.reset_drain();
-                self.instruments.unwound();
-                resume_unwind(panic)
+        loop {
+            let panic = match catch_unwind(AssertUnwindSafe(|| self.run_iterations(mode))) {
+                Ok(result) => {
+                    self.running = false;
+                    return result;
+                }
+                Err(panic) => panic,
+            };
+            self.tasks.reset_drain();
+            self.instruments.unwound();
+            // Under `on_uncaught_panic`: reported, and the loop goes on.
+            let reported = self.uncaught.report(panic.as_ref());
+            if reported && mode == RunMode::Default {
+                continue;
             }
+            self.running = false;
+            if reported {
+                return Ok(self.alive());
+            }
+            resume_unwind(panic)
         }
     }
 

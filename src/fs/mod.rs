@@ -38,6 +38,7 @@
 //!
 //! **Open files** are [`File`] ids into a table on the loop; see there for how closing works.
 
+mod beneath;
 mod error;
 pub mod event;
 mod file;
@@ -54,6 +55,7 @@ use crate::handle::Site;
 use crate::pool::JobKind;
 use crate::pool::work::Work;
 
+pub use self::beneath::{open_beneath, open_beneath_sync};
 pub use self::error::{FsError, FsTarget, raw_os_error};
 pub use self::file::File;
 pub(crate) use self::file::FileTable;

@@ -44,22 +44,33 @@
 //!
 //! - **Connections**: keep-alive by default in HTTP/1.1, `Connection: close` honoured both
 //!   ways, HTTP/1.0 closes unless it asked for keep-alive. Pipelined requests are dispatched
-//!   as they arrive (up to [`ServerConfig::max_pipelined`] waiting) and answered strictly in
-//!   order; a burst of pipelined answers goes out in one write.
+//!   as they arrive (up to [`ServerConfig::max_pipelined`] waiting, and none while the answers
+//!   waiting for the socket are over [`ServerConfig::response_high_water`]) and answered
+//!   strictly in order; a burst of pipelined answers goes out in one write.
 //! - **Bodies**: `Content-Length` and chunked request bodies are read whole (up to
 //!   [`ServerConfig::max_body_bytes`]) before the handler runs. `Expect: 100-continue` gets
 //!   `100 Continue` as soon as the head is in (413 instead if the announced length is over
 //!   the limit; 417 for other expectations). Responses have a fixed length
-//!   ([`Responder::send`]) or are streamed ([`Responder::start`], chunked for HTTP/1.1).
-//!   `HEAD` answers carry the headers and no body.
+//!   ([`Responder::send`]), are streamed ([`Responder::start`], chunked for HTTP/1.1), or
+//!   come from a file in bounded chunks read on the pool as the socket drains
+//!   ([`Responder::send_file`]; open it with [`crate::fs::open_beneath`]). `HEAD` answers carry
+//!   the headers and no body.
 //! - **Headers**: `Date` (formatted once a second), `Server` if configured.
-//! - **Defences**: every limit and timeout of [`ServerConfig`]; the RFC 9112 smuggling
-//!   defences of the [`parser`]; unknown methods get 501. Every malformed request gets its
-//!   status with `Connection: close`, then the connection is half-closed, drained for a moment
-//!   (so unread bytes do not turn the close into a reset that eats the answer) and closed.
+//! - **Defences**: every limit and timeout of [`ServerConfig`] (a client that stops reading is
+//!   closed after [`ServerConfig::send_timeout`]; at [`ServerConfig::max_connections`] the
+//!   oldest connection without a complete request makes room for a new one); the RFC 9112
+//!   smuggling defences of the [`parser`]; unknown methods get 501. Every malformed request gets
+//!   its status with `Connection: close`, then the connection is half-closed, drained for a
+//!   moment (so unread bytes do not turn the close into a reset that eats the answer) and
+//!   closed. A handler that panics costs only its connection: 500, close, counted in
+//!   [`ServerStats::handler_panics`] and reported with the handler's site to
+//!   [`Server::on_handler_panic`].
 //! - **Timers**: one per connection, re-armed lazily, so requests never touch the timer queue.
-//! - **Shutdown**: [`Server::shutdown`] stops accepting, lets in-flight requests finish (up to a
-//!   deadline), and closes idle connections at once.
+//! - **Shutdown**: [`Server::shutdown`] stops accepting, answers the requests already received
+//!   (the last with `Connection: close`), and half-closes every connection once its answers are
+//!   out (never a reset); after the deadline it closes whatever is left. Pair it with
+//!   [`Loop::cancel_queued_work`](crate::Loop::cancel_queued_work) for a process that must exit
+//!   by a deadline.
 //!
 //! The connection logic is a state machine without I/O (`conn.rs`, with its own tests); the
 //! server is the thin glue that feeds it socket events and carries out what it asks.
@@ -101,7 +112,8 @@
 //!   `Content-Length` lists must hold one repeated plain decimal (`5, 5`), else 400.
 //! - The head may end its lines with a bare LF (RFC 9112 §2.2 allows it; httparse reads it),
 //!   but a bare CR anywhere is 400. Chunked framing and trailers must use CRLF.
-//! - A well-formed but unsupported version (`HTTP/2.0`, `HTTP/3.1`, also `HTTP/1.2`) is 505;
+//! - A later HTTP/1 minor version (`HTTP/1.2`) is read as HTTP/1.1 (RFC 9110 §6.2); a
+//!   well-formed but unsupported version (`HTTP/2.0`, `HTTP/3.1`, `HTTP/0.9`) is 505;
 //!   a malformed one is 400.
 //! - Empty leading lines before a request line are skipped (RFC 9112 §2.2).
 //! - After a request that does not keep the connection alive, nothing more is parsed.
@@ -119,6 +131,6 @@ mod server;
 pub use proto::method::Method;
 pub use proto::{date, error, head, method, parser, response};
 pub use server::{
-    IntoHeaders, Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats,
-    percent_decode,
+    HandlerPanic, IntoHeaders, Request, Responder, ResponseWriter, Server, ServerConfig,
+    ServerStats, percent_decode,
 };

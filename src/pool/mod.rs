@@ -3,7 +3,8 @@
 //! One pool serves every loop in the process that asks for the same size: each job carries its own
 //! [`CompletionSink`], so its outcome goes back to the loop that submitted it. Workers take jobs
 //! in FIFO order from one mutex-guarded queue, as libuv's; DNS lookups may occupy at most half
-//! the workers (rounded up), so slow resolvers cannot starve file work (see `queue`).
+//! the workers (rounded up), and CPU work (`queue_work`) and lookups together all but one, so
+//! neither slow resolvers nor long jobs can starve file work (see `queue`).
 //!
 //! Cancel needs no shared table: a job's state lives in its [`JobId`], which the submitter keeps;
 //! `cancel` and the worker race on one compare-and-swap of it.
@@ -171,7 +172,7 @@ impl Pool {
     /// Starts a private pool of `size` (already validated) threads, outside the registry.
     fn start(size: usize) -> io::Result<Self> {
         let state = Arc::new(PoolState {
-            queue: JobQueue::new(size.div_ceil(2)),
+            queue: JobQueue::for_workers(size),
             queued: AtomicU64::new(0),
             running: AtomicU64::new(0),
             completed: AtomicU64::new(0),

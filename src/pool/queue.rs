@@ -1,11 +1,14 @@
 //! The pool's job queue: one mutex and one condition variable, as libuv's `threadpool.c`.
 //!
-//! Two FIFO lists live under the lock: general jobs (CPU and file work) and DNS lookups. A
-//! resolver can block for seconds, so at most `dns_slots` lookups (half the workers, rounded up)
-//! run at once and file work always finds a worker. A worker takes the oldest runnable job: the
-//! older of the two heads, where the DNS head counts only while a slot is free. So the pool is
-//! FIFO across classes except that lookups wait for a slot, and no worker sleeps while runnable
-//! work is queued: a worker that finishes a lookup looks for the next job itself.
+//! Three FIFO lists live under the lock: file work, CPU work (`queue_work`) and DNS lookups.
+//! A resolver can block for seconds, so at most `dns_slots` lookups (half the workers, rounded
+//! up) run at once. CPU jobs can hold a worker for as long as they like, so CPU work and
+//! lookups together may hold at most `slow_slots` workers (all but one): file work always finds
+//! a worker, however many `/work`-style jobs are queued (with a single worker nothing can be
+//! held back). A worker takes the oldest runnable job: the oldest of the three heads, where a
+//! CPU or DNS head counts only while its class has a free slot. So the pool is FIFO across
+//! classes except that slow work waits for a slot, and no worker sleeps while runnable work is
+//! queued: a worker that finishes a slow job looks for the next job itself.
 //!
 //! Why not channels: a worker would have to wait on "a general job, or a DNS job *and* a free
 //! slot", which needs a select over two queues plus an admission gate; registering with two
@@ -18,11 +21,15 @@ use super::{Job, JobKind};
 
 /// What the lock protects.
 struct Lists {
+    /// File work.
     general: VecDeque<(u64, Job)>,
+    cpu: VecDeque<(u64, Job)>,
     dns: VecDeque<(u64, Job)>,
     /// Sequence number of the next job, for FIFO order across the two lists.
     next_seq: u64,
     dns_running: usize,
+    /// CPU and DNS jobs running.
+    slow_running: usize,
     /// Workers waiting on the condition variable that no one has signalled yet.
     idle: usize,
     /// Signals sent to idle workers that they have not yet woken up to.
@@ -51,23 +58,42 @@ pub(super) struct JobQueue {
     lists: Mutex<Lists>,
     ready: Condvar,
     dns_slots: usize,
+    /// Workers CPU and DNS jobs may hold together.
+    slow_slots: usize,
 }
 
 impl JobQueue {
-    /// A queue whose DNS jobs may occupy at most `dns_slots` workers at once.
+    /// A queue whose DNS jobs may occupy at most `dns_slots` workers at once, and CPU and DNS
+    /// jobs no limit together.
+    #[cfg(test)]
     pub(super) fn new(dns_slots: usize) -> Self {
+        Self::with_slots(dns_slots, usize::MAX)
+    }
+
+    /// The queue of a pool of `workers`: lookups may hold half of them (rounded up), CPU work
+    /// and lookups together all but one.
+    pub(super) fn for_workers(workers: usize) -> Self {
+        Self::with_slots(workers.div_ceil(2), workers.saturating_sub(1).max(1))
+    }
+
+    /// A queue whose DNS jobs may occupy at most `dns_slots` workers at once, and CPU and DNS
+    /// jobs together at most `slow_slots`.
+    pub(super) fn with_slots(dns_slots: usize, slow_slots: usize) -> Self {
         Self {
             lists: Mutex::new(Lists {
                 general: VecDeque::new(),
+                cpu: VecDeque::new(),
                 dns: VecDeque::new(),
                 next_seq: 0,
                 dns_running: 0,
+                slow_running: 0,
                 idle: 0,
                 signals: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
             dns_slots,
+            slow_slots,
         }
     }
 
@@ -82,12 +108,17 @@ impl JobQueue {
         let mut lists = self.lock();
         let seq = lists.next_seq;
         lists.next_seq += 1;
+        let slow_free = lists.slow_running < self.slow_slots;
         let runnable = match job.kind {
             JobKind::Dns => {
                 lists.dns.push_back((seq, job));
-                lists.dns_running < self.dns_slots
+                slow_free && lists.dns_running < self.dns_slots
             }
-            JobKind::Cpu | JobKind::Fs => {
+            JobKind::Cpu => {
+                lists.cpu.push_back((seq, job));
+                slow_free
+            }
+            JobKind::Fs => {
                 lists.general.push_back((seq, job));
                 true
             }
@@ -138,16 +169,20 @@ impl JobQueue {
         }
     }
 
-    /// A worker finished (or skipped) a job of `kind`: a DNS job gives its slot back. The same
-    /// worker calls [`next`](Self::next) right after; an idle worker is woken too, in case that
-    /// one takes an older general job while the waiting lookup could run beside it.
+    /// A worker finished (or skipped) a job of `kind`: a CPU or DNS job gives its slot back.
+    /// The same worker calls [`next`](Self::next) right after; an idle worker is woken too, in
+    /// case that one takes an older file job while the waiting slow job could run beside it.
     pub(super) fn done(&self, kind: JobKind) {
-        if kind != JobKind::Dns {
+        if kind == JobKind::Fs {
             return;
         }
         let mut lists = self.lock();
-        lists.dns_running -= 1;
-        let wake = !lists.dns.is_empty() && lists.claim_idle_worker();
+        lists.slow_running -= 1;
+        if kind == JobKind::Dns {
+            lists.dns_running -= 1;
+        }
+        let waiting = !lists.dns.is_empty() || !lists.cpu.is_empty();
+        let wake = waiting && lists.claim_idle_worker();
         drop(lists);
         if wake {
             self.ready.notify_one();
@@ -161,22 +196,37 @@ impl JobQueue {
     }
 
     fn pop_runnable(&self, lists: &mut Lists) -> Option<Job> {
+        let slow_free = lists.slow_running < self.slow_slots;
         let dns_head = match lists.dns.front() {
-            Some((seq, _)) if lists.dns_running < self.dns_slots => Some(*seq),
+            Some((seq, _)) if slow_free && lists.dns_running < self.dns_slots => Some(*seq),
+            _ => None,
+        };
+        let cpu_head = match lists.cpu.front() {
+            Some((seq, _)) if slow_free => Some(*seq),
             _ => None,
         };
         let general_head = lists.general.front().map(|(seq, _)| *seq);
-        let take_dns = match (general_head, dns_head) {
-            (Some(general), Some(dns)) => dns < general,
-            (None, Some(_)) => true,
-            (_, None) => false,
+        let oldest = [
+            (general_head, JobKind::Fs),
+            (cpu_head, JobKind::Cpu),
+            (dns_head, JobKind::Dns),
+        ]
+        .into_iter()
+        .filter_map(|(seq, kind)| seq.map(|seq| (seq, kind)))
+        .min_by_key(|&(seq, _)| seq)?;
+        let list = match oldest.1 {
+            JobKind::Fs => &mut lists.general,
+            JobKind::Cpu => {
+                lists.slow_running += 1;
+                &mut lists.cpu
+            }
+            JobKind::Dns => {
+                lists.slow_running += 1;
+                lists.dns_running += 1;
+                &mut lists.dns
+            }
         };
-        if take_dns {
-            lists.dns_running += 1;
-            lists.dns.pop_front().map(|(_, job)| job)
-        } else {
-            lists.general.pop_front().map(|(_, job)| job)
-        }
+        list.pop_front().map(|(_, job)| job)
     }
 
     /// Workers waiting for a job that no one has signalled.
@@ -258,6 +308,27 @@ mod tests {
         assert_eq!(next(&queue), Some(later_file));
         queue.done(JobKind::Dns);
         assert_eq!(next(&queue), Some(third));
+    }
+
+    #[test]
+    fn cpu_work_leaves_a_worker_for_file_work() {
+        // Three workers: CPU and DNS work together may hold two.
+        let queue = JobQueue::for_workers(3);
+        let cpu = [push(&queue, JobKind::Cpu), push(&queue, JobKind::Cpu)];
+        let third_cpu = push(&queue, JobKind::Cpu);
+        let lookup = push(&queue, JobKind::Dns);
+        let file = push(&queue, JobKind::Fs);
+        assert_eq!(next(&queue), Some(cpu[0].clone()));
+        assert_eq!(next(&queue), Some(cpu[1].clone()));
+        assert_eq!(
+            next(&queue),
+            Some(file),
+            "the file job passes the queued CPU job and lookup"
+        );
+        queue.done(JobKind::Cpu);
+        assert_eq!(next(&queue), Some(third_cpu), "a freed slot: oldest first");
+        queue.done(JobKind::Cpu);
+        assert_eq!(next(&queue), Some(lookup));
     }
 
     #[test]

@@ -73,6 +73,10 @@ impl Loop {
     /// the worker lives on. In-flight work keeps the loop alive. The pool starts on first use
     /// (4 threads by default; see [`LoopBuilder::threadpool_size`](crate::LoopBuilder)).
     ///
+    /// This is CPU work: with DNS lookups it may hold at most all workers but one (with more
+    /// than one worker), so file operations are never starved by long jobs; the rest waits in
+    /// the queue, which is unbounded: bound your own in-flight jobs if clients can add them.
+    ///
     /// ```
     /// # fn main() -> Result<(), evloop::Error> {
     /// let mut lp = evloop::Loop::new()?;
@@ -121,6 +125,32 @@ impl Loop {
             // Finished: its completion is in the inbox and will run as usual.
             CancelResult::Finished => Err(Error::Busy),
         }
+    }
+
+    /// Cancels every pool request of this loop that has not started yet (work, file operations,
+    /// lookups), as [`cancel`](Self::cancel) does one: each callback runs later with
+    /// [`Error::Canceled`]. Returns how many were canceled. Requests already running finish as
+    /// usual. For a shutdown with a deadline: jobs queued for connections that are gone no
+    /// longer keep the loop (and the process) alive.
+    pub fn cancel_queued_work(&mut self) -> usize {
+        let Some(pool) = self.pool_requests().pool.clone() else {
+            return 0;
+        };
+        let queued: Vec<u32> = self
+            .pool_requests()
+            .slab
+            .iter()
+            .filter(|(_, r)| {
+                r.job
+                    .as_ref()
+                    .is_some_and(|job| pool.cancel(job) == CancelResult::Canceled)
+            })
+            .map(|(key, _)| key as u32)
+            .collect();
+        for &key in &queued {
+            self.fail_request(key, Error::Canceled);
+        }
+        queued.len()
     }
 
     /// Submits a type-erased job; `done` runs on the loop with its outcome. Used by

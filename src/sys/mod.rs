@@ -26,6 +26,7 @@ macro_rules! syscall {
     }};
 }
 
+pub(crate) mod beneath;
 mod dgram;
 #[cfg(target_os = "linux")]
 pub(crate) mod inotify;

@@ -87,6 +87,25 @@ impl TestServer {
         rx.recv_timeout(Duration::from_secs(5)).expect("handles")
     }
 
+    /// Sets the server's `on_handler_panic` hook to send every report to the returned channel;
+    /// returns once the hook is in place.
+    pub fn report_panics(&self) -> std::sync::mpsc::Receiver<evloop::http::HandlerPanic> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (ack, acked) = std::sync::mpsc::channel();
+        let _ = self.sender.post(move |_| {
+            if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
+                server.on_handler_panic(move |p| {
+                    let _ = tx.send(p.clone());
+                });
+            }
+            let _ = ack.send(());
+        });
+        acked
+            .recv_timeout(Duration::from_secs(5))
+            .expect("hook set");
+        rx
+    }
+
     /// The server's stats, read on its loop.
     pub fn stats(&self) -> evloop::http::ServerStats {
         let (tx, rx) = std::sync::mpsc::channel();

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use self::pipeline::ResponseQueue;
+use self::pipeline::{FileRead, ResponseQueue};
 use crate::http::proto::date::HTTP_DATE_LEN;
 use crate::http::proto::head::BodyFraming;
 use crate::http::proto::method::Method;
@@ -86,6 +86,10 @@ pub(crate) struct Conn {
     eof: bool,
     write_blocked: bool,
     writes_in_flight: usize,
+    /// While bytes are queued for the socket: since when it has taken none (the send timeout).
+    send_since: Option<Instant>,
+    /// The server is shutting down (see [`drain`](Self::drain)).
+    draining: bool,
     life: Life,
 }
 
@@ -107,14 +111,56 @@ impl Conn {
             eof: false,
             write_blocked: false,
             writes_in_flight: 0,
+            send_since: None,
+            draining: false,
             life: Life::Open,
         }
     }
 
     // ---- outputs ----
 
+    /// The next request for the handler; none while the responses waiting for the socket are
+    /// over [`ServerConfig::response_high_water`] (the rest wait until they drain, so a burst
+    /// of pipelined requests cannot make the server hold a response per request at once).
     pub(crate) fn take_dispatch(&mut self) -> Option<Dispatch> {
+        if self.output_high() {
+            return None;
+        }
         self.dispatches.pop_front()
+    }
+
+    /// Whether the responses waiting for the socket are at the high-water mark: the socket's
+    /// own queue is over its mark, or what is encoded here is over the server's.
+    fn output_high(&self) -> bool {
+        self.write_blocked || self.queue.buffered_bytes() >= self.cfg.response_high_water
+    }
+
+    /// Requests held back by [`take_dispatch`](Self::take_dispatch) or parsing paused by the
+    /// high-water mark may go on: call after the socket took bytes.
+    pub(crate) fn resume(&mut self, now: &Now) {
+        if self.output_high() {
+            return;
+        }
+        if self.parsing && !self.inbuf.is_empty() && self.incoming.is_none() {
+            self.process(now);
+        }
+        self.update();
+    }
+
+    /// The next chunk of a file body to read on the pool, if one is due now: the front
+    /// response streams a file, no read of it is under way, and the socket has room.
+    pub(crate) fn take_file_read(&mut self) -> Option<FileRead> {
+        if self.write_blocked || matches!(self.life, Life::Close | Life::Lingering(_)) {
+            return None;
+        }
+        self.queue.next_file_read(self.cfg.file_chunk_bytes)
+    }
+
+    /// A file chunk read for response `seq` came back.
+    pub(crate) fn on_file_chunk(&mut self, seq: u64, read: std::io::Result<Vec<u8>>, now: &Now) {
+        if self.queue.file_chunk(seq, read) {
+            self.after_response(now);
+        }
     }
 
     /// Offers the bytes to write now to `send` when they are all in the reusable output buffer
@@ -134,12 +180,18 @@ impl Conn {
 
     /// Bytes to write now. A non-empty result counts as one write in flight until
     /// [`on_write_done`](Self::on_write_done).
-    pub(crate) fn take_output(&mut self) -> Vec<WriteBuf> {
+    pub(crate) fn take_output(&mut self, now: Instant) -> Vec<WriteBuf> {
         let out = self.queue.take_output();
         if !out.is_empty() {
             self.writes_in_flight += 1;
+            self.send_since.get_or_insert(now);
         }
         out
+    }
+
+    /// Whether a complete request has arrived on this connection.
+    pub(crate) fn has_served(&self) -> bool {
+        self.served > 0
     }
 
     pub(crate) fn life(&self) -> Life {
@@ -148,7 +200,7 @@ impl Conn {
 
     pub(crate) fn wants_read(&self) -> bool {
         match self.life {
-            Life::Open => !self.eof && !self.write_blocked && !self.pipeline_full,
+            Life::Open => !self.eof && !self.pipeline_full && !self.output_high(),
             Life::ShutdownWrite | Life::Lingering(_) => !self.eof,
             Life::Close => false,
         }
@@ -156,6 +208,15 @@ impl Conn {
 
     /// The one deadline this connection has now, if any.
     pub(crate) fn deadline(&self) -> Option<Instant> {
+        let sending = self.send_since.map(|since| since + self.cfg.send_timeout);
+        match (self.receive_deadline(), sending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The deadline of the receiving side (and of lingering).
+    fn receive_deadline(&self) -> Option<Instant> {
         match self.life {
             Life::Lingering(since) => Some(since + self.cfg.linger_timeout),
             Life::ShutdownWrite | Life::Close => None,
@@ -213,8 +274,22 @@ impl Conn {
         self.life = Life::Close;
     }
 
-    pub(crate) fn on_timer(&mut self, now: &Now) {
-        let Some(deadline) = self.deadline() else {
+    /// The connection's timer fired. Returns `true` when this closed it for the send timeout.
+    pub(crate) fn on_timer(&mut self, now: &Now) -> bool {
+        let send_stalled = self
+            .send_since
+            .is_some_and(|since| now.at + SLACK >= since + self.cfg.send_timeout);
+        if send_stalled && self.life != Life::Close {
+            // The client takes nothing: nothing more can reach it, so no answer either.
+            self.life = Life::Close;
+            return true;
+        }
+        self.on_receive_timer(now);
+        false
+    }
+
+    fn on_receive_timer(&mut self, now: &Now) {
+        let Some(deadline) = self.receive_deadline() else {
             return;
         };
         if now.at + SLACK < deadline {
@@ -231,9 +306,21 @@ impl Conn {
         self.update();
     }
 
-    pub(crate) fn on_write_done(&mut self) {
+    pub(crate) fn on_write_done(&mut self, now: Instant) {
         self.writes_in_flight = self.writes_in_flight.saturating_sub(1);
+        self.on_send_progress(now);
         self.update();
+    }
+
+    /// The socket took some of the queued bytes: the send timeout starts again (or ends,
+    /// with nothing left in flight).
+    pub(crate) fn on_send_progress(&mut self, now: Instant) {
+        self.send_since = (self.writes_in_flight > 0).then_some(now);
+    }
+
+    /// Whether bytes are queued for the socket (so its progress is worth watching).
+    pub(crate) fn is_sending(&self) -> bool {
+        self.send_since.is_some()
     }
 
     pub(crate) fn set_write_blocked(&mut self, blocked: bool) {
@@ -250,16 +337,27 @@ impl Conn {
         }
     }
 
-    /// Graceful shutdown: answer what was dispatched (the last answer says `Connection:
-    /// close`), read no further requests, then close.
-    pub(crate) fn drain(&mut self) {
+    /// Graceful shutdown, first step: the last response queued from now on says `Connection:
+    /// close`, and requests already received (in the input buffer, or read before
+    /// [`settle_drain`](Self::settle_drain)) are still dispatched and answered.
+    pub(crate) fn drain(&mut self, now: &Now) {
+        self.draining = true;
+        self.queue.set_draining();
+        if self.life == Life::Open && self.parsing && !self.inbuf.is_empty() {
+            self.process(now);
+        }
+    }
+
+    /// Graceful shutdown, second step (once the reads under way have been taken in): read
+    /// no further requests, drop a request still arriving, and close once the answers are out:
+    /// with a half-close and a linger, never a reset, so no answer is lost to one.
+    pub(crate) fn settle_drain(&mut self) {
         self.parsing = false;
         self.pipeline_full = false;
         self.incoming = None;
         self.head_since = None;
         self.continue_pending = false;
         self.inbuf = Vec::new();
-        self.queue.set_draining();
         self.update();
     }
 
@@ -406,7 +504,10 @@ impl Conn {
         // their handlers.
         self.dispatches.clear();
         self.parsing = false;
-        self.life = if self.writes_in_flight == 0 && !self.queue.has_output() {
+        // A drained connection may have a request on its way that nobody reads: closing
+        // with it unread would send a reset, so it half-closes and lingers instead.
+        let quiet = self.writes_in_flight == 0 && !self.queue.has_output();
+        self.life = if quiet && (self.eof || !self.draining) {
             Life::Close
         } else {
             Life::ShutdownWrite

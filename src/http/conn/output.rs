@@ -85,7 +85,6 @@ impl Output {
         std::mem::take(&mut self.pieces)
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -3,6 +3,7 @@
 //! back until every earlier response has been sent in full.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::head_cache::HeadCache;
 use super::output::Output;
@@ -47,6 +48,29 @@ struct Slot {
     /// most responses are at the front when they are answered, and a small slot is cheap to
     /// queue and pop).
     held: Option<Box<Output>>,
+    /// A body streamed from a file, chunk by chunk (boxed: rare).
+    file: Option<Box<FileBody>>,
+}
+
+/// A file body on its way out: the next chunk is read (on the pool) only once the slot is at
+/// the front and the socket has taken the chunk before, so a download holds about one chunk of
+/// memory whatever the file's size or the client's speed.
+#[derive(Debug)]
+struct FileBody {
+    file: Arc<std::fs::File>,
+    offset: u64,
+    remaining: u64,
+    /// A chunk read is on the pool.
+    reading: bool,
+}
+
+/// A chunk of a file body to read: `len` bytes at `offset`, for response `seq`.
+#[derive(Debug)]
+pub(crate) struct FileRead {
+    pub(crate) seq: u64,
+    pub(crate) file: Arc<std::fs::File>,
+    pub(crate) offset: u64,
+    pub(crate) len: usize,
 }
 
 /// The in-order response queue of one connection.
@@ -62,6 +86,9 @@ pub(crate) struct ResponseQueue {
     /// The last response queued when the connection began draining says `Connection: close`.
     draining: bool,
     head_cache: HeadCache,
+    /// Bytes in the slots' held outputs (kept as they change, so the high-water check is
+    /// cheap on every dispatch).
+    held_bytes: usize,
 }
 
 impl ResponseQueue {
@@ -79,6 +106,7 @@ impl ResponseQueue {
             phase: Phase::Waiting,
             close_after: false,
             held: None,
+            file: None,
         })
     }
 
@@ -92,6 +120,7 @@ impl ResponseQueue {
             phase: Phase::Waiting,
             close_after: true,
             held: None,
+            file: None,
         });
         let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
         let body = format!("{status} {}: {text}\n", reason_phrase(status));
@@ -142,6 +171,30 @@ impl ResponseQueue {
     /// The first `n` released bytes were sent straight from the scratch buffer.
     pub(crate) fn consume_output(&mut self, n: usize) {
         self.out.consume_scratch(n);
+    }
+
+    /// Response bytes encoded and not yet handed to the socket: released and held back.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        debug_assert_eq!(self.held_bytes, self.count_held(), "held bytes out of step");
+        self.out.len() + self.held_bytes
+    }
+
+    /// The bytes in the slots' held outputs, counted.
+    fn count_held(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.held.as_ref())
+            .map(|held| held.len())
+            .sum()
+    }
+
+    /// Bytes held for slot `i` (0 for the front, whose bytes go straight out).
+    fn held_len(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.slots[i].held.as_ref().map_or(0, |held| held.len())
+        }
     }
 
     pub(crate) fn has_output(&self) -> bool {
@@ -197,6 +250,111 @@ impl ResponseQueue {
         Ok(true)
     }
 
+    /// A complete response whose `len`-byte body is read from `file` (from its start) in
+    /// chunks, as the socket takes them (see [`next_file_read`](Self::next_file_read)).
+    #[expect(clippy::too_many_arguments, reason = "a head's inputs, passed on")]
+    pub(crate) fn send_file(
+        &mut self,
+        seq: u64,
+        status: u16,
+        fields: &Fields<'_>,
+        file: std::fs::File,
+        len: u64,
+        ctx: HeadContext<'_>,
+        close: bool,
+    ) -> Result<bool, EncodeError> {
+        let Some(i) = self.waiting(seq, status)? else {
+            return Ok(false);
+        };
+        let bodiless = status == 204 || status == 304;
+        let framing = if bodiless {
+            ResponseFraming::None
+        } else {
+            ResponseFraming::Length(len)
+        };
+        let slot = self.write_head(i, status, fields, framing, ctx, close, None)?;
+        if slot.head_only || bodiless || len == 0 {
+            slot.phase = Phase::Done;
+        } else {
+            slot.phase = Phase::Streaming {
+                chunked: false,
+                silent: false,
+            };
+            slot.file = Some(Box::new(FileBody {
+                file: Arc::new(file),
+                offset: 0,
+                remaining: len,
+                reading: false,
+            }));
+        }
+        self.release();
+        Ok(true)
+    }
+
+    /// The next chunk (at most `chunk` bytes) of the front response's file body to read, if it
+    /// has one and no read is under way; it then counts as under way until
+    /// [`file_chunk`](Self::file_chunk).
+    pub(crate) fn next_file_read(&mut self, chunk: usize) -> Option<FileRead> {
+        let seq = self.front_seq;
+        let body = self.slots.front_mut()?.file.as_mut()?;
+        if body.reading || body.remaining == 0 {
+            return None;
+        }
+        body.reading = true;
+        let len = usize::try_from(body.remaining)
+            .unwrap_or(usize::MAX)
+            .min(chunk.max(1));
+        Some(FileRead {
+            seq,
+            file: Arc::clone(&body.file),
+            offset: body.offset,
+            len,
+        })
+    }
+
+    /// A chunk read for `seq` came back. Bytes go out and the body moves on (and ends when
+    /// complete); a failed read, or a file that ended early, cuts the response short (the
+    /// connection closes: the client sees an incomplete body). `false`: no such read.
+    pub(crate) fn file_chunk(&mut self, seq: u64, read: std::io::Result<Vec<u8>>) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        let Some(body) = self.slots[i].file.as_mut().filter(|b| b.reading) else {
+            return false;
+        };
+        body.reading = false;
+        let data = match read {
+            Ok(data) if !data.is_empty() && data.len() as u64 <= body.remaining => data,
+            _ => {
+                self.slots[i].file = None;
+                return self.abandon_started(seq);
+            }
+        };
+        body.offset += data.len() as u64;
+        body.remaining -= data.len() as u64;
+        let done = body.remaining == 0;
+        self.write(seq, data.into());
+        if done {
+            if let Some(i) = self.index(seq) {
+                self.slots[i].file = None;
+            }
+            self.end(seq);
+        }
+        true
+    }
+
+    /// Cuts a started response short: the connection closes after what was sent.
+    fn abandon_started(&mut self, seq: u64) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        let slot = &mut self.slots[i];
+        slot.phase = Phase::Done;
+        slot.close_after = true;
+        self.release();
+        true
+    }
+
     /// Starts a streamed response: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
     pub(crate) fn start(
         &mut self,
@@ -240,6 +398,7 @@ impl ResponseQueue {
         if silent || len == 0 {
             return true;
         }
+        let before = self.held_len(i);
         let sink = self.sink(i);
         if chunked {
             let mut line = Vec::with_capacity(18);
@@ -250,6 +409,7 @@ impl ResponseQueue {
         } else {
             sink.push(data);
         }
+        self.held_bytes += self.held_len(i) - before;
         self.release();
         true
     }
@@ -265,7 +425,9 @@ impl ResponseQueue {
         if chunked && !silent {
             let mut last = Vec::with_capacity(5);
             write_last_chunk(&mut last);
+            let before = self.held_len(i);
             self.sink(i).push_bytes(&last);
+            self.held_bytes += self.held_len(i) - before;
         }
         self.slots[i].phase = Phase::Done;
         self.release();
@@ -296,6 +458,38 @@ impl ResponseQueue {
         }
     }
 
+    /// The handler of `seq` panicked: the connection closes after `seq`. Later requests were
+    /// never dispatched and are dropped; `seq` itself gets a 500 with `Connection: close` if
+    /// nothing was sent for it yet, else it is cut short (or, complete but held, closes the
+    /// connection once it is out). Earlier responses still leave in order.
+    pub(crate) fn fail_at(&mut self, seq: u64, ctx: HeadContext<'_>) {
+        let Some(i) = self.index(seq) else {
+            if seq < self.front_seq {
+                // `seq` is out already: everything pending is a later request.
+                self.front_seq += self.slots.len() as u64;
+                self.slots.clear();
+                self.held_bytes = 0;
+            }
+            return;
+        };
+        self.slots.truncate(i + 1);
+        self.held_bytes = self.count_held();
+        match self.slots[i].phase {
+            Phase::Waiting => {
+                let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
+                let body = WriteBuf::from(b"500 Internal Server Error\n");
+                let sent = self.send(seq, 500, fields, body, ctx, true);
+                debug_assert!(matches!(sent, Ok(true)));
+            }
+            Phase::Streaming { .. } | Phase::Done => {
+                let slot = &mut self.slots[i];
+                slot.phase = Phase::Done;
+                slot.close_after = true;
+                self.release();
+            }
+        }
+    }
+
     /// The index of `seq` if it still waits for its head; a final status is required (an
     /// interim 1xx is the server's own business).
     fn waiting(&self, seq: u64, status: u16) -> Result<Option<usize>, EncodeError> {
@@ -323,6 +517,7 @@ impl ResponseQueue {
     /// Writes slot `i`'s head, and `body` after it unless the request was `HEAD`, to where
     /// the slot's bytes go; returns the slot.
     #[expect(clippy::too_many_arguments, reason = "a head's inputs, passed on")]
+    #[inline(always)]
     fn write_head(
         &mut self,
         i: usize,
@@ -335,6 +530,7 @@ impl ResponseQueue {
     ) -> Result<&mut Slot, EncodeError> {
         let last = i + 1 == self.slots.len();
         let draining = self.draining;
+        let held_bytes = &mut self.held_bytes;
         let cache = &mut self.head_cache;
         let slot = &mut self.slots[i];
         let close = close || !slot.keep_alive || (draining && last);
@@ -351,6 +547,7 @@ impl ResponseQueue {
         } else {
             slot.held.get_or_insert_default()
         };
+        let before = sink.len();
         sink.with_scratch(|out| {
             let server = ctx.server;
             cache.write_head(out, status, server, fields, framing, connection, ctx.date)
@@ -360,6 +557,9 @@ impl ResponseQueue {
         {
             sink.push(body);
         }
+        if i != 0 {
+            *held_bytes += sink.len() - before;
+        }
         slot.close_after |= close;
         Ok(slot)
     }
@@ -368,6 +568,7 @@ impl ResponseQueue {
     fn release(&mut self) {
         while let Some(front) = self.slots.front_mut() {
             if let Some(held) = &mut front.held {
+                self.held_bytes -= held.len();
                 self.out.append(held);
             }
             if front.phase != Phase::Done {
@@ -381,6 +582,7 @@ impl ResponseQueue {
                 self.closed = true;
                 self.front_seq += self.slots.len() as u64;
                 self.slots.clear();
+                self.held_bytes = 0;
                 return;
             }
         }

@@ -24,6 +24,25 @@ impl Conn {
         Ok(sent)
     }
 
+    #[expect(clippy::too_many_arguments, reason = "a response's inputs, passed on")]
+    pub(crate) fn send_file(
+        &mut self,
+        seq: u64,
+        status: u16,
+        fields: &Fields<'_>,
+        file: std::fs::File,
+        len: u64,
+        close: bool,
+        now: &Now,
+    ) -> Result<bool, EncodeError> {
+        let ctx = context(&self.cfg, now);
+        let sent = self
+            .queue
+            .send_file(seq, status, fields, file, len, ctx, close)?;
+        self.after_response(now);
+        Ok(sent)
+    }
+
     pub(crate) fn start(
         &mut self,
         seq: u64,
@@ -54,11 +73,26 @@ impl Conn {
         done
     }
 
+    /// The handler of `seq` panicked: answer it with a 500 (or cut it short), read and
+    /// dispatch nothing more, and close once the earlier responses and this one are out.
+    pub(crate) fn on_handler_panic(&mut self, seq: u64, now: &Now) {
+        self.parsing = false;
+        self.pipeline_full = false;
+        self.incoming = None;
+        self.head_since = None;
+        self.continue_pending = false;
+        self.inbuf = Vec::new();
+        self.dispatches.clear();
+        self.queue.fail_at(seq, context(&self.cfg, now));
+        self.update();
+    }
+
     /// Whether the socket's write queue is above its high-water mark.
     pub(crate) fn is_write_blocked(&self) -> bool {
         self.write_blocked
     }
 
+    #[inline]
     pub(super) fn after_response(&mut self, now: &Now) {
         if self.queue.is_empty() && self.dispatches.is_empty() {
             self.idle_since = now.at;
@@ -67,7 +101,7 @@ impl Conn {
                 self.queue.push_continue();
             }
         }
-        if self.pipeline_full && self.queue.len() < self.cfg.max_pipelined {
+        if self.pipeline_full && self.queue.len() < self.cfg.max_pipelined && !self.output_high() {
             self.process(now);
         }
         self.update();

@@ -56,9 +56,9 @@ impl Harness {
     }
 
     fn output(&mut self) -> String {
-        let pieces = self.conn.take_output();
+        let pieces = self.conn.take_output(self.now.at);
         if !pieces.is_empty() {
-            self.conn.on_write_done();
+            self.conn.on_write_done(self.now.at);
         }
         let bytes: Vec<u8> = pieces.iter().flat_map(|p| p.as_slice().to_vec()).collect();
         String::from_utf8(bytes).expect("utf-8 output")
@@ -174,11 +174,11 @@ fn connection_close_half_closes_then_lingers() {
     let seqs = h.seqs();
     assert_eq!(seqs.len(), 1, "nothing is read after a closing request");
     h.send(seqs[0], "x");
-    let out = h.conn.take_output();
+    let out = h.conn.take_output(h.now.at);
     let text: Vec<u8> = out.iter().flat_map(|p| p.as_slice().to_vec()).collect();
     assert!(String::from_utf8_lossy(&text).contains("Connection: close\r\n"));
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
-    h.conn.on_write_done();
+    h.conn.on_write_done(h.now.at);
     h.at(50);
     h.conn.on_shutdown_done(h.now.at);
     assert_eq!(h.conn.life(), Life::Lingering(h.now.at));
@@ -397,21 +397,49 @@ fn bad_response_heads_are_refused() {
 }
 
 #[test]
-fn drain_closes_idle_at_once_and_busy_after_the_last_response() {
+fn drain_half_closes_idle_and_busy_after_the_last_response() {
+    // Idle: reading ends once the drain settles, then a FIN and a linger, never a close with
+    // a request unread (that would be a reset).
     let mut h = Harness::new();
-    h.conn.drain();
+    h.conn.drain(&h.now);
+    assert_eq!(
+        h.conn.life(),
+        Life::Open,
+        "reads under way are still taken in"
+    );
+    h.conn.settle_drain();
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+    h.conn.on_shutdown_done(h.now.at);
+    assert_eq!(h.conn.life(), Life::Lingering(h.now.at));
+    h.conn.on_eof();
     assert_eq!(h.conn.life(), Life::Close);
 
     let mut h = Harness::new();
     h.feed(GET);
     h.feed(GET);
     let seqs = h.seqs();
-    h.conn.drain();
+    h.conn.drain(&h.now);
+    h.conn.settle_drain();
     assert_eq!(h.conn.life(), Life::Open);
     h.send(seqs[0], "a");
     assert_eq!(h.output(), ok("a"));
     h.send(seqs[1], "b");
     assert!(h.output().contains("Connection: close\r\n"));
+    assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
+
+#[test]
+fn a_request_read_before_the_drain_settles_is_answered_with_close() {
+    let mut h = Harness::new();
+    h.conn.drain(&h.now);
+    h.feed(GET); // arrived in the same iteration as the shutdown
+    let seqs = h.seqs();
+    assert_eq!(seqs.len(), 1);
+    h.conn.settle_drain();
+    h.send(seqs[0], "late");
+    let out = h.output();
+    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(out.ends_with("late"), "{out}");
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
 }
 
@@ -452,4 +480,136 @@ fn requests_behind_a_closing_response_are_not_dispatched() {
     assert!(h.output().contains("Connection: close\r\n"));
     assert!(h.conn.take_dispatch().is_none());
     assert_eq!(h.conn.life(), Life::ShutdownWrite);
+}
+
+#[test]
+fn the_send_timeout_counts_from_the_last_progress_and_closes_without_an_answer() {
+    let mut h = Harness::with(|cfg| cfg.send_timeout = Duration::from_millis(500));
+    h.feed(GET);
+    let seqs = h.seqs();
+    h.conn
+        .send(
+            seqs[0],
+            200,
+            TEXT,
+            WriteBuf::from(vec![b'x'; 100_000]),
+            false,
+            &h.now,
+        )
+        .unwrap();
+    let out = h.conn.take_output(h.now.at);
+    assert!(!out.is_empty());
+    h.conn.set_write_blocked(true);
+    assert!(!h.conn.wants_read(), "reading waits for the socket");
+    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(500)));
+    // The socket took some bytes at 400 ms: the timeout starts again.
+    h.at(400);
+    h.conn.on_send_progress(h.now.at);
+    h.at(500);
+    assert!(!h.conn.on_timer(&h.now), "not due any more");
+    assert_eq!(h.conn.deadline(), Some(h.base + Duration::from_millis(900)));
+    h.at(900);
+    assert!(h.conn.on_timer(&h.now), "closed for the send timeout");
+    assert_eq!(h.conn.life(), Life::Close);
+}
+
+#[test]
+fn the_send_timeout_ends_once_everything_is_written() {
+    let mut h = Harness::with(|cfg| cfg.send_timeout = Duration::from_millis(500));
+    h.feed(GET);
+    let seqs = h.seqs();
+    h.conn
+        .send(
+            seqs[0],
+            200,
+            TEXT,
+            WriteBuf::from(vec![b'x'; 100_000]),
+            false,
+            &h.now,
+        )
+        .unwrap();
+    assert!(!h.conn.take_output(h.now.at).is_empty());
+    assert!(h.conn.is_sending());
+    h.at(100);
+    h.conn.on_write_done(h.now.at);
+    assert!(!h.conn.is_sending());
+    // Idle now: the keep-alive timeout, not the send timeout.
+    assert_eq!(
+        h.conn.deadline(),
+        Some(h.base + ServerConfig::default().idle_timeout)
+    );
+}
+
+#[test]
+fn dispatch_waits_while_answers_are_over_the_high_water_mark() {
+    let mut h = Harness::with(|cfg| cfg.response_high_water = 1000);
+    h.feed(&GET.repeat(3));
+    let first = h.dispatch();
+    h.conn
+        .send(
+            first.seq,
+            200,
+            TEXT,
+            WriteBuf::from(vec![b'x'; 2000]),
+            false,
+            &h.now,
+        )
+        .unwrap();
+    assert!(
+        h.conn.take_dispatch().is_none(),
+        "2 KB waiting: over the 1 KB mark"
+    );
+    assert!(!h.conn.wants_read());
+    let out = h.conn.take_output(h.now.at);
+    assert!(!out.is_empty());
+    // Handed to the socket (which took it without pushing back): the rest go on.
+    h.conn.resume(&h.now);
+    assert_eq!(h.seqs().len(), 2);
+}
+
+#[test]
+fn a_file_body_is_read_one_bounded_chunk_at_a_time_from_the_front() {
+    let path = std::env::temp_dir().join(format!("evloop-conn-file-{}", std::process::id()));
+    std::fs::write(&path, vec![b'f'; 10]).unwrap();
+    let mut h = Harness::with(|cfg| cfg.file_chunk_bytes = 4);
+    h.feed(&GET.repeat(2));
+    let seqs = h.seqs();
+    // The second answer is a file too, but waits behind the first: no read for it yet.
+    for &seq in seqs.iter().rev() {
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(
+            h.conn.send_file(seq, 200, TEXT, file, 10, false, &h.now),
+            Ok(true)
+        );
+    }
+    let mut body = Vec::new();
+    for (offset, len) in [(0, 4), (4, 4), (8, 2)] {
+        let read = h.conn.take_file_read().expect("a chunk is due");
+        assert_eq!((read.seq, read.offset, read.len), (seqs[0], offset, len));
+        assert!(h.conn.take_file_read().is_none(), "one read at a time");
+        h.conn.on_file_chunk(read.seq, Ok(vec![b'f'; len]), &h.now);
+        body.push(h.output());
+    }
+    let first = body.concat();
+    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+    // The whole first body, then the second head (held until then), in order.
+    assert!(
+        first.contains("Content-Length: 10\r\n\r\nffffffffffHTTP/1.1 200 OK\r\n"),
+        "{first}"
+    );
+    assert!(first.ends_with("Content-Length: 10\r\n\r\n"), "{first}");
+    // The second file is at the front now. A short read (the file shrank) cuts it short.
+    let read = h
+        .conn
+        .take_file_read()
+        .expect("the second file's first chunk");
+    assert_eq!((read.seq, read.offset), (seqs[1], 0));
+    h.conn.on_file_chunk(read.seq, Ok(Vec::new()), &h.now);
+    assert_eq!(h.output(), "", "nothing more of the second body");
+    assert_eq!(
+        h.conn.life(),
+        Life::Close,
+        "closes: the client sees an incomplete body"
+    );
+    let _ = std::fs::remove_file(path);
 }

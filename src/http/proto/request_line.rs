@@ -80,8 +80,8 @@ impl LineScan {
 }
 
 /// The error for a request line whose version httparse refused: 505 if the version is a
-/// well-formed `HTTP/<digit>.<digit>` (HTTP/2.0, HTTP/3.1, and also HTTP/1.2 to HTTP/1.9, which no
-/// client sends), 400 for anything else.
+/// well-formed `HTTP/<digit>.<digit>` (HTTP/2.0, HTTP/3.1; the parser reads HTTP/1.2 to HTTP/1.9
+/// as HTTP/1.1 instead), 400 for anything else.
 ///
 /// `lines` holds complete lines, so the request line is whole: httparse reads the version only
 /// after the method and target, and it is given input only up to a line end.

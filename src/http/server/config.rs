@@ -41,12 +41,37 @@ pub struct ServerConfig {
     /// that unread request bytes do not turn the close into a reset that destroys the last
     /// response. Default 2 s.
     pub linger_timeout: Duration,
-    /// Open connections; a connection accepted beyond this is closed at once (as Node's
-    /// `server.maxConnections`). Default 10 000.
+    /// Open connections. At the cap, the oldest connection that has not sent a complete
+    /// request yet (silent, or slowloris) is closed to make room for the new one, so idle
+    /// attackers cannot keep real clients out; only when every open connection has sent a
+    /// request is the new one closed at once (as Node's `server.maxConnections`). Default
+    /// 10 000 (each costs a few KiB and a descriptor).
     pub max_connections: usize,
+    /// Open connections per client IP address; one beyond is closed at once. `None` (the
+    /// default): no per-address limit, as clients behind one NAT or proxy share an address.
+    pub max_connections_per_ip: Option<usize>,
     /// Pipelined requests one connection may have waiting for their responses; reading stops
     /// at this many until responses go out. Default 32.
     pub max_pipelined: usize,
+    /// Bytes of responses encoded and waiting for the socket (in the server's buffers; the
+    /// socket's own queue counts once it is over its 64 KiB high-water mark) at which the
+    /// connection stops dispatching pipelined requests and reading, until they drain. One
+    /// request can still produce one large response, but a burst of pipelined ones cannot make
+    /// the server hold a response each at once: a 1.3 KB write of 32 requests for a 16 MiB
+    /// body would otherwise hold 512 MiB. Default 1 MiB: far above any head or small body
+    /// (so a normal pipelined burst is not slowed), far below what amplification needs.
+    pub response_high_water: usize,
+    /// Time the socket may take none of the bytes queued for it before the connection is
+    /// closed (without an answer: none could arrive). A client that stops reading a large
+    /// response holds its connection and its queued bytes no longer than this; a slow client
+    /// that keeps taking bytes is never cut. Default 60 s (nginx's `send_timeout`).
+    pub send_timeout: Duration,
+    /// Bytes read from the disk at a time for [`Responder::send_file`](super::Responder::send_file)
+    /// (one read on the thread pool per chunk, the next only once the socket has room). Bounds
+    /// a download's memory to about two chunks plus the socket's queue, whatever the file's
+    /// size. Default 256 KiB: a pool round trip costs about as much as copying a few KiB, so
+    /// this keeps it under 1 % of a chunk's cost.
+    pub file_chunk_bytes: usize,
     /// Pass methods the parser does not know to the handler instead of answering 501.
     /// Default `false`.
     pub allow_unknown_methods: bool,
@@ -67,7 +92,11 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(5),
             linger_timeout: Duration::from_secs(2),
             max_connections: 10_000,
+            max_connections_per_ip: None,
             max_pipelined: 32,
+            response_high_water: 1024 * 1024,
+            send_timeout: Duration::from_secs(60),
+            file_chunk_bytes: 256 * 1024,
             allow_unknown_methods: false,
             server_header: None,
         }

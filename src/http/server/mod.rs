@@ -2,18 +2,21 @@
 //! timers. Per-connection I/O is in `service.rs`.
 
 pub(crate) mod config;
+mod handler_panic;
 mod headers;
 pub(crate) mod request;
 pub(crate) mod responder;
 mod service;
 
 pub use config::ServerConfig;
+pub use handler_panic::HandlerPanic;
 pub use headers::IntoHeaders;
 pub use request::{Request, percent_decode};
 pub use responder::{Responder, ResponseWriter};
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +27,8 @@ use crate::http::proto::date::{DateCache, HTTP_DATE_LEN};
 use crate::net::{TcpListenOptions, TcpListener, TcpStream};
 use crate::{Handle, LocalSender, Loop, Result, Timer};
 
+/// The hook of [`Server::on_handler_panic`].
+pub(crate) type PanicHook = Box<dyn FnMut(&HandlerPanic)>;
 pub(crate) type Handler = Box<dyn FnMut(&mut Loop, Request, Responder)>;
 type DoneCb = Box<dyn FnOnce(&mut Loop)>;
 
@@ -40,8 +45,13 @@ pub(crate) struct ConnId {
 pub struct ServerStats {
     /// Connections accepted (including those closed at once for being over the limit).
     pub connections_accepted: u64,
-    /// Connections closed at once because `max_connections` were open.
+    /// Connections closed at once: `max_connections` were open and none could be evicted, or
+    /// the client's address had `max_connections_per_ip` open, or the server was shutting
+    /// down.
     pub connections_rejected: u64,
+    /// Connections closed at the cap to make room for a new one, because they had not sent a
+    /// complete request (oldest first).
+    pub connections_evicted: u64,
     /// Connections open now.
     pub connections_open: u64,
     /// Requests dispatched to the handler.
@@ -55,6 +65,12 @@ pub struct ServerStats {
     /// Responses refused as invalid (a bad header name or value, say): each request got a
     /// 500 instead.
     pub responses_refused: u64,
+    /// Handler calls that panicked. Each was answered 500 (or cut short) and its connection
+    /// closed; the other connections were not touched.
+    pub handler_panics: u64,
+    /// Connections closed because the client took no bytes for
+    /// [`ServerConfig::send_timeout`].
+    pub send_timeouts: u64,
 }
 
 pub(crate) struct Entry {
@@ -66,6 +82,8 @@ pub(crate) struct Entry {
     pub(crate) timer: Option<(Timer, Instant)>,
     pub(crate) reading: bool,
     pub(crate) shutdown_sent: bool,
+    /// The socket's write queue when last looked at, while bytes are queued (send progress).
+    pub(crate) queued: usize,
     /// [`ResponseWriter::on_drain`] callbacks waiting for the write queue to drain, chained
     /// into one closure in registration order.
     pub(crate) drain_waiters: Option<DrainWaiter>,
@@ -91,6 +109,12 @@ pub(crate) struct State {
     /// Connections closed whose close callback has not run yet.
     pub(crate) closing: usize,
     pub(crate) drain: Option<Drain>,
+    /// Connections in accept order that had not completed a request when last looked at: the
+    /// candidates for eviction at the cap, oldest first (stale entries are skipped, and the
+    /// list is compacted when it outgrows the open connections).
+    pub(crate) unproven: VecDeque<ConnId>,
+    /// Open connections per client address, when `max_connections_per_ip` is set.
+    pub(crate) per_ip: HashMap<IpAddr, usize>,
 }
 
 pub(crate) struct Drain {
@@ -180,6 +204,8 @@ pub(crate) struct Shared {
     pub(crate) handler: RefCell<Option<Handler>>,
     /// Responders dropped unanswered: (connection, request, nothing sent yet).
     pub(crate) abandoned: RefCell<Vec<(ConnId, u64)>>,
+    /// Where the handler was registered (`Server::listen`'s caller), for panic reports.
+    pub(crate) site: &'static std::panic::Location<'static>,
     /// Schedules a pump when a responder is dropped outside the server's own callbacks.
     local: LocalSender,
     /// The server itself, for that pump.
@@ -188,6 +214,8 @@ pub(crate) struct Shared {
     dropped_unanswered: Cell<u64>,
     /// Responses the connection refused as invalid (each answered 500 instead).
     refused: Cell<u64>,
+    /// Told about every handler panic, if set.
+    pub(crate) panic_hook: RefCell<Option<PanicHook>>,
     local_addr: SocketAddr,
 }
 
@@ -224,6 +252,10 @@ impl Shared {
     }
 }
 
+/// How long a graceful shutdown keeps reading requests that were already on their way: a
+/// request sent just before the shutdown may still sit in the kernel, not yet readable.
+const SETTLE: Duration = Duration::from_millis(20);
+
 /// An HTTP/1.1 server on one loop. See the [module docs](super) for an example.
 ///
 /// Cloning gives another handle to the same server. The server keeps running while its
@@ -258,6 +290,7 @@ impl Server {
     ) -> Result<Self> {
         // The listener's callback owns the server while the listener is open (the loop owns
         // the callback); connections and responders own it too.
+        let site = std::panic::Location::caller();
         let slot: Rc<OnceCell<Rc<Shared>>> = Rc::new(OnceCell::new());
         let found = Rc::clone(&slot);
         let listener = lp.tcp_listen_with(addr, options, move |lp, _, conn| {
@@ -280,6 +313,8 @@ impl Server {
                 servicing: None,
                 closing: 0,
                 drain: None,
+                unproven: VecDeque::new(),
+                per_ip: HashMap::new(),
             }),
             handler: RefCell::new(Some(Box::new(handler))),
             abandoned: RefCell::new(Vec::new()),
@@ -287,6 +322,8 @@ impl Server {
             me: Weak::clone(me),
             dropped_unanswered: Cell::new(0),
             refused: Cell::new(0),
+            panic_hook: RefCell::new(None),
+            site,
             local_addr,
         });
         let _ = slot.set(Rc::clone(&shared));
@@ -296,6 +333,14 @@ impl Server {
     /// The bound address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// Calls `hook` with every panic of the handler, after the server has answered it (500)
+    /// and closed its connection. Without a hook a panic is only counted
+    /// ([`ServerStats::handler_panics`]; Rust's panic hook prints the panic itself, as for any
+    /// panic). The library never prints.
+    pub fn on_handler_panic(&self, hook: impl FnMut(&HandlerPanic) + 'static) {
+        *self.shared.panic_hook.borrow_mut() = Some(Box::new(hook));
     }
 
     /// The server's counters.
@@ -308,9 +353,12 @@ impl Server {
         stats
     }
 
-    /// Shuts down gracefully: closes the listener (new connections are refused), closes idle
-    /// connections at once and the others as soon as their last dispatched request is answered
-    /// (that answer says `Connection: close`), and after `deadline` closes whatever is left.
+    /// Shuts down gracefully: closes the listener (new connections are refused); answers the
+    /// requests already received, including those that arrive within 20 ms (they were on their
+    /// way), the last of each connection with `Connection: close`; then half-closes every
+    /// connection once its answers are out and lingers to read what the client still sends,
+    /// so no close turns into a reset that would destroy an answer. After `deadline` it closes
+    /// whatever is left.
     /// `cb` runs (never inside this call) once the listener and every connection are closed;
     /// then the server holds nothing that keeps the loop alive.
     pub fn shutdown(
@@ -320,7 +368,7 @@ impl Server {
         cb: impl FnOnce(&mut Loop) + 'static,
     ) {
         let shared = &self.shared;
-        let ids: Vec<ConnId> = {
+        let mut ids: Vec<ConnId> = {
             let mut st = shared.state.borrow_mut();
             if let Some(drain) = &mut st.drain {
                 drain.callbacks.push(Box::new(cb));
@@ -350,14 +398,28 @@ impl Server {
                 })
                 .collect()
         };
-        for id in ids {
-            if let Some(e) = shared.state.borrow_mut().entry(id) {
-                e.conn.drain();
+        for id in &ids {
+            let mut st = shared.state.borrow_mut();
+            let now = st.now(lp);
+            if let Some(e) = st.entry(*id) {
+                e.conn.drain(&now);
             }
-            shared.state.borrow_mut().dirty.push(id);
+            st.dirty.push(*id);
         }
         shared.pump(lp);
+        // Requests already on their way when the shutdown began (in the socket buffers, or
+        // still in the kernel's loopback queue) are read and answered for a moment; then
+        // reading ends.
         let s = Rc::clone(shared);
-        lp.set_immediate(move |lp| s.check_drained(lp));
+        lp.set_timeout(SETTLE.min(deadline), move |lp, _| {
+            for id in std::mem::take(&mut ids) {
+                if let Some(e) = s.state.borrow_mut().entry(id) {
+                    e.conn.settle_drain();
+                }
+                s.state.borrow_mut().dirty.push(id);
+            }
+            s.pump(lp);
+            s.check_drained(lp);
+        });
     }
 }

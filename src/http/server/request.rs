@@ -37,19 +37,17 @@ impl Request {
         self.raw.target()
     }
 
-    /// The target up to `?`, not decoded (use [`percent_decode`]).
+    /// The target up to `?`, not decoded (use [`percent_decode`]). An absolute-form target
+    /// (`GET http://host/a?b`, which RFC 9112 §3.2.2 obliges a server to accept) gives its
+    /// path (`/a`; `/` when it has none).
+    #[inline]
     pub fn path(&self) -> &str {
-        let t = self.target();
-        match query_start(t) {
-            Some(i) => t.get(..i).unwrap_or(t),
-            None => t,
-        }
+        split_target(self.target()).0
     }
 
     /// The target after `?`, if there is one, not decoded.
     pub fn query(&self) -> Option<&str> {
-        let t = self.target();
-        t.get(query_start(t)? + 1..)
+        split_target(self.target()).1
     }
 
     /// The decoded value of the first `name=value` pair of the query called `name` (`+` reads
@@ -114,6 +112,39 @@ impl Request {
 }
 
 /// Where the `?` of `target` is (a byte search: cheaper than a `char` one).
+/// The target's path and query, with the scheme and authority of an absolute-form target
+/// dropped and its empty path read as `/` (RFC 9112 §3.2.2).
+#[inline]
+fn split_target(target: &str) -> (&str, Option<&str>) {
+    // The usual origin form (`/a?b`) costs no look at schemes.
+    let scheme = if target.starts_with('/') {
+        None
+    } else {
+        scheme_len(target.as_bytes())
+    };
+    let Some(scheme) = scheme else {
+        return match query_start(target) {
+            Some(i) => (&target[..i], target.get(i + 1..)),
+            None => (target, None),
+        };
+    };
+    let rest = &target[scheme..];
+    let t = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
+    let (path, query) = match query_start(t) {
+        Some(i) => (&t[..i], t.get(i + 1..)),
+        None => (t, None),
+    };
+    (if path.is_empty() { "/" } else { path }, query)
+}
+
+/// The length of an `http://` or `https://` prefix (any case), if `target` has one.
+fn scheme_len(target: &[u8]) -> Option<usize> {
+    ["http://", "https://"]
+        .into_iter()
+        .find(|s| target.len() >= s.len() && target[..s.len()].eq_ignore_ascii_case(s.as_bytes()))
+        .map(str::len)
+}
+
 fn query_start(target: &str) -> Option<usize> {
     target.bytes().position(|b| b == b'?')
 }
@@ -166,6 +197,20 @@ mod tests {
             panic!("{step:?}")
         };
         Request::new(head, ([127, 0, 0, 1], 9).into())
+    }
+
+    #[test]
+    fn an_absolute_form_target_gives_its_path_and_query() {
+        let r = request("http://example.com:8080/a/b?ms=20");
+        assert_eq!((r.path(), r.query()), ("/a/b", Some("ms=20")));
+        assert_eq!(r.target(), "http://example.com:8080/a/b?ms=20");
+        let r = request("HTTPS://example.com");
+        assert_eq!((r.path(), r.query()), ("/", None));
+        let r = request("http://example.com?x=1");
+        assert_eq!((r.path(), r.query_param("x").as_deref()), ("/", Some("1")));
+        // Not a scheme we know: left as it is.
+        let r = request("ftp://example.com/a");
+        assert_eq!(r.path(), "ftp://example.com/a");
     }
 
     #[test]

@@ -60,6 +60,33 @@ impl Responder {
         });
     }
 
+    /// Sends a complete response whose body is the first `len` bytes of `file` (a regular
+    /// file, e.g. from [`fs::open_beneath`](crate::fs::open_beneath)), with `Content-Length:
+    /// len`. The body is read on the thread pool in chunks of
+    /// [`ServerConfig::file_chunk_bytes`](super::ServerConfig::file_chunk_bytes), the next only
+    /// once the socket has room, so memory stays at about a chunk or two whatever the file's
+    /// size or the client's speed. A read error, or a file that ends before `len`, cuts the
+    /// response short (the connection closes: the client sees an incomplete body). Headers,
+    /// `HEAD` and bodiless statuses as for [`send`](Self::send).
+    pub fn send_file(
+        mut self,
+        lp: &mut crate::Loop,
+        status: u16,
+        headers: impl IntoHeaders,
+        file: std::fs::File,
+        len: u64,
+    ) {
+        self.answered = true;
+        let mut file = Some(file);
+        let seq = self.seq;
+        headers.visit(&mut |fields, close| {
+            let Some(file) = file.take() else { return };
+            self.shared.respond(lp, self.conn, seq, |conn, now| {
+                conn.send_file(seq, status, fields, file, len, close, now)
+            });
+        });
+    }
+
     /// Sends `body` as `text/plain; charset=utf-8` (a shorthand for [`send`](Self::send)).
     pub fn text(self, lp: &mut crate::Loop, status: u16, body: impl Into<WriteBuf>) {
         self.send(
@@ -126,7 +153,9 @@ impl Responder {
 impl Drop for Responder {
     fn drop(&mut self) {
         if !self.answered {
-            self.shared.abandon_later(self.conn, self.seq, true);
+            // Dropped by a panicking handler: the server answers and reports the panic itself.
+            let unanswered = !std::thread::panicking();
+            self.shared.abandon_later(self.conn, self.seq, unanswered);
         }
     }
 }

@@ -4,32 +4,36 @@
 //! inside itself, so a handler answering at once just leaves work for the pump it runs in.
 
 use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::request::Request;
 use super::responder::Responder;
+use crate::CallbackKind;
+use crate::http::conn::pipeline::FileRead;
 use crate::http::conn::{Conn, Life, Now};
 use crate::http::proto::response::EncodeError;
-use crate::http::server::{ConnId, Entry, Handler, Shared};
+use crate::http::server::{ConnId, Entry, Handler, HandlerPanic, Shared, State};
 use crate::net::{ReadEvent, TcpStream};
+use crate::pool::JobKind;
 use crate::{Handle, Loop};
 
 impl Shared {
     pub(crate) fn accept(self: Rc<Self>, lp: &mut Loop, stream: TcpStream) {
+        let peer = stream
+            .peer_addr(lp)
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
+        if !self.admit(lp, peer) {
+            self.state.borrow_mut().stats.connections_rejected += 1;
+            let _ = stream.close(lp, |_| {});
+            return;
+        }
         let id = {
             let mut st = self.state.borrow_mut();
-            st.stats.connections_accepted += 1;
-            if st.conns.len() >= self.cfg.max_connections || st.drain.is_some() {
-                st.stats.connections_rejected += 1;
-                drop(st);
-                let _ = stream.close(lp, |_| {});
-                return;
-            }
             let _ = stream.set_nodelay(lp, true);
-            let peer = stream
-                .peer_addr(lp)
-                .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into());
             let generation = st.take_gen();
             let key = st.conns.insert(Entry {
                 generation,
@@ -39,24 +43,75 @@ impl Shared {
                 timer: None,
                 reading: false,
                 shutdown_sent: false,
+                queued: 0,
                 drain_waiters: None,
             });
             let id = ConnId { key, generation };
             st.dirty.push(id);
+            st.unproven.push_back(id);
+            if st.unproven.len() > 2 * st.conns.len() + 64 {
+                // Compaction keeps the list bounded by the open connections under churn.
+                let State {
+                    unproven, conns, ..
+                } = &mut *st;
+                unproven.retain(|id| {
+                    conns
+                        .get(id.key)
+                        .is_some_and(|e| e.generation == id.generation && !e.conn.has_served())
+                });
+            }
+            if self.cfg.max_connections_per_ip.is_some() {
+                *st.per_ip.entry(peer.ip()).or_default() += 1;
+            }
             id
         };
         let s = Rc::clone(&self);
         let _ = stream.on_drain(lp, move |lp, _| {
-            let waiters = s.state.borrow_mut().entry(id).and_then(|e| {
+            let mut st = s.state.borrow_mut();
+            let now = st.now(lp);
+            let waiters = st.entry(id).and_then(|e| {
                 e.conn.set_write_blocked(false);
+                e.conn.on_send_progress(now.at);
+                e.conn.resume(&now);
                 e.drain_waiters.take()
             });
+            drop(st);
             s.mark(lp, id);
             if let Some(waiters) = waiters {
                 waiters(lp);
             }
         });
         self.pump(lp);
+    }
+
+    /// Whether a new connection from `peer` may open: not while shutting down, not over the
+    /// per-address limit, and at `max_connections` only once the oldest connection that has
+    /// not completed a request is evicted to make room (silent or slow connections cannot hold
+    /// the cap against clients that send requests).
+    fn admit(self: &Rc<Self>, lp: &mut Loop, peer: SocketAddr) -> bool {
+        let mut st = self.state.borrow_mut();
+        st.stats.connections_accepted += 1;
+        if st.drain.is_some() {
+            return false;
+        }
+        if let Some(limit) = self.cfg.max_connections_per_ip
+            && st.per_ip.get(&peer.ip()).copied().unwrap_or(0) >= limit
+        {
+            return false;
+        }
+        if st.conns.len() < self.cfg.max_connections {
+            return true;
+        }
+        while let Some(id) = st.unproven.pop_front() {
+            let idle = st.entry(id).is_some_and(|e| !e.conn.has_served());
+            if idle {
+                st.stats.connections_evicted += 1;
+                drop(st);
+                self.close_conn(lp, id);
+                return true;
+            }
+        }
+        false
     }
 
     fn mark(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
@@ -136,11 +191,53 @@ impl Shared {
                 handler: self.handler.borrow_mut().take(),
             });
             if let Some(handler) = guard.handler.as_mut() {
-                handler(lp, request, responder);
+                // A panicking handler costs its own connection only (500 and close); the
+                // other connections on this loop go on being served.
+                let called = catch_unwind(AssertUnwindSafe(|| handler(lp, request, responder)));
+                if let Err(payload) = called {
+                    self.handler_panicked(lp, id, seq, payload.as_ref());
+                }
             }
         }
         drop(guard);
         self.do_io(lp, id);
+    }
+
+    /// Counts and reports a handler's panic, and ends its connection with a 500.
+    #[cold]
+    fn handler_panicked(
+        self: &Rc<Self>,
+        lp: &mut Loop,
+        id: ConnId,
+        seq: u64,
+        payload: &(dyn std::any::Any + Send),
+    ) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "<non-string payload>".to_owned());
+        let mut st = self.state.borrow_mut();
+        st.stats.handler_panics += 1;
+        let now = st.now(lp);
+        let peer = st.entry(id).map(|e| {
+            e.conn.on_handler_panic(seq, &now);
+            e.peer
+        });
+        drop(st);
+        // Taken out while it runs: a hook that touches the server finds no hook, not a borrow.
+        let hook = self.panic_hook.borrow_mut().take();
+        if let (Some(mut hook), Some(peer)) = (hook, peer) {
+            hook(&HandlerPanic {
+                message,
+                site: self.site,
+                peer,
+            });
+            let mut slot = self.panic_hook.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(hook);
+            }
+        }
     }
 
     fn do_io(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
@@ -155,7 +252,7 @@ impl Shared {
             .conn
             .send_now(|bytes| stream.try_write(lp, &[IoSlice::new(bytes)]).ok())
             as u64;
-        let out = e.conn.take_output();
+        let out = e.conn.take_output(now);
         if !out.is_empty() {
             written += out.iter().map(|p| p.as_slice().len() as u64).sum::<u64>();
             let s = Rc::clone(self);
@@ -165,6 +262,33 @@ impl Shared {
                 Ok(false) => e.conn.set_write_blocked(true),
                 Err(_) => e.conn.on_io_error(),
             }
+        }
+        if e.conn.is_sending() {
+            // What the send timeout compares against: the socket has made progress when its
+            // queue is shorter than this.
+            e.queued = stream.write_queue_size(lp).unwrap_or(0);
+        }
+        if let Some(read) = e.conn.take_file_read() {
+            let s = Rc::clone(self);
+            let FileRead {
+                seq,
+                file,
+                offset,
+                len,
+            } = read;
+            let job = move || {
+                let mut buf = vec![0u8; len];
+                let n = file.read_at(&mut buf, offset)?;
+                buf.truncate(n);
+                Ok(buf)
+            };
+            lp.submit_io(
+                JobKind::Fs,
+                CallbackKind::Fs,
+                self.site,
+                job,
+                move |lp, read| s.on_file_chunk(lp, id, seq, read),
+            );
         }
         if e.conn.life() == Life::ShutdownWrite && !e.shutdown_sent {
             e.shutdown_sent = true;
@@ -220,10 +344,19 @@ impl Shared {
         let timer = lp.set_timeout(deadline.saturating_duration_since(now), move |lp, _| {
             let mut st = s.state.borrow_mut();
             let now = st.now(lp);
+            let mut timed_out = false;
             if let Some(e) = st.entry(id) {
                 e.timer = None;
-                e.conn.on_timer(&now);
+                if e.conn.is_sending() {
+                    let queued = e.stream.write_queue_size(lp).unwrap_or(0);
+                    if queued < e.queued {
+                        e.conn.on_send_progress(now.at);
+                    }
+                    e.queued = queued;
+                }
+                timed_out = e.conn.on_timer(&now);
             }
+            st.stats.send_timeouts += u64::from(timed_out);
             drop(st);
             s.mark(lp, id);
         });
@@ -254,13 +387,34 @@ impl Shared {
     }
 
     fn on_written(self: &Rc<Self>, lp: &mut Loop, id: ConnId, ok: bool) {
-        if let Some(e) = self.state.borrow_mut().entry(id) {
+        let mut st = self.state.borrow_mut();
+        let now = st.now(lp);
+        if let Some(e) = st.entry(id) {
             if ok {
-                e.conn.on_write_done();
+                e.conn.on_write_done(now.at);
+                e.conn.resume(&now);
             } else {
                 e.conn.on_io_error();
             }
         }
+        drop(st);
+        self.mark(lp, id);
+    }
+
+    /// A chunk of a file body came back from the pool.
+    fn on_file_chunk(
+        self: &Rc<Self>,
+        lp: &mut Loop,
+        id: ConnId,
+        seq: u64,
+        read: std::io::Result<Vec<u8>>,
+    ) {
+        let mut st = self.state.borrow_mut();
+        let now = st.now(lp);
+        if let Some(e) = st.entry(id) {
+            e.conn.on_file_chunk(seq, read, &now);
+        }
+        drop(st);
         self.mark(lp, id);
     }
 
@@ -344,6 +498,14 @@ impl Shared {
             return;
         }
         let e = st.conns.remove(id.key);
+        if self.cfg.max_connections_per_ip.is_some()
+            && let Some(n) = st.per_ip.get_mut(&e.peer.ip())
+        {
+            *n -= 1;
+            if *n == 0 {
+                st.per_ip.remove(&e.peer.ip());
+            }
+        }
         if let Some((timer, _)) = e.timer {
             timer.clear(lp);
         }

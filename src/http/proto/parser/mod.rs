@@ -366,7 +366,7 @@ fn parse_into<'b>(
         Err(httparse::Error::TooManyHeaders) => {
             return Err(HttpError::header_too_large(TOO_MANY));
         }
-        Err(httparse::Error::Version) => return Err(version_error(lines)),
+        Err(httparse::Error::Version) => return later_minor(lines, limits, slots.len()),
         Err(_) => return Err(HttpError::bad_request("malformed request head")),
     };
     let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
@@ -394,6 +394,40 @@ fn parse_into<'b>(
         derived,
     );
     Ok(Some((len, head)))
+}
+
+/// A request line of `HTTP/1.x` with `x` above 1 is read as `HTTP/1.1` (RFC 9110 §6.2: a
+/// server answers with the highest minor version it supports within the request's major
+/// version), from a copy of the head with the version's minor digit replaced; any other
+/// version httparse refused is [`version_error`]'s.
+#[cold]
+fn later_minor(
+    lines: &[u8],
+    limits: &Limits,
+    slots: usize,
+) -> Result<Option<(usize, RawHead)>, HttpError> {
+    let error = version_error(lines);
+    if error != HttpError::version_not_supported() {
+        return Err(error);
+    }
+    let start = lines
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    let line_end = lines[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(lines.len(), |i| start + i);
+    let line = &lines[start..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let minor_at = match line.len().checked_sub(8) {
+        Some(v) if line[v..].starts_with(b"HTTP/1.") && line[v + 7] > b'1' => start + v + 7,
+        _ => return Err(error),
+    };
+    let mut copy = lines.to_vec();
+    copy[minor_at] = b'1';
+    let mut fields = vec![MaybeUninit::uninit(); slots.max(1)];
+    parse_into(&copy, limits, &mut fields)
 }
 
 /// [`Event`] with the head kept as its bytes.

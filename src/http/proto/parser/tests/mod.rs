@@ -252,6 +252,16 @@ fn host_rules() {
 }
 
 #[test]
+fn a_later_http_1_minor_version_is_read_as_1_1() {
+    let h = head(b"GET /x HTTP/1.2\r\nHost: a\r\n\r\n");
+    assert_eq!((h.target.as_str(), h.version_minor), ("/x", 1));
+    assert!(h.keep_alive);
+    let h = head(b"\r\nPOST / HTTP/1.9\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!(h.version_minor, 1);
+    assert_eq!(h.framing, BodyFraming::Length(2));
+}
+
+#[test]
 fn versions_other_than_1_x_are_505() {
     assert_eq!(status(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"), Some(505));
     assert_eq!(status(b"GET / HTTP/3.1\r\n"), Some(505));
