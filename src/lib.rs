@@ -165,33 +165,29 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
-mod async_handle;
 pub mod dns;
 mod error;
 mod event_loop;
-mod fd_watcher;
 pub mod fs;
 mod handle;
 pub mod http;
-mod loop_watcher;
 pub mod metrics;
 pub mod net;
 mod pool;
-mod signal;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
+mod watcher;
 
-pub use async_handle::{AsyncHandle, Notifier, NotifyError};
 pub use error::{Error, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
-pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
-pub use loop_watcher::{Check, Idle, Prepare};
 pub use pool::work::Work;
-pub use signal::Signal;
 pub use timer::Timer;
+pub use watcher::{
+    AsyncHandle, Check, Idle, Interest, Notifier, NotifyError, Prepare, Readiness, Signal, Watcher,
+};

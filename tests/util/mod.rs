@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod http;
+pub mod net;
 
 use std::cell::RefCell;
 use std::rc::Rc;
