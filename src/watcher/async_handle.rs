@@ -32,7 +32,9 @@ handle_type! {
     /// - **Order.** The call runs in the poll phase, in order with the [`LoopSender`] posts and
     ///   pool completions around it, and is followed by a microtask drain.
     /// - **Liveness.** The handle is active from creation until closed and keeps the loop
-    ///   alive while ref'd; [`Handle::unref`] it for a wake-up that should not.
+    ///   alive while ref'd; [`Handle::unref`] it for a wake-up that should not. A send that
+    ///   is already in the loop's inbox keeps the loop alive until it has been looked at (as a
+    ///   post does), so an unref'd handle's pending call still runs.
     /// - **Close.** After [`Handle::close`], the callback never runs again, even for sends
     ///   already made; sends that see the close fail with [`NotifyError::Closed`], and a send
     ///   racing with the close may return `Ok` but calls nothing.
