@@ -80,7 +80,7 @@
 //! 5. **pending** again, up to 8 rounds, for callbacks produced during poll;
 //! 6. **check** — immediates ([`Loop::set_immediate`]), then check watchers;
 //! 7. **close** — close callbacks of handles closed before this phase began;
-//! 8. the cached clock is updated, then **timers** — due timers in (due time, start order).
+//! 8. the cached clock is refreshed, then **timers** — due timers in (due time, start order).
 //!
 //! **Microtasks.** After *every* callback (timer, I/O, immediate, watcher, completion, post,
 //! close) the loop drains the next-tick queue ([`Loop::next_tick`]) and then the microtask queue
@@ -133,7 +133,7 @@
 //! with the `file:line` that registered it. See [`metrics`].
 //!
 //! **Poll timeout.** Zero if the loop is stopping, or has pending callbacks, active idle
-//! watchers, queued immediates, queued tasks or closing handles; otherwise until the earliest
+//! watchers, queued ref'd immediates, queued tasks or closing handles; otherwise until the earliest
 //! timer, or unbounded when only I/O or another thread can make progress. [`RunMode::Once`]
 //! blocks only if nothing was pending and no idle watcher was active when the iteration began;
 //! [`RunMode::NoWait`] never blocks. Both run one iteration (so a repeating timer at most once).
@@ -157,8 +157,8 @@
 //! **Close.** [`Handle::close`] stops the handle at once and runs its close callback in the close
 //! phase, once — never inside the `close` call. The close callbacks of one close phase run last
 //! closed, first called (libuv pushes its closing list at the head), each followed by the task
-//! drain; a handle closed during the close phase waits for the next one. Requests still pending on the handle get their
-//! callbacks with [`Error::Canceled`] before the close callback. Slots are reused only after the
+//! drain; a handle closed during the close phase waits for the next one. Requests still
+//! pending on the handle get their callbacks with [`Error::Canceled`] before the close callback. Slots are reused only after the
 //! close phase, and ids carry a generation, so a stale id is an [`Error::StaleHandle`], never a
 //! panic or another handle.
 //!
@@ -204,19 +204,19 @@
 //! its read callbacks, even when the handshake and the peer's first bytes (or the refusal)
 //! arrive in one poll; after a failed connect no read callback runs, and writes and a shutdown
 //! queued behind it get [`Error::Canceled`] after the connect callback, which alone carries the
-//! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
-//! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
-//! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`. [`Pipe`](process::Pipe) and [`Tty`](process::Tty) are the same stream core over a
-//! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
-//! to ignored if it had its default action).
+//! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after
+//! `shutdown` is [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with
+//! `InvalidInput` (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
+//! wake-up. Writes never raise `SIGPIPE`. [`Pipe`](process::Pipe) and [`Tty`](process::Tty)
+//! are the same stream core over a pipe or terminal fd (a pipe write cannot pass
+//! `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE` to ignored if it had its default action).
 //!
 //! **Processes and fs events.** A child's exit callback runs once, in the poll phase (the
 //! pending phase where it was found by the `SIGCHLD` fallback's first look); an active
-//! [`Process`](process::Process) keeps the loop alive until then, and becomes inactive, not closed, after it.
-//! File-system events ([`fs::event`]) run in the poll phase, each in the order the kernel
-//! reported it; an active watch keeps the loop alive. Every fd the loop opens is
-//! close-on-exec.
+//! [`Process`](process::Process) keeps the loop alive until then, and becomes inactive, not
+//! closed, after it. File-system events ([`fs::event`]) run in the poll phase, each in the
+//! order the kernel reported it; an active watch keeps the loop alive. Every fd the loop opens
+//! is close-on-exec.
 //!
 //! **Panics.** A panicking [spawned future](Loop::spawn_local) does not unwind: its
 //! [`JoinHandle`](task::JoinHandle) resolves to [`Error::Panicked`] with the message. A

@@ -100,9 +100,9 @@ fn eight_threads_hammering_get_one_call_after_their_last_send_and_never_more_cal
         let (c, s, seen) = (calls.clone(), sent.clone(), saw_all.clone());
         let handle = lp.async_handle(move |lp, h| {
             c.inc();
-            // Sends are counted under release before they are made, so a call entered after
-            // the last send sees them all.
-            if s.load(Ordering::Acquire) == total {
+            // Sends are counted (SeqCst) before they are made, so a call entered after the
+            // last send sees them all.
+            if s.load(Ordering::SeqCst) == total {
                 seen.inc();
                 h.close(lp, |_| {}).unwrap();
             }
@@ -113,7 +113,7 @@ fn eight_threads_hammering_get_one_call_after_their_last_send_and_never_more_cal
                 let (n, sent) = (notifier.clone(), sent.clone());
                 std::thread::spawn(move || {
                     for _ in 0..SENDS_PER_THREAD {
-                        sent.fetch_add(1, Ordering::AcqRel);
+                        sent.fetch_add(1, Ordering::SeqCst);
                         n.send().unwrap();
                     }
                 })

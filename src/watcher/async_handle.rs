@@ -25,14 +25,17 @@ handle_type! {
     ///   the handle, the callback runs once; a send made after the callback was entered (from
     ///   another thread, or the callback itself) brings one more call. So the callback runs at
     ///   least once after every send, and never more often than sends were made. Pass data
-    ///   through your own synchronized structure (a `Mutex`, a channel) that the callback
-    ///   drains, as with libuv.
+    ///   through your own synchronized structure (a `Mutex`, a channel, `SeqCst` atomics) that
+    ///   the callback drains, as with libuv: what a thread wrote there before a send is seen by
+    ///   a call that starts after the send.
     /// - **Cost.** A send that finds a wake-up pending is one atomic load; the first one after
     ///   the loop looked takes the loop's inbox lock once and wakes it. No send allocates.
     /// - **Order.** The call runs in the poll phase, in order with the [`LoopSender`] posts and
     ///   pool completions around it, and is followed by a microtask drain.
     /// - **Liveness.** The handle is active from creation until closed and keeps the loop
-    ///   alive while ref'd; [`Handle::unref`] it for a wake-up that should not.
+    ///   alive while ref'd; [`Handle::unref`] it for a wake-up that should not. A send that
+    ///   is already in the loop's inbox keeps the loop alive until it has been looked at (as a
+    ///   post does), so an unref'd handle's pending call still runs.
     /// - **Close.** After [`Handle::close`], the callback never runs again, even for sends
     ///   already made; sends that see the close fail with [`NotifyError::Closed`], and a send
     ///   racing with the close may return `Ok` but calls nothing.
@@ -97,7 +100,7 @@ impl HandleState for Box<AsyncData> {
 
     fn stop(lp: &mut Loop, id: HandleId, _kind: HandleKind) {
         if let Ok(data) = async_data(lp, id) {
-            data.shared.state.fetch_or(CLOSED, Ordering::AcqRel);
+            data.shared.state.fetch_or(CLOSED, Ordering::SeqCst);
             data.cb = None;
         }
         lp.handles_mut().set_active(id, false);
@@ -151,8 +154,11 @@ impl Loop {
         let HandleData::Async(data) = &mut entry.data else {
             return;
         };
-        // Cleared before the call: a send from now on brings another call.
-        data.shared.state.fetch_and(!PENDING, Ordering::AcqRel);
+        // Cleared before the call: a send from now on brings another call. SeqCst with the
+        // send's load: a thread that wrote data (under a lock, or a SeqCst atomic) and then sent
+        // either sees this clear and wakes the loop again, or wrote before it, so the call below
+        // sees the data. On x86 this costs nothing over AcqRel.
+        data.shared.state.fetch_and(!PENDING, Ordering::SeqCst);
         let Some(cb) = data.cb.take() else { return };
         self.invoke_restoring(
             Phase::Poll,
@@ -226,9 +232,9 @@ impl Notifier {
     /// Errors: [`NotifyError::Closed`] once the handle is closed or its loop dropped.
     pub fn send(&self) -> std::result::Result<(), NotifyError> {
         // A cheap read first (as libuv's): while a wake-up is pending, a send is this load.
-        let mut state = self.shared.state.load(Ordering::Acquire);
+        let mut state = self.shared.state.load(Ordering::SeqCst);
         if state == 0 {
-            state = self.shared.state.fetch_or(PENDING, Ordering::AcqRel);
+            state = self.shared.state.fetch_or(PENDING, Ordering::SeqCst);
             if state == 0 {
                 return self
                     .remote

@@ -109,7 +109,7 @@ impl Loop {
         let Ok(s) = stream_mut(self.handles_mut(), id) else {
             return None;
         };
-        if let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) {
+        if let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take_request()) {
             dones.push(Done::Connect(req, Err(Error::Canceled)));
         }
         s.fail_with(|| Error::Canceled, |done| dones.push(done));

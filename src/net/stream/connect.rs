@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Done, Request, done_entry, stream_mut, stream_open};
+use super::{ConnectState, Done, Request, done_entry, stream_mut, stream_open};
 use crate::error::{Error, Result};
 use crate::event_loop::{IoCx, Loop};
 use crate::handle::{HandleId, HandleKind, Site};
@@ -31,9 +31,9 @@ impl Loop {
             handles, pending, ..
         } = self.io_cx();
         let s = stream_mut(handles, id)?;
-        s.extra_mut().connect_unreported = true;
+        s.extra_mut().connect = ConnectState::Unreported;
         match early {
-            None => s.extra_mut().connect = Some(req),
+            None => s.extra_mut().connect = ConnectState::InFlight(req),
             Some(e) => s.complete(pending, id, Done::Connect(req, Err(Error::Io(e)))),
         }
         Ok(id)
@@ -60,7 +60,7 @@ impl Loop {
                 Err(e) => Err(e),
             },
         };
-        let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) else {
+        let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take_request()) else {
             return;
         };
         match result {
@@ -79,7 +79,7 @@ impl Loop {
             return;
         };
         if let Some(extra) = &mut s.extra {
-            extra.connect_unreported = false;
+            extra.connect = ConnectState::Reported;
         }
         if !ok && s.reading {
             s.reading = false;

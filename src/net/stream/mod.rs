@@ -63,13 +63,34 @@ pub(crate) enum ShutdownState {
     Done,
 }
 
+/// Where a stream's connect stands. Until its callback has run, the stream neither reads nor
+/// sends (libuv reports the connect before it reads).
+pub(crate) enum ConnectState {
+    /// In flight: the result is not known yet.
+    InFlight(Request),
+    /// The result is known and its completion queued; the callback has not run yet.
+    Unreported,
+    /// No connect, or its callback has run.
+    Reported,
+}
+
+impl ConnectState {
+    /// Takes the in-flight request, leaving the connect unreported.
+    pub(crate) fn take_request(&mut self) -> Option<Request> {
+        match std::mem::replace(self, Self::Unreported) {
+            Self::InFlight(req) => Some(req),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}
+
 /// What few streams use, boxed so that an idle connection does not pay for it: a connect in
 /// flight, a shutdown, a drain callback, a high-water mark other than the default.
 pub(crate) struct StreamExtra {
-    pub(crate) connect: Option<Request>,
-    /// The connect's result is known but its callback has not run yet: until it has, nothing
-    /// is read or sent (libuv reports the connect before it reads).
-    pub(crate) connect_unreported: bool,
+    pub(crate) connect: ConnectState,
     pub(crate) high_water: usize,
     pub(crate) drain_cb: Option<DrainCb>,
     pub(crate) drain_site: Site,
@@ -119,8 +140,7 @@ impl StreamState {
         let site = self.read_site;
         self.extra.get_or_insert_with(|| {
             Box::new(StreamExtra {
-                connect: None,
-                connect_unreported: false,
+                connect: ConnectState::Reported,
                 high_water: DEFAULT_HIGH_WATER_MARK,
                 drain_cb: None,
                 drain_site: site,
@@ -172,12 +192,14 @@ impl StreamState {
     pub(crate) fn connecting(&self) -> bool {
         self.extra
             .as_ref()
-            .is_some_and(|e| e.connect.is_some() || e.connect_unreported)
+            .is_some_and(|e| !matches!(e.connect, ConnectState::Reported))
     }
 
     /// Whether a connect is in flight (its result not known yet).
     fn connect_in_flight(&self) -> bool {
-        self.extra.as_ref().is_some_and(|e| e.connect.is_some())
+        self.extra
+            .as_ref()
+            .is_some_and(|e| matches!(e.connect, ConnectState::InFlight(_)))
     }
 
     /// Whether `shutdown` has not been asked for.

@@ -321,20 +321,26 @@ impl Loop {
                 self.stream_idle_touch(timer);
             }
         }
-        let (kind, site) = done.meta();
-        let connect = match &done {
-            Done::Connect(_, r) => Some(r.is_ok()),
-            _ => None,
-        };
-        if let Some(ok) = connect {
-            self.stream_connect_reporting(id, ok);
+        if let Done::Connect(_, r) = &done {
+            let ok = r.is_ok();
+            return self.stream_deliver_connect(id, done, ok);
         }
+        let (kind, site) = done.meta();
         self.invoke(Phase::Pending, kind, site, |lp| {
             lp.stream_run_done(Some(id), done)
         });
-        if let Some(ok) = connect {
-            self.stream_connect_reported(id, ok);
-        }
+    }
+
+    /// A connect's completion: what waited for it is released around its callback (once per
+    /// connection, kept out of the per-write path).
+    #[inline(never)]
+    fn stream_deliver_connect(&mut self, id: HandleId, done: Done, ok: bool) {
+        self.stream_connect_reporting(id, ok);
+        let (kind, site) = done.meta();
+        self.invoke(Phase::Pending, kind, site, |lp| {
+            lp.stream_run_done(Some(id), done)
+        });
+        self.stream_connect_reported(id, ok);
     }
 
     /// Runs one completion's callback. The drain callback runs only on a live stream (`id`).
