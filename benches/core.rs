@@ -4,6 +4,8 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -139,5 +141,40 @@ fn posts(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, loop_count, timers, queues, posts);
+/// libuv's `async_pummel` beside the posts: one thread sends to an async handle as fast as it
+/// can (the sends coalesce), and the loop counts the wake-ups until the thread's last send.
+fn async_sends(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("cross_thread");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(20);
+    g.bench_function("async_sends_from_one_thread", |b| {
+        b.iter_batched(
+            || Loop::new().expect("loop"),
+            |mut lp| {
+                let done = Arc::new(AtomicBool::new(false));
+                let seen = done.clone();
+                let handle = lp.async_handle(move |lp, h| {
+                    if seen.load(Ordering::Acquire) {
+                        h.close(lp, |_| {}).expect("close");
+                    }
+                });
+                let notifier = handle.notifier(&lp).expect("notifier");
+                let t = std::thread::spawn(move || {
+                    for _ in 0..N {
+                        notifier.send().expect("send");
+                    }
+                    done.store(true, Ordering::Release);
+                    notifier.send().expect("send");
+                });
+                lp.run().expect("run");
+                t.join().expect("sender");
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+criterion_group!(benches, loop_count, timers, queues, posts, async_sends);
 criterion_main!(benches);

@@ -239,10 +239,11 @@ fn a_panicking_write_callback_while_closing_loses_no_other_streams_completions()
                     tb.push("b write");
                 })
                 .unwrap();
-                let ta = t.clone();
-                a.close(lp, move |_| ta.push("a closed")).unwrap();
+                // Close callbacks run last closed, first called: `a` (closed last) runs first.
                 let tb = t.clone();
                 b.close(lp, move |_| tb.push("b closed")).unwrap();
+                let ta = t.clone();
+                a.close(lp, move |_| ta.push("a closed")).unwrap();
             });
         });
         let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lp.run()));

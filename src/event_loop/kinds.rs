@@ -139,7 +139,7 @@ handle_kinds! {
         /// A one-shot or repeating timer.
         Timer = "timer",
     ];
-    Watcher(crate::loop_watcher::WatcherData) => [
+    Watcher(crate::watcher::loop_phase::WatcherData) => [
         /// An idle watcher.
         Idle = "idle",
         /// A prepare watcher.
@@ -151,11 +151,11 @@ handle_kinds! {
         /// A UDP socket ([`crate::net::UdpSocket`]).
         Udp = "udp",
     ];
-    Signal(Box<crate::signal::SignalData>) => [
+    Signal(Box<crate::watcher::signal::SignalData>) => [
         /// A signal handle ([`crate::Signal`]).
         Signal = "signal",
     ];
-    FdWatcher(crate::fd_watcher::FdWatcherData) => [
+    FdWatcher(crate::watcher::fd::FdWatcherData) => [
         /// A raw file-descriptor watcher ([`crate::Watcher`], libuv `uv_poll_t`).
         Watcher = "watcher",
     ];
@@ -164,6 +164,10 @@ handle_kinds! {
         TcpStream = "tcp",
         /// A Unix-domain stream.
         UnixStream = "unix",
+    ];
+    Async(Box<crate::watcher::async_handle::AsyncData>) => [
+        /// A wake-up handle ([`crate::AsyncHandle`], libuv `uv_async_t`).
+        Async = "async",
     ];
     Listener(Box<crate::net::ListenerState>) => [
         /// A listening TCP socket.

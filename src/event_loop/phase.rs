@@ -109,6 +109,8 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
+    /// An async handle's wake-up callback.
+    Async,
 }
 
 impl CallbackKind {
@@ -136,6 +138,7 @@ impl CallbackKind {
         Self::Shutdown,
         Self::Drain,
         Self::Connection,
+        Self::Async,
     ];
 
     /// A short lowercase name.
@@ -163,6 +166,7 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Async => "async",
         }
     }
 

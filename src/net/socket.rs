@@ -136,3 +136,11 @@ impl ListenSocket {
         Ok(socket)
     }
 }
+
+/// The error for `only_v6(true)` with an IPv4 address (libuv answers `EINVAL`).
+pub(crate) fn only_v6_on_ipv4() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "only_v6(true) needs an IPv6 address, got an IPv4 one",
+    )
+}
