@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use evloop::dns::{self, Hints, SocketType};
+use evloop::net::ReadEvent;
+use evloop::process::{Command, Stdio};
 use evloop::{Handle, Loop, Timer, fs};
 
 type Workload = fn(u64) -> (u64, Duration);
@@ -33,6 +35,8 @@ const WORKLOADS: &[(&str, u64, Workload)] = &[
     ("fs_stat_32", 100_000, |n| fs_stat(n, 32)),
     ("getaddrinfo", 20_000, getaddrinfo),
     ("tcp_write_batch", 1_000_000, tcp_write_batch),
+    ("spawn", 2_000, spawn),
+    ("pipe_1g", 1024, pipe_1g),
 ];
 
 fn main() -> ExitCode {
@@ -446,4 +450,63 @@ fn tcp_write_batch(n: u64) -> (u64, Duration) {
     assert_eq!(WRITES_DONE.with(Cell::get), n);
     assert_eq!(reader.join().expect("reader"), n * 13);
     (n, end - start)
+}
+
+/// libuv's spawn benchmark, on `true`: n children one after another, each spawned from the
+/// previous one's exit callback (stdio ignored), each closed in its exit callback.
+fn spawn(n: u64) -> (u64, Duration) {
+    fn next(lp: &mut Loop, cmd: Rc<Command>, left: Rc<Cell<u64>>) {
+        if left.get() == 0 {
+            return;
+        }
+        left.set(left.get() - 1);
+        let c = Rc::clone(&cmd);
+        lp.spawn(&cmd, move |lp, p, status| {
+            assert!(status.success(), "{status}");
+            p.close(lp, |_| {}).expect("close");
+            next(lp, c, left);
+        })
+        .expect("spawn true");
+    }
+    let mut lp = new_loop();
+    let mut cmd = Command::new("true");
+    cmd.stdin(Stdio::Ignore)
+        .stdout(Stdio::Ignore)
+        .stderr(Stdio::Ignore);
+    let start = Instant::now();
+    next(&mut lp, Rc::new(cmd), Rc::new(Cell::new(n)));
+    lp.run().expect("run");
+    (n, start.elapsed())
+}
+
+/// Pipe throughput from a child: `head -c <n MiB> /dev/zero` read through its stdout pipe
+/// until EOF and its exit. ops = MiB.
+fn pipe_1g(mib: u64) -> (u64, Duration) {
+    let mut lp = new_loop();
+    let total = Rc::new(Cell::new(0u64));
+    let mut cmd = Command::new("head");
+    cmd.args(["-c", &(mib << 20).to_string(), "/dev/zero"])
+        .stdin(Stdio::Ignore)
+        .stdout(Stdio::Pipe);
+    let start = Instant::now();
+    let child = lp
+        .spawn(&cmd, |lp, p, status| {
+            assert!(status.success(), "{status}");
+            p.close(lp, |_| {}).expect("close");
+        })
+        .expect("spawn head");
+    let t = Rc::clone(&total);
+    child
+        .stdout()
+        .expect("a stdout pipe")
+        .read_start(&mut lp, move |lp, pipe, ev| match ev {
+            ReadEvent::Data(b) => t.set(t.get() + b.len() as u64),
+            ReadEvent::Eof => pipe.close(lp, |_| {}).expect("close"),
+            ReadEvent::Error(e) => panic!("read: {e}"),
+        })
+        .expect("read");
+    lp.run().expect("run");
+    let elapsed = start.elapsed();
+    assert_eq!(total.get(), mib << 20);
+    (mib, elapsed)
 }

@@ -155,7 +155,16 @@
 //! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
 //! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
 //! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`.
+//! wake-up. Writes never raise `SIGPIPE`. [`Pipe`](process::Pipe) and [`Tty`](process::Tty) are the same stream core over a
+//! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
+//! to ignored if it had its default action).
+//!
+//! **Processes and fs events.** A child's exit callback runs once, in the poll phase (the
+//! pending phase where it was found by the `SIGCHLD` fallback's first look); an active
+//! [`Process`](process::Process) keeps the loop alive until then, and becomes inactive, not closed, after it.
+//! File-system events ([`fs::event`]) run in the poll phase, each in the order the kernel
+//! reported it; an active watch keeps the loop alive. Every fd the loop opens is
+//! close-on-exec.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
@@ -174,6 +183,7 @@ pub mod http;
 pub mod metrics;
 pub mod net;
 mod pool;
+pub mod process;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;

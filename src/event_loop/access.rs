@@ -147,6 +147,12 @@ impl Loop {
         &mut self.instruments
     }
 
+    /// The reaper's state, with the poller it registers with.
+    #[inline]
+    pub(crate) fn processes_mut(&mut self) -> (&mut crate::process::Reaper, &mut IoRegistry) {
+        (&mut self.processes, &mut self.io)
+    }
+
     /// The instruments, with the clock they read.
     #[inline]
     pub(crate) fn instruments_with_clock(&mut self) -> (&mut Instruments, &Clock) {

@@ -164,6 +164,10 @@ handle_kinds! {
         TcpStream = "tcp",
         /// A Unix-domain stream.
         UnixStream = "unix",
+        /// A pipe stream ([`crate::process::Pipe`]).
+        Pipe = "pipe",
+        /// A terminal stream ([`crate::process::Tty`]).
+        Tty = "tty",
     ];
     Async(Box<crate::watcher::async_handle::AsyncData>) => [
         /// A wake-up handle ([`crate::AsyncHandle`], libuv `uv_async_t`).
@@ -174,5 +178,17 @@ handle_kinds! {
         TcpListener = "tcp-listener",
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
+    ];
+    Process(Box<crate::process::ProcessState>) => [
+        /// A child process ([`crate::process::Process`]).
+        Process = "process",
+    ];
+    FsEvent(Box<crate::fs::event::FsWatchState>) => [
+        /// A file-system watch ([`crate::fs::event::FsWatcher`]).
+        FsEvent = "fs-event",
+    ];
+    FsPoll(Box<crate::fs::event::FsPollState>) => [
+        /// A stat poller ([`crate::fs::event::FsPoll`]).
+        FsPoll = "fs-poll",
     ];
 }

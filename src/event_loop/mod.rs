@@ -125,6 +125,8 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// Children watched through `SIGCHLD`, and orphans to reap.
+    processes: crate::process::Reaper,
 }
 
 /// # Creating and running the loop
@@ -172,6 +174,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            processes: crate::process::Reaper::default(),
         })
     }
 

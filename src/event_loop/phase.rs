@@ -111,6 +111,10 @@ pub enum CallbackKind {
     Connection,
     /// An async handle's wake-up callback.
     Async,
+    /// A child process's exit callback.
+    Exit,
+    /// A file-system event (or stat-poll change).
+    FsEvent,
 }
 
 impl CallbackKind {
@@ -139,6 +143,8 @@ impl CallbackKind {
         Self::Drain,
         Self::Connection,
         Self::Async,
+        Self::Exit,
+        Self::FsEvent,
     ];
 
     /// A short lowercase name.
@@ -167,6 +173,8 @@ impl CallbackKind {
             Self::Drain => "drain",
             Self::Connection => "connection",
             Self::Async => "async",
+            Self::Exit => "exit",
+            Self::FsEvent => "fs-event",
         }
     }
 

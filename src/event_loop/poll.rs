@@ -125,6 +125,8 @@ impl Loop {
                 WAKER_TOKEN => inbox = true,
                 #[cfg(target_os = "linux")]
                 TIMERFD_TOKEN => self.deadline_timer.clear(),
+                crate::process::SIGCHLD_TOKEN => self.process_sigchld(),
+                crate::process::ORPHAN_TOKEN => self.process_orphans(),
                 token => self.dispatch_io(HandleId::from_token(token.0), event),
             }
         }

@@ -39,6 +39,7 @@
 //! **Open files** are [`File`] ids into a table on the loop; see there for how closing works.
 
 mod error;
+pub mod event;
 mod file;
 mod flags;
 mod metadata;

@@ -13,12 +13,13 @@
 
 mod listener;
 mod socket;
-mod stream;
+pub(crate) mod stream;
 mod tcp;
 pub(crate) mod udp;
 mod unix;
 
 pub(crate) use listener::ListenerState;
+pub(crate) use socket::StreamSocket;
 pub use stream::api::ReadEvent;
 pub use stream::write_queue::WriteBuf;
 pub(crate) use stream::{Done, StreamState};

@@ -15,10 +15,11 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SEND_FLAGS: libc::c_int = 0;
 
-/// A connected (or connecting) stream socket.
+/// A connected (or connecting) stream socket, or a pipe / terminal fd on the same core.
 pub(crate) enum StreamSocket {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    Pipe(crate::process::pipe::PipeFd),
 }
 
 impl StreamSocket {
@@ -26,6 +27,8 @@ impl StreamSocket {
         match self {
             Self::Tcp(s) => SockRef::from(s),
             Self::Unix(s) => SockRef::from(s),
+            // Socket options on a pipe fail with `ENOTSOCK`, which is the right answer.
+            Self::Pipe(p) => SockRef::from(p),
         }
     }
 
@@ -33,6 +36,7 @@ impl StreamSocket {
         match self {
             Self::Tcp(s) => s,
             Self::Unix(s) => s,
+            Self::Pipe(p) => p,
         }
     }
 
@@ -40,11 +44,15 @@ impl StreamSocket {
         match self {
             Self::Tcp(s) => (&*s).read(buf),
             Self::Unix(s) => (&*s).read(buf),
+            Self::Pipe(p) => p.read(buf),
         }
     }
 
     /// Sends without raising `SIGPIPE`: `sendmsg` for several buffers, `send` for one.
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if let Self::Pipe(p) = self {
+            return p.write_vectored(bufs);
+        }
         let sock = self.sock_ref();
         match bufs {
             [one] => sock.send_with_flags(one, SEND_FLAGS),
@@ -54,19 +62,41 @@ impl StreamSocket {
 
     /// Sends one buffer without raising `SIGPIPE`.
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        if let Self::Pipe(p) = self {
+            return p.write(buf);
+        }
         self.sock_ref().send_with_flags(buf, SEND_FLAGS)
     }
 
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        if let Self::Pipe(p) = self {
+            return p.shutdown_write();
+        }
         self.sock_ref().shutdown(Shutdown::Write)
     }
 
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        if let Self::Pipe(_) = self {
+            return Ok(None);
+        }
         self.sock_ref().take_error()
+    }
+
+    /// The descriptor (to hand a copy to a child process).
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+            Self::Pipe(p) => p.as_raw_fd(),
+        }
     }
 
     /// `Ok(true)` once connected, `Ok(false)` while the connect is still in progress.
     pub(crate) fn is_connected(&self) -> io::Result<bool> {
+        if let Self::Pipe(_) = self {
+            return Ok(true);
+        }
         match self.sock_ref().peer_addr() {
             Ok(_) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),

@@ -28,7 +28,11 @@ macro_rules! syscall {
 
 mod dgram;
 #[cfg(target_os = "linux")]
+pub(crate) mod inotify;
+pub(crate) mod process;
+#[cfg(target_os = "linux")]
 mod timerfd;
+pub(crate) mod tty;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
 
