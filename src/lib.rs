@@ -2,28 +2,64 @@
 //!
 //! One thread runs a [`Loop`]. Handles (timers, watchers, sockets...) are typed `Copy` ids into
 //! the loop; every callback receives `&mut Loop` first, so a callback may start timers, close
-//! handles (its own included) or replace itself — no `RefCell` in sight, no borrow panics.
+//! handles (its own included) or replace itself. Application state lives in the loop too
+//! ([`Loop::insert_state`], [`Loop::state`], [`Loop::with_state`], per-handle
+//! [`Handle::set_data`]), so callbacks share it through the `&mut Loop` they get: no
+//! `Rc<RefCell<…>>` in your program, no borrow panics.
+//!
+//! A whole TCP server whose clients share state: it greets each client with the number of
+//! clients so far, counts bytes in loop state, cuts a client idle for 30 s, and `end`s each
+//! connection after its first line (here a client in the same loop says hello once).
 //!
 //! ```
 //! use std::time::Duration;
+//! use evloop::net::{ReadEvent, TcpListener, TcpStream};
 //! use evloop::{Handle, Loop};
+//!
+//! #[derive(Default)]
+//! struct Stats { clients: u32, bytes: usize }
 //!
 //! # fn main() -> Result<(), evloop::Error> {
 //! let mut lp = Loop::new()?;
-//! let mut ticks = 0;
-//! lp.set_interval(Duration::from_millis(5), move |lp, timer| {
-//!     ticks += 1;
-//!     lp.next_tick(move |_| println!("tick {ticks}"));
-//!     if ticks == 3 {
-//!         timer.close(lp, |_| println!("interval closed")).expect("live timer");
-//!     }
-//! });
-//! lp.set_immediate(|_| println!("immediate: runs in the first check phase"));
+//! lp.insert_state(Stats::default());
+//! let server = TcpListener::bind(&mut lp, "127.0.0.1:0", |lp, server, conn| {
+//!     let Ok(client) = conn else { return };
+//!     let stats = lp.state::<Stats>().expect("inserted above");
+//!     stats.clients += 1;
+//!     let greeting = format!("hello, client {}\n", stats.clients);
+//!     let _ = client.write(lp, greeting, |_, _| {});
+//!     let _ = client.set_idle_timeout(lp, Duration::from_secs(30), |lp, c| {
+//!         let _ = c.end(lp, "idle, bye\n", |_, _| {});
+//!     });
+//!     let _ = client.read_start(lp, |lp, client, ev| match ev {
+//!         ReadEvent::Data(bytes) => {
+//!             lp.state::<Stats>().expect("inserted above").bytes += bytes.len();
+//!             let _ = client.end(lp, "bye\n", |_, _| {}); // flush, FIN, close
+//!         }
+//!         ReadEvent::Eof | ReadEvent::Error(_) => drop(client.close(lp, |_| {})),
+//!     });
+//!     let _ = server.close(lp, |_| {}); // one client is enough for this example
+//! })?;
+//! let addr = server.local_addr(&lp)?;
+//!
+//! TcpStream::connect(&mut lp, addr, |lp, conn| {
+//!     let Ok(stream) = conn else { return };
+//!     let _ = stream.write(lp, b"hi\n", |_, _| {});
+//!     let _ = stream.read_start(lp, |lp, stream, ev| {
+//!         if !matches!(ev, ReadEvent::Data(_)) {
+//!             let _ = stream.close(lp, |_| {});
+//!         }
+//!     });
+//! })?;
 //! lp.run()?; // returns when nothing keeps the loop alive
+//! assert_eq!(lp.state::<Stats>().map(|s| (s.clients, s.bytes)), Some((1, 3)));
 //! assert!(lp.active_handles().is_empty());
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Other threads reach the loop through a typed [`channel`](Loop::channel) (with a bound for
+//! backpressure) or a [`LoopSender`]; errors are one [`Error`] type (see *Errors* below).
 //!
 //! # The phase spec
 //!
@@ -132,7 +168,11 @@
 //! [`AsyncHandle`]'s callback runs in the poll phase, in order with the posts around it, once
 //! for however many [`Notifier::send`]s came before the loop got to it (libuv's `uv_async_t`
 //! rule); a send made after the call began brings one more call, and none runs after the
-//! handle is closed.
+//! handle is closed. A [channel](Loop::channel)'s messages run its handler in the poll phase,
+//! in send order per sender, every message that arrived before the wake-up in one batch (a
+//! microtask drain after each message); the channel handle is active while a
+//! [`Sender`](channel::Sender) exists or messages wait, and a handler that closes it gets no
+//! more of the batch.
 //!
 //! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
 //! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
@@ -169,6 +209,30 @@
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
 //!
+//! **Errors.** Calls and callbacks of the loop, its handles and sockets return [`Error`]. A
+//! network failure is an [`Error::Net`] naming the operation and the address or path
+//! (`listen 127.0.0.1:8080: Address already in use (os error 98)`); [`Error::kind`] and
+//! [`Error::raw_os_error`] reach the OS error's kind and errno in every case. File ([`fs`])
+//! and DNS ([`dns`]) callbacks receive `std::io::Error`s whose text names the path or the
+//! query; an evloop condition inside one (a canceled request) is found with
+//! [`Error::from_io_ref`], and `?` converts either way (`From` both directions).
+//!
+//! # Examples
+//!
+//! Each starts with the one command that runs it (`examples/` in the repository):
+//!
+//! - `examples/chat.rs` — a TCP chat server: broadcast with a shared buffer, `/nick`, idle
+//!   cut, SIGINT goodbye; its state in the loop, in under 60 lines.
+//! - `examples/echo.rs` — a TCP echo server, one loop per thread on `SO_REUSEPORT`, graceful
+//!   shutdown.
+//! - `examples/http.rs` — the HTTP server: text, `/metrics`, static files on the pool,
+//!   `/block` vs `/work` to show lag and its cure.
+//! - `examples/lag.rs` — live event-loop lag, utilization and the slowest callback's site.
+//! - `examples/timers.rs` — timers, immediates and microtasks in their phase order.
+//! - `examples/cat.rs` — stdin to stdout through the loop (pipes and TTYs as streams).
+//! - `examples/watch.rs` — a small watchexec: reruns a command when files change (fs events,
+//!   child processes).
+//!
 //! [mio]: https://docs.rs/mio
 
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
@@ -184,12 +248,20 @@ pub mod metrics;
 pub mod net;
 mod pool;
 pub mod process;
+pub mod signal {
+    //! Signal numbers for [`Loop::signal`](crate::Loop::signal), so a program needs no other
+    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`.
+
+    pub use libc::{
+        SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+    };
+}
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
 mod watcher;
 
-pub use error::{Error, Result};
+pub use error::{Error, NetError, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
@@ -198,6 +270,7 @@ pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::Work;
 pub use timer::Timer;
+pub use watcher::channel;
 pub use watcher::{
     AsyncHandle, Check, Idle, Interest, Notifier, NotifyError, Prepare, Readiness, Signal, Watcher,
 };

@@ -147,6 +147,16 @@ impl Loop {
         &mut self.instruments
     }
 
+    #[inline]
+    pub(crate) fn user(&self) -> &crate::event_loop::state::UserState {
+        &self.user
+    }
+
+    #[inline]
+    pub(crate) fn user_mut(&mut self) -> &mut crate::event_loop::state::UserState {
+        &mut self.user
+    }
+
     /// The reaper's state, with the poller it registers with.
     #[inline]
     pub(crate) fn processes_mut(&mut self) -> (&mut crate::process::Reaper, &mut IoRegistry) {

@@ -179,6 +179,10 @@ handle_kinds! {
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
     ];
+    Channel(crate::watcher::channel::ChannelData) => [
+        /// A typed channel's loop end ([`crate::watcher::channel::Channel`]).
+        Channel = "channel",
+    ];
     Process(Box<crate::process::ProcessState>) => [
         /// A child process ([`crate::process::Process`]).
         Process = "process",

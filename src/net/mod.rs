@@ -11,6 +11,7 @@
 //! (no closure per write) and closing a stream runs its waiting ones before its close callback. Listeners ([`TcpListener`], [`UnixListener`]) accept in
 //! batches and survive fd exhaustion (`EMFILE`) with libuv's reserve-fd trick.
 
+mod addr;
 mod listener;
 mod socket;
 pub(crate) mod stream;
@@ -18,6 +19,7 @@ mod tcp;
 pub(crate) mod udp;
 mod unix;
 
+pub use addr::{Addrs, ToAddrs};
 pub(crate) use listener::ListenerState;
 pub(crate) use socket::StreamSocket;
 pub use stream::api::ReadEvent;
