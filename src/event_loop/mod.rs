@@ -131,6 +131,8 @@ pub struct Loop {
     user: crate::event_loop::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
     processes: crate::process::Reaper,
+    /// Spawned futures (created on first use).
+    rt: crate::task::Runtime,
 }
 
 /// # Creating and running the loop
@@ -180,6 +182,7 @@ impl Loop {
             instruments: Instruments::new(),
             user: crate::event_loop::state::UserState::default(),
             processes: crate::process::Reaper::default(),
+            rt: crate::task::Runtime::default(),
         })
     }
 
@@ -360,6 +363,9 @@ impl Drop for Loop {
         // Senders outliving the loop get their closures back instead of queueing into the void.
         self.remote.close();
         self.local.close();
+        // Futures first (their drops may queue cancellations), then what they queued.
+        self.rt.shutdown();
+        self.tasks.micro_queue().clear();
     }
 }
 
