@@ -46,7 +46,9 @@ measure() {
     local argv
     argv=$(server_argv "$side")
     [[ -n $argv ]] || return 1
-    local out=$tmp/out.$side cg=$tmp/cg.$side.$mode.$ops
+    # A file of its own per run: the shell truncates a reused one only once the background job
+    # starts, so wait_listening could read the previous server's address (connection refused).
+    local out=$tmp/out.$side.$mode.$ops cg=$tmp/cg.$side.$mode.$ops
     # shellcheck disable=SC2086 # argv is a plain word list
     timeout 300 valgrind --tool=callgrind --callgrind-out-file="$cg" $argv >"$out" 2>"$tmp/vg.err" &
     local pid=$!
