@@ -122,7 +122,11 @@ impl std::error::Error for Error {
 #[derive(Debug)]
 pub struct NetError {
     op: &'static str,
-    addr: String,
+    /// The address as text, made on first use from `sock` when the error came from a socket:
+    /// a stream's errors (a reset ends every connection of a churning server) cost no
+    /// formatting unless someone reads them.
+    addr: std::sync::OnceLock<String>,
+    sock: Option<socket2::SockAddr>,
     source: io::Error,
 }
 
@@ -134,7 +138,7 @@ impl NetError {
 
     /// The address or path it was for (`127.0.0.1:8080`, `/run/app.sock`, `localhost:7000`).
     pub fn addr(&self) -> &str {
-        &self.addr
+        self.addr.get_or_init(|| show_addr(self.sock.as_ref()))
     }
 
     /// The OS error.
@@ -145,7 +149,7 @@ impl NetError {
 
 impl fmt::Display for NetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.op, self.addr, self.source)
+        write!(f, "{} {}: {}", self.op, self.addr(), self.source)
     }
 }
 
@@ -163,7 +167,25 @@ impl Error {
         match err.into() {
             Self::Io(source) => Self::Net(Box::new(NetError {
                 op,
-                addr: addr.to_string(),
+                addr: std::sync::OnceLock::from(addr.to_string()),
+                sock: None,
+                source,
+            })),
+            other => other,
+        }
+    }
+
+    /// As [`named`](Self::named), for a socket's address, shown only when the error is read.
+    pub(crate) fn named_sock(
+        err: impl Into<Self>,
+        op: &'static str,
+        sock: Option<socket2::SockAddr>,
+    ) -> Self {
+        match err.into() {
+            Self::Io(source) => Self::Net(Box::new(NetError {
+                op,
+                addr: std::sync::OnceLock::new(),
+                sock,
                 source,
             })),
             other => other,
@@ -192,6 +214,18 @@ impl From<Error> for io::Error {
             Error::Net(e) => Self::new(e.source.kind(), *e),
             other => Self::new(other.kind(), other),
         }
+    }
+}
+
+/// A socket address as errors name it: `127.0.0.1:8080`, `[::1]:80` or a socket file's path.
+pub(crate) fn show_addr(addr: Option<&socket2::SockAddr>) -> String {
+    match addr {
+        Some(a) => match (a.as_socket(), a.as_pathname()) {
+            (Some(ip), _) => ip.to_string(),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => "an unnamed socket".to_owned(),
+        },
+        None => "a socket".to_owned(),
     }
 }
 

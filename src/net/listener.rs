@@ -53,17 +53,7 @@ fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&
     }
 }
 
-/// A socket address as errors name it: `127.0.0.1:8080`, `[::1]:80` or a socket file's path.
-pub(crate) fn show_addr(addr: Option<&socket2::SockAddr>) -> String {
-    match addr {
-        Some(a) => match (a.as_socket(), a.as_pathname()) {
-            (Some(ip), _) => ip.to_string(),
-            (None, Some(path)) => path.display().to_string(),
-            (None, None) => "an unnamed socket".to_owned(),
-        },
-        None => "a socket".to_owned(),
-    }
-}
+use crate::error::show_addr;
 
 fn is_out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))

@@ -174,17 +174,16 @@ impl StreamState {
         self.extra = None;
     }
 
-    /// The stream as its errors name it: the peer's address, else the local one, else a
-    /// socket file's path.
-    pub(crate) fn name(&self) -> String {
+    /// The address the stream's errors name: the peer's, else the local one, else a socket
+    /// file's path. (Formatted only if the error is read: see `Error::named_sock`.)
+    pub(crate) fn name(&self) -> Option<socket2::SockAddr> {
         let sock = self.socket.as_ref().map(StreamSocket::sock_ref);
-        let addr = sock.as_ref().and_then(|s| {
+        sock.as_ref().and_then(|s| {
             s.peer_addr()
                 .ok()
                 .filter(|a| a.as_socket().is_some() || a.as_pathname().is_some())
                 .or_else(|| s.local_addr().ok())
-        });
-        super::listener::show_addr(addr.as_ref())
+        })
     }
 
     /// Whether a connect is in flight or its callback has not run yet: the stream neither

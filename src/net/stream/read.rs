@@ -93,7 +93,7 @@ impl Loop {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (0, Err(Error::named(e, "read", s.name()))),
+                Err(e) => (0, Err(Error::named_sock(e, "read", s.name()))),
             };
             let stops = !matches!(event, Ok(Some(())));
             if stops {

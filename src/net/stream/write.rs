@@ -39,10 +39,18 @@ impl StreamState {
         id: HandleId,
         e: &io::Error,
     ) {
+        let nothing_queued = self.queue.is_empty()
+            && !self
+                .extra
+                .as_ref()
+                .is_some_and(|x| matches!(x.shutdown, ShutdownState::Requested(_)));
+        if nothing_queued {
+            return;
+        }
         let mut n = 0;
         let name = self.name();
         self.fail_with(
-            || Error::named(super::copy_io_error(e), "write", &name),
+            || Error::named_sock(super::copy_io_error(e), "write", name.clone()),
             |done| {
                 n += 1;
                 pending.push_back(done_entry(id, done));
@@ -124,7 +132,7 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                let err = Error::named(e, "write", s.name());
+                let err = Error::named_sock(e, "write", s.name());
                 s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
             }
@@ -303,7 +311,7 @@ impl Loop {
             {
                 let result = socket
                     .shutdown_write()
-                    .map_err(|e| Error::named(e, "shutdown", s.name()));
+                    .map_err(|e| Error::named_sock(e, "shutdown", s.name()));
                 s.done_queued += 1;
                 pending.push_back(done_entry(id, Done::Shutdown(req, result)));
             }
