@@ -137,10 +137,13 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
+#[cfg(unix)]
 pub mod dns;
 mod error;
 mod event_loop;
+#[cfg(unix)]
 mod fd_watcher;
+#[cfg(unix)]
 pub mod fs;
 mod handle;
 pub mod http;
@@ -148,6 +151,7 @@ mod loop_watcher;
 pub mod metrics;
 pub mod net;
 mod pool;
+#[cfg(unix)]
 mod signal;
 #[allow(unsafe_code)]
 mod sys;
@@ -159,9 +163,11 @@ pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
+#[cfg(unix)]
 pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use loop_watcher::{Check, Idle, Prepare};
 pub use pool::work::Work;
+#[cfg(unix)]
 pub use signal::Signal;
 pub use timer::Timer;

@@ -459,8 +459,9 @@ fn half_close_peer_sees_eof_and_can_still_write() {
 #[test]
 fn peer_reset_is_a_read_error_and_later_writes_fail() {
     with_timeout(10, || {
-        // A SIGPIPE from here on sets the flag instead of being ignored.
+        // A SIGPIPE from here on sets the flag instead of being ignored (Windows has none).
         let sigpipe = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(unix)]
         signal_hook::flag::register(signal_hook::consts::SIGPIPE, sigpipe.clone()).unwrap();
         let mut lp = Loop::new().unwrap();
         let trace = Trace::new();

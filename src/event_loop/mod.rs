@@ -114,6 +114,7 @@ pub struct Loop {
     /// Pool requests in flight and the pool they go to.
     requests: crate::pool::work::Requests,
     /// Open files: what `fs::File` ids name.
+    #[cfg(unix)]
     files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
     pool_size: Option<usize>,
@@ -163,6 +164,7 @@ impl Loop {
             #[cfg(target_os = "linux")]
             deadline_timer,
             requests: crate::pool::work::Requests::default(),
+            #[cfg(unix)]
             files: crate::fs::FileTable::default(),
             pool_size: b.threadpool_size,
             stop_flag: false,
@@ -610,11 +612,13 @@ impl Loop {
         self.pool_size
     }
 
+    #[cfg(unix)]
     #[inline]
     pub(crate) fn files(&self) -> &crate::fs::FileTable {
         &self.files
     }
 
+    #[cfg(unix)]
     #[inline]
     pub(crate) fn files_mut(&mut self) -> &mut crate::fs::FileTable {
         &mut self.files

@@ -16,6 +16,7 @@ mod socket;
 mod stream;
 mod tcp;
 pub(crate) mod udp;
+#[cfg(unix)]
 mod unix;
 
 pub(crate) use listener::ListenerState;
@@ -24,6 +25,7 @@ pub use stream::write_queue::WriteBuf;
 pub(crate) use stream::{Done, StreamState};
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};
+#[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
 
 /// Size of the loop-owned read buffer every stream read is lent from.

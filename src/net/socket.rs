@@ -18,6 +18,7 @@ const SEND_FLAGS: libc::c_int = 0;
 /// A connected (or connecting) stream socket.
 pub(crate) enum StreamSocket {
     Tcp(mio::net::TcpStream),
+    #[cfg(unix)]
     Unix(mio::net::UnixStream),
 }
 
@@ -25,6 +26,7 @@ impl StreamSocket {
     pub(crate) fn sock_ref(&self) -> SockRef<'_> {
         match self {
             Self::Tcp(s) => SockRef::from(s),
+            #[cfg(unix)]
             Self::Unix(s) => SockRef::from(s),
         }
     }
@@ -32,6 +34,7 @@ impl StreamSocket {
     pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
             Self::Tcp(s) => s,
+            #[cfg(unix)]
             Self::Unix(s) => s,
         }
     }
@@ -39,6 +42,7 @@ impl StreamSocket {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Tcp(s) => (&*s).read(buf),
+            #[cfg(unix)]
             Self::Unix(s) => (&*s).read(buf),
         }
     }
@@ -108,6 +112,7 @@ pub(crate) fn set_nosigpipe(_socket: &Socket) -> io::Result<()> {
 /// A listening socket.
 pub(crate) enum ListenSocket {
     Tcp(mio::net::TcpListener),
+    #[cfg(unix)]
     Unix(mio::net::UnixListener),
 }
 
@@ -115,6 +120,7 @@ impl ListenSocket {
     pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
             Self::Tcp(s) => s,
+            #[cfg(unix)]
             Self::Unix(s) => s,
         }
     }
@@ -122,6 +128,7 @@ impl ListenSocket {
     pub(crate) fn sock_ref(&self) -> SockRef<'_> {
         match self {
             Self::Tcp(s) => SockRef::from(s),
+            #[cfg(unix)]
             Self::Unix(s) => SockRef::from(s),
         }
     }
@@ -130,9 +137,28 @@ impl ListenSocket {
     pub(crate) fn accept(&self) -> io::Result<StreamSocket> {
         let socket = match self {
             Self::Tcp(l) => StreamSocket::Tcp(l.accept()?.0),
+            #[cfg(unix)]
             Self::Unix(l) => StreamSocket::Unix(l.accept()?.0),
         };
         set_nosigpipe(&socket.sock_ref())?;
         Ok(socket)
+    }
+}
+
+/// `SO_REUSEPORT`. Windows has no such option (its `SO_REUSEADDR` lets another process steal
+/// the port, which is not the same), so asking for it there fails with `Unsupported` rather
+/// than being silently ignored.
+pub(crate) fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        socket.set_reuse_port(true)
+    }
+    #[cfg(windows)]
+    {
+        let _ = socket;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT does not exist on Windows: share one listener between loops instead",
+        ))
     }
 }

@@ -145,7 +145,8 @@ impl TcpListenOptions {
     }
 
     /// `SO_REUSEPORT`: several sockets (one per loop thread) share the port; the kernel
-    /// balances connections between them.
+    /// balances connections between them. On Windows, which has no such option, listening with
+    /// it on fails with an `Unsupported` error.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -161,7 +162,7 @@ impl TcpListenOptions {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         socket.set_reuse_address(self.reuse_address)?;
         if self.reuse_port {
-            socket.set_reuse_port(true)?;
+            crate::net::socket::set_reuse_port(&socket)?;
         }
         if let (Some(v6only), SocketAddr::V6(_)) = (self.only_v6, addr) {
             socket.set_only_v6(v6only)?;

@@ -5,16 +5,23 @@
 //! convention of returning `-1` and setting `errno` into `io::Result`. Errors are plain OS errors:
 //! naming the path is the caller's job (see `fs_error`).
 
+#[cfg(unix)]
 pub(crate) mod dns;
 
+#[cfg(unix)]
 use std::ffi::{CString, OsString};
+#[cfg(unix)]
 use std::io;
+#[cfg(unix)]
 use std::os::fd::{IntoRawFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 
 /// Evaluates a libc call (an `unsafe` block at the call site, with its own `SAFETY` line) and
 /// turns a `-1` result into `Err(io::Error::last_os_error())`, as mio's macro of the same name.
+#[cfg(unix)]
 macro_rules! syscall {
     ($call:expr) => {{
         let result = $call;
@@ -52,11 +59,13 @@ pub(crate) fn monotonic_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+#[cfg(unix)]
 /// `path` as a C string, or `InvalidInput` if it contains a NUL byte (no C call could name it).
 pub(crate) fn path_to_cstring(path: &Path) -> io::Result<CString> {
     bytes_to_cstring(path.as_os_str().as_bytes().to_vec())
 }
 
+#[cfg(unix)]
 fn bytes_to_cstring(bytes: Vec<u8>) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
         io::Error::new(
@@ -66,6 +75,7 @@ fn bytes_to_cstring(bytes: Vec<u8>) -> io::Result<CString> {
     })
 }
 
+#[cfg(unix)]
 /// `access(2)`: checks `path` against `mode` (a combination of `libc::R_OK`, `W_OK`, `X_OK`, or
 /// `F_OK` alone) with the real user and group ids, following symlinks.
 pub(crate) fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
@@ -75,6 +85,7 @@ pub(crate) fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 /// `close(2)`, reporting its error (dropping an `OwnedFd` ignores it). `EINTR` counts as closed:
 /// on Linux the descriptor is released even then, and retrying could close a reused one.
 pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
@@ -87,6 +98,7 @@ pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
     }
 }
 
+#[cfg(unix)]
 /// `mkdtemp(3)`: creates a new directory named `prefix` followed by six random characters, mode
 /// 0700, and returns its path. The kernel's `mkdir` makes the name unique, not a check-then-create.
 pub(crate) fn mkdtemp(prefix: &Path) -> io::Result<PathBuf> {
@@ -103,7 +115,7 @@ pub(crate) fn mkdtemp(prefix: &Path) -> io::Result<PathBuf> {
     Ok(PathBuf::from(OsString::from_vec(template)))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -89,7 +89,8 @@ impl UdpBindOptions {
     }
 
     /// `SO_REUSEPORT`: several sockets (e.g. one loop per core) share the port and the kernel
-    /// spreads datagrams among them.
+    /// spreads datagrams among them. On Windows, which has no such option, binding with it on
+    /// fails with an `Unsupported` error.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -159,7 +160,7 @@ impl Loop {
             socket.set_reuse_address(true)?;
         }
         if opts.reuse_port {
-            socket.set_reuse_port(true)?;
+            crate::net::socket::set_reuse_port(&socket)?;
         }
         if let (SocketAddr::V6(_), Some(on)) = (addr, opts.only_v6) {
             socket.set_only_v6(on)?;
