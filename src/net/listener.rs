@@ -1,6 +1,7 @@
 //! The listener core shared by TCP and Unix listeners: batched accepts and the reserve-fd
 //! answer to `EMFILE`.
 
+use crate::sys::errno;
 use std::fs::File;
 use std::io;
 
@@ -54,7 +55,7 @@ fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&
 }
 
 fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    matches!(e.raw_os_error(), Some(errno::EMFILE | errno::ENFILE))
 }
 
 impl HandleState for Box<ListenerState> {

@@ -1,6 +1,7 @@
 //! The mio sources behind streams and listeners, as enums over TCP and Unix, with the few
 //! syscalls the shared core needs (send without `SIGPIPE`, shutdown, connect, accept).
 
+use crate::sys::errno;
 use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 
@@ -47,18 +48,29 @@ impl StreamSocket {
         }
     }
 
+    /// Runs a socket2 call on the socket through mio's `try_io`: on Windows mio re-arms
+    /// readiness only when a call made through it reports `WouldBlock`, so a bare socket2 send
+    /// that would block would leave the stream waiting for a writable event that never comes.
+    /// On Unix `try_io` just calls `f`.
+    fn try_io<T>(&self, f: impl FnOnce(SockRef<'_>) -> io::Result<T>) -> io::Result<T> {
+        match self {
+            Self::Tcp(s) => s.try_io(|| f(SockRef::from(s))),
+            #[cfg(unix)]
+            Self::Unix(s) => s.try_io(|| f(SockRef::from(s))),
+        }
+    }
+
     /// Sends without raising `SIGPIPE`: `sendmsg` for several buffers, `send` for one.
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let sock = self.sock_ref();
-        match bufs {
+        self.try_io(|sock| match bufs {
             [one] => sock.send_with_flags(one, SEND_FLAGS),
             _ => sock.send_vectored_with_flags(bufs, SEND_FLAGS),
-        }
+        })
     }
 
     /// Sends one buffer without raising `SIGPIPE`.
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.sock_ref().send_with_flags(buf, SEND_FLAGS)
+        self.try_io(|sock| sock.send_with_flags(buf, SEND_FLAGS))
     }
 
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
@@ -73,7 +85,7 @@ impl StreamSocket {
     pub(crate) fn is_connected(&self) -> io::Result<bool> {
         match self.sock_ref().peer_addr() {
             Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+            Err(e) if e.raw_os_error() == Some(errno::ENOTCONN) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -89,7 +101,7 @@ pub(crate) fn start_connect(addr: &SockAddr) -> io::Result<(Socket, Option<io::E
     set_nosigpipe(&socket)?;
     let early = match socket.connect(addr) {
         Ok(()) => None,
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
+        Err(e) if errno::connect_in_progress(&e) => None,
         // Anything else is final, `EAGAIN` included: for a Unix socket it means the listener's
         // backlog is full, for TCP that no local port is free (libuv reports both too).
         Err(e) => Some(e),

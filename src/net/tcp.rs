@@ -138,7 +138,9 @@ impl TcpListenOptions {
         self
     }
 
-    /// `SO_REUSEADDR`: rebind a port with connections in `TIME_WAIT`.
+    /// `SO_REUSEADDR`: rebind a port with connections in `TIME_WAIT`. On Windows that is the
+    /// default and `SO_REUSEADDR` means something else (binding a port another socket listens
+    /// on), so the socket option is never set there and this setting has nothing to change.
     pub fn reuse_address(mut self, on: bool) -> Self {
         self.reuse_address = on;
         self
@@ -160,6 +162,10 @@ impl TcpListenOptions {
 
     fn bind(&self, addr: SocketAddr) -> io::Result<Socket> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        // Windows' `SO_REUSEADDR` lets a second socket bind a port in use (port stealing);
+        // rebinding over `TIME_WAIT`, what the option asks for, is Windows' default without
+        // it. So it is never set there, as libuv does.
+        #[cfg(unix)]
         socket.set_reuse_address(self.reuse_address)?;
         if self.reuse_port {
             crate::net::socket::set_reuse_port(&socket)?;

@@ -66,7 +66,7 @@ pub(crate) fn disconnect(sock: &mio::net::UdpSocket) -> io::Result<()> {
     match syscall!(unsafe { libc::connect(fd, &addr, len) }) {
         Ok(_) => Ok(()),
         // BSDs report this but dissolve the association anyway (libuv ignores it too).
-        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(super::errno::EAFNOSUPPORT) => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -34,12 +34,19 @@ macro_rules! syscall {
 }
 
 mod dgram;
+pub(crate) mod errno;
 #[cfg(target_os = "linux")]
 mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) use timerfd::DeadlineTimer;
 
 pub(crate) use dgram::{disconnect, recv_from};
+
+/// Whether a short stream read means the socket is drained, so the readiness cache can be
+/// cleared without another read. True for epoll and kqueue, whose edge comes again with new
+/// data. False for mio's Windows backend: it re-arms a socket only after a read through it has
+/// returned `WouldBlock`, so clearing on a short read would stall the stream for good.
+pub(crate) const SHORT_READ_DRAINS: bool = cfg!(not(windows));
 
 /// `clock_gettime(CLOCK_MONOTONIC)` in ns: the clock `Instant` reads on Linux, without
 /// `Instant`'s `Duration` arithmetic, which cost more than the read itself on every iteration.

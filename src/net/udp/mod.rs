@@ -2,6 +2,7 @@
 
 mod send;
 
+use crate::sys::errno;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::Location;
@@ -270,7 +271,7 @@ impl Loop {
                 }
                 Err(e) => Err(Error::Io(e)),
                 Ok(d) if d.truncated => {
-                    Err(Error::Io(io::Error::from_raw_os_error(libc::EMSGSIZE)))
+                    Err(Error::Io(io::Error::from_raw_os_error(errno::EMSGSIZE)))
                 }
                 Ok(d) => {
                     counters.bytes_read += d.len as u64;
@@ -425,7 +426,7 @@ impl UdpSocket {
     pub fn connect(self, lp: &mut Loop, addr: SocketAddr) -> Result<()> {
         let u = lp.udp_data(self.0)?;
         if u.connected {
-            return Err(Error::Io(io::Error::from_raw_os_error(libc::EISCONN)));
+            return Err(Error::Io(io::Error::from_raw_os_error(errno::EISCONN)));
         }
         self.with_sock(lp, |s| s.connect(addr))?;
         lp.udp_data(self.0)?.connected = true;
@@ -440,7 +441,7 @@ impl UdpSocket {
     /// picks a new one), as with libuv; bind an explicit port to keep it.
     pub fn disconnect(self, lp: &mut Loop) -> Result<()> {
         if !lp.udp_data(self.0)?.connected {
-            return Err(Error::Io(io::Error::from_raw_os_error(libc::ENOTCONN)));
+            return Err(Error::Io(io::Error::from_raw_os_error(errno::ENOTCONN)));
         }
         self.with_sock(lp, crate::sys::disconnect)?;
         lp.udp_data(self.0)?.connected = false;
