@@ -42,7 +42,7 @@ use crate::metrics::{Counters, Instruments};
 use crate::timer::queue::TimerQueue;
 
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) const TIMERFD_TOKEN: Token = Token(usize::MAX - 2);
 
 /// How [`Loop::run_mode`] runs.
@@ -109,7 +109,7 @@ pub struct Loop {
     /// Posts from [`LocalSender`]s, for the pending phase.
     local: Rc<LocalQueue>,
     clock: Clock,
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
     deadline_timer: crate::sys::DeadlineTimer,
     /// Pool requests in flight and the pool they go to.
     requests: crate::pool::work::Requests,
@@ -142,7 +142,7 @@ impl Loop {
     pub(crate) fn from_builder(b: &LoopBuilder) -> std::io::Result<Self> {
         let io = IoRegistry::new(Poll::new()?);
         let remote = Remote::new(io.loop_registry())?;
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
         let deadline_timer = crate::sys::DeadlineTimer::new(io.loop_registry(), TIMERFD_TOKEN)?;
         let clock = Clock::new();
         Ok(Self {
@@ -161,7 +161,7 @@ impl Loop {
             inbox: VecDeque::new(),
             local: Rc::default(),
             clock,
-            #[cfg(target_os = "linux")]
+            #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
             deadline_timer,
             requests: crate::pool::work::Requests::default(),
             #[cfg(unix)]
