@@ -67,6 +67,12 @@
 //! On Linux the poll wait is backed by a `timerfd`, so timers fire within microseconds of their
 //! deadline rather than epoll's millisecond granularity. The wait is measured from the real
 //! time, so a timer that fell due during a long callback runs right after it, without a wait.
+//! Elsewhere (kqueue on macOS and the BSDs, IOCP on Windows, and Linux built with the
+//! `portable-fallbacks` feature) there is no timerfd: the poller's own timeout is the wait.
+//! kqueue takes it to the nanosecond; epoll and IOCP take whole milliseconds, and mio rounds a
+//! fraction *up*, so a timer never fires early and a sub-millisecond remainder never becomes a
+//! zero timeout polled in a spin. A wake-up that still comes before the deadline finds no timer
+//! due and waits again for the rest; timers are then late by up to the platform's granularity.
 //!
 //! **Metrics.** Counters are always on; [`Loop::metrics`] snapshots them with utilization (as
 //! Node's ELU), the [lag monitor](Loop::monitor_lag)'s histogram, every timer's lateness and,
@@ -127,7 +133,11 @@
 //! closing; reading again reports EOF again. Write, shutdown and connect callbacks run exactly
 //! once, in the pending phase — or, if the stream is closed first, with [`Error::Canceled`] in
 //! the close phase before the close callback. Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`.
+//! wake-up. Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
+//! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
+//! signals. On Windows mio re-arms a socket only after an
+//! I/O call through it reported `WouldBlock`: there, a short read does not end the batch (the
+//! stream reads until `WouldBlock`), and every send goes through mio's `try_io`.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.

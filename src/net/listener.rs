@@ -55,7 +55,7 @@ fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&
 }
 
 fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(errno::EMFILE | errno::ENFILE))
+    errno::out_of_descriptors(e)
 }
 
 impl HandleState for Box<ListenerState> {

@@ -11,9 +11,11 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 /// `send` flags: `MSG_NOSIGNAL` makes a write to a reset peer fail with `EPIPE` instead of
 /// killing the process with `SIGPIPE` (std ignores SIGPIPE in binaries, but not for a library's
 /// users, and libuv leaves it to the application).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// FreeBSD has it too; macOS has `SO_NOSIGPIPE` instead (see `set_nosigpipe`); Windows has no
+/// signals.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 const SEND_FLAGS: libc::c_int = 0;
 
 /// A connected (or connecting) stream socket.

@@ -5,8 +5,6 @@
 
 #[cfg(unix)]
 mod codes {
-    pub(crate) const EMFILE: i32 = libc::EMFILE;
-    pub(crate) const ENFILE: i32 = libc::ENFILE;
     pub(crate) const EMSGSIZE: i32 = libc::EMSGSIZE;
     pub(crate) const EISCONN: i32 = libc::EISCONN;
     pub(crate) const ENOTCONN: i32 = libc::ENOTCONN;
@@ -17,17 +15,26 @@ mod codes {
 #[cfg(windows)]
 mod codes {
     use windows_sys::Win32::Networking::WinSock as ws;
-    pub(crate) const EMFILE: i32 = ws::WSAEMFILE;
-    /// Winsock has no system-wide table limit distinct from the per-process one.
-    pub(crate) const ENFILE: i32 = ws::WSAEMFILE;
     pub(crate) const EMSGSIZE: i32 = ws::WSAEMSGSIZE;
     pub(crate) const EISCONN: i32 = ws::WSAEISCONN;
     pub(crate) const ENOTCONN: i32 = ws::WSAENOTCONN;
     pub(crate) const EDESTADDRREQ: i32 = ws::WSAEDESTADDRREQ;
-    pub(crate) const EAFNOSUPPORT: i32 = ws::WSAEAFNOSUPPORT;
 }
 
 pub(crate) use codes::*;
+
+/// Whether `err` says the process (`EMFILE`) or the system (`ENFILE`) ran out of descriptors;
+/// Winsock has one code for both, `WSAEMFILE`.
+pub(crate) fn out_of_descriptors(err: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    }
+    #[cfg(windows)]
+    {
+        err.raw_os_error() == Some(windows_sys::Win32::Networking::WinSock::WSAEMFILE)
+    }
+}
 
 /// Whether `err`, from a non-blocking `connect`, means "still connecting" rather than failed.
 /// Unix says `EINPROGRESS`; Winsock says `WSAEWOULDBLOCK` (and `WSAEINPROGRESS` only for a
