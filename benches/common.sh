@@ -49,13 +49,28 @@ need_valgrind() {
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } >&2
 }
 
+# build_bench_tools <root> <json file> <bin...>: builds the named programs of the
+# evloop-bench-tools package (benches/tools: the load client and the raw mio peers) in release,
+# appending cargo's JSON messages to <json file> for `artifact`; status 1 if the build failed.
+build_bench_tools() {
+    local root=$1 json=$2 bin
+    shift 2
+    local args=()
+    for bin in "$@"; do args+=(--bin "$bin"); done
+    (cd "$root" && timeout 1200 cargo build --release -p evloop-bench-tools "${args[@]}" \
+        --message-format=json) >>"$json"
+}
+
 # build_net_bins <root> <scratch dir>: builds the networking benchmark programs in release and
 # sets client, mio_bin, peer_workloads and evloop_echo to their paths (exits on failure).
 build_net_bins() {
     local root=$1 scratch=$2
     log "building (release): net_client, mio_echo, peer_workloads, examples/echo"
-    (cd "$root" && timeout 1200 cargo bench --no-run --bench net_client --bench mio_echo \
-        --bench peer_workloads --message-format=json) >"$scratch/cargo.json" 2>"$scratch/cargo.err" ||
+    : >"$scratch/cargo.json"
+    build_bench_tools "$root" "$scratch/cargo.json" net_client mio_echo 2>"$scratch/cargo.err" ||
+        { tail -n 20 "$scratch/cargo.err" >&2; log "building benches/tools failed"; exit 1; }
+    (cd "$root" && timeout 1200 cargo bench --no-run --bench peer_workloads --message-format=json) \
+        >>"$scratch/cargo.json" 2>"$scratch/cargo.err" ||
         { tail -n 20 "$scratch/cargo.err" >&2; log "cargo bench --no-run failed"; exit 1; }
     (cd "$root" && timeout 1200 cargo build --release --example echo --message-format=json) \
         >>"$scratch/cargo.json" 2>"$scratch/cargo.err" ||

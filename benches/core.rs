@@ -9,6 +9,10 @@ use std::cell::Cell;
 #[cfg(not(target_os = "macos"))]
 use std::rc::Rc;
 #[cfg(not(target_os = "macos"))]
+use std::sync::Arc;
+#[cfg(not(target_os = "macos"))]
+use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(not(target_os = "macos"))]
 use std::time::Duration;
 
 #[cfg(not(target_os = "macos"))]
@@ -150,8 +154,44 @@ fn posts(c: &mut Criterion) {
     g.finish();
 }
 
+/// libuv's `async_pummel` beside the posts: one thread sends to an async handle as fast as it
+/// can (the sends coalesce), and the loop counts the wake-ups until the thread's last send.
 #[cfg(not(target_os = "macos"))]
-criterion_group!(benches, loop_count, timers, queues, posts);
+fn async_sends(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let mut g = c.benchmark_group("cross_thread");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(20);
+    g.bench_function("async_sends_from_one_thread", |b| {
+        b.iter_batched(
+            || Loop::new().expect("loop"),
+            |mut lp| {
+                let done = Arc::new(AtomicBool::new(false));
+                let seen = done.clone();
+                let handle = lp.async_handle(move |lp, h| {
+                    if seen.load(Ordering::Acquire) {
+                        h.close(lp, |_| {}).expect("close");
+                    }
+                });
+                let notifier = handle.notifier(&lp).expect("notifier");
+                let t = std::thread::spawn(move || {
+                    for _ in 0..N {
+                        notifier.send().expect("send");
+                    }
+                    done.store(true, Ordering::Release);
+                    notifier.send().expect("send");
+                });
+                lp.run().expect("run");
+                t.join().expect("sender");
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+#[cfg(not(target_os = "macos"))]
+criterion_group!(benches, loop_count, timers, queues, posts, async_sends);
 #[cfg(not(target_os = "macos"))]
 criterion_main!(benches);
 

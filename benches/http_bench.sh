@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # HTTP hello-world throughput: examples/http (one loop) against Node's `http` (one loop) and a
-# raw mio HTTP loop (benches/peers/mio_http.rs, the no-abstraction limit).
+# raw mio HTTP loop (benches/tools/src/bin/mio_http.rs, the no-abstraction limit).
 #
 #   bash benches/http_bench.sh            # 3 rounds, 5 s per run; RUNS=5 DUR=10 for more
 #
@@ -19,11 +19,11 @@ RUNS=${RUNS:-3}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v node >/dev/null || { echo "node is required for the peer" >&2; exit 1; }
 cargo build --release --example http 2>&1 | tail -1
-# The raw mio HTTP loop (the no-abstraction limit): locate the bench binary cargo builds.
+# The raw mio HTTP loop (the no-abstraction limit), from benches/tools.
 # shellcheck source=benches/common.sh
 source benches/common.sh
 cargo_json=$(mktemp)
-cargo bench --no-run --bench mio_http --message-format=json >"$cargo_json" 2>/dev/null || true
+build_bench_tools . "$cargo_json" mio_http 2>/dev/null || true
 mio_http=$(artifact "$cargo_json" mio_http)
 rm -f "$cargo_json"
 [ -x "$mio_http" ] || { echo "building the mio_http peer failed" >&2; exit 1; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deterministic HTTP benchmark: user-space instructions per request, counted by callgrind, for
-# examples/http against the raw mio HTTP loop (benches/peers/mio_http.rs), pipelined hello world.
+# examples/http against the raw mio HTTP loop (mio_http in benches/tools), pipelined hello world.
 #
 #   bash benches/http_instructions.sh
 #
@@ -20,7 +20,7 @@ need_valgrind
 scratch_and_cleanup
 
 cargo build --release --example http 2>&1 | tail -n 1 >&2
-cargo bench --no-run --bench mio_http --message-format=json >"$tmp/cargo.json" 2>/dev/null || true
+build_bench_tools . "$tmp/cargo.json" mio_http 2>/dev/null || true
 mio_http=$(artifact "$tmp/cargo.json" mio_http)
 [[ -x $mio_http ]] || { log "building the mio_http peer failed"; exit 1; }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Networking benchmarks: evloop's echo server against libuv, Node and a raw mio loop, all driven
-# by the same client (benches/net_client.rs), plus tcp_write_batch and memory per idle connection.
+# by the same client (net_client in benches/tools), plus tcp_write_batch and memory per idle
+# connection.
 #
 #   bash benches/net_bench.sh [--quick] [case...]
 #

@@ -7,12 +7,12 @@
 #
 # Wall-clock rates on a small shared VM swing by more than the differences being measured; an
 # instruction count does not. Each server runs under `valgrind --tool=callgrind` twice, serving a
-# small and a large fixed amount of work from benches/net_client.rs (`--max-ops`); the difference
-# of the two totals divided by the difference in work removes start-up and shutdown, leaving the
-# cost of one round trip (pingpong) or one connection (pound). tcp_write_batch counts the main
-# thread only (the reader thread is not part of the writer's cost) for 100 000 and 1 000 000
-# writes. Kernel time is not counted: the syscalls per unit are the same or fewer for evloop
-# (see BENCHMARKS.md), so fewer instructions means less CPU per unit.
+# small and a large fixed amount of work from net_client (benches/tools, `--max-ops`); the
+# difference of the two totals divided by the difference in work removes start-up and shutdown,
+# leaving the cost of one round trip (pingpong) or one connection (pound). tcp_write_batch counts
+# the main thread only (the reader thread is not part of the writer's cost) for 100 000 and
+# 1 000 000 writes. Kernel time is not counted: the syscalls per unit are the same or fewer for
+# evloop (see BENCHMARKS.md), so fewer instructions means less CPU per unit.
 # Every load is bounded by --max-ops and a timeout; everything is on 127.0.0.1.
 set -euo pipefail
 

@@ -7,9 +7,13 @@
 use std::cell::Cell;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use evloop::dns::{self, Hints, SocketType};
+use evloop::net::ReadEvent;
+use evloop::process::{Command, Stdio};
 use evloop::{Handle, Loop, Timer, fs};
 
 type Workload = fn(u64) -> (u64, Duration);
@@ -18,6 +22,8 @@ const WORKLOADS: &[(&str, u64, Workload)] = &[
     ("loop_count", 10_000_000, loop_count),
     ("million_timers", 1_000_000, million_timers),
     ("posts", 1_000_000, posts),
+    ("async_pummel", 1_000_000, async_pummel),
+    ("async_pingpong", 100_000, async_pingpong),
     ("immediates", 1_000_000, immediates),
     ("next_tick", 1_000_000, next_tick),
     ("microtasks", 1_000_000, microtasks),
@@ -29,6 +35,8 @@ const WORKLOADS: &[(&str, u64, Workload)] = &[
     ("fs_stat_32", 100_000, |n| fs_stat(n, 32)),
     ("getaddrinfo", 20_000, getaddrinfo),
     ("tcp_write_batch", 1_000_000, tcp_write_batch),
+    ("spawn", 2_000, spawn),
+    ("pipe_1g", 1024, pipe_1g),
 ];
 
 fn main() -> ExitCode {
@@ -144,6 +152,87 @@ fn posts(n: u64) -> (u64, Duration) {
     producer.join().expect("producer");
     assert_eq!(COUNT.with(Cell::get), n);
     (n, elapsed)
+}
+
+/// A second thread sends to an async handle n times as fast as it can; the callback counts
+/// wake-ups (stderr). After its last counted send the thread raises a flag and sends once more
+/// (not counted); the callback that sees the flag stops the clock. As libuv's `async_pummel`.
+fn async_pummel(n: u64) -> (u64, Duration) {
+    let mut lp = new_loop();
+    let finished = Arc::new(AtomicBool::new(false));
+    let wakeups = Rc::new(Cell::new(0u64));
+    let end = Rc::new(Cell::new(None));
+    let (f, w, e) = (finished.clone(), wakeups.clone(), end.clone());
+    let handle = lp.async_handle(move |lp, h| {
+        w.set(w.get() + 1);
+        if f.load(Ordering::Acquire) {
+            e.set(Some(Instant::now()));
+            h.close(lp, |_| {}).expect("close");
+        }
+    });
+    let notifier = handle.notifier(&lp).expect("notifier");
+    let start = Instant::now();
+    let sender = std::thread::spawn(move || {
+        for _ in 0..n {
+            notifier.send().expect("send");
+        }
+        finished.store(true, Ordering::Release);
+        notifier.send().expect("send");
+    });
+    lp.run().expect("run");
+    sender.join().expect("sender");
+    eprintln!("async_pummel: {n} sends, {} wake-ups", wakeups.get());
+    (n, end.get().expect("the flag was seen") - start)
+}
+
+/// Two loops on two threads, each with an async handle; each callback sends to the other
+/// loop's handle, n round trips in all (libuv's `async1` benchmark: the cost of a wake-up that
+/// cannot coalesce).
+fn async_pingpong(n: u64) -> (u64, Duration) {
+    let (to_main_tx, to_main_rx) = std::sync::mpsc::channel::<evloop::Notifier>();
+    let (to_worker_tx, to_worker_rx) = std::sync::mpsc::channel::<evloop::Notifier>();
+    let worker = std::thread::spawn(move || {
+        let mut lp = new_loop();
+        let to_main: Rc<Cell<Option<evloop::Notifier>>> = Rc::default();
+        let tm = to_main.clone();
+        let handle = lp.async_handle(move |lp, h| {
+            let Some(main) = tm.take() else { return };
+            if main.send().is_err() {
+                // The main side is done and closed its handle.
+                h.close(lp, |_| {}).expect("close");
+                return;
+            }
+            tm.set(Some(main));
+        });
+        to_main_tx
+            .send(handle.notifier(&lp).expect("notifier"))
+            .expect("hand over");
+        to_main.set(Some(to_worker_rx.recv().expect("main's notifier")));
+        lp.run().expect("run");
+    });
+    let mut lp = new_loop();
+    let to_worker = to_main_rx.recv().expect("worker's notifier");
+    let r = Rc::new(Cell::new(0u64));
+    let end = Rc::new(Cell::new(None));
+    let e = end.clone();
+    let tw = to_worker.clone();
+    let handle = lp.async_handle(move |lp, h| {
+        r.set(r.get() + 1);
+        if r.get() == n {
+            e.set(Some(Instant::now()));
+            h.close(lp, |_| {}).expect("close");
+        }
+        // After the close this send lets the worker see the closed handle and stop.
+        tw.send().expect("send");
+    });
+    to_worker_tx
+        .send(handle.notifier(&lp).expect("notifier"))
+        .expect("hand over");
+    let start = Instant::now();
+    to_worker.send().expect("first send");
+    lp.run().expect("run");
+    worker.join().expect("worker");
+    (n, end.get().expect("all rounds ran") - start)
 }
 
 /// From one callback, queue n immediates each bumping a counter.
@@ -361,4 +450,63 @@ fn tcp_write_batch(n: u64) -> (u64, Duration) {
     assert_eq!(WRITES_DONE.with(Cell::get), n);
     assert_eq!(reader.join().expect("reader"), n * 13);
     (n, end - start)
+}
+
+/// libuv's spawn benchmark, on `true`: n children one after another, each spawned from the
+/// previous one's exit callback (stdio ignored), each closed in its exit callback.
+fn spawn(n: u64) -> (u64, Duration) {
+    fn next(lp: &mut Loop, cmd: Rc<Command>, left: Rc<Cell<u64>>) {
+        if left.get() == 0 {
+            return;
+        }
+        left.set(left.get() - 1);
+        let c = Rc::clone(&cmd);
+        lp.spawn(&cmd, move |lp, p, status| {
+            assert!(status.success(), "{status}");
+            p.close(lp, |_| {}).expect("close");
+            next(lp, c, left);
+        })
+        .expect("spawn true");
+    }
+    let mut lp = new_loop();
+    let mut cmd = Command::new("true");
+    cmd.stdin(Stdio::Ignore)
+        .stdout(Stdio::Ignore)
+        .stderr(Stdio::Ignore);
+    let start = Instant::now();
+    next(&mut lp, Rc::new(cmd), Rc::new(Cell::new(n)));
+    lp.run().expect("run");
+    (n, start.elapsed())
+}
+
+/// Pipe throughput from a child: `head -c <n MiB> /dev/zero` read through its stdout pipe
+/// until EOF and its exit. ops = MiB.
+fn pipe_1g(mib: u64) -> (u64, Duration) {
+    let mut lp = new_loop();
+    let total = Rc::new(Cell::new(0u64));
+    let mut cmd = Command::new("head");
+    cmd.args(["-c", &(mib << 20).to_string(), "/dev/zero"])
+        .stdin(Stdio::Ignore)
+        .stdout(Stdio::Pipe);
+    let start = Instant::now();
+    let child = lp
+        .spawn(&cmd, |lp, p, status| {
+            assert!(status.success(), "{status}");
+            p.close(lp, |_| {}).expect("close");
+        })
+        .expect("spawn head");
+    let t = Rc::clone(&total);
+    child
+        .stdout()
+        .expect("a stdout pipe")
+        .read_start(&mut lp, move |lp, pipe, ev| match ev {
+            ReadEvent::Data(b) => t.set(t.get() + b.len() as u64),
+            ReadEvent::Eof => pipe.close(lp, |_| {}).expect("close"),
+            ReadEvent::Error(e) => panic!("read: {e}"),
+        })
+        .expect("read");
+    lp.run().expect("run");
+    let elapsed = start.elapsed();
+    assert_eq!(total.get(), mib << 20);
+    (mib, elapsed)
 }

@@ -30,8 +30,9 @@
 //! This is the contract `tests/` pins, sentence by sentence.
 //!
 //! **Iteration.** [`Loop::run`] (mode [`RunMode::Default`]) first updates the cached clock and
-//! runs due timers once (only if the loop is alive and not stopped; liveness is not re-checked
-//! after this pass, so a loop whose only handle was a 0 ms timer still makes one iteration).
+//! runs due timers once (only if the loop is alive and not stopped — a task drained as `run`
+//! starts may stop it and skip the pass; liveness is not re-checked after this pass, so a loop
+//! whose only handle was a 0 ms timer still makes one iteration).
 //! Then, while the loop is alive and not stopped, each iteration runs:
 //!
 //! 1. **pending** — callbacks deferred by earlier work (write completions, connect errors,
@@ -49,7 +50,10 @@
 //! close) the loop drains the next-tick queue ([`Loop::next_tick`]) and then the microtask queue
 //! ([`Loop::queue_microtask`]), repeating until both are empty, as Node ≥ 11 does. Work queued
 //! during a drain runs in that drain; a microtask's own microtasks run before the next-ticks it
-//! queued. Tasks queued before `run` drain when `run` starts, before the first phase.
+//! queued. Tasks queued before `run` drain when `run` starts, before the first phase. The
+//! builder's [tick cap](LoopBuilder::max_ticks_per_drain) bounds next-ticks only: a drain that
+//! hits it leaves the remaining next-ticks for the next drain point but still runs the
+//! microtasks queued so far.
 //!
 //! **Snapshots.** Each phase runs what was queued when it began: an immediate queued by an
 //! immediate runs next iteration; a watcher started during its own phase's pass first runs in
@@ -59,8 +63,8 @@
 //!
 //! **Timers.** Timers fire strictly by due time, then start order (restarting gives a new start
 //! order). This follows libuv, not Node (which keeps one list per duration and can run a later
-//! deadline first). Timers start from the *cached* clock ([`Loop::now`]); after blocking inside a
-//! callback, call [`Loop::update_time`] first or the timer fires early by the blocked time.
+//! deadline first). [`Timer::restart`] re-arms a live timer with a new duration, repeat and
+//! (with [`Timer::restart_with`]) callback, as libuv's `uv_timer_start` on an active timer.
 //! A repeating timer is rescheduled from the pass's time *before* its callback runs and skips
 //! missed periods. Clearing a timer that is due in the current pass but has not run yet prevents
 //! its call. Huge timeouts saturate and never fire; a single poll wait is capped at ~24 days.
@@ -73,6 +77,15 @@
 //! fraction *up*, so a timer never fires early and a sub-millisecond remainder never becomes a
 //! zero timeout polled in a spin. A wake-up that still comes before the deadline finds no timer
 //! due and waits again for the rest; timers are then late by up to the platform's granularity.
+//!
+//! **Clock.** Timers start from the loop's *cached* clock ([`Loop::now`]), which the loop
+//! refreshes at three points of every iteration: when poll returns, and when the timer phase
+//! begins and ends. A refresh point only marks the cache stale; the first read after it
+//! (starting a timer, [`Loop::now`], the timer phase) takes the time, and every read until the
+//! next point sees that same time — the same rule whether or not any fd (even an unref'd one)
+//! or other timer is registered, and an iteration that needs no time reads no clock. So timers
+//! started in one stretch tie, and a callback that blocks after the time was taken starts later
+//! timers early by the blocked time: call [`Loop::update_time`] first (libuv's rule).
 //!
 //! **Metrics.** Counters are always on; [`Loop::metrics`] snapshots them with utilization (as
 //! Node's ELU), the [lag monitor](Loop::monitor_lag)'s histogram, every timer's lateness and,
@@ -87,8 +100,11 @@
 //! [`RunMode::NoWait`] never blocks. Both run one iteration (so a repeating timer at most once).
 //!
 //! **Liveness.** The loop is alive while it has an active *ref'd* handle, an in-flight request,
-//! a pending or closing callback, a queued immediate, task or [local post](LocalSender), or a
-//! ref'd [`LoopSender`] (see there). [`Handle::unref`] makes a handle stop counting; it keeps working while something
+//! a pending or closing callback, a queued ref'd immediate, a queued task or [local
+//! post](LocalSender), or a ref'd [`LoopSender`] (see there). An [unref'd](Immediate::unref)
+//! immediate (Node's `immediate.unref()`) neither keeps the loop alive nor makes poll
+//! non-blocking; it runs in the check phase of an iteration something else brings about.
+//! [`Handle::unref`] makes a handle stop counting; it keeps working while something
 //! else keeps the loop alive. [`Loop::active_handles`] lists every live handle with the
 //! `file:line` that created it.
 //!
@@ -97,7 +113,9 @@
 //! returns; called before `run`, that `run` returns at once without running any callback.
 //!
 //! **Close.** [`Handle::close`] stops the handle at once and runs its close callback in the close
-//! phase, once — never inside the `close` call. Requests still pending on the handle get their
+//! phase, once — never inside the `close` call. The close callbacks of one close phase run last
+//! closed, first called (libuv pushes its closing list at the head), each followed by the task
+//! drain; a handle closed during the close phase waits for the next one. Requests still pending on the handle get their
 //! callbacks with [`Error::Canceled`] before the close callback. Slots are reused only after the
 //! close phase, and ids carry a generation, so a stale id is an [`Error::StaleHandle`], never a
 //! panic or another handle.
@@ -116,7 +134,11 @@
 //!
 //! **Posts.** A [`LoopSender`] post from another thread runs in the poll phase, in send order;
 //! a [`LocalSender`] post (loop thread, no `&mut Loop` needed, e.g. from a `Drop`) runs in the
-//! next pending phase, in post order. Neither ever runs inside the `post` call.
+//! next pending phase, in post order. Neither ever runs inside the `post` call. An
+//! [`AsyncHandle`]'s callback runs in the poll phase, in order with the posts around it, once
+//! for however many [`Notifier::send`]s came before the loop got to it (libuv's `uv_async_t`
+//! rule); a send made after the call began brings one more call, and none runs after the
+//! handle is closed.
 //!
 //! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
 //! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
@@ -132,12 +154,27 @@
 //! them again). Read data is lent from one loop-owned 64 KiB buffer. EOF stops reading without
 //! closing; reading again reports EOF again. Write, shutdown and connect callbacks run exactly
 //! once, in the pending phase — or, if the stream is closed first, with [`Error::Canceled`] in
-//! the close phase before the close callback. Listeners accept at most 32 connections per
+//! the close phase before the close callback. A stream's connect callback runs before any of
+//! its read callbacks, even when the handshake and the peer's first bytes (or the refusal)
+//! arrive in one poll; after a failed connect no read callback runs, and writes and a shutdown
+//! queued behind it get [`Error::Canceled`] after the connect callback, which alone carries the
+//! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
+//! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
+//! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
 //! wake-up. Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
 //! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
-//! signals. On Windows mio re-arms a socket only after an
-//! I/O call through it reported `WouldBlock`: there, a short read does not end the batch (the
-//! stream reads until `WouldBlock`), and every send goes through mio's `try_io`.
+//! signals. On Windows mio re-arms a socket only after an I/O call through it reported
+//! `WouldBlock`: there, a short read does not end the batch (the stream reads until
+//! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`] and [`Tty`] are the same stream core over a
+//! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
+//! to ignored if it had its default action).
+//!
+//! **Processes and fs events.** A child's exit callback runs once, in the poll phase (the
+//! pending phase where it was found by the `SIGCHLD` fallback's first look); an active
+//! [`Process`] keeps the loop alive until then, and becomes inactive, not closed, after it.
+//! File-system events ([`fs_event`]) run in the poll phase, each in the order the kernel
+//! reported it; an active watch keeps the loop alive. Every fd the loop opens is
+//! close-on-exec.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
@@ -152,20 +189,24 @@ pub mod dns;
 mod error;
 mod event_loop;
 #[cfg(unix)]
-mod fd_watcher;
-#[cfg(unix)]
 pub mod fs;
+#[cfg(target_os = "linux")] // inotify; not ported to kqueue or Windows
+pub mod fs_event;
 mod handle;
 pub mod http;
-mod loop_watcher;
 pub mod metrics;
 pub mod net;
+#[cfg(target_os = "linux")] // pipe2/dup3 through sys::process
+mod pipe;
 mod pool;
-#[cfg(unix)]
-mod signal;
+#[cfg(target_os = "linux")] // clone(CLONE_VFORK), pidfds, pipe2; not ported yet
+pub mod process;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
+#[cfg(target_os = "linux")]
+mod tty;
+mod watcher;
 
 pub use error::{Error, Result};
 pub use event_loop::builder::LoopBuilder;
@@ -173,11 +214,15 @@ pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
-#[cfg(unix)]
-pub use fd_watcher::{Interest, Readiness, Watcher};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
-pub use loop_watcher::{Check, Idle, Prepare};
+#[cfg(target_os = "linux")]
+pub use pipe::{Pipe, StdStream};
 pub use pool::work::Work;
-#[cfg(unix)]
-pub use signal::Signal;
+#[cfg(target_os = "linux")]
+pub use process::Process;
 pub use timer::Timer;
+#[cfg(target_os = "linux")]
+pub use tty::{Tty, TtyMode, tty_reset_mode};
+pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};
+#[cfg(unix)]
+pub use watcher::{Interest, Readiness, Signal, Watcher};

@@ -123,3 +123,58 @@ fn pending_immediates_keep_the_loop_alive_until_cleared() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn an_unrefd_immediate_neither_keeps_the_loop_alive_nor_runs_alone() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let ran = Counter::new();
+        let r = ran.clone();
+        let im = lp.set_immediate(move |_| {
+            r.inc();
+        });
+        assert_eq!(im.has_ref(&lp), Some(true));
+        assert!(im.unref(&mut lp));
+        assert_eq!(im.has_ref(&lp), Some(false));
+        assert!(!lp.alive());
+        lp.run().unwrap();
+        assert_eq!(
+            ran.get(),
+            0,
+            "the loop exited first, as Node's process would"
+        );
+        // Ref'd again, it runs.
+        assert!(im.set_ref(&mut lp, true));
+        lp.run().unwrap();
+        assert_eq!(ran.get(), 1);
+        assert_eq!(im.has_ref(&lp), None, "ran");
+        assert!(!im.unref(&mut lp));
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn an_unrefd_immediate_runs_in_the_check_phase_of_an_iteration_something_else_brings() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let start = Instant::now();
+        let t = trace.clone();
+        lp.set_timeout(Duration::from_millis(30), move |_, _| {
+            t.borrow_mut().push(("timer", start.elapsed()));
+        });
+        let t = trace.clone();
+        let im = lp.set_immediate(move |_| t.borrow_mut().push(("immediate", start.elapsed())));
+        im.unref(&mut lp);
+        lp.run().unwrap();
+        let got = trace.borrow().clone();
+        // Not a reason to skip the poll wait: the iteration that the timer ends runs it,
+        // in its check phase, before that iteration's timer phase.
+        assert_eq!(
+            got.iter().map(|e| e.0).collect::<Vec<_>>(),
+            ["immediate", "timer"]
+        );
+        assert!(got[0].1 >= Duration::from_millis(30), "{got:?}");
+        assert_clean(&lp);
+    });
+}

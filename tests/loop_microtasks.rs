@@ -165,3 +165,45 @@ fn a_tick_cap_lets_the_loop_make_progress() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn a_tick_cap_bounds_ticks_only_and_microtasks_queued_so_far_still_drain() {
+    with_timeout(10, || {
+        let mut lp = Loop::builder().max_ticks_per_drain(2).build().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        lp.set_timeout(Duration::ZERO, move |_, _| t.push("timer"));
+        let t = trace.clone();
+        lp.set_immediate(move |_| t.push("immediate"));
+        for i in 1..=4 {
+            let t = trace.clone();
+            lp.next_tick(move |_| t.push(format!("tick {i}")));
+        }
+        let t = trace.clone();
+        lp.queue_microtask(move |lp| {
+            t.push("micro");
+            // A microtask's own microtask runs in the same drain; its next-tick waits for the
+            // next drain point, behind the ticks the cap held back.
+            let t2 = t.clone();
+            lp.queue_microtask(move |_| t2.push("micro's micro"));
+            lp.next_tick(move |_| t.push("micro's tick"));
+        });
+        lp.run().unwrap();
+        assert_eq!(
+            trace.take(),
+            [
+                "tick 1",
+                "tick 2",
+                "micro",
+                "micro's micro",
+                "timer",
+                "tick 3",
+                "tick 4",
+                // The cap again: two ticks per drain.
+                "immediate",
+                "micro's tick"
+            ]
+        );
+        assert_clean(&lp);
+    });
+}

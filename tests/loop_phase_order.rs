@@ -162,3 +162,115 @@ fn a_watcher_stopped_during_the_pass_does_not_run() {
         assert_clean(&lp);
     });
 }
+
+#[test]
+fn close_callbacks_run_last_closed_first_with_a_drain_after_each() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        lp.set_immediate(move |lp| {
+            let on_close = |name: &'static str| {
+                let t = t.clone();
+                move |lp: &mut Loop| {
+                    t.push(format!("{name} closed"));
+                    let t = t.clone();
+                    lp.queue_microtask(move |_| t.push(format!("{name} microtask")));
+                }
+            };
+            let a = lp.add_idle(|_, _| {});
+            let b = lp.set_timeout(Duration::from_secs(60), |_, _| {});
+            let c = lp.add_check(|_, _| {});
+            a.close(lp, on_close("a")).unwrap();
+            b.close(lp, on_close("b")).unwrap();
+            c.close(lp, on_close("c")).unwrap();
+        });
+        lp.run().unwrap();
+        assert_eq!(
+            trace.take(),
+            [
+                "c closed",
+                "c microtask",
+                "b closed",
+                "b microtask",
+                "a closed",
+                "a microtask"
+            ]
+        );
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_handle_closed_by_a_close_callback_waits_for_the_next_close_phase() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let first = lp.add_idle(|_, _| {});
+        let second = lp.add_idle(|_, _| {});
+        let third = lp.add_idle(|_, _| {});
+        let t3 = t.clone();
+        first
+            .close(&mut lp, move |lp| {
+                t3.push(format!(
+                    "first closed, iteration {}",
+                    lp.metrics().iterations
+                ));
+                let t = t3.clone();
+                third
+                    .close(lp, move |lp| {
+                        t.push(format!(
+                            "third closed, iteration {}",
+                            lp.metrics().iterations
+                        ));
+                    })
+                    .unwrap();
+            })
+            .unwrap();
+        second
+            .close(&mut lp, move |lp| {
+                t.push(format!(
+                    "second closed, iteration {}",
+                    lp.metrics().iterations
+                ));
+            })
+            .unwrap();
+        lp.run().unwrap();
+        assert_eq!(
+            trace.take(),
+            [
+                "second closed, iteration 1",
+                "first closed, iteration 1",
+                "third closed, iteration 2",
+            ]
+        );
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn stop_from_a_task_drained_when_run_starts_skips_the_first_timer_pass() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        lp.set_timeout(Duration::ZERO, move |_, _| t.push("timer"));
+        let t = trace.clone();
+        lp.queue_microtask(move |lp| {
+            t.push("microtask stops");
+            lp.stop();
+        });
+        lp.run().unwrap();
+        assert_eq!(
+            trace.take(),
+            ["microtask stops"],
+            "no timer pass, no iteration"
+        );
+        assert_eq!(lp.metrics().iterations, 0);
+        // One-shot: the next run runs the timer.
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["timer"]);
+        assert_clean(&lp);
+    });
+}

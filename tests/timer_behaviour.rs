@@ -291,3 +291,210 @@ fn fractional_millisecond_timers_fire_never_early_and_without_spinning() {
         assert_clean(&lp);
     });
 }
+
+/// What registers an fd with the loop's poller for the clock tests: nothing, an unref'd TCP
+/// listener, or an unref'd raw-fd watcher. None of them keeps the loop alive.
+#[derive(Clone, Copy, Debug)]
+enum Fds {
+    None,
+    UnrefdListener,
+    UnrefdUdp,
+}
+
+/// Closes what `register` made.
+type Cleanup = Box<dyn FnOnce(&mut Loop)>;
+
+fn register(lp: &mut Loop, fds: Fds) -> Option<Cleanup> {
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    match fds {
+        Fds::None => None,
+        Fds::UnrefdListener => {
+            let l = lp.tcp_listen(any, |_, _, _| {}).unwrap();
+            l.unref(lp).unwrap();
+            Some(Box::new(move |lp| l.close(lp, |_| {}).unwrap()))
+        }
+        Fds::UnrefdUdp => {
+            let u = lp.udp_bind(any).unwrap();
+            u.recv_start(lp, |_, _, _| {}).unwrap();
+            u.unref(lp).unwrap();
+            Some(Box::new(move |lp| u.close(lp, |_| {}).unwrap()))
+        }
+    }
+}
+
+const BLOCK: Duration = Duration::from_millis(40);
+const DELAY: Duration = Duration::from_millis(30);
+
+/// From an immediate (after poll) that blocks for `BLOCK` and then starts a `DELAY` timer:
+/// how long the timer took from its start call, and whether the clock had already been read
+/// in that stretch (`read_first`) before the block.
+fn timer_after_a_block(fds: Fds, read_first: bool, update: bool) -> Duration {
+    let mut lp = Loop::new().unwrap();
+    let cleanup = register(&mut lp, fds);
+    let waited = Rc::new(RefCell::new(None));
+    let w = waited.clone();
+    // A ref'd timer far away keeps the loop alive and blocking in poll between iterations.
+    let keeper = lp.set_timeout(Duration::from_secs(30), |_, _| {});
+    lp.set_timeout(Duration::from_millis(1), move |lp, _| {
+        let w = w.clone();
+        lp.set_immediate(move |lp| {
+            if read_first {
+                let _ = lp.now();
+            }
+            std::thread::sleep(BLOCK);
+            if update {
+                lp.update_time();
+            }
+            let started = Instant::now();
+            let w = w.clone();
+            lp.set_timeout(DELAY, move |lp, _| {
+                *w.borrow_mut() = Some(started.elapsed());
+                keeper.clear(lp);
+            });
+        });
+    });
+    lp.run().unwrap();
+    if let Some(close) = cleanup {
+        close(&mut lp);
+        lp.run().unwrap();
+    }
+    assert_clean(&lp);
+    let waited = *waited.borrow();
+    waited.expect("the timer fired")
+}
+
+#[test]
+fn a_timer_starts_from_the_first_clock_read_of_its_stretch_with_or_without_fds() {
+    with_timeout(30, || {
+        for fds in [Fds::None, Fds::UnrefdListener, Fds::UnrefdUdp] {
+            // Nothing read the clock after poll returned: the timer start takes the time, after
+            // the block, so the timer waits its whole delay.
+            let waited = timer_after_a_block(fds, false, false);
+            assert!(waited >= DELAY, "{fds:?}: waited {waited:?}");
+            // The clock was read before the block: the timer starts from that cached time and
+            // fires at the next timer phase, early by the blocked time (libuv's rule).
+            let waited = timer_after_a_block(fds, true, false);
+            assert!(waited < DELAY, "{fds:?}: waited {waited:?}, expected early");
+            // `update_time` refreshes it by hand.
+            let waited = timer_after_a_block(fds, true, true);
+            assert!(
+                waited >= DELAY,
+                "{fds:?} with update_time: waited {waited:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn timers_started_in_one_stretch_tie_whatever_is_registered() {
+    with_timeout(30, || {
+        for fds in [Fds::None, Fds::UnrefdListener] {
+            let mut lp = Loop::new().unwrap();
+            let cleanup = register(&mut lp, fds);
+            let trace = Trace::new();
+            let t = trace.clone();
+            lp.set_immediate(move |lp| {
+                // Started 5 ms apart in real time, from one cached time: equal due times, so
+                // start order decides, and both fire in one pass.
+                let t1 = t.clone();
+                let first = lp.set_timeout(Duration::from_millis(10), move |lp, _| {
+                    t1.push(format!("first, iteration {}", lp.metrics().iterations));
+                });
+                std::thread::sleep(Duration::from_millis(5));
+                let second = lp.set_timeout(Duration::from_millis(10), move |lp, _| {
+                    t.push(format!("second, iteration {}", lp.metrics().iterations));
+                });
+                assert_eq!(first.due_in(lp).unwrap(), second.due_in(lp).unwrap());
+            });
+            lp.run().unwrap();
+            let got = trace.take();
+            assert_eq!(got.len(), 2, "{fds:?}");
+            assert!(got[0].starts_with("first"), "{fds:?}: {got:?}");
+            assert_eq!(
+                got[0].split(", ").nth(1),
+                got[1].split(", ").nth(1),
+                "{fds:?}: one pass"
+            );
+            if let Some(close) = cleanup {
+                close(&mut lp);
+                lp.run().unwrap();
+            }
+            assert_clean(&lp);
+        }
+    });
+}
+
+#[test]
+fn restart_rearms_an_armed_timer_with_a_new_timeout_and_start_order() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let slow = lp.set_timeout(Duration::from_secs(60), move |_, _| t.push("slow"));
+        let t = trace.clone();
+        lp.set_timeout(Duration::from_millis(5), move |_, _| t.push("other"));
+        // Same cached time, same timeout as `other`: restarting puts it after `other`.
+        slow.restart(&mut lp, Duration::from_millis(5), false)
+            .unwrap();
+        assert_eq!(slow.timeout(&lp).unwrap(), Duration::from_millis(5));
+        let started = Instant::now();
+        lp.run().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(trace.take(), ["other", "slow"]);
+        assert!(matches!(
+            slow.restart(&mut lp, Duration::ZERO, false),
+            Err(evloop::Error::StaleHandle)
+        ));
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn restart_from_its_own_callback_turns_a_one_shot_into_an_interval_and_back() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let calls = Counter::new();
+        let c = calls.clone();
+        lp.set_timeout(Duration::from_millis(1), move |lp, timer| match c.inc() {
+            1 => timer.restart(lp, Duration::from_millis(2), true).unwrap(),
+            3 => timer.restart(lp, Duration::from_millis(2), false).unwrap(),
+            _ => {}
+        });
+        lp.run().unwrap();
+        // 1: one-shot; 2, 3: interval; 4: one-shot again, then released.
+        assert_eq!(calls.get(), 4);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn restart_with_replaces_the_callback() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let trace = Trace::new();
+        let t = trace.clone();
+        let timer = lp.set_interval(Duration::from_millis(1), move |lp, timer| {
+            t.push("old");
+            let t = t.clone();
+            timer
+                .restart_with(lp, Duration::from_millis(1), false, move |_, _| {
+                    t.push("new");
+                })
+                .unwrap();
+        });
+        lp.run().unwrap();
+        assert_eq!(trace.take(), ["old", "new"]);
+        assert!(timer.is_active(&lp).is_err(), "released after its one shot");
+        // On a closing timer: an error, and its callback never runs.
+        let t = trace.clone();
+        let closing = lp.set_timeout(Duration::ZERO, move |_, _| t.push("closing timer"));
+        closing.close(&mut lp, |_| {}).unwrap();
+        assert!(matches!(
+            closing.restart_with(&mut lp, Duration::ZERO, false, |_, _| {}),
+            Err(evloop::Error::Closing)
+        ));
+        lp.run().unwrap();
+        assert!(trace.take().is_empty());
+        assert_clean(&lp);
+    });
+}

@@ -34,7 +34,9 @@ impl LoopBuilder {
 
     /// Caps the next-ticks one drain runs. A next-tick that keeps queueing next-ticks starves
     /// the loop forever in Node; with a cap the rest wait for the next drain point (after the
-    /// next callback, or the next iteration). Default: no cap, as Node.
+    /// next callback, or the next iteration). The cap bounds the next-tick queue only: when it
+    /// is hit, the microtasks queued so far (and those they queue) still run in that drain, so
+    /// the cap never moves a microtask behind a later callback. Default: no cap, as Node.
     pub fn max_ticks_per_drain(mut self, n: usize) -> Self {
         self.max_ticks_per_drain = n.max(1);
         self

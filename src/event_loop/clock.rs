@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 /// The loop's cached clock: nanoseconds since the loop was created.
 ///
 /// Updating it costs a `clock_gettime` (tens of ns on a VM), which would be most of an idle
-/// iteration. So an update point with no timer to run only marks the cache stale, and the first
-/// reader refreshes it: every reader between two update points still sees one value (timers
-/// started in one callback still tie), taken no earlier than the update point.
+/// iteration. So a refresh point of the loop (poll returned, the timer phase begins or ends)
+/// only marks the cache stale, and the first reader refreshes it: every reader between two
+/// refresh points sees one value (timers started in one callback tie), taken no earlier than
+/// the refresh point. The rule is the same on every path; only `update` reads at once.
 pub(crate) struct Clock {
     pub(crate) epoch: Instant,
     /// `epoch` as a raw `CLOCK_MONOTONIC` reading (read right after it, so the two agree to

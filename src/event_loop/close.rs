@@ -7,6 +7,43 @@ use crate::error::Result;
 use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
 use crate::handle::{HandleId, Site};
 
+/// Handles waiting for their close callback, with that callback.
+///
+/// libuv pushes a closing handle at the head of its list and runs the list from the head, so the
+/// close callbacks of one close phase run last closed, first called; handles closed during the
+/// phase wait for the next one. `queued` collects `close` calls; the close phase moves them to
+/// `running` and pops from its end. A panic leaves the rest in `running` for the next phase.
+#[derive(Default)]
+pub(crate) struct CloseQueue {
+    queued: Vec<(HandleId, Option<LoopFn>)>,
+    running: Vec<(HandleId, Option<LoopFn>)>,
+}
+
+impl CloseQueue {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queued.is_empty() && self.running.is_empty()
+    }
+
+    /// Every handle waiting for its close callback.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = HandleId> + '_ {
+        self.running.iter().chain(&self.queued).map(|(id, _)| *id)
+    }
+
+    fn push(&mut self, id: HandleId, on_close: Option<LoopFn>) {
+        self.queued.push((id, on_close));
+    }
+
+    /// The close phase begins: what was closed before it runs in this phase.
+    fn begin_phase(&mut self) {
+        if self.running.is_empty() {
+            std::mem::swap(&mut self.queued, &mut self.running);
+        } else {
+            // Left by a panic: the newer closes run first, as they would have.
+            self.running.append(&mut self.queued);
+        }
+    }
+}
+
 impl Loop {
     /// Starts closing `id`: stops it now, runs `on_close` in the close phase.
     pub(crate) fn close_handle(
@@ -20,16 +57,18 @@ impl Loop {
         let kind = entry.kind;
         self.kind_stop(id, kind);
         self.handles.set_active(id, false);
-        self.closing.push_back((id, on_close));
+        self.closing.push(id, on_close);
         Ok(())
     }
 
-    /// The close phase: handles closed before it began get their close callbacks, in close order.
+    /// The close phase: handles closed before it began get their close callbacks, the last
+    /// closed first (libuv's order).
     pub(crate) fn run_closing(&mut self) {
-        for _ in 0..self.closing.len() {
-            let Some((id, on_close)) = self.closing.pop_front() else {
-                break;
-            };
+        if self.closing.is_empty() {
+            return;
+        }
+        self.closing.begin_phase();
+        while let Some((id, on_close)) = self.closing.running.pop() {
             // Requests still pending on the handle complete (canceled) before its close
             // callback, while the handle still reads as closing. Every one runs even if
             // another panics; the first panic resumes after the close callback.

@@ -142,7 +142,7 @@ handle_kinds! {
         /// A one-shot or repeating timer.
         Timer = "timer",
     ];
-    Watcher(crate::loop_watcher::WatcherData) => [
+    Watcher(crate::watcher::loop_phase::WatcherData) => [
         /// An idle watcher.
         Idle = "idle",
         /// A prepare watcher.
@@ -155,12 +155,12 @@ handle_kinds! {
         Udp = "udp",
     ];
     #[cfg(unix)]
-    Signal(Box<crate::signal::SignalData>) => [
+    Signal(Box<crate::watcher::signal::SignalData>) => [
         /// A signal handle ([`crate::Signal`]).
         Signal = "signal",
     ];
     #[cfg(unix)]
-    FdWatcher(crate::fd_watcher::FdWatcherData) => [
+    FdWatcher(crate::watcher::fd::FdWatcherData) => [
         /// A raw file-descriptor watcher ([`crate::Watcher`], libuv `uv_poll_t`).
         Watcher = "watcher",
     ];
@@ -169,11 +169,34 @@ handle_kinds! {
         TcpStream = "tcp",
         /// A Unix-domain stream.
         UnixStream = "unix",
+        /// A pipe stream ([`crate::Pipe`]).
+        Pipe = "pipe",
+        /// A terminal stream ([`crate::Tty`]).
+        Tty = "tty",
+    ];
+    Async(Box<crate::watcher::async_handle::AsyncData>) => [
+        /// A wake-up handle ([`crate::AsyncHandle`], libuv `uv_async_t`).
+        Async = "async",
     ];
     Listener(Box<crate::net::ListenerState>) => [
         /// A listening TCP socket.
         TcpListener = "tcp-listener",
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
+    ];
+    #[cfg(target_os = "linux")]
+    Process(Box<crate::process::ProcessState>) => [
+        /// A child process ([`crate::Process`]).
+        Process = "process",
+    ];
+    #[cfg(target_os = "linux")]
+    FsEvent(Box<crate::fs_event::FsWatchState>) => [
+        /// A file-system watch ([`crate::fs_event::FsWatcher`]).
+        FsEvent = "fs-event",
+    ];
+    #[cfg(target_os = "linux")]
+    FsPoll(Box<crate::fs_event::FsPollState>) => [
+        /// A stat poller ([`crate::fs_event::FsPoll`]).
+        FsPoll = "fs-poll",
     ];
 }

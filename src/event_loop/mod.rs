@@ -5,10 +5,12 @@
 //! kind works on; liveness is counted only by [`RequestCount`], [`IoRegistry`] and the handle
 //! table; handle kinds plug in through the registry in `kinds.rs`.
 
+mod access;
 pub(crate) mod builder;
 pub(crate) mod clock;
 mod close;
 pub(crate) mod immediate;
+mod invoke;
 mod kinds;
 mod liveness;
 pub(crate) mod local;
@@ -18,7 +20,7 @@ pub(crate) mod sender;
 pub(crate) mod tasks;
 
 use std::collections::VecDeque;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,14 +34,14 @@ pub(crate) use self::liveness::{IoRegistry, RequestCount};
 pub use self::phase::{CallbackKind, Phase};
 use crate::error::{Error, Result};
 use crate::event_loop::builder::LoopBuilder;
-use crate::event_loop::immediate::{Immediate, ImmediateQueue};
+use crate::event_loop::immediate::ImmediateQueue;
 use crate::event_loop::local::{LocalQueue, LocalSender};
 use crate::event_loop::sender::{LoopSender, Message, Remote};
-use crate::event_loop::tasks::{Task, TaskKind, TaskQueues};
+use crate::event_loop::tasks::TaskQueues;
 use crate::handle::{HandleId, HandleInfo, HandleTable, Site};
-use crate::loop_watcher::WatcherLists;
 use crate::metrics::{Counters, Instruments};
 use crate::timer::queue::TimerQueue;
+use crate::watcher::loop_phase::WatcherLists;
 
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
@@ -95,7 +97,7 @@ pub struct Loop {
     immediates: ImmediateQueue,
     pending: VecDeque<Pending>,
     /// Handles whose close callback is due in the close phase, with that callback.
-    closing: VecDeque<(HandleId, Option<LoopFn>)>,
+    closing: close::CloseQueue,
     /// In-flight requests (pool work, connects, writes...): they keep the loop alive.
     reqs: RequestCount,
     /// The poller and the handle sources registered with it.
@@ -124,6 +126,9 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// Children watched through `SIGCHLD`, and orphans to reap.
+    #[cfg(target_os = "linux")]
+    processes: crate::process::Reaper,
 }
 
 /// # Creating and running the loop
@@ -152,7 +157,7 @@ impl Loop {
             tasks: TaskQueues::default(),
             immediates: ImmediateQueue::default(),
             pending: VecDeque::new(),
-            closing: VecDeque::new(),
+            closing: close::CloseQueue::default(),
             reqs: RequestCount::default(),
             io,
             net: crate::net::NetShared::default(),
@@ -172,6 +177,8 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            #[cfg(target_os = "linux")]
+            processes: crate::process::Reaper::default(),
         })
     }
 
@@ -214,9 +221,9 @@ impl Loop {
         if !alive {
             self.update_time();
         }
-        if mode == RunMode::Default && alive {
-            self.update_time_for_timers();
-            self.run_timers();
+        // libuv checks the stop flag here too: a task drained above may have called `stop`.
+        if mode == RunMode::Default && alive && !self.stop_flag {
+            self.timer_phase();
         }
         while alive && !self.stop_flag {
             let can_sleep =
@@ -227,7 +234,7 @@ impl Loop {
             let timeout = match mode {
                 RunMode::Default => self.poll_timeout(),
                 RunMode::Once if can_sleep => self.poll_timeout(),
-                _ => Some(0),
+                _ => poll::PollWait::Zero,
             };
             self.counters.iterations += 1;
             self.poll_io(timeout)?;
@@ -239,8 +246,7 @@ impl Loop {
             }
             self.run_check();
             self.run_closing();
-            self.update_time_for_timers();
-            self.run_timers();
+            self.timer_phase();
             alive = self.alive();
             if mode != RunMode::Default {
                 break;
@@ -259,13 +265,14 @@ impl Loop {
     }
 
     /// Whether anything keeps the loop alive: an active ref'd handle, an in-flight request,
-    /// a pending or closing callback, a queued immediate or job, or a ref'd [`LoopSender`].
+    /// a pending or closing callback, a queued ref'd immediate or a job, or a ref'd
+    /// [`LoopSender`].
     pub fn alive(&self) -> bool {
         self.handles.active_refd() > 0
             || self.reqs.any()
             || !self.pending.is_empty()
             || !self.closing.is_empty()
-            || self.immediates.live() > 0
+            || self.immediates.refd() > 0
             || !self.tasks.is_empty()
             || !self.inbox.is_empty()
             || self.local.has_posts()
@@ -275,10 +282,13 @@ impl Loop {
 
 /// # Time
 ///
-/// The loop's cached clock: what timers start from, refreshed once per iteration.
+/// The loop's cached clock: what timers start from, refreshed (lazily) when poll returns and
+/// when the timer phase begins and ends.
 impl Loop {
-    /// The cached time: when the current iteration last updated its clock (after poll returned,
-    /// and before timers ran). Timers start from this time.
+    /// The cached time, which timers start from. The loop refreshes it when poll returns and
+    /// when the timer phase begins and ends; the first reader after such a point (this call,
+    /// starting a timer, the timer phase) takes the time, and every reader until the next
+    /// point sees that same time (see *Clock* in the [crate docs](crate)).
     pub fn now(&self) -> Instant {
         self.clock.instant(self.clock.now())
     }
@@ -291,19 +301,24 @@ impl Loop {
         self.clock.now()
     }
 
-    /// Refreshes the cached clock. Call it before starting a timer after a long blocking stretch
-    /// inside a callback, or the timer will fire early by that long.
+    /// Refreshes the cached clock now. Call it before starting a timer after a long blocking
+    /// stretch inside a callback, or the timer fires early by up to that long.
     pub fn update_time(&mut self) {
         self.clock.update();
     }
 
-    /// The update point before the timer phase: reads the clock only if a timer could be due.
-    fn update_time_for_timers(&mut self) {
+    /// The timer phase, between two refresh points of the cached clock: the clock is read at
+    /// its start only if a timer could be due, and marked stale at its end, so the callbacks
+    /// of the next phases start timers from a time taken after this phase, timers queued or
+    /// not.
+    fn timer_phase(&mut self) {
         if self.timers.is_empty() {
             self.clock.invalidate();
-        } else {
-            self.clock.update();
+            return;
         }
+        self.clock.update();
+        self.run_timers();
+        self.clock.invalidate();
     }
 }
 
@@ -336,318 +351,6 @@ impl Loop {
     /// `&mut Loop` (a `Drop`, shared state), without `Send`. Its posts run in the pending phase.
     pub fn local_sender(&self) -> LocalSender {
         LocalSender::new(Rc::clone(&self.local))
-    }
-}
-
-/// # Queues: next-ticks, microtasks and immediates
-///
-/// Node's `process.nextTick`, `queueMicrotask` and `setImmediate`, with Node's order (see the
-/// phase spec in the [crate docs](crate)).
-impl Loop {
-    /// Queues `cb` on the next-tick queue: it runs right after the current callback, before any
-    /// microtask (Node's `process.nextTick`).
-    #[track_caller]
-    pub fn next_tick(&mut self, cb: impl FnOnce(&mut Self) + 'static) {
-        let site = Location::caller();
-        self.tasks.push(
-            TaskKind::NextTick,
-            Task {
-                run: Box::new(cb),
-                site,
-            },
-        );
-    }
-
-    /// Queues `cb` on the microtask queue: it runs after the current callback and the next-ticks
-    /// (Node's `queueMicrotask`).
-    #[track_caller]
-    pub fn queue_microtask(&mut self, cb: impl FnOnce(&mut Self) + 'static) {
-        let site = Location::caller();
-        self.tasks.push(
-            TaskKind::Microtask,
-            Task {
-                run: Box::new(cb),
-                site,
-            },
-        );
-    }
-
-    /// Queues `cb` for the check phase. An immediate queued from an immediate runs in the next
-    /// iteration. Queued immediates keep the loop alive and make poll non-blocking.
-    #[track_caller]
-    pub fn set_immediate(&mut self, cb: impl FnOnce(&mut Self) + 'static) -> Immediate {
-        self.immediates.push(Box::new(cb), Location::caller())
-    }
-
-    /// Cancels a queued immediate. Returns `false` if it already ran or was cleared (harmless).
-    pub fn clear_immediate(&mut self, immediate: Immediate) -> bool {
-        self.immediates.clear(immediate)
-    }
-}
-
-/// Running callbacks: counting, timing, the microtask drain after each, the pending phase.
-impl Loop {
-    /// Runs `f` as a callback of `phase`: counts it, then drains the task queues.
-    #[inline]
-    pub(crate) fn invoke<R>(
-        &mut self,
-        phase: Phase,
-        kind: CallbackKind,
-        site: Site,
-        f: impl FnOnce(&mut Self) -> R,
-    ) -> R {
-        let r = self.call(phase, kind, site, f);
-        self.drain_tasks();
-        r
-    }
-
-    /// Runs `f` as a callback without the task drain (used for the tasks themselves).
-    #[inline]
-    fn call<R>(
-        &mut self,
-        phase: Phase,
-        kind: CallbackKind,
-        site: Site,
-        f: impl FnOnce(&mut Self) -> R,
-    ) -> R {
-        self.counters.callbacks[phase as usize] += 1;
-        if self.instruments.timing {
-            return self.call_timed(phase, kind, site, f);
-        }
-        f(self)
-    }
-
-    /// Runs `f` (which calls a user callback taken out of its slot) and then `restore` (which
-    /// puts it back), even if the callback panics; the panic then continues.
-    pub(crate) fn invoke_restoring<C>(
-        &mut self,
-        phase: Phase,
-        kind: CallbackKind,
-        site: Site,
-        mut cb: C,
-        f: impl FnOnce(&mut Self, &mut C),
-        restore: impl FnOnce(&mut Self, C),
-    ) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.invoke(phase, kind, site, |lp| f(lp, &mut cb))
-        }));
-        restore(self, cb);
-        if let Err(panic) = outcome {
-            resume_unwind(panic);
-        }
-    }
-
-    /// Drains next-ticks then microtasks until both are empty (or the builder's cap is hit).
-    #[inline]
-    pub(crate) fn drain_tasks(&mut self) {
-        if !self.tasks.is_empty() {
-            self.drain_tasks_slow();
-        }
-    }
-
-    fn drain_tasks_slow(&mut self) {
-        self.counters.task_drains += 1;
-        let mut ticks = 0usize;
-        while let Some((kind, task)) = self.tasks.next() {
-            let cb_kind = match kind {
-                TaskKind::NextTick => {
-                    ticks += 1;
-                    self.counters.next_ticks += 1;
-                    CallbackKind::NextTick
-                }
-                TaskKind::Microtask => {
-                    self.counters.microtasks += 1;
-                    CallbackKind::Microtask
-                }
-            };
-            self.call(Phase::Microtask, cb_kind, task.site, task.run);
-            if ticks >= self.max_ticks_per_drain {
-                // Starvation guard: leave the rest for the next drain point.
-                self.tasks.reset_drain();
-                break;
-            }
-        }
-    }
-
-    /// Defers `run` to the pending phase (never runs it inside the caller).
-    pub(crate) fn defer(&mut self, kind: CallbackKind, site: Site, run: LoopFn) {
-        self.pending.push_back(Pending::Call { run, kind, site });
-    }
-
-    fn run_pending(&mut self) {
-        if self.local.has_posts() {
-            for (run, site) in self.local.take() {
-                self.pending.push_back(Pending::Call {
-                    run,
-                    kind: CallbackKind::Post,
-                    site,
-                });
-            }
-        }
-        for _ in 0..self.pending.len() {
-            let Some(p) = self.pending.pop_front() else {
-                break;
-            };
-            match p {
-                Pending::Call { run, kind, site } => self.invoke(Phase::Pending, kind, site, run),
-                Pending::Handle { id, event } => self.kind_pending(id, event),
-            }
-        }
-    }
-
-    fn run_check(&mut self) {
-        for _ in 0..self.immediates.queued() {
-            let Some(q) = self.immediates.pop() else {
-                break;
-            };
-            if let Some(run) = q.run {
-                self.invoke(Phase::Check, CallbackKind::Immediate, q.site, run);
-            }
-        }
-        self.run_watchers(Phase::Check);
-    }
-}
-
-/// The loop's state as the modules that own each part reach it. Nothing here changes a
-/// liveness count behind its owner's back: requests go through [`RequestCount`], sources
-/// through [`IoRegistry`], handles through the [`HandleTable`]'s own methods.
-impl Loop {
-    #[inline]
-    pub(crate) fn handles(&self) -> &HandleTable<HandleData> {
-        &self.handles
-    }
-
-    #[inline]
-    pub(crate) fn handles_mut(&mut self) -> &mut HandleTable<HandleData> {
-        &mut self.handles
-    }
-
-    /// Which kind's data a live handle holds, for the registry's dispatch.
-    #[inline]
-    fn handle_tag(&self, id: HandleId) -> Option<kinds::Tag> {
-        self.handles.get(id).ok().map(|e| e.data.tag())
-    }
-
-    /// The part of the state an I/O kind works on, as disjoint borrows.
-    #[inline]
-    pub(crate) fn io_cx(&mut self) -> IoCx<'_> {
-        IoCx {
-            handles: &mut self.handles,
-            pending: &mut self.pending,
-            io: &mut self.io,
-            reqs: &mut self.reqs,
-            counters: &mut self.counters,
-            net: &mut self.net,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn io_mut(&mut self) -> &mut IoRegistry {
-        &mut self.io
-    }
-
-    #[cfg(test)]
-    pub(crate) fn reqs(&self) -> &RequestCount {
-        &self.reqs
-    }
-
-    #[inline]
-    pub(crate) fn reqs_mut(&mut self) -> &mut RequestCount {
-        &mut self.reqs
-    }
-
-    /// Queues a kind's typed entry for the pending phase.
-    #[inline]
-    pub(crate) fn push_pending(&mut self, id: HandleId, event: HandleEvent) {
-        self.pending.push_back(Pending::Handle { id, event });
-    }
-
-    /// The handles waiting for the close phase, in close order.
-    pub(crate) fn closing_ids(&self) -> impl Iterator<Item = HandleId> + '_ {
-        self.closing.iter().map(|(id, _)| *id)
-    }
-
-    #[inline]
-    pub(crate) fn timers(&self) -> &TimerQueue<HandleId> {
-        &self.timers
-    }
-
-    #[inline]
-    pub(crate) fn timers_mut(&mut self) -> &mut TimerQueue<HandleId> {
-        &mut self.timers
-    }
-
-    #[inline]
-    pub(crate) fn watchers_mut(&mut self) -> &mut WatcherLists {
-        &mut self.watchers
-    }
-
-    #[inline]
-    pub(crate) fn net_mut(&mut self) -> &mut crate::net::NetShared {
-        &mut self.net
-    }
-
-    #[inline]
-    pub(crate) fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    #[inline]
-    pub(crate) fn remote(&self) -> &Arc<Remote> {
-        &self.remote
-    }
-
-    #[inline]
-    pub(crate) fn pool_requests(&self) -> &crate::pool::work::Requests {
-        &self.requests
-    }
-
-    #[inline]
-    pub(crate) fn pool_requests_mut(&mut self) -> &mut crate::pool::work::Requests {
-        &mut self.requests
-    }
-
-    #[inline]
-    pub(crate) fn pool_size(&self) -> Option<usize> {
-        self.pool_size
-    }
-
-    #[cfg(unix)]
-    #[inline]
-    pub(crate) fn files(&self) -> &crate::fs::FileTable {
-        &self.files
-    }
-
-    #[cfg(unix)]
-    #[inline]
-    pub(crate) fn files_mut(&mut self) -> &mut crate::fs::FileTable {
-        &mut self.files
-    }
-
-    #[inline]
-    pub(crate) fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
-    #[inline]
-    pub(crate) fn counters_mut(&mut self) -> &mut Counters {
-        &mut self.counters
-    }
-
-    #[inline]
-    pub(crate) fn instruments(&self) -> &Instruments {
-        &self.instruments
-    }
-
-    #[inline]
-    pub(crate) fn instruments_mut(&mut self) -> &mut Instruments {
-        &mut self.instruments
-    }
-
-    /// The instruments, with the clock they read.
-    #[inline]
-    pub(crate) fn instruments_with_clock(&mut self) -> (&mut Instruments, &Clock) {
-        (&mut self.instruments, &self.clock)
     }
 }
 

@@ -109,6 +109,12 @@ pub enum CallbackKind {
     Drain,
     /// A listener's connection callback.
     Connection,
+    /// An async handle's wake-up callback.
+    Async,
+    /// A child process's exit callback.
+    Exit,
+    /// A file-system event (or stat-poll change).
+    FsEvent,
 }
 
 impl CallbackKind {
@@ -136,6 +142,9 @@ impl CallbackKind {
         Self::Shutdown,
         Self::Drain,
         Self::Connection,
+        Self::Async,
+        Self::Exit,
+        Self::FsEvent,
     ];
 
     /// A short lowercase name.
@@ -163,6 +172,9 @@ impl CallbackKind {
             Self::Shutdown => "shutdown",
             Self::Drain => "drain",
             Self::Connection => "connection",
+            Self::Async => "async",
+            Self::Exit => "exit",
+            Self::FsEvent => "fs-event",
         }
     }
 

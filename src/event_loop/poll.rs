@@ -17,54 +17,71 @@ use crate::handle::HandleId;
 /// and recomputes (as libuv clamps to `INT_MAX` ms).
 const MAX_POLL_WAIT: Duration = Duration::from_millis(i32::MAX as u64);
 
+/// How long the poll phase may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PollWait {
+    /// Do not block.
+    Zero,
+    /// Until this loop time (ns since the clock's epoch): the earliest timer's due time.
+    Until(u64),
+    /// Until I/O or another thread wakes the loop.
+    Forever,
+}
+
 impl Loop {
-    /// The poll timeout in ns: `Some(0)` when something is ready to run, the time to the next
-    /// timer, or `None` (block) when only I/O can make progress.
-    pub(crate) fn poll_timeout(&self) -> Option<u64> {
+    /// How long poll may wait: not at all when something is ready to run, until the next
+    /// timer's due time, or until I/O when only I/O can make progress. Reads no clock: the
+    /// poll phase measures the wait from the real time.
+    pub(crate) fn poll_timeout(&self) -> PollWait {
         let blocked = !self.stop_flag
             && (self.handles.active_refd() > 0 || self.reqs.any() || self.remote.keeps_alive())
             && self.pending.is_empty()
             && !self.local.has_posts()
             && !self.watchers.has_idle()
-            && self.immediates.live() == 0
+            && self.immediates.refd() == 0
             && self.closing.is_empty()
             && self.tasks.is_empty()
             && self.inbox.is_empty();
         if !blocked {
-            return Some(0);
+            return PollWait::Zero;
         }
         self.timers
             .next_due()
-            .map(|due| due.saturating_sub(self.clock.now()))
+            .map_or(PollWait::Forever, PollWait::Until)
     }
 
     /// The poll phase: wait for I/O (or the timeout), then dispatch events, pool completions
-    /// and cross-thread posts.
-    pub(crate) fn poll_io(&mut self, timeout_ns: Option<u64>) -> Result<()> {
+    /// and cross-thread posts. Its end is a refresh point of the cached clock.
+    pub(crate) fn poll_io(&mut self, wait: PollWait) -> Result<()> {
         self.end_completions();
-        if timeout_ns == Some(0) && !self.io.has_sources() {
+        // A wait is measured from the real time, not from the cached clock (stale by however
+        // long the callbacks since the last reading ran), so a timer that fell due meanwhile
+        // is not waited for. The same reading starts the idle-time measurement (utilization,
+        // lag monitor).
+        let mut sleep_start = None;
+        let timeout = match wait {
+            PollWait::Zero => Some(Duration::ZERO),
+            PollWait::Forever => {
+                sleep_start = Some(self.clock.read());
+                None
+            }
+            PollWait::Until(due) => {
+                let now = self.clock.read();
+                let left = due.saturating_sub(now);
+                if left > 0 {
+                    sleep_start = Some(now);
+                }
+                Some(Duration::from_nanos(left).min(MAX_POLL_WAIT))
+            }
+        };
+        if timeout == Some(Duration::ZERO) && !self.io.has_sources() {
             // Nothing but our own waker is registered: skip the syscall and look at the inbox
             // flag directly (libuv likewise skips epoll_wait with no fds).
+            self.clock.invalidate();
             if self.remote.take_notified() || !self.inbox.is_empty() {
                 self.run_inbox();
             }
             return Ok(());
-        }
-        let mut timeout = timeout_ns.map(|ns| Duration::from_nanos(ns).min(MAX_POLL_WAIT));
-        // The timeout was computed from the cached clock, which is stale by however long the
-        // callbacks since the last update ran. Measure it from the real time, so a timer that
-        // fell due meanwhile is not waited for (it would otherwise run up to the timeout late).
-        // The same clock read starts the idle-time measurement (utilization, lag monitor).
-        let mut sleep_start = None;
-        if timeout.is_none_or(|t| !t.is_zero()) {
-            let now = self.clock.read();
-            if let Some(t) = &mut timeout {
-                let deadline = self.clock.now().saturating_add(t.as_nanos() as u64);
-                *t = Duration::from_nanos(deadline.saturating_sub(now));
-            }
-            if timeout != Some(Duration::ZERO) {
-                sleep_start = Some(now);
-            }
         }
         #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
         let timeout = {
@@ -89,9 +106,11 @@ impl Loop {
             .take()
             .unwrap_or_else(|| Events::with_capacity(1024));
         let polled = self.io.wait(&mut events, timeout);
-        self.update_time();
+        // A refresh point: the first reader after it takes the time, whatever the path (with
+        // or without fds, blocking or not). The idle measurement reads the clock itself.
+        self.clock.invalidate();
         if let Some(start) = sleep_start {
-            self.instruments.slept(&self.clock, start);
+            self.instruments.slept(start, self.clock.read());
         }
         if let Err(e) = polled
             && e.kind() != std::io::ErrorKind::Interrupted
@@ -106,6 +125,10 @@ impl Loop {
                 WAKER_TOKEN => inbox = true,
                 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
                 TIMERFD_TOKEN => self.deadline_timer.clear(),
+                #[cfg(target_os = "linux")]
+                crate::process::SIGCHLD_TOKEN => self.process_sigchld(),
+                #[cfg(target_os = "linux")]
+                crate::process::ORPHAN_TOKEN => self.process_orphans(),
                 token => self.dispatch_io(HandleId::from_token(token.0), event),
             }
         }
@@ -145,6 +168,7 @@ impl Loop {
                     serial,
                     outcome,
                 } => self.complete_request(key, serial, outcome),
+                Message::Notify(id) => self.async_notified(id),
             }
         }
         self.end_completions();

@@ -19,6 +19,8 @@ pub(crate) enum Message {
         run: PostFn,
         site: Site,
     },
+    /// An [`AsyncHandle`](crate::AsyncHandle) was sent to (once per wake-up: sends coalesce).
+    Notify(crate::handle::HandleId),
     /// A thread-pool job finished; `key`/`serial` name its request on the loop.
     Completion {
         key: u32,

@@ -64,6 +64,11 @@ impl TaskQueues {
         self.ticks.pop_front().map(|t| (TaskKind::NextTick, t))
     }
 
+    /// The next microtask, skipping next-ticks (a drain that hit the tick cap).
+    pub(crate) fn next_microtask(&mut self) -> Option<Task> {
+        self.micro.pop_front()
+    }
+
     /// Forgets drain position (a drain that stopped early starts over with next-ticks).
     pub(crate) fn reset_drain(&mut self) {
         self.in_micro = false;

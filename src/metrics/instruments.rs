@@ -61,12 +61,12 @@ impl Instruments {
         }
     }
 
-    /// A poll that could block returned; `before` is when it was entered and the clock was
-    /// just updated. The time in between was idle.
+    /// A poll that could block was entered at `before` and returned at `after` (loop ns): the
+    /// time in between was idle.
     #[inline]
-    pub(crate) fn slept(&mut self, clock: &Clock, before: u64) {
-        self.idle_ns += clock.now().saturating_sub(before);
-        self.last_wake = clock.now();
+    pub(crate) fn slept(&mut self, before: u64, after: u64) {
+        self.idle_ns += after.saturating_sub(before);
+        self.last_wake = after;
     }
 
     /// A timer pass begins at loop time `now`.

@@ -13,13 +13,15 @@
 
 mod listener;
 mod socket;
-mod stream;
+pub(crate) mod stream;
 mod tcp;
 pub(crate) mod udp;
 #[cfg(unix)]
 mod unix;
 
 pub(crate) use listener::ListenerState;
+#[cfg(target_os = "linux")] // for pipes and ttys
+pub(crate) use socket::StreamSocket;
 pub use stream::api::ReadEvent;
 pub use stream::write_queue::WriteBuf;
 pub(crate) use stream::{Done, StreamState};

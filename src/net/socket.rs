@@ -18,11 +18,13 @@ const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 const SEND_FLAGS: libc::c_int = 0;
 
-/// A connected (or connecting) stream socket.
+/// A connected (or connecting) stream socket, or a pipe / terminal fd on the same core.
 pub(crate) enum StreamSocket {
     Tcp(mio::net::TcpStream),
     #[cfg(unix)]
     Unix(mio::net::UnixStream),
+    #[cfg(target_os = "linux")]
+    Pipe(crate::pipe::PipeFd),
 }
 
 impl StreamSocket {
@@ -31,6 +33,9 @@ impl StreamSocket {
             Self::Tcp(s) => SockRef::from(s),
             #[cfg(unix)]
             Self::Unix(s) => SockRef::from(s),
+            // Socket options on a pipe fail with `ENOTSOCK`, which is the right answer.
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => SockRef::from(p),
         }
     }
 
@@ -39,6 +44,8 @@ impl StreamSocket {
             Self::Tcp(s) => s,
             #[cfg(unix)]
             Self::Unix(s) => s,
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => p,
         }
     }
 
@@ -47,6 +54,8 @@ impl StreamSocket {
             Self::Tcp(s) => (&*s).read(buf),
             #[cfg(unix)]
             Self::Unix(s) => (&*s).read(buf),
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => p.read(buf),
         }
     }
 
@@ -59,11 +68,17 @@ impl StreamSocket {
             Self::Tcp(s) => s.try_io(|| f(SockRef::from(s))),
             #[cfg(unix)]
             Self::Unix(s) => s.try_io(|| f(SockRef::from(s))),
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => f(SockRef::from(p)),
         }
     }
 
     /// Sends without raising `SIGPIPE`: `sendmsg` for several buffers, `send` for one.
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Self::Pipe(p) = self {
+            return p.write_vectored(bufs);
+        }
         self.try_io(|sock| match bufs {
             [one] => sock.send_with_flags(one, SEND_FLAGS),
             _ => sock.send_vectored_with_flags(bufs, SEND_FLAGS),
@@ -72,19 +87,47 @@ impl StreamSocket {
 
     /// Sends one buffer without raising `SIGPIPE`.
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if let Self::Pipe(p) = self {
+            return p.write(buf);
+        }
         self.try_io(|sock| sock.send_with_flags(buf, SEND_FLAGS))
     }
 
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Self::Pipe(p) = self {
+            return p.shutdown_write();
+        }
         self.sock_ref().shutdown(Shutdown::Write)
     }
 
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        #[cfg(target_os = "linux")]
+        if let Self::Pipe(_) = self {
+            return Ok(None);
+        }
         self.sock_ref().take_error()
+    }
+
+    /// The descriptor (to hand a copy to a child process).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => p.as_raw_fd(),
+        }
     }
 
     /// `Ok(true)` once connected, `Ok(false)` while the connect is still in progress.
     pub(crate) fn is_connected(&self) -> io::Result<bool> {
+        #[cfg(target_os = "linux")]
+        if let Self::Pipe(_) = self {
+            return Ok(true);
+        }
         match self.sock_ref().peer_addr() {
             Ok(_) => Ok(true),
             Err(e) if e.raw_os_error() == Some(errno::ENOTCONN) => Ok(false),
@@ -175,4 +218,12 @@ pub(crate) fn set_reuse_port(socket: &Socket) -> io::Result<()> {
             "SO_REUSEPORT does not exist on Windows: share one listener between loops instead",
         ))
     }
+}
+
+/// The error for `only_v6(true)` with an IPv4 address (libuv answers `EINVAL`).
+pub(crate) fn only_v6_on_ipv4() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "only_v6(true) needs an IPv6 address, got an IPv4 one",
+    )
 }

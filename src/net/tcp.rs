@@ -155,12 +155,17 @@ impl TcpListenOptions {
     }
 
     /// `IPV6_V6ONLY` for an IPv6 address: `true` accepts IPv6 only, `false` IPv4-mapped too.
+    /// `true` with an IPv4 address makes the listen fail with `InvalidInput` (libuv's
+    /// `EINVAL`) rather than being ignored.
     pub fn only_v6(mut self, on: bool) -> Self {
         self.only_v6 = Some(on);
         self
     }
 
     fn bind(&self, addr: SocketAddr) -> io::Result<Socket> {
+        if self.only_v6 == Some(true) && addr.is_ipv4() {
+            return Err(super::socket::only_v6_on_ipv4());
+        }
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         // Windows' `SO_REUSEADDR` lets a second socket bind a port in use (port stealing);
         // rebinding over `TIME_WAIT`, what the option asks for, is Windows' default without
@@ -276,13 +281,22 @@ impl TcpStream {
 
     /// Closes the connection with a RST instead of a FIN (`SO_LINGER` 0): unsent data is
     /// dropped. Queued writes are canceled as with [`close`](crate::Handle::close).
+    ///
+    /// Errors ([`on_close`](crate::Handle::close) is then dropped, never called): a stale or
+    /// closing handle, or [`Error::InvalidState`] after [`shutdown`](TcpStream::shutdown) was
+    /// asked for — the FIN is already on its way, so a RST would misstate what the peer sees
+    /// (libuv's `EINVAL`); close it with [`close`](crate::Handle::close) instead.
     #[track_caller]
     pub fn close_reset(
         self,
         lp: &mut Loop,
         on_close: impl FnOnce(&mut Loop) + 'static,
     ) -> Result<()> {
-        super::stream::stream_open(lp.handles_mut(), self.0)?.reset_on_close = true;
+        let s = super::stream::stream_open(lp.handles_mut(), self.0)?;
+        if !s.shutdown_open() {
+            return Err(Error::InvalidState("close_reset after shutdown"));
+        }
+        s.reset_on_close = true;
         lp.close_handle(self.0, Some(Box::new(on_close)), Location::caller())
     }
 }

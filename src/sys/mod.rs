@@ -35,8 +35,14 @@ macro_rules! syscall {
 
 mod dgram;
 pub(crate) mod errno;
+#[cfg(target_os = "linux")]
+pub(crate) mod inotify;
+#[cfg(target_os = "linux")]
+pub(crate) mod process;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 mod timerfd;
+#[cfg(target_os = "linux")]
+pub(crate) mod tty;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) use timerfd::DeadlineTimer;
 

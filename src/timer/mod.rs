@@ -101,6 +101,14 @@ impl Loop {
         }
     }
 
+    /// The data of a timer that may be (re)started: live and not closing.
+    fn timer_open(&mut self, id: HandleId) -> Result<&mut TimerData> {
+        match &mut self.handles_mut().open_mut(id)?.data {
+            HandleData::Timer(t) => Ok(t),
+            _ => Err(Error::StaleHandle),
+        }
+    }
+
     /// (Re)queues the timer at `now + timeout`, with a new start order.
     fn timer_arm(&mut self, id: HandleId) {
         let now = self.clock().now();
@@ -213,6 +221,36 @@ impl Timer {
         lp.handles_mut().open_mut(self.0)?;
         lp.timer_arm(self.0);
         Ok(())
+    }
+
+    /// Re-arms the timer with a new duration (libuv's `uv_timer_start` on an active timer): it
+    /// runs `delay` after the loop's cached [`now`](Loop::now) and, if `repeat`, every `delay`
+    /// after that — the shapes of [`Loop::set_timeout`] and [`Loop::set_interval`]. Works on an
+    /// armed timer, a repeating one, and a one-shot timer inside its own callback; the
+    /// restarted timer gets a new start order and keeps its callback.
+    ///
+    /// Errors: [`Error::StaleHandle`] for a one-shot timer that already fired (or was
+    /// cleared), [`Error::Closing`] for a closing one.
+    pub fn restart(self, lp: &mut Loop, delay: Duration, repeat: bool) -> Result<()> {
+        let t = lp.timer_open(self.0)?;
+        t.timeout = ns(delay);
+        t.repeat = repeat;
+        lp.timer_arm(self.0);
+        Ok(())
+    }
+
+    /// [`restart`](Timer::restart) with a new callback. The old callback is dropped; if the
+    /// timer restarts itself from its own callback, that call still finishes, and the new
+    /// callback runs from the next firing on.
+    pub fn restart_with(
+        self,
+        lp: &mut Loop,
+        delay: Duration,
+        repeat: bool,
+        cb: impl FnMut(&mut Loop, Self) + 'static,
+    ) -> Result<()> {
+        lp.timer_open(self.0)?.cb = Some(Box::new(cb));
+        self.restart(lp, delay, repeat)
     }
 
     /// Time until the timer is due (zero if overdue), or `None` if it is not armed.

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod http;
+pub mod net;
 
 /// The OS error codes sockets report: `errno` values on Unix, Winsock's `WSAE*` codes on
 /// Windows (where `libc::E*` are the C runtime's unrelated numbers).

@@ -2,19 +2,21 @@
 //! reads, connect completion and what closing does. The write side is in `stream_write.rs`.
 
 pub(crate) mod api;
+mod close;
+mod connect;
+mod read;
 mod write;
 pub(crate) mod write_queue;
 
 use std::collections::VecDeque;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mio::Interest;
 
 use self::api::ReadEvent;
 use self::write_queue::WriteQueue;
+use super::DEFAULT_HIGH_WATER_MARK;
 use super::socket::StreamSocket;
-use super::{DEFAULT_HIGH_WATER_MARK, IO_BATCH, READ_BUFFER_SIZE};
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{
@@ -64,6 +66,9 @@ pub(crate) enum ShutdownState {
 /// flight, a shutdown, a drain callback, a high-water mark other than the default.
 pub(crate) struct StreamExtra {
     pub(crate) connect: Option<Request>,
+    /// The connect's result is known but its callback has not run yet: until it has, nothing
+    /// is read or sent (libuv reports the connect before it reads).
+    pub(crate) connect_unreported: bool,
     pub(crate) high_water: usize,
     pub(crate) drain_cb: Option<DrainCb>,
     pub(crate) drain_site: Site,
@@ -109,6 +114,7 @@ impl StreamState {
         self.extra.get_or_insert_with(|| {
             Box::new(StreamExtra {
                 connect: None,
+                connect_unreported: false,
                 high_water: DEFAULT_HIGH_WATER_MARK,
                 drain_cb: None,
                 drain_site: site,
@@ -140,8 +146,16 @@ impl StreamState {
         self.extra = None;
     }
 
-    /// Whether a connect is in flight.
+    /// Whether a connect is in flight or its callback has not run yet: the stream neither
+    /// reads nor sends until then.
     pub(crate) fn connecting(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|e| e.connect.is_some() || e.connect_unreported)
+    }
+
+    /// Whether a connect is in flight (its result not known yet).
+    fn connect_in_flight(&self) -> bool {
         self.extra.as_ref().is_some_and(|e| e.connect.is_some())
     }
 
@@ -245,34 +259,6 @@ pub(crate) fn copy_io_error(e: &io::Error) -> io::Error {
 }
 
 impl Loop {
-    /// Adds a stream whose non-blocking connect was started (`early`: the error `connect(2)`
-    /// returned at once, if any) and holds `cb` for the result. An early error is delivered in
-    /// the pending phase, never inside the call.
-    pub(crate) fn stream_connect(
-        &mut self,
-        kind: HandleKind,
-        socket: StreamSocket,
-        early: Option<io::Error>,
-        site: Site,
-        cb: impl FnOnce(&mut Self, HandleId, Result<()>) + 'static,
-    ) -> Result<HandleId> {
-        let id = self.stream_insert(kind, socket, false, site)?;
-        let req = Request {
-            cb: Box::new(move |lp, r| cb(lp, id, r)),
-            site,
-        };
-        self.reqs_mut().begin();
-        let IoCx {
-            handles, pending, ..
-        } = self.io_cx();
-        let s = stream_mut(handles, id)?;
-        match early {
-            None => s.extra_mut().connect = Some(req),
-            Some(e) => s.complete(pending, id, Done::Connect(req, Err(Error::Io(e)))),
-        }
-        Ok(id)
-    }
-
     /// Adds a stream handle for `socket` and registers it (`READABLE | WRITABLE`, once).
     /// `connected` says whether the socket can be written at once.
     pub(crate) fn stream_insert(
@@ -355,15 +341,15 @@ impl Loop {
         if became_writable {
             s.writable = true;
         }
-        let mut read = s.reading && s.readable;
-        if s.connecting() {
-            if !s.writable {
-                return;
+        if s.connect_in_flight() {
+            if s.writable {
+                // Reads wait for the connect callback (pending phase), even when the data
+                // came in the same wake-up as the handshake.
+                self.stream_finish_connect(id);
             }
-            self.stream_finish_connect(id);
-            read = stream_mut(self.handles_mut(), id).is_ok_and(|s| s.reading && s.readable);
+            return;
         }
-        if read {
+        if s.reading && s.readable && !s.connecting() {
             self.stream_read_batch(id, Phase::Poll);
         }
         // Writes made meanwhile (by the read callbacks, say) flushed themselves; only new
@@ -371,269 +357,5 @@ impl Loop {
         if became_writable {
             self.stream_flush(id);
         }
-    }
-
-    /// The writable edge of a connecting socket: did the connect succeed?
-    fn stream_finish_connect(&mut self, id: HandleId) {
-        let IoCx {
-            handles, pending, ..
-        } = self.io_cx();
-        let Ok(s) = stream_mut(handles, id) else {
-            return;
-        };
-        let Some(socket) = &s.socket else { return };
-        let result = match socket.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => match socket.is_connected() {
-                Ok(true) => Ok(()),
-                Ok(false) => {
-                    // A spurious edge: still connecting; the next edge will tell.
-                    s.writable = false;
-                    return;
-                }
-                Err(e) => Err(e),
-            },
-        };
-        let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) else {
-            return;
-        };
-        match result {
-            Ok(()) => s.complete(pending, id, Done::Connect(req, Ok(()))),
-            Err(e) => {
-                s.writable = false;
-                let copy = copy_io_error(&e);
-                s.complete(pending, id, Done::Connect(req, Err(Error::Io(e))));
-                s.fail_requests(pending, id, &copy);
-            }
-        }
-    }
-
-    /// `read_start`: reads begin at the next readable edge, or in the pending phase if the
-    /// stream is already known to be readable (never inside this call).
-    pub(crate) fn stream_read_start(&mut self, id: HandleId, cb: ReadCb, site: Site) -> Result<()> {
-        let s = stream_open(self.handles_mut(), id)?;
-        s.read_cb = Some(cb);
-        s.read_site = site;
-        s.reading = true;
-        let schedule = s.readable && !s.connecting();
-        self.handles_mut().set_active(id, true);
-        if schedule {
-            self.stream_queue_read(id);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn stream_read_stop(&mut self, id: HandleId) -> Result<()> {
-        let s = stream_mut(self.handles_mut(), id)?;
-        s.reading = false;
-        s.read_cb = None;
-        self.handles_mut().set_active(id, false);
-        Ok(())
-    }
-
-    /// Puts a read continuation on the pending queue (once).
-    fn stream_queue_read(&mut self, id: HandleId) {
-        let Ok(s) = stream_mut(self.handles_mut(), id) else {
-            return;
-        };
-        if s.read_queued {
-            return;
-        }
-        s.read_queued = true;
-        self.push_pending(id, HandleEvent::Stream(StreamEvent::Read));
-    }
-
-    /// A read continuation from the pending queue.
-    pub(crate) fn stream_read_pending(&mut self, id: HandleId) {
-        if let Ok(s) = stream_mut(self.handles_mut(), id) {
-            s.read_queued = false;
-            self.stream_read_batch(id, Phase::Pending);
-        }
-    }
-
-    /// Reads up to [`IO_BATCH`] times into the loop's buffer, lending each chunk to the read
-    /// callback; if the stream is still readable after that, continues next iteration (an
-    /// edge-triggered poller will not report it again).
-    fn stream_read_batch(&mut self, id: HandleId, phase: Phase) {
-        let mut buf = std::mem::take(&mut self.net_mut().read_buf);
-        buf.resize(READ_BUFFER_SIZE, 0);
-        let mut budget_left = true;
-        for round in 0..IO_BATCH {
-            budget_left = round + 1 < IO_BATCH;
-            let mut drained = false;
-            let IoCx {
-                handles, counters, ..
-            } = self.io_cx();
-            let Ok(entry) = handles.open_mut(id) else {
-                break;
-            };
-            let HandleData::Stream(s) = &mut entry.data else {
-                break;
-            };
-            if !s.reading || !s.readable {
-                break;
-            }
-            let Some(socket) = &s.socket else { break };
-            let (n, event) = match socket.read(&mut buf) {
-                Ok(0) => (0, Ok(None)),
-                Ok(n) => {
-                    counters.bytes_read += n as u64;
-                    if crate::sys::SHORT_READ_DRAINS && n < buf.len() && !s.read_closed {
-                        // A short read drained the socket; new data brings a new edge.
-                        s.readable = false;
-                        drained = true;
-                    }
-                    (n, Ok(Some(())))
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    s.readable = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (0, Err(e)),
-            };
-            let stops = !matches!(event, Ok(Some(())));
-            if stops {
-                // EOF and errors stop reading (libuv); reading again after EOF reports it again.
-                s.reading = false;
-            }
-            let Some(cb) = s.read_cb.take() else { break };
-            let site = s.read_site;
-            if stops {
-                self.handles_mut().set_active(id, false);
-            }
-            let data = &buf[..n];
-            self.invoke_restoring(
-                phase,
-                CallbackKind::Read,
-                site,
-                cb,
-                move |lp, cb| {
-                    let ev = match event {
-                        Ok(Some(())) => ReadEvent::Data(data),
-                        Ok(None) => ReadEvent::Eof,
-                        Err(e) => ReadEvent::Error(Error::Io(e)),
-                    };
-                    cb(lp, id, ev);
-                },
-                move |lp, cb| {
-                    if let Ok(s) = stream_mut(lp.handles_mut(), id)
-                        && s.reading
-                        && s.read_cb.is_none()
-                    {
-                        s.read_cb = Some(cb);
-                    }
-                },
-            );
-            if drained {
-                // Only an event sets `readable` again: nothing more to read this time.
-                break;
-            }
-        }
-        self.net_mut().read_buf = buf;
-        if !budget_left
-            && let Ok(s) = stream_mut(self.handles_mut(), id)
-            && s.reading
-            && s.readable
-        {
-            self.stream_queue_read(id);
-        }
-    }
-
-    /// Close, first half (at `close` time): stop reading, deregister and drop the socket. With
-    /// `reset_on_close`, `SO_LINGER` 0 first, so the peer gets a RST.
-    pub(crate) fn stream_stop(&mut self, id: HandleId) {
-        let IoCx { handles, io, .. } = self.io_cx();
-        let Ok(s) = stream_mut(handles, id) else {
-            return;
-        };
-        s.reading = false;
-        s.read_cb = None;
-        if let Some(extra) = &mut s.extra {
-            extra.drain_cb = None;
-        }
-        if let Some(mut socket) = s.socket.take() {
-            io.deregister(socket.source());
-            if s.reset_on_close {
-                let _ = socket
-                    .sock_ref()
-                    .set_linger(Some(std::time::Duration::ZERO));
-            }
-        }
-    }
-
-    /// Moves the completions of `id` and of every other closing stream off the pending queue
-    /// into `closing_done`, in one pass.
-    fn take_closing_completions(&mut self, id: HandleId) {
-        let closing: Vec<HandleId> = self.closing_ids().collect();
-        let IoCx {
-            handles,
-            pending,
-            net,
-            ..
-        } = self.io_cx();
-        let closing_done = &mut net.closing_done;
-        let mut ids = std::collections::HashSet::new();
-        for of in std::iter::once(id).chain(closing) {
-            if let Ok(s) = stream_mut(handles, of)
-                && s.done_queued > 0
-            {
-                s.done_queued = 0;
-                ids.insert(of);
-            }
-        }
-        let mut kept = VecDeque::with_capacity(pending.len());
-        for p in pending.drain(..) {
-            match p {
-                Pending::Handle {
-                    id: of,
-                    event: HandleEvent::Stream(StreamEvent::Done(done)),
-                } if ids.contains(&of) => {
-                    closing_done.entry(of).or_default().push(done);
-                }
-                other => kept.push_back(other),
-            }
-        }
-        *pending = kept;
-    }
-
-    /// Close, second half (close phase, before the close callback): finished requests get
-    /// their results, unfinished ones [`Error::Canceled`], in the order they were made.
-    /// Each callback runs even if an earlier one panicked; the first panic is returned for the
-    /// close phase to resume after the close callback (as `udp_cancel_sends`).
-    pub(crate) fn stream_cancel_requests(&mut self, id: HandleId) -> Option<PanicPayload> {
-        let Ok(s) = stream_mut(self.handles_mut(), id) else {
-            return None;
-        };
-        if s.done_queued > 0 {
-            self.take_closing_completions(id);
-        }
-        // Finished requests that were still on the pending queue run first, in their order.
-        let closing_done = &mut self.net_mut().closing_done;
-        let mut dones = if closing_done.is_empty() {
-            Vec::new()
-        } else {
-            closing_done.remove(&id).unwrap_or_default()
-        };
-        let Ok(s) = stream_mut(self.handles_mut(), id) else {
-            return None;
-        };
-        if let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) {
-            dones.push(Done::Connect(req, Err(Error::Canceled)));
-        }
-        s.fail_with(|| Error::Canceled, |done| dones.push(done));
-        let mut first_panic = None;
-        for done in dones {
-            let (kind, site) = done.meta();
-            let call = catch_unwind(AssertUnwindSafe(|| {
-                self.invoke(Phase::Close, kind, site, |lp| {
-                    lp.stream_run_done(None, done)
-                });
-            }));
-            if let Err(panic) = call {
-                first_panic.get_or_insert(panic);
-            }
-        }
-        first_panic
     }
 }

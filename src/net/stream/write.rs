@@ -312,9 +312,19 @@ impl Loop {
             s.done_queued = s.done_queued.saturating_sub(1);
         }
         let (kind, site) = done.meta();
+        let connect = match &done {
+            Done::Connect(_, r) => Some(r.is_ok()),
+            _ => None,
+        };
+        if let Some(ok) = connect {
+            self.stream_connect_reporting(id, ok);
+        }
         self.invoke(Phase::Pending, kind, site, |lp| {
             lp.stream_run_done(Some(id), done)
         });
+        if let Some(ok) = connect {
+            self.stream_connect_reported(id, ok);
+        }
     }
 
     /// Runs one completion's callback. The drain callback runs only on a live stream (`id`).

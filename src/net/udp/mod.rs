@@ -1,8 +1,8 @@
 //! UDP sockets: bind, send with completion callbacks, receive into the loop's buffer.
 
+mod recv;
 mod send;
 
-use crate::sys::errno;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::Location;
@@ -11,8 +11,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use self::send::SendQueue;
 use crate::error::{Error, Result};
-use crate::event_loop::{CallbackKind, Phase};
-use crate::event_loop::{HandleData, HandleState, IoCx, Loop, Never, PanicPayload};
+use crate::event_loop::{HandleData, HandleState, Loop, Never, PanicPayload};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
 
 /// The largest datagram a receive delivers: the loop's read buffer, shared with streams, which
@@ -98,7 +97,8 @@ impl UdpBindOptions {
     }
 
     /// `IPV6_V6ONLY` for an IPv6 address: `true` refuses IPv4 traffic, `false` makes a `[::]`
-    /// socket dual-stack (IPv4 peers appear as `::ffff:a.b.c.d`). Ignored for IPv4 addresses.
+    /// socket dual-stack (IPv4 peers appear as `::ffff:a.b.c.d`). `true` with an IPv4 address
+    /// makes the bind fail with `InvalidInput` (libuv's `EINVAL`) rather than being ignored.
     pub fn only_v6(mut self, on: bool) -> Self {
         self.only_v6 = Some(on);
         self
@@ -155,6 +155,9 @@ impl Loop {
     #[track_caller]
     pub fn udp_bind_with(&mut self, addr: SocketAddr, opts: UdpBindOptions) -> Result<UdpSocket> {
         let site = Location::caller();
+        if opts.only_v6 == Some(true) && addr.is_ipv4() {
+            return Err(Error::Io(super::socket::only_v6_on_ipv4()));
+        }
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
         if opts.reuse_address {
@@ -212,129 +215,6 @@ impl Loop {
         };
         let active = !entry.closing && (u.receiving || u.sends.in_flight());
         self.handles_mut().set_active(id, active);
-    }
-
-    /// Poll-phase dispatch: flush queued sends on writable, read on readable.
-    pub(crate) fn udp_ready(&mut self, id: HandleId, event: &mio::event::Event) {
-        let Ok(u) = self.udp_data(id) else {
-            return;
-        };
-        // An error or hang-up is read (as the error) by the next receive or send.
-        let trouble = event.is_error() || event.is_read_closed();
-        if event.is_readable() || trouble {
-            u.readable = true;
-        }
-        let read = u.readable && u.receiving;
-        if (event.is_writable() || trouble) && u.sends.has_queued() {
-            self.udp_flush(id);
-        }
-        if read {
-            self.udp_read(id, Phase::Poll);
-        }
-    }
-
-    /// Receives up to [`RECV_BUDGET`] datagrams, one callback each; continues from the pending
-    /// phase if the socket may still be readable.
-    fn udp_read(&mut self, id: HandleId, phase: Phase) {
-        for _ in 0..RECV_BUDGET {
-            let IoCx {
-                handles,
-                counters,
-                net,
-                ..
-            } = self.io_cx();
-            let Ok(entry) = handles.get_mut(id) else {
-                return;
-            };
-            if entry.closing {
-                return;
-            }
-            let HandleData::Udp(u) = &mut entry.data else {
-                return;
-            };
-            let (true, Some(sock)) = (u.receiving, u.sock.as_ref()) else {
-                return;
-            };
-            let mut buf = std::mem::take(&mut net.read_buf);
-            buf.resize(RECV_BUF_LEN, 0);
-            let received = loop {
-                match crate::sys::recv_from(sock, &mut buf[..u.max_datagram]) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    other => break other,
-                }
-            };
-            let result = match received {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    u.readable = false;
-                    net.read_buf = buf;
-                    return;
-                }
-                Err(e) => Err(Error::Io(e)),
-                Ok(d) if d.truncated => {
-                    Err(Error::Io(io::Error::from_raw_os_error(errno::EMSGSIZE)))
-                }
-                Ok(d) => {
-                    counters.bytes_read += d.len as u64;
-                    Ok((d.len, d.from))
-                }
-            };
-            let Some(cb) = u.recv_cb.take() else {
-                self.net_mut().read_buf = buf;
-                return;
-            };
-            let site = u.recv_site;
-            self.invoke_restoring(
-                phase,
-                CallbackKind::UdpRecv,
-                site,
-                (cb, buf, false),
-                move |lp, (cb, buf, returned)| {
-                    let datagram = result.map(|(len, from)| (&buf[..len], from));
-                    cb(lp, UdpSocket(id), datagram);
-                    *returned = true;
-                },
-                |lp, (cb, buf, returned)| {
-                    lp.net_mut().read_buf = buf;
-                    // Put back unless the callback stopped receiving or installed a new one.
-                    if let Ok(u) = lp.udp_data(id)
-                        && u.receiving
-                        && u.recv_cb.is_none()
-                    {
-                        u.recv_cb = Some(cb);
-                    }
-                    if !returned {
-                        // It panicked: the rest of the batch continues after the next `run`.
-                        lp.udp_queue_read(id);
-                    }
-                },
-            );
-        }
-        // Budget spent and no `WouldBlock` seen: no new edge will come, so queue ourselves.
-        self.udp_queue_read(id);
-    }
-
-    fn udp_queue_read(&mut self, id: HandleId) {
-        let Ok(u) = self.udp_data(id) else {
-            return;
-        };
-        if u.read_queued {
-            return;
-        }
-        u.read_queued = true;
-        let site = u.recv_site;
-        self.defer(
-            CallbackKind::UdpRecv,
-            site,
-            Box::new(move |lp| {
-                let Ok(u) = lp.udp_data(id) else {
-                    return;
-                };
-                u.read_queued = false;
-                if u.readable && u.receiving {
-                    lp.udp_read(id, Phase::Pending);
-                }
-            }),
-        );
     }
 
     /// `close`'s kind-specific part: deregister and close the fd now; stop receiving. Queued
@@ -426,7 +306,9 @@ impl UdpSocket {
     pub fn connect(self, lp: &mut Loop, addr: SocketAddr) -> Result<()> {
         let u = lp.udp_data(self.0)?;
         if u.connected {
-            return Err(Error::Io(io::Error::from_raw_os_error(errno::EISCONN)));
+            return Err(Error::Io(io::Error::from_raw_os_error(
+                crate::sys::errno::EISCONN,
+            )));
         }
         self.with_sock(lp, |s| s.connect(addr))?;
         lp.udp_data(self.0)?.connected = true;
@@ -441,7 +323,9 @@ impl UdpSocket {
     /// picks a new one), as with libuv; bind an explicit port to keep it.
     pub fn disconnect(self, lp: &mut Loop) -> Result<()> {
         if !lp.udp_data(self.0)?.connected {
-            return Err(Error::Io(io::Error::from_raw_os_error(errno::ENOTCONN)));
+            return Err(Error::Io(io::Error::from_raw_os_error(
+                crate::sys::errno::ENOTCONN,
+            )));
         }
         self.with_sock(lp, crate::sys::disconnect)?;
         lp.udp_data(self.0)?.connected = false;

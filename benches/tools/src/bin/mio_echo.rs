@@ -1,7 +1,7 @@
 //! The "no abstraction" peer of evloop's `examples/echo` for `benches/net_bench.sh`: a TCP echo
 //! server written straight on mio, the least a single-threaded echo loop can do.
 //!
-//! `cargo bench --bench mio_echo -- [--addr HOST:PORT]` (default `127.0.0.1:0`) prints
+//! `cargo run --release -p evloop-bench-tools --bin mio_echo -- [--addr HOST:PORT]` (default `127.0.0.1:0`) prints
 //! `listening on <addr>`; SIGTERM or SIGINT ends it.
 //!
 //! Edge-triggered, every socket registered once for `READABLE | WRITABLE`, one 64 KiB read
@@ -32,11 +32,7 @@ struct Conn {
 }
 
 fn main() -> ExitCode {
-    // `cargo bench` adds `--bench`; skip it.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let addr: SocketAddr = match args.as_slice() {
         [] => ([127, 0, 0, 1], 0).into(),
         [flag, value] if flag == "--addr" => match value.parse() {

@@ -2,7 +2,7 @@
 //! HTTP/1.1 server written straight on mio — the least a single-threaded keep-alive,
 //! pipelining server can do.
 //!
-//! `cargo bench --bench mio_http -- [--addr HOST:PORT]` (default `127.0.0.1:0`) prints
+//! `cargo run --release -p evloop-bench-tools --bin mio_http -- [--addr HOST:PORT]` (default `127.0.0.1:0`) prints
 //! `listening on <addr>`; SIGTERM or SIGINT ends it.
 //!
 //! Edge-triggered, one registration per socket, one read buffer per connection. Every request
@@ -38,10 +38,7 @@ struct Conn {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let addr: SocketAddr = match args.as_slice() {
         [] => ([127, 0, 0, 1], 0).into(),
         [flag, value] if flag == "--addr" => match value.parse() {

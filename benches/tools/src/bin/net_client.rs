@@ -1,11 +1,13 @@
 //! The load generator of `benches/net_bench.sh`: one client, on one thread, that drives every
 //! echo server (evloop, libuv, Node, raw mio) the same way.
 //!
+//! Built by `cargo build --release -p evloop-bench-tools` (into `target/release/`):
+//!
 //! ```text
-//! cargo bench --bench net_client -- pingpong --addr 127.0.0.1:7000 --conns 1 --size 64 --secs 5
-//! cargo bench --bench net_client -- pound --addr 127.0.0.1:7000 --conns 100 --secs 5
-//! cargo bench --bench net_client -- pump --addr 127.0.0.1:7000 --secs 5
-//! cargo bench --bench net_client -- idle --addr 127.0.0.1:7000 --conns 10000
+//! net_client pingpong --addr 127.0.0.1:7000 --conns 1 --size 64 --secs 5
+//! net_client pound --addr 127.0.0.1:7000 --conns 100 --secs 5
+//! net_client pump --addr 127.0.0.1:7000 --secs 5
+//! net_client idle --addr 127.0.0.1:7000 --conns 10000
 //! ```
 //!
 //! - `pingpong`: each of `--conns` connections sends `--size` bytes, waits for the whole echo
@@ -81,8 +83,7 @@ fn main() -> ExitCode {
 }
 
 fn parse_args() -> Result<Args, String> {
-    // `cargo bench` adds `--bench`; skip it.
-    let mut argv = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut argv = std::env::args().skip(1);
     let mode = argv.next().ok_or("no mode")?;
     if !["pingpong", "pound", "pump", "idle"].contains(&mode.as_str()) {
         return Err(format!("unknown mode {mode}"));

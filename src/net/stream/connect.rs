@@ -1,0 +1,122 @@
+//! Connecting: the connect request, its completion on the writable edge, and what waits for
+//! its callback (reads, queued writes) until it has run.
+
+use std::io;
+
+use super::{Done, Request, done_entry, stream_mut, stream_open};
+use crate::error::{Error, Result};
+use crate::event_loop::{IoCx, Loop};
+use crate::handle::{HandleId, HandleKind, Site};
+use crate::net::socket::StreamSocket;
+
+impl Loop {
+    /// Adds a stream whose non-blocking connect was started (`early`: the error `connect(2)`
+    /// returned at once, if any) and holds `cb` for the result. An early error is delivered in
+    /// the pending phase, never inside the call.
+    pub(crate) fn stream_connect(
+        &mut self,
+        kind: HandleKind,
+        socket: StreamSocket,
+        early: Option<io::Error>,
+        site: Site,
+        cb: impl FnOnce(&mut Self, HandleId, Result<()>) + 'static,
+    ) -> Result<HandleId> {
+        let id = self.stream_insert(kind, socket, false, site)?;
+        let req = Request {
+            cb: Box::new(move |lp, r| cb(lp, id, r)),
+            site,
+        };
+        self.reqs_mut().begin();
+        let IoCx {
+            handles, pending, ..
+        } = self.io_cx();
+        let s = stream_mut(handles, id)?;
+        s.extra_mut().connect_unreported = true;
+        match early {
+            None => s.extra_mut().connect = Some(req),
+            Some(e) => s.complete(pending, id, Done::Connect(req, Err(Error::Io(e)))),
+        }
+        Ok(id)
+    }
+
+    /// The writable edge of a connecting socket: did the connect succeed?
+    pub(super) fn stream_finish_connect(&mut self, id: HandleId) {
+        let IoCx {
+            handles, pending, ..
+        } = self.io_cx();
+        let Ok(s) = stream_mut(handles, id) else {
+            return;
+        };
+        let Some(socket) = &s.socket else { return };
+        let result = match socket.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match socket.is_connected() {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    // A spurious edge: still connecting; the next edge will tell.
+                    s.writable = false;
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let Some(req) = s.extra.as_mut().and_then(|e| e.connect.take()) else {
+            return;
+        };
+        match result {
+            Ok(()) => s.complete(pending, id, Done::Connect(req, Ok(()))),
+            Err(e) => {
+                s.writable = false;
+                s.complete(pending, id, Done::Connect(req, Err(Error::Io(e))));
+            }
+        }
+    }
+
+    /// The connect's result is about to be reported. A failed connect stops reading before its
+    /// callback runs, so no read callback follows it (libuv reports the connect and returns).
+    pub(crate) fn stream_connect_reporting(&mut self, id: HandleId, ok: bool) {
+        let Ok(s) = stream_mut(self.handles_mut(), id) else {
+            return;
+        };
+        if let Some(extra) = &mut s.extra {
+            extra.connect_unreported = false;
+        }
+        if !ok && s.reading {
+            s.reading = false;
+            s.read_cb = None;
+            self.handles_mut().set_active(id, false);
+        }
+    }
+
+    /// The connect callback has run. After success, what waited for it goes: queued writes are
+    /// sent and a pending read is scheduled. After failure, queued writes and a requested
+    /// shutdown are canceled (libuv's `ECANCELED`; the connect callback alone carries the
+    /// error), and later writes are tried on the socket, so they fail with its error rather
+    /// than wait for an edge that will not come.
+    pub(crate) fn stream_connect_reported(&mut self, id: HandleId, ok: bool) {
+        let IoCx {
+            handles, pending, ..
+        } = self.io_cx();
+        let Ok(s) = stream_open(handles, id) else {
+            return;
+        };
+        if ok {
+            let read = s.reading && s.readable;
+            self.stream_flush(id);
+            if read {
+                self.stream_queue_read(id);
+            }
+        } else {
+            let mut n = 0;
+            s.fail_with(
+                || Error::Canceled,
+                |done| {
+                    n += 1;
+                    pending.push_back(done_entry(id, done));
+                },
+            );
+            s.done_queued += n;
+            s.writable = true;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Handles that watch something and call back when it happens: a loop phase (idle, prepare,
+//! check), a raw file descriptor (libuv's `uv_poll_t`), a signal, or a wake-up from another
+//! thread (libuv's `uv_async_t`). Each is a handle kind registered in the loop's registry.
+
+pub(crate) mod async_handle;
+#[cfg(unix)]
+pub(crate) mod fd;
+pub(crate) mod loop_phase;
+#[cfg(unix)]
+pub(crate) mod signal;
+
+pub use async_handle::{AsyncHandle, Notifier, NotifyError};
+#[cfg(unix)]
+pub use fd::{Interest, Readiness, Watcher};
+pub use loop_phase::{Check, Idle, Prepare};
+#[cfg(unix)]
+pub use signal::Signal;
