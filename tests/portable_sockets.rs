@@ -97,7 +97,7 @@ fn data_arriving_after_a_short_read_is_read_too() {
 #[test]
 fn a_write_that_would_block_completes_once_the_peer_reads() {
     with_timeout(30, || {
-        const LEN: usize = 8 << 20; // far beyond both socket buffers
+        const LEN: usize = 32 << 20; // far beyond both socket buffers
         let mut lp = Loop::new().unwrap();
         let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
         let expected = data.clone();
@@ -120,12 +120,19 @@ fn a_write_that_would_block_completes_once_the_peer_reads() {
         let addr = server.local_addr(&lp).unwrap();
         let client = std::thread::spawn(move || {
             let mut c = StdTcpStream::connect(addr).unwrap();
-            // Read late, so the server's sends hit WouldBlock first.
+            // Read late and slowly, so the server's sends hit WouldBlock again and again, not
+            // just once (the first one also adds write interest, which re-arms by itself).
             std::thread::sleep(Duration::from_millis(200));
-            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             let mut got = Vec::with_capacity(LEN);
-            c.read_to_end(&mut got).expect("every byte, then EOF");
-            got
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match c.read(&mut chunk).expect("every byte, then EOF") {
+                    0 => break got,
+                    n => got.extend_from_slice(&chunk[..n]),
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
         });
         lp.run().unwrap();
         let got = client.join().unwrap();
