@@ -11,7 +11,7 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use evloop::fs_event::{FsEvent, FsWatchOptions};
+use evloop::fs::event::{FsEvent, FsWatchOptions};
 use evloop::{Handle, Loop};
 
 struct State {

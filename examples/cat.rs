@@ -1,5 +1,5 @@
 //! `printf 'hi\n' | cargo run --example cat` — copies stdin to stdout through the loop: both are
-//! [`Pipe`](evloop::Pipe) streams over the process's own descriptors (`Loop::pipe_stdio`), with
+//! [`Pipe`](evloop::process::Pipe) streams over the process's own descriptors (`Loop::pipe_stdio`), with
 //! backpressure (reading pauses while stdout's write queue is above its high-water mark). Exits
 //! at EOF once everything is written. Stdin and stdout must be pipes, sockets or terminals (a
 //! regular file cannot be polled).
@@ -10,7 +10,9 @@ use std::process::ExitCode;
 #[cfg(target_os = "linux")]
 use evloop::net::ReadEvent;
 #[cfg(target_os = "linux")]
-use evloop::{Handle, Loop, StdStream};
+use evloop::process::StdStream;
+#[cfg(target_os = "linux")]
+use evloop::{Handle, Loop};
 
 #[cfg(target_os = "linux")]
 fn main() -> ExitCode {
@@ -39,7 +41,9 @@ fn run() -> evloop::Result<()> {
 
 #[cfg(target_os = "linux")]
 /// The read callback: write what came in, pause on backpressure, finish at EOF.
-fn on_read(output: evloop::Pipe) -> impl FnMut(&mut Loop, evloop::Pipe, ReadEvent<'_>) + 'static {
+fn on_read(
+    output: evloop::process::Pipe,
+) -> impl FnMut(&mut Loop, evloop::process::Pipe, ReadEvent<'_>) + 'static {
     move |lp, input, ev| match ev {
         ReadEvent::Data(bytes) => match output.write(lp, bytes.to_vec(), |_, r| {
             if let Err(e) = r {

@@ -22,11 +22,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 #[cfg(target_os = "linux")]
-use evloop::fs_event::{FsEvent, FsWatchOptions, FsWatcher};
+use evloop::fs::event::{FsEvent, FsWatchOptions, FsWatcher};
+#[cfg(target_os = "linux")]
+use evloop::process::Process;
 #[cfg(target_os = "linux")]
 use evloop::process::{Command, ExitStatus};
 #[cfg(target_os = "linux")]
-use evloop::{Handle, Loop, Process, Signal, Timer};
+use evloop::{Handle, Loop, Signal, Timer};
 
 #[cfg(target_os = "linux")]
 struct Args {

@@ -28,6 +28,19 @@ pub enum Error {
     InvalidState(&'static str),
     /// An operating-system error.
     Io(io::Error),
+    /// A network operation failed: the operation, the address or path, and the OS error (its
+    /// kind and errno stay reachable through [`Error::kind`] and [`Error::raw_os_error`]).
+    /// Displays as `connect 127.0.0.1:7000: Connection refused (os error 111)`. Listen, bind,
+    /// accept and connect name the address asked for; a stream's read, write and shutdown
+    /// errors name its peer while the kernel still knows it, else its local address (after a
+    /// reset, say).
+    Net(NetError),
+    /// The loop's state of this type is lent out by [`Loop::with_state`](crate::Loop::with_state)
+    /// (a re-entrant request for it); the type's name.
+    StateInUse(&'static str),
+    /// The loop holds no state of this type (see [`Loop::insert_state`](crate::Loop::insert_state));
+    /// the type's name.
+    NoState(&'static str),
 }
 
 /// `Result` with [`Error`] as the default error.
@@ -59,7 +72,10 @@ impl Error {
             Self::Canceled => io::ErrorKind::Interrupted,
             Self::Busy => io::ErrorKind::ResourceBusy,
             Self::Panicked(_) => io::ErrorKind::Other,
+            Self::StateInUse(_) => io::ErrorKind::ResourceBusy,
+            Self::NoState(_) => io::ErrorKind::NotFound,
             Self::Io(e) => e.kind(),
+            Self::Net(e) => e.source.kind(),
         }
     }
 
@@ -67,6 +83,7 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Self::Io(e) => e.raw_os_error(),
+            Self::Net(e) => e.source.raw_os_error(),
             _ => None,
         }
     }
@@ -83,6 +100,9 @@ impl fmt::Display for Error {
             Self::Reentrant => f.write_str("run() called from inside a callback of the same loop"),
             Self::InvalidState(what) => write!(f, "invalid state: {what}"),
             Self::Io(e) => e.fmt(f),
+            Self::Net(e) => e.fmt(f),
+            Self::StateInUse(ty) => write!(f, "loop state {ty} is in use (lent by with_state)"),
+            Self::NoState(ty) => write!(f, "the loop holds no state of type {ty}"),
         }
     }
 }
@@ -91,6 +111,68 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io(e) => Some(e),
+            Self::Net(e) => Some(&e.source),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Error::Net`] holds: which operation on which address failed, and why.
+#[derive(Debug)]
+pub struct NetError {
+    op: &'static str,
+    addr: String,
+    source: io::Error,
+}
+
+impl NetError {
+    /// The operation: `"listen"`, `"connect"`, `"bind"`...
+    pub fn op(&self) -> &'static str {
+        self.op
+    }
+
+    /// The address or path it was for (`127.0.0.1:8080`, `/run/app.sock`, `localhost:7000`).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The OS error.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.addr, self.source)
+    }
+}
+
+impl std::error::Error for NetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl Error {
+    /// `err` from operation `op` on `addr`, named: OS errors become [`Error::Net`]; the loop's
+    /// own conditions (canceled, stale...) stay as they are; an already named error keeps its
+    /// first name.
+    pub(crate) fn named(err: impl Into<Self>, op: &'static str, addr: impl fmt::Display) -> Self {
+        match err.into() {
+            Self::Io(source) => Self::Net(NetError {
+                op,
+                addr: addr.to_string(),
+                source,
+            }),
+            other => other,
+        }
+    }
+
+    /// The [`NetError`] inside, if this is one.
+    pub fn as_net(&self) -> Option<&NetError> {
+        match self {
+            Self::Net(e) => Some(e),
             _ => None,
         }
     }
@@ -106,6 +188,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(e) => e,
+            Error::Net(e) => Self::new(e.source.kind(), e),
             other => Self::new(other.kind(), other),
         }
     }

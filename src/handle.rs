@@ -119,7 +119,52 @@ pub trait Handle: Copy + sealed::Sealed {
     fn is_closing(self, lp: &Loop) -> Result<bool> {
         Ok(lp.handles().get(self.id())?.closing)
     }
+
+    /// Attaches `value` to the handle (libuv's `handle->data`), replacing any earlier value of
+    /// any type. It is dropped when the handle's slot is freed (after its close callback, or
+    /// when a one-shot timer is released). Errors on a stale handle.
+    fn set_data<T: 'static>(self, lp: &mut Loop, value: T) -> Result<()> {
+        lp.handles().get(self.id())?;
+        lp.user_mut().set_handle_data(self.id(), Box::new(value));
+        Ok(())
+    }
+
+    /// The value attached by [`set_data`](Self::set_data), if it is a `T` and the handle is live.
+    fn data<T: 'static>(self, lp: &Loop) -> Option<&T> {
+        lp.handles().get(self.id()).ok()?;
+        lp.user().handle_data(self.id())?.downcast_ref::<T>()
+    }
+
+    /// Mutable access to the value attached by [`set_data`](Self::set_data).
+    fn data_mut<T: 'static>(self, lp: &mut Loop) -> Option<&mut T> {
+        lp.handles().get(self.id()).ok()?;
+        lp.user_mut()
+            .handle_data_mut(self.id())?
+            .downcast_mut::<T>()
+    }
+
+    /// Detaches and returns the value attached by [`set_data`](Self::set_data) if it is a `T`.
+    fn take_data<T: 'static>(self, lp: &mut Loop) -> Option<T> {
+        lp.handles().get(self.id()).ok()?;
+        let user = lp.user_mut();
+        let boxed = user.take_handle_data(self.id())?;
+        match boxed.downcast::<T>() {
+            Ok(v) => Some(*v),
+            Err(other) => {
+                user.set_handle_data(self.id(), other);
+                None
+            }
+        }
+    }
 }
+
+impl Handle for HandleId {
+    fn id(self) -> HandleId {
+        self
+    }
+}
+
+impl sealed::Sealed for HandleId {}
 
 pub(crate) mod sealed {
     pub trait Sealed {}

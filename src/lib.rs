@@ -2,28 +2,64 @@
 //!
 //! One thread runs a [`Loop`]. Handles (timers, watchers, sockets...) are typed `Copy` ids into
 //! the loop; every callback receives `&mut Loop` first, so a callback may start timers, close
-//! handles (its own included) or replace itself — no `RefCell` in sight, no borrow panics.
+//! handles (its own included) or replace itself. Application state lives in the loop too
+//! ([`Loop::insert_state`], [`Loop::state`], [`Loop::with_state`], per-handle
+//! [`Handle::set_data`]), so callbacks share it through the `&mut Loop` they get: no
+//! `Rc<RefCell<…>>` in your program, no borrow panics.
+//!
+//! A whole TCP server whose clients share state: it greets each client with the number of
+//! clients so far, counts bytes in loop state, cuts a client idle for 30 s, and `end`s each
+//! connection after its first line (here a client in the same loop says hello once).
 //!
 //! ```
 //! use std::time::Duration;
+//! use evloop::net::{ReadEvent, TcpListener, TcpStream};
 //! use evloop::{Handle, Loop};
+//!
+//! #[derive(Default)]
+//! struct Stats { clients: u32, bytes: usize }
 //!
 //! # fn main() -> Result<(), evloop::Error> {
 //! let mut lp = Loop::new()?;
-//! let mut ticks = 0;
-//! lp.set_interval(Duration::from_millis(5), move |lp, timer| {
-//!     ticks += 1;
-//!     lp.next_tick(move |_| println!("tick {ticks}"));
-//!     if ticks == 3 {
-//!         timer.close(lp, |_| println!("interval closed")).expect("live timer");
-//!     }
-//! });
-//! lp.set_immediate(|_| println!("immediate: runs in the first check phase"));
+//! lp.insert_state(Stats::default());
+//! let server = TcpListener::bind(&mut lp, "127.0.0.1:0", |lp, server, conn| {
+//!     let Ok(client) = conn else { return };
+//!     let stats = lp.state::<Stats>().expect("inserted above");
+//!     stats.clients += 1;
+//!     let greeting = format!("hello, client {}\n", stats.clients);
+//!     let _ = client.write(lp, greeting, |_, _| {});
+//!     let _ = client.set_idle_timeout(lp, Duration::from_secs(30), |lp, c| {
+//!         let _ = c.end(lp, "idle, bye\n", |_, _| {});
+//!     });
+//!     let _ = client.read_start(lp, |lp, client, ev| match ev {
+//!         ReadEvent::Data(bytes) => {
+//!             lp.state::<Stats>().expect("inserted above").bytes += bytes.len();
+//!             let _ = client.end(lp, "bye\n", |_, _| {}); // flush, FIN, close
+//!         }
+//!         ReadEvent::Eof | ReadEvent::Error(_) => drop(client.close(lp, |_| {})),
+//!     });
+//!     let _ = server.close(lp, |_| {}); // one client is enough for this example
+//! })?;
+//! let addr = server.local_addr(&lp)?;
+//!
+//! TcpStream::connect(&mut lp, addr, |lp, conn| {
+//!     let Ok(stream) = conn else { return };
+//!     let _ = stream.write(lp, b"hi\n", |_, _| {});
+//!     let _ = stream.read_start(lp, |lp, stream, ev| {
+//!         if !matches!(ev, ReadEvent::Data(_)) {
+//!             let _ = stream.close(lp, |_| {});
+//!         }
+//!     });
+//! })?;
 //! lp.run()?; // returns when nothing keeps the loop alive
+//! assert_eq!(lp.state::<Stats>().map(|s| (s.clients, s.bytes)), Some((1, 3)));
 //! assert!(lp.active_handles().is_empty());
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Other threads reach the loop through a typed [`channel`](Loop::channel) (with a bound for
+//! backpressure) or a [`LoopSender`]; errors are one [`Error`] type (see *Errors* below).
 //!
 //! # The phase spec
 //!
@@ -138,7 +174,11 @@
 //! [`AsyncHandle`]'s callback runs in the poll phase, in order with the posts around it, once
 //! for however many [`Notifier::send`]s came before the loop got to it (libuv's `uv_async_t`
 //! rule); a send made after the call began brings one more call, and none runs after the
-//! handle is closed.
+//! handle is closed. A [channel](Loop::channel)'s messages run its handler in the poll phase,
+//! in send order per sender, every message that arrived before the wake-up in one batch (a
+//! microtask drain after each message); the channel handle is active while a
+//! [`Sender`](channel::Sender) exists or messages wait, and a handler that closes it gets no
+//! more of the batch.
 //!
 //! **Thread pool.** [`Loop::queue_work`], the [`fs`] operations and [`dns`] lookups run on a
 //! worker pool (4 threads unless [`LoopBuilder::threadpool_size`] or `EVLOOP_THREADPOOL_SIZE`
@@ -165,64 +205,89 @@
 //! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
 //! signals. On Windows mio re-arms a socket only after an I/O call through it reported
 //! `WouldBlock`: there, a short read does not end the batch (the stream reads until
-//! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`] and [`Tty`] are the same stream core over a
+//! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`](process::Pipe) and
+//! [`Tty`](process::Tty) are the same stream core over a
 //! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
 //! to ignored if it had its default action).
 //!
 //! **Processes and fs events.** A child's exit callback runs once, in the poll phase (the
 //! pending phase where it was found by the `SIGCHLD` fallback's first look); an active
-//! [`Process`] keeps the loop alive until then, and becomes inactive, not closed, after it.
-//! File-system events ([`fs_event`]) run in the poll phase, each in the order the kernel
+//! [`Process`](process::Process) keeps the loop alive until then, and becomes inactive, not closed, after it.
+//! File-system events ([`fs::event`]) run in the poll phase, each in the order the kernel
 //! reported it; an active watch keeps the loop alive. Every fd the loop opens is
 //! close-on-exec.
 //!
 //! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
 //!
+//! **Errors.** Calls and callbacks of the loop, its handles and sockets return [`Error`]. A
+//! network failure is an [`Error::Net`] naming the operation and the address or path
+//! (`listen 127.0.0.1:8080: Address already in use (os error 98)`); [`Error::kind`] and
+//! [`Error::raw_os_error`] reach the OS error's kind and errno in every case. File ([`fs`])
+//! and DNS ([`dns`]) callbacks receive `std::io::Error`s whose text names the path or the
+//! query; an evloop condition inside one (a canceled request) is found with
+//! [`Error::from_io_ref`], and `?` converts either way (`From` both directions).
+//!
+//! # Examples
+//!
+//! Each starts with the one command that runs it (`examples/` in the repository):
+//!
+//! - `examples/chat.rs` — a TCP chat server: broadcast with a shared buffer, `/nick`, idle
+//!   cut, SIGINT goodbye; its state in the loop, in under 60 lines.
+//! - `examples/echo.rs` — a TCP echo server, one loop per thread on `SO_REUSEPORT`, graceful
+//!   shutdown.
+//! - `examples/http.rs` — the HTTP server: text, `/metrics`, static files on the pool,
+//!   `/block` vs `/work` to show lag and its cure.
+//! - `examples/lag.rs` — live event-loop lag, utilization and the slowest callback's site.
+//! - `examples/timers.rs` — timers, immediates and microtasks in their phase order.
+//! - `examples/cat.rs` — stdin to stdout through the loop (pipes and TTYs as streams).
+//! - `examples/watch.rs` — a small watchexec: reruns a command when files change (fs events,
+//!   child processes).
+//!
 //! [mio]: https://docs.rs/mio
 
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
+pub mod channel;
 #[cfg(unix)]
 pub mod dns;
 mod error;
 mod event_loop;
 #[cfg(unix)]
 pub mod fs;
-#[cfg(target_os = "linux")] // inotify; not ported to kqueue or Windows
-pub mod fs_event;
 mod handle;
 pub mod http;
 pub mod metrics;
 pub mod net;
-#[cfg(target_os = "linux")] // pipe2/dup3 through sys::process
-mod pipe;
 mod pool;
 #[cfg(target_os = "linux")] // clone(CLONE_VFORK), pidfds, pipe2; not ported yet
 pub mod process;
+#[cfg(unix)]
+pub mod signal {
+    //! Signal numbers for [`Loop::signal`](crate::Loop::signal), so a program needs no other
+    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`.
+
+    pub use libc::{
+        SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+    };
+}
+mod state;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
-#[cfg(target_os = "linux")]
-mod tty;
+mod walk;
 mod watcher;
 
-pub use error::{Error, Result};
+pub use error::{Error, NetError, Result};
 pub use event_loop::builder::LoopBuilder;
 pub use event_loop::immediate::Immediate;
 pub use event_loop::local::{LocalPostError, LocalSender};
 pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
-#[cfg(target_os = "linux")]
-pub use pipe::{Pipe, StdStream};
 pub use pool::work::Work;
-#[cfg(target_os = "linux")]
-pub use process::Process;
 pub use timer::Timer;
-#[cfg(target_os = "linux")]
-pub use tty::{Tty, TtyMode, tty_reset_mode};
 pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};
 #[cfg(unix)]
 pub use watcher::{Interest, Readiness, Signal, Watcher};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use evloop::fs_event::{FsEvent, FsWatchOptions};
+use evloop::fs::event::{FsEvent, FsWatchOptions};
 use evloop::{Handle, Loop};
 use util::{Trace, assert_clean, with_timeout};
 

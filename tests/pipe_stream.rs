@@ -125,7 +125,7 @@ fn an_unpollable_stdio_stream_is_an_error_and_its_flags_are_left_as_they_were() 
     // SAFETY: F_GETFL on fd 0 only reads flags.
     let before = unsafe { libc::fcntl(0, libc::F_GETFL) };
     let mut lp = Loop::new().unwrap();
-    match lp.pipe_stdio(evloop::StdStream::Stdin) {
+    match lp.pipe_stdio(evloop::process::StdStream::Stdin) {
         Ok(pipe) => {
             pipe.close(&mut lp, |_| {}).unwrap();
             lp.run().unwrap();

@@ -11,8 +11,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use evloop::net::ReadEvent;
+use evloop::process::Pipe;
 use evloop::process::{Command, ExecKill, ExecOptions, ExitStatus, Stdio};
-use evloop::{Handle, Loop, Pipe};
+use evloop::{Handle, Loop};
 use util::{Counter, Trace, assert_clean, with_timeout};
 
 /// Runs `cmd` with default stdio and returns the exit status seen by the one exit callback.
@@ -407,6 +408,14 @@ fn kill_group_ends_a_detached_child_and_its_descendants() {
         // The sleeps were in the group too (EOF above needed them dead, since they held
         // stdout): nothing of the group is left running. Members may linger as zombies until
         // init reaps them, which is not ours to wait for.
+        // A killed process closes its fds (the EOF) a moment before it turns zombie: give the
+        // kernel a bounded moment to finish the deaths before reading their states.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !group_members(pid).iter().all(|state| state == "Z")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(
             group_members(pid).iter().all(|state| state == "Z"),
             "{:?}",
@@ -470,7 +479,7 @@ fn a_child_inherits_no_loop_fd_it_was_not_given() {
         let fs_watch = lp
             .fs_watch(
                 std::env::temp_dir(),
-                evloop::fs_event::FsWatchOptions::default(),
+                evloop::fs::event::FsWatchOptions::default(),
                 |_, _, _| {},
             )
             .unwrap();

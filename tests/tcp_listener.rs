@@ -113,6 +113,8 @@ fn emfile_child_scenario() {
         .tcp_listen(any_port(), move |lp, server, conn| match conn {
             Err(err) => {
                 assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+                // The error names the operation and the listener's address.
+                assert!(err.to_string().starts_with("accept 127.0.0.1:"), "{err}");
                 e.inc();
             }
             Ok(stream) => {

@@ -10,7 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use evloop::net::ReadEvent;
-use evloop::{Handle, Loop, TtyMode};
+use evloop::process::TtyMode;
+use evloop::{Handle, Loop};
 use util::{Trace, assert_clean, with_timeout};
 
 /// A pseudo-terminal: (controller, terminal).

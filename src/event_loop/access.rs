@@ -149,6 +149,16 @@ impl Loop {
         &mut self.instruments
     }
 
+    #[inline]
+    pub(crate) fn user(&self) -> &crate::state::UserState {
+        &self.user
+    }
+
+    #[inline]
+    pub(crate) fn user_mut(&mut self) -> &mut crate::state::UserState {
+        &mut self.user
+    }
+
     /// The reaper's state, with the poller it registers with.
     #[cfg(target_os = "linux")]
     #[inline]

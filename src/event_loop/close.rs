@@ -77,6 +77,7 @@ impl Loop {
                 continue;
             };
             let site = entry.site;
+            self.user.handle_freed(id);
             self.kind_freed(entry.data);
             if let Some(cb) = on_close {
                 self.invoke(Phase::Close, CallbackKind::Close, site, cb);

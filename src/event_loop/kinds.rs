@@ -169,9 +169,9 @@ handle_kinds! {
         TcpStream = "tcp",
         /// A Unix-domain stream.
         UnixStream = "unix",
-        /// A pipe stream ([`crate::Pipe`]).
+        /// A pipe stream ([`crate::process::Pipe`]).
         Pipe = "pipe",
-        /// A terminal stream ([`crate::Tty`]).
+        /// A terminal stream ([`crate::process::Tty`]).
         Tty = "tty",
     ];
     Async(Box<crate::watcher::async_handle::AsyncData>) => [
@@ -184,19 +184,23 @@ handle_kinds! {
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
     ];
+    Channel(crate::channel::ChannelData) => [
+        /// A typed channel's loop end ([`crate::channel::Channel`]).
+        Channel = "channel",
+    ];
     #[cfg(target_os = "linux")]
     Process(Box<crate::process::ProcessState>) => [
-        /// A child process ([`crate::Process`]).
+        /// A child process ([`crate::process::Process`]).
         Process = "process",
     ];
     #[cfg(target_os = "linux")]
-    FsEvent(Box<crate::fs_event::FsWatchState>) => [
-        /// A file-system watch ([`crate::fs_event::FsWatcher`]).
+    FsEvent(Box<crate::fs::event::FsWatchState>) => [
+        /// A file-system watch ([`crate::fs::event::FsWatcher`]).
         FsEvent = "fs-event",
     ];
     #[cfg(target_os = "linux")]
-    FsPoll(Box<crate::fs_event::FsPollState>) => [
-        /// A stat poller ([`crate::fs_event::FsPoll`]).
+    FsPoll(Box<crate::fs::event::FsPollState>) => [
+        /// A stat poller ([`crate::fs::event::FsPoll`]).
         FsPoll = "fs-poll",
     ];
 }

@@ -126,6 +126,8 @@ pub struct Loop {
     counters: Counters,
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
+    /// The application's state and per-handle data (`state.rs`).
+    user: crate::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
     #[cfg(target_os = "linux")]
     processes: crate::process::Reaper,
@@ -177,6 +179,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
+            user: crate::state::UserState::default(),
             #[cfg(target_os = "linux")]
             processes: crate::process::Reaper::default(),
         })

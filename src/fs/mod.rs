@@ -39,6 +39,8 @@
 //! **Open files** are [`File`] ids into a table on the loop; see there for how closing works.
 
 mod error;
+#[cfg(target_os = "linux")] // inotify; not ported to kqueue or Windows
+pub mod event;
 mod file;
 mod flags;
 mod metadata;

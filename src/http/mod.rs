@@ -116,7 +116,9 @@ mod conn;
 mod proto;
 mod server;
 
+pub use proto::method::Method;
 pub use proto::{date, error, head, method, parser, response};
 pub use server::{
-    Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats, percent_decode,
+    IntoHeaders, Request, Responder, ResponseWriter, Server, ServerConfig, ServerStats,
+    percent_decode,
 };

@@ -54,6 +54,31 @@ fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&
     }
 }
 
+/// A socket address as errors name it: `127.0.0.1:8080`, `[::1]:80` or a socket file's path.
+pub(crate) fn show_addr(addr: Option<&socket2::SockAddr>) -> String {
+    match addr {
+        Some(a) => match (a.as_socket(), pathname(a)) {
+            (Some(ip), _) => ip.to_string(),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => "an unnamed socket".to_owned(),
+        },
+        None => "a socket".to_owned(),
+    }
+}
+
+/// A Unix-domain socket address's path (Windows builds have no Unix-domain sockets).
+pub(crate) fn pathname(addr: &socket2::SockAddr) -> Option<&std::path::Path> {
+    #[cfg(unix)]
+    {
+        addr.as_pathname()
+    }
+    #[cfg(windows)]
+    {
+        let _ = addr;
+        None
+    }
+}
+
 fn is_out_of_fds(e: &io::Error) -> bool {
     errno::out_of_descriptors(e)
 }
@@ -143,12 +168,13 @@ impl Loop {
                     continue;
                 }
                 Err(e) => {
+                    let local = show_addr(socket.sock_ref().local_addr().ok().as_ref());
                     if is_out_of_fds(&e) {
                         shed_backlog(l);
                     }
                     // Drained, or an error a retry would repeat: wait for the next edge.
                     l.readable = false;
-                    Err(Error::Io(e))
+                    Err(Error::named(e, "accept", local))
                 }
             };
             self.listener_notify(id, site, phase, conn);

@@ -11,6 +11,7 @@
 //! (no closure per write) and closing a stream runs its waiting ones before its close callback. Listeners ([`TcpListener`], [`UnixListener`]) accept in
 //! batches and survive fd exhaustion (`EMFILE`) with libuv's reserve-fd trick.
 
+mod addr;
 mod listener;
 mod socket;
 pub(crate) mod stream;
@@ -19,6 +20,7 @@ pub(crate) mod udp;
 #[cfg(unix)]
 mod unix;
 
+pub use addr::{Addrs, ToAddrs};
 pub(crate) use listener::ListenerState;
 #[cfg(target_os = "linux")] // for pipes and ttys
 pub(crate) use socket::StreamSocket;

@@ -24,7 +24,7 @@ pub(crate) enum StreamSocket {
     #[cfg(unix)]
     Unix(mio::net::UnixStream),
     #[cfg(target_os = "linux")]
-    Pipe(crate::pipe::PipeFd),
+    Pipe(crate::process::pipe::PipeFd),
 }
 
 impl StreamSocket {

@@ -188,8 +188,10 @@ impl TcpListenOptions {
 /// # I/O: TCP
 impl Loop {
     /// Connects to `addr` without blocking. `cb` runs once, in the pending phase, with `Ok` or
-    /// the error (refused, unreachable, timed out...); on error the stream stays open until
-    /// you close it. Writes made before the connect completes are queued and sent after it.
+    /// the error (refused, unreachable, timed out...: an [`Error::Net`] naming the address,
+    /// `connect 127.0.0.1:7000: Connection refused (os error 111)`); on error the stream stays
+    /// open until you close it. For a host name, or several addresses tried in order, see
+    /// [`TcpStream::connect`]. Writes made before the connect completes are queued and sent after it.
     ///
     /// Errors here only when no socket can be made (e.g. `EMFILE`).
     #[track_caller]
@@ -199,19 +201,28 @@ impl Loop {
         cb: impl FnOnce(&mut Self, TcpStream, Result<()>) + 'static,
     ) -> Result<TcpStream> {
         let site = Location::caller();
-        let (socket, early) = start_connect(&SockAddr::from(addr))?;
+        let (socket, early) =
+            start_connect(&SockAddr::from(addr)).map_err(|e| Error::named(e, "connect", addr))?;
         let socket = StreamSocket::Tcp(mio::net::TcpStream::from_std(socket.into()));
         let id = self.stream_connect(
             HandleKind::TcpStream,
             socket,
             early,
             site,
-            move |lp, id, r| cb(lp, TcpStream(id), r),
+            move |lp, id, r| {
+                cb(
+                    lp,
+                    TcpStream(id),
+                    r.map_err(|e| Error::named(e, "connect", addr)),
+                )
+            },
         )?;
         Ok(TcpStream(id))
     }
 
-    /// Listens on `addr` with [`TcpListenOptions::new`]. `EADDRINUSE` is reported here.
+    /// Listens on `addr` with [`TcpListenOptions::new`]. `EADDRINUSE` is reported here, as an
+    /// [`Error::Net`] naming the address (`listen 127.0.0.1:8080: Address already in use`).
+    /// To listen on `"HOST:PORT"`, see [`TcpListener::bind`].
     #[track_caller]
     pub fn tcp_listen(
         &mut self,
@@ -230,7 +241,9 @@ impl Loop {
         mut cb: impl FnMut(&mut Self, TcpListener, Result<TcpStream>) + 'static,
     ) -> Result<TcpListener> {
         let site = Location::caller();
-        let socket = options.bind(addr)?;
+        let socket = options
+            .bind(addr)
+            .map_err(|e| Error::named(e, "listen", addr))?;
         let socket = ListenSocket::Tcp(mio::net::TcpListener::from_std(socket.into()));
         let state = ListenerState::new(socket, HandleKind::TcpStream);
         let id = self.listener_insert(

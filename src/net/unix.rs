@@ -9,7 +9,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::listener::ListenerState;
 use super::socket::{ListenSocket, StreamSocket, start_connect};
 use super::stream::api::stream_ops;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::{HandleKind, handle_type};
 
@@ -30,7 +30,8 @@ handle_type! {
 /// # I/O: Unix-domain sockets
 impl Loop {
     /// Connects to the socket at `path` without blocking; `cb` runs once, in the pending phase,
-    /// with `Ok` or the error (no such file, refused...). On error the stream stays open until
+    /// with `Ok` or the error (no such file, refused...: an [`Error::Net`] naming the path).
+    /// On error the stream stays open until
     /// you close it.
     #[track_caller]
     pub fn unix_connect(
@@ -39,14 +40,23 @@ impl Loop {
         cb: impl FnOnce(&mut Self, UnixStream, Result<()>) + 'static,
     ) -> Result<UnixStream> {
         let site = Location::caller();
-        let (socket, early) = start_connect(&SockAddr::unix(path)?)?;
+        let shown = path.as_ref().display().to_string();
+        let named = |e| Error::named(e, "connect", &shown);
+        let (socket, early) =
+            start_connect(&SockAddr::unix(path.as_ref()).map_err(named)?).map_err(named)?;
         let socket = StreamSocket::Unix(mio::net::UnixStream::from_std(socket.into()));
         let id = self.stream_connect(
             HandleKind::UnixStream,
             socket,
             early,
             site,
-            move |lp, id, r| cb(lp, UnixStream(id), r),
+            move |lp, id, r| {
+                cb(
+                    lp,
+                    UnixStream(id),
+                    r.map_err(|e| Error::named(e, "connect", shown)),
+                )
+            },
         )?;
         Ok(UnixStream(id))
     }
@@ -76,10 +86,14 @@ impl Loop {
         mut cb: impl FnMut(&mut Self, UnixListener, Result<UnixStream>) + 'static,
     ) -> Result<UnixListener> {
         let site = Location::caller();
-        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-        socket.bind(&SockAddr::unix(path)?)?;
-        socket.listen(511)?;
-        socket.set_nonblocking(true)?;
+        let path = path.as_ref();
+        let named = |e| Error::named(e, "listen", path.display());
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(named)?;
+        socket
+            .bind(&SockAddr::unix(path).map_err(named)?)
+            .map_err(named)?;
+        socket.listen(511).map_err(named)?;
+        socket.set_nonblocking(true).map_err(named)?;
         let socket = ListenSocket::Unix(mio::net::UnixListener::from_std(socket.into()));
         let state = ListenerState::new(socket, HandleKind::UnixStream);
         let id = self.listener_insert(

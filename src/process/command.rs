@@ -18,13 +18,13 @@ pub enum Stdio {
     Inherit,
     /// `/dev/null` for fds 0–2; closed for higher fds.
     Ignore,
-    /// A new pipe: the parent's end comes back as a [`Pipe`](crate::Pipe) in
+    /// A new pipe: the parent's end comes back as a [`Pipe`](crate::process::Pipe) in
     /// [`Child::pipes`](super::Child). Fd 0 is a pipe the parent writes, fds 1 and 2 pipes the
     /// parent reads, higher fds a bidirectional socket pair (as libuv).
     Pipe,
     /// A copy of this parent fd (it stays open in the parent; close it yourself).
     Fd(RawFd),
-    /// A copy of the fd behind an open stream handle of this loop ([`crate::Pipe`],
+    /// A copy of the fd behind an open stream handle of this loop ([`crate::process::Pipe`],
     /// [`crate::net::UnixStream`], [`crate::net::TcpStream`]...).
     Stream(HandleId),
 }

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::Handle;
 use crate::net::ReadEvent;
-use crate::pipe::Pipe;
+use crate::process::pipe::Pipe;
 use crate::timer::Timer;
 
 /// Limits for [`Loop::exec_file`].

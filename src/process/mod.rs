@@ -50,7 +50,9 @@
 
 mod command;
 mod exec;
+pub(crate) mod pipe;
 mod reaper;
+pub(crate) mod tty;
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -61,13 +63,15 @@ use mio::unix::SourceFd;
 
 pub use command::{Command, SpawnError, Stdio};
 pub use exec::{ExecKill, ExecOptions, Output};
+pub use pipe::{Pipe, StdStream};
 pub(crate) use reaper::{ORPHAN_TOKEN, Reaper, SIGCHLD_TOKEN};
+pub use tty::{Tty, TtyMode, tty_reset_mode};
 
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, Site, handle_type};
-use crate::pipe::{Pipe, PipeFd};
+use crate::process::pipe::PipeFd;
 use crate::sys::process::{self as sys, ChildFd, Ended};
 
 handle_type! {
@@ -473,56 +477,4 @@ impl Process {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    use super::*;
-    use crate::handle::Handle;
-
-    /// Where `pidfd_open` fails after the fork, the loop installs its SIGCHLD handler then, and
-    /// looks once in the pending phase for a child that exited before the handler existed.
-    #[test]
-    fn without_pidfds_the_fallback_is_installed_after_the_fork_and_misses_no_exit() {
-        NO_PIDFD.with(|f| f.set(true));
-        let mut lp = Loop::new().unwrap();
-        let seen = Rc::new(RefCell::new(Vec::new()));
-        for (program, args) in [
-            ("true", vec![]),
-            ("false", vec![]),
-            ("sh", vec!["-c", "kill -9 $$"]),
-        ] {
-            let s = Rc::clone(&seen);
-            let mut cmd = Command::new(program);
-            cmd.args(args);
-            lp.spawn(&cmd, move |lp, p, status| {
-                s.borrow_mut().push(status);
-                p.close(lp, |_| {}).unwrap();
-            })
-            .unwrap();
-        }
-        // One more, killed by us through kill(2) (no pidfd to signal through).
-        let s = Rc::clone(&seen);
-        let child = lp
-            .spawn(Command::new("sleep").arg("30"), move |lp, p, status| {
-                s.borrow_mut().push(status);
-                p.close(lp, |_| {}).unwrap();
-            })
-            .unwrap();
-        child.process.kill(&mut lp, libc::SIGTERM).unwrap();
-        lp.run().unwrap();
-        NO_PIDFD.with(|f| f.set(false));
-        let mut seen = seen.borrow().clone();
-        seen.sort_by_key(|s| (s.code(), s.signal()));
-        assert_eq!(
-            seen,
-            [
-                ExitStatus::from_signal(libc::SIGKILL),
-                ExitStatus::from_signal(libc::SIGTERM),
-                ExitStatus::from_code(0),
-                ExitStatus::from_code(1),
-            ]
-        );
-        assert!(lp.active_handles().is_empty());
-    }
-}
+mod tests;

@@ -61,6 +61,24 @@ impl Loop {
         self.start_timer(delay, false, Box::new(cb), Location::caller())
     }
 
+    /// Calls `cb` once, `delay` after [`now`](Loop::now), like [`set_timeout`](Loop::set_timeout)
+    /// but with a `FnOnce`: the callback may consume what it captured (a responder, a stream
+    /// to `end`...). The timer is released after the call; clear it with the returned id.
+    #[track_caller]
+    pub fn set_timeout_once(
+        &mut self,
+        delay: Duration,
+        cb: impl FnOnce(&mut Self) + 'static,
+    ) -> Timer {
+        let mut cb = Some(cb);
+        let once = move |lp: &mut Self, _: Timer| {
+            if let Some(cb) = cb.take() {
+                cb(lp);
+            }
+        };
+        self.start_timer(delay, false, Box::new(once), Location::caller())
+    }
+
     /// Calls `cb` every `period`, first `period` after [`now`](Loop::now). An interval that fell
     /// behind runs once and is rescheduled from the current time: missed periods are skipped,
     /// not made up. A zero period runs once per loop iteration.
@@ -196,6 +214,7 @@ impl Loop {
         }
         if !active && !closing && !t.repeat {
             self.handles_mut().remove(id);
+            self.user_mut().handle_freed(id);
         }
     }
 }
@@ -211,6 +230,7 @@ impl Timer {
         }
         lp.timer_disarm(self.0);
         lp.handles_mut().remove(self.0);
+        lp.user_mut().handle_freed(self.0);
         true
     }
 

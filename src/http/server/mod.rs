@@ -2,11 +2,13 @@
 //! timers. Per-connection I/O is in `service.rs`.
 
 pub(crate) mod config;
+mod headers;
 pub(crate) mod request;
 pub(crate) mod responder;
 mod service;
 
 pub use config::ServerConfig;
+pub use headers::IntoHeaders;
 pub use request::{Request, percent_decode};
 pub use responder::{Responder, ResponseWriter};
 
@@ -64,7 +66,13 @@ pub(crate) struct Entry {
     pub(crate) timer: Option<(Timer, Instant)>,
     pub(crate) reading: bool,
     pub(crate) shutdown_sent: bool,
+    /// [`ResponseWriter::on_drain`] callbacks waiting for the write queue to drain, chained
+    /// into one closure in registration order.
+    pub(crate) drain_waiters: Option<DrainWaiter>,
 }
+
+/// A [`ResponseWriter::on_drain`] callback, waiting.
+pub(crate) type DrainWaiter = Box<dyn FnOnce(&mut crate::Loop)>;
 
 pub(crate) struct State {
     pub(crate) listener: Option<TcpListener>,

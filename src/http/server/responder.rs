@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use crate::http::conn::pipeline::Fields;
 use crate::http::proto::response::is_reserved;
-use crate::http::server::{ConnId, Shared};
+use crate::http::server::{ConnId, IntoHeaders, Shared};
 use crate::net::WriteBuf;
 
 /// The right to answer one request. A plain `'static` value (ids and a shared slot, no borrow
@@ -40,35 +40,71 @@ impl Responder {
     /// connection after this response. For a `HEAD` request the body is not sent; 204 and 304
     /// never carry one. A header that would break the response (CR or LF in a value, a name
     /// that is not a token) or a status outside 200..=999 turns the answer into a 500, logged.
-    pub fn send<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+    ///
+    /// `headers` may be empty: `res.send(lp, 204, &[], "")`.
+    pub fn send(
         mut self,
         lp: &mut crate::Loop,
         status: u16,
-        headers: &[(N, V)],
+        headers: impl IntoHeaders,
         body: impl Into<WriteBuf>,
     ) {
         self.answered = true;
-        let body = body.into();
+        let mut body = Some(body.into());
         let seq = self.seq;
-        with_fields(headers, |fields, close| {
+        headers.visit(&mut |fields, close| {
+            let Some(body) = body.take() else { return };
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.send(seq, status, fields, body, close, now)
             });
         });
     }
 
+    /// Sends `body` as `text/plain; charset=utf-8` (a shorthand for [`send`](Self::send)).
+    pub fn text(self, lp: &mut crate::Loop, status: u16, body: impl Into<WriteBuf>) {
+        self.send(
+            lp,
+            status,
+            &[("Content-Type", "text/plain; charset=utf-8")],
+            body,
+        );
+    }
+
+    /// Sends `body`, JSON text the caller serialised, as `application/json` (a shorthand for
+    /// [`send`](Self::send)). With the `serde` feature, `json_value`
+    /// serialises a value for you.
+    pub fn json(self, lp: &mut crate::Loop, status: u16, body: impl Into<WriteBuf>) {
+        self.send(lp, status, &[("Content-Type", "application/json")], body);
+    }
+
+    /// Serialises `value` with `serde_json` and sends it as `application/json` (feature
+    /// `serde`). A value that fails to serialise (a map with non-string keys, say) is answered
+    /// `500` with the error as text, never a panic.
+    #[cfg(feature = "serde")]
+    pub fn json_value<T: serde::Serialize + ?Sized>(
+        self,
+        lp: &mut crate::Loop,
+        status: u16,
+        value: &T,
+    ) {
+        match serde_json::to_vec(value) {
+            Ok(body) => self.json(lp, status, body),
+            Err(e) => self.text(lp, 500, format!("cannot serialise the answer: {e}\n")),
+        }
+    }
+
     /// Starts a streamed response: chunked for HTTP/1.1 clients, delimited by the close for
     /// HTTP/1.0 ones. Send the body with [`ResponseWriter::write`] and finish with
     /// [`ResponseWriter::end`]. Headers as for [`send`](Self::send).
-    pub fn start<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pub fn start(
         mut self,
         lp: &mut crate::Loop,
         status: u16,
-        headers: &[(N, V)],
+        headers: impl IntoHeaders,
     ) -> ResponseWriter {
         self.answered = true;
         let seq = self.seq;
-        with_fields(headers, |fields, close| {
+        headers.visit(&mut |fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.start(seq, status, fields, close, now)
             });
@@ -117,6 +153,42 @@ impl ResponseWriter {
             .respond(lp, self.conn, seq, |conn, _| Ok(conn.write(seq, data)))
     }
 
+    /// Hands the writer back to `cb` once the client has caught up: when the connection's
+    /// write queue drains after [`write`](Self::write) returned `false` (Node's `'drain'`
+    /// event), or when the connection closes (then `write` keeps returning `false` and
+    /// [`is_connected`](Self::is_connected) says why: stop producing). If the writer is not
+    /// being pushed back now, `cb` runs in the next check phase. Never inside this call.
+    ///
+    /// `write` learns of the client falling behind from the loop's writes, which happen
+    /// between callbacks: a producer writes a part per callback (a timer, an immediate, a pool
+    /// completion), and parks the writer here when `write` says `false`.
+    ///
+    /// ```no_run
+    /// # use evloop::{Loop, http::ResponseWriter};
+    /// /// Streams `left` numbered lines, one per loop iteration, pausing while the client is
+    /// /// behind.
+    /// fn produce(lp: &mut Loop, mut w: ResponseWriter, left: u32) {
+    ///     if left == 0 {
+    ///         return w.end(lp);
+    ///     }
+    ///     if w.write(lp, format!("line {left}\n")) {
+    ///         lp.set_immediate(move |lp| produce(lp, w, left - 1));
+    ///     } else {
+    ///         // Park the writer; it comes back when the client has caught up.
+    ///         w.on_drain(lp, move |lp, w| produce(lp, w, left - 1));
+    ///     }
+    /// }
+    /// ```
+    pub fn on_drain(self, lp: &mut crate::Loop, cb: impl FnOnce(&mut crate::Loop, Self) + 'static) {
+        let (shared, conn) = (Rc::clone(&self.shared), self.conn);
+        shared.on_writer_drain(lp, conn, Box::new(move |lp| cb(lp, self)));
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_open(self.conn)
+    }
+
     /// Ends the body.
     pub fn end(mut self, lp: &mut crate::Loop) {
         self.ended = true;
@@ -141,7 +213,7 @@ const STACK_FIELDS: usize = 8;
 /// itself (see [`framing_free`]), and whether `Connection` asked for a close; nothing is
 /// allocated for a short list. The one- and two-field lists most handlers pass are converted
 /// without filling a whole stack array.
-fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
+pub(super) fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
     headers: &[(N, V)],
     f: impl FnOnce(&Fields<'_>, bool) -> R,
 ) -> R {

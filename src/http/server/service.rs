@@ -39,6 +39,7 @@ impl Shared {
                 timer: None,
                 reading: false,
                 shutdown_sent: false,
+                drain_waiters: None,
             });
             let id = ConnId { key, generation };
             st.dirty.push(id);
@@ -46,10 +47,14 @@ impl Shared {
         };
         let s = Rc::clone(&self);
         let _ = stream.on_drain(lp, move |lp, _| {
-            if let Some(e) = s.state.borrow_mut().entry(id) {
+            let waiters = s.state.borrow_mut().entry(id).and_then(|e| {
                 e.conn.set_write_blocked(false);
-            }
+                e.drain_waiters.take()
+            });
             s.mark(lp, id);
+            if let Some(waiters) = waiters {
+                waiters(lp);
+            }
         });
         self.pump(lp);
     }
@@ -307,6 +312,32 @@ impl Shared {
         st.entry(id).is_some_and(|e| !e.conn.is_write_blocked())
     }
 
+    /// Runs `cb` once the connection's write queue drains (or it closes); later, never inside
+    /// this call. At once-ish (the check phase) if it is not pushing back now.
+    pub(crate) fn on_writer_drain(
+        &self,
+        lp: &mut Loop,
+        id: ConnId,
+        cb: Box<dyn FnOnce(&mut Loop)>,
+    ) {
+        let mut st = self.state.borrow_mut();
+        match st.entry(id) {
+            Some(e) if e.conn.is_write_blocked() => {
+                e.drain_waiters = Some(match e.drain_waiters.take() {
+                    None => cb,
+                    Some(earlier) => Box::new(move |lp| {
+                        earlier(lp);
+                        cb(lp);
+                    }),
+                });
+            }
+            _ => {
+                drop(st);
+                lp.set_immediate(cb);
+            }
+        }
+    }
+
     pub(crate) fn close_conn(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
         let mut st = self.state.borrow_mut();
         if st.entry(id).is_none() {
@@ -315,6 +346,11 @@ impl Shared {
         let e = st.conns.remove(id.key);
         if let Some((timer, _)) = e.timer {
             timer.clear(lp);
+        }
+        // Writers waiting for a drain hear of the close instead (their writes now say
+        // `false`), later, never inside this call.
+        if let Some(waiters) = e.drain_waiters {
+            lp.set_immediate(waiters);
         }
         if e.stream
             .close(lp, {

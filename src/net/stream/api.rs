@@ -155,6 +155,49 @@ macro_rules! stream_ops {
                 lp.stream_shutdown(self.0, req)
             }
 
+            /// Writes `buf` (may be empty), then closes the stream once every queued byte has
+            /// left: the write side is shut (the peer reads everything, then EOF) and the
+            /// handle closed. `cb` runs after the last byte left, in the close phase, with the
+            /// shutdown's result (Node's `socket.end(data)`). The read callback is dropped at
+            /// once; after the FIN the stream reads on, discarding, until the peer's own FIN
+            /// (2 s at most), so bytes the peer still sends cannot turn the close into a reset
+            /// that loses the end of what was written. Errors as [`write`](Self::write) and
+            /// [`shutdown`](Self::shutdown).
+            #[track_caller]
+            pub fn end(
+                self,
+                lp: &mut $crate::Loop,
+                buf: impl Into<$crate::net::WriteBuf>,
+                cb: impl FnOnce(&mut $crate::Loop, $crate::Result<()>) + 'static,
+            ) -> $crate::Result<()> {
+                let site = std::panic::Location::caller();
+                lp.stream_read_stop(self.0)?;
+                lp.stream_end(self.0, buf.into(), Box::new(cb), site)
+            }
+
+            /// Calls `cb` once when the stream has seen no activity (no data read, no write
+            /// completed) for `timeout` (Node's `socket.setTimeout`). Activity re-arms it,
+            /// after it fired too; closing the stream clears it, so it never fires after
+            /// `close`. It does not keep the loop alive. A zero `timeout`, or calling this
+            /// again, removes the earlier one. The stream stays open: close it in `cb` if
+            /// that is what the timeout means. The timeout is an unref'd
+            /// [`Timer`](crate::Timer) of the stream's, listed by
+            /// [`active_handles`](crate::Loop::active_handles).
+            #[track_caller]
+            pub fn set_idle_timeout(
+                self,
+                lp: &mut $crate::Loop,
+                timeout: std::time::Duration,
+                mut cb: impl FnMut(&mut $crate::Loop, Self) + 'static,
+            ) -> $crate::Result<()> {
+                lp.stream_set_idle_timeout(
+                    self.0,
+                    timeout,
+                    Box::new(move |lp, id| cb(lp, Self(id))),
+                    std::panic::Location::caller(),
+                )
+            }
+
             /// Sets the kernel send buffer size (`SO_SNDBUF`).
             pub fn set_send_buffer_size(
                 self,

@@ -19,8 +19,11 @@ impl Loop {
         };
         s.reading = false;
         s.read_cb = None;
+        let (mut idle, mut ending) = (None, None);
         if let Some(extra) = &mut s.extra {
             extra.drain_cb = None;
+            idle = extra.idle.take();
+            ending = extra.ending.take();
         }
         if let Some(mut socket) = s.socket.take() {
             io.deregister(socket.source());
@@ -29,6 +32,24 @@ impl Loop {
                     .sock_ref()
                     .set_linger(Some(std::time::Duration::ZERO));
             }
+        }
+        if let Some(timer) = idle {
+            // Closed with the stream: an idle timeout never fires after close.
+            let _ = crate::Handle::close(timer, self, |_| {});
+        }
+        if let Some((cb, linger)) = ending {
+            // Closed while `end` waited for the peer's FIN: the FIN went out, so the end
+            // callback still gets `Ok`, later (never inside `close`).
+            let _ = crate::Handle::close(linger, self, |_| {});
+            let site = self
+                .handles()
+                .get(id)
+                .map_or(std::panic::Location::caller(), |e| e.site);
+            self.defer(
+                crate::CallbackKind::Shutdown,
+                site,
+                Box::new(move |lp| cb(lp, Ok(()))),
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 pub(crate) mod api;
 mod close;
 mod connect;
+mod ends;
 mod read;
 mod write;
 pub(crate) mod write_queue;
@@ -73,6 +74,11 @@ pub(crate) struct StreamExtra {
     pub(crate) drain_cb: Option<DrainCb>,
     pub(crate) drain_site: Site,
     pub(crate) shutdown: ShutdownState,
+    /// The idle-timeout timer (`set_idle_timeout`): re-armed by activity, closed with the stream.
+    pub(crate) idle: Option<crate::timer::Timer>,
+    /// `end` sent the FIN and waits for the peer's (discarding what it still sends): the
+    /// end callback, and the timer that closes anyway after [`ends::LINGER`].
+    pub(crate) ending: Option<(ends::EndCb, crate::timer::Timer)>,
 }
 
 /// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
@@ -119,6 +125,8 @@ impl StreamState {
                 drain_cb: None,
                 drain_site: site,
                 shutdown: ShutdownState::Open,
+                idle: None,
+                ending: None,
             })
         })
     }
@@ -144,6 +152,19 @@ impl StreamState {
         self.read_cb = None;
         self.queue = WriteQueue::default();
         self.extra = None;
+    }
+
+    /// The stream as its errors name it: the peer's address, else the local one, else a
+    /// socket file's path.
+    pub(crate) fn name(&self) -> String {
+        let sock = self.socket.as_ref().map(StreamSocket::sock_ref);
+        let addr = sock.as_ref().and_then(|s| {
+            s.peer_addr()
+                .ok()
+                .filter(|a| a.as_socket().is_some() || super::listener::pathname(a).is_some())
+                .or_else(|| s.local_addr().ok())
+        });
+        super::listener::show_addr(addr.as_ref())
     }
 
     /// Whether a connect is in flight or its callback has not run yet: the stream neither

@@ -93,7 +93,7 @@ impl Loop {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (0, Err(e)),
+                Err(e) => (0, Err(Error::named(e, "read", s.name()))),
             };
             let stops = !matches!(event, Ok(Some(())));
             if stops {
@@ -102,8 +102,14 @@ impl Loop {
             }
             let Some(cb) = s.read_cb.take() else { break };
             let site = s.read_site;
+            let idle = s.extra.as_ref().and_then(|e| e.idle);
             if stops {
                 self.handles_mut().set_active(id, false);
+            }
+            if let Some(timer) = idle
+                && !stops
+            {
+                self.stream_idle_touch(timer);
             }
             let data = &buf[..n];
             self.invoke_restoring(
@@ -115,7 +121,7 @@ impl Loop {
                     let ev = match event {
                         Ok(Some(())) => ReadEvent::Data(data),
                         Ok(None) => ReadEvent::Eof,
-                        Err(e) => ReadEvent::Error(Error::Io(e)),
+                        Err(e) => ReadEvent::Error(e),
                     };
                     cb(lp, id, ev);
                 },

@@ -40,8 +40,9 @@ impl StreamState {
         e: &io::Error,
     ) {
         let mut n = 0;
+        let name = self.name();
         self.fail_with(
-            || Error::Io(super::copy_io_error(e)),
+            || Error::named(super::copy_io_error(e), "write", &name),
             |done| {
                 n += 1;
                 pending.push_back(done_entry(id, done));
@@ -123,7 +124,8 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                s.complete(pending, id, Done::Write(req, Err(Error::Io(e))));
+                let err = Error::named(e, "write", s.name());
+                s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
             }
         }
@@ -299,7 +301,9 @@ impl Loop {
                 && let ShutdownState::Requested(req) =
                     std::mem::replace(&mut extra.shutdown, ShutdownState::Done)
             {
-                let result = socket.shutdown_write().map_err(Error::Io);
+                let result = socket
+                    .shutdown_write()
+                    .map_err(|e| Error::named(e, "shutdown", s.name()));
                 s.done_queued += 1;
                 pending.push_back(done_entry(id, Done::Shutdown(req, result)));
             }
@@ -310,6 +314,11 @@ impl Loop {
     pub(crate) fn stream_deliver(&mut self, id: HandleId, done: Done) {
         if let Ok(s) = stream_mut(self.handles_mut(), id) {
             s.done_queued = s.done_queued.saturating_sub(1);
+            if let (Done::Write(_, Ok(())), Some(timer)) =
+                (&done, s.extra.as_ref().and_then(|e| e.idle))
+            {
+                self.stream_idle_touch(timer);
+            }
         }
         let (kind, site) = done.meta();
         let connect = match &done {

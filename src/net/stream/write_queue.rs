@@ -4,8 +4,19 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-/// Bytes handed to a stream write: owned (`Vec<u8>`, `Box<[u8]>`, `String`) or `'static`
-/// (`&'static [u8]`, `&'static str`). Converting never copies.
+/// Bytes handed to a stream write: owned (`Vec<u8>`, `Box<[u8]>`, `String`), `'static`
+/// (`&'static [u8]`, `&'static str`) or shared (`Arc<[u8]>`, `Arc<str>`). Converting never
+/// copies, and cloning a shared buffer copies no bytes: a broadcast writes one allocation to
+/// every peer.
+///
+/// ```
+/// use std::sync::Arc;
+/// use evloop::net::WriteBuf;
+///
+/// let msg = WriteBuf::from(Arc::<[u8]>::from(&b"hello, everyone\n"[..]));
+/// let for_peer = msg.clone(); // the same bytes, no copy
+/// assert_eq!(for_peer.as_slice().as_ptr(), msg.as_slice().as_ptr());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriteBuf(Repr);
 
@@ -13,6 +24,7 @@ pub struct WriteBuf(Repr);
 enum Repr {
     Owned(Vec<u8>),
     Static(&'static [u8]),
+    Shared(std::sync::Arc<[u8]>),
 }
 
 impl WriteBuf {
@@ -21,7 +33,14 @@ impl WriteBuf {
         match &self.0 {
             Repr::Owned(v) => v,
             Repr::Static(s) => s,
+            Repr::Shared(s) => s,
         }
+    }
+
+    /// A shared buffer holding a copy of `bytes`: clone it for each peer (one allocation in
+    /// all).
+    pub fn shared(bytes: impl AsRef<[u8]>) -> Self {
+        Self(Repr::Shared(std::sync::Arc::from(bytes.as_ref())))
     }
 
     /// Number of bytes.
@@ -62,6 +81,30 @@ impl From<&'static [u8]> for WriteBuf {
 impl<const N: usize> From<&'static [u8; N]> for WriteBuf {
     fn from(s: &'static [u8; N]) -> Self {
         Self(Repr::Static(s))
+    }
+}
+
+impl From<std::sync::Arc<[u8]>> for WriteBuf {
+    fn from(s: std::sync::Arc<[u8]>) -> Self {
+        Self(Repr::Shared(s))
+    }
+}
+
+impl From<&std::sync::Arc<[u8]>> for WriteBuf {
+    fn from(s: &std::sync::Arc<[u8]>) -> Self {
+        Self(Repr::Shared(std::sync::Arc::clone(s)))
+    }
+}
+
+impl From<std::sync::Arc<str>> for WriteBuf {
+    fn from(s: std::sync::Arc<str>) -> Self {
+        Self(Repr::Shared(std::sync::Arc::from(s)))
+    }
+}
+
+impl From<&Self> for WriteBuf {
+    fn from(b: &Self) -> Self {
+        b.clone()
     }
 }
 

@@ -169,7 +169,9 @@ impl Loop {
         if let (SocketAddr::V6(_), Some(on)) = (addr, opts.only_v6) {
             socket.set_only_v6(on)?;
         }
-        socket.bind(&addr.into())?;
+        socket
+            .bind(&addr.into())
+            .map_err(|e| crate::Error::named(e, "bind", addr))?;
         let mut sock = mio::net::UdpSocket::from_std(socket.into());
         let data = UdpData {
             sock: None,

@@ -9,14 +9,14 @@ use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::HandleKind;
 use crate::net::stream::api::stream_ops;
-use crate::pipe::PipeFd;
+use crate::process::pipe::PipeFd;
 use crate::sys::process as fds;
 use crate::sys::tty as sys;
 use crate::watcher::signal::Signal;
 
 handle_type! {
     /// A stream on a terminal ([`Loop::tty_open`]): reads, writes and backpressure as
-    /// [`Pipe`](crate::Pipe), plus [`set_mode`](Tty::set_mode),
+    /// [`Pipe`](crate::process::Pipe), plus [`set_mode`](Tty::set_mode),
     /// [`window_size`](Tty::window_size) and [`on_resize`](Tty::on_resize).
     ///
     /// **The terminal's mode is always restored**: the mode it had before the first

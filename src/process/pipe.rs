@@ -103,7 +103,7 @@ impl PipeFd {
 impl Drop for PipeFd {
     fn drop(&mut self) {
         if self.tty {
-            crate::tty::forget(self.file.as_raw_fd());
+            crate::process::tty::forget(self.file.as_raw_fd());
         }
         if self.restore_blocking {
             let _ = sys::set_nonblocking(self.file.as_raw_fd(), false);

@@ -10,7 +10,7 @@
 //! [`FsEvent::Ended`] carrying the error, after which the handle is inactive (close it).
 //!
 //! ```
-//! use evloop::fs_event::{FsEvent, FsWatchOptions};
+//! use evloop::fs::event::{FsEvent, FsWatchOptions};
 //! use evloop::{Handle, Loop};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,7 +54,7 @@ use crate::sys::inotify as sys;
 
 handle_type! {
     /// A file-system watch from [`Loop::fs_watch`]: active (keeping the loop alive) until
-    /// closed or ended. See the [module docs](crate::fs_event).
+    /// closed or ended. See the [module docs](crate::fs::event).
     FsWatcher
 }
 

@@ -9,8 +9,14 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::ptr;
+
+mod fd;
+mod wait;
+
+pub(crate) use fd::*;
+pub(crate) use wait::*;
 
 /// What a child's fd `n` becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -373,170 +379,6 @@ fn write_report(err_fd: RawFd, stage: Stage, errno: i32) {
     report[4..].copy_from_slice(&errno.to_ne_bytes());
     // SAFETY: `report` is valid for 8 bytes; 8 bytes into an empty pipe are written atomically.
     unsafe { libc::write(err_fd, report.as_ptr().cast(), report.len()) };
-}
-
-/// `pidfd_open(2)`: a close-on-exec fd that becomes readable when `pid` exits. `ENOSYS` on
-/// kernels before 5.3.
-#[cfg(target_os = "linux")]
-pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
-    let fd = syscall!(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// Sends `sig` through a pidfd, which names the process even if its pid was reused.
-#[cfg(target_os = "linux")]
-pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
-    // SAFETY: integers and a null siginfo pointer, which the call allows.
-    syscall!(unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            sig,
-            ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    })?;
-    Ok(())
-}
-
-/// `kill(2)`; a negative `pid` names a process group.
-pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
-    // SAFETY: kill takes two integers.
-    syscall!(unsafe { libc::kill(pid, sig) })?;
-    Ok(())
-}
-
-/// How a child ended, decoded from a `waitpid` status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ended {
-    Code(i32),
-    Signal(i32),
-}
-
-fn decode(status: libc::c_int) -> Option<Ended> {
-    if libc::WIFEXITED(status) {
-        Some(Ended::Code(libc::WEXITSTATUS(status)))
-    } else if libc::WIFSIGNALED(status) {
-        Some(Ended::Signal(libc::WTERMSIG(status)))
-    } else {
-        None
-    }
-}
-
-/// `waitpid(pid, WNOHANG)`: `Ok(None)` while the child runs.
-pub(crate) fn wait_nohang(pid: libc::pid_t) -> io::Result<Option<Ended>> {
-    let mut status = 0;
-    loop {
-        // SAFETY: `status` is a valid c_int for waitpid to write.
-        match syscall!(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) }) {
-            Ok(0) => return Ok(None),
-            Ok(_) => return Ok(decode(status)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// `waitpid(pid, 0)`: blocks until the child ends.
-pub(crate) fn wait_blocking(pid: libc::pid_t) -> io::Result<Option<Ended>> {
-    let mut status = 0;
-    loop {
-        // SAFETY: `status` is a valid c_int for waitpid to write.
-        match syscall!(unsafe { libc::waitpid(pid, &mut status, 0) }) {
-            Ok(_) => return Ok(decode(status)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// `pipe2(O_CLOEXEC)`: (read end, write end), both blocking.
-pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1 as RawFd; 2];
-    // SAFETY: `fds` has room for the two fds pipe2 writes.
-    syscall!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 succeeded, so both fds are new and ours alone.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn open_devnull() -> io::Result<OwnedFd> {
-    let path = c"/dev/null";
-    // SAFETY: `path` is a NUL-terminated static string.
-    let fd = syscall!(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
-    // SAFETY: open returned a new fd that only we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Sets or clears `O_NONBLOCK` (on the open file description, shared with any dup).
-pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl on an integer fd; an invalid fd is EBADF.
-    let flags = syscall!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let want = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if want != flags {
-        // SAFETY: as above.
-        syscall!(unsafe { libc::fcntl(fd, libc::F_SETFL, want) })?;
-    }
-    Ok(())
-}
-
-/// Whether `O_NONBLOCK` is set on `fd`.
-pub(crate) fn is_nonblocking(fd: RawFd) -> io::Result<bool> {
-    // SAFETY: fcntl on an integer fd; an invalid fd is EBADF.
-    let flags = syscall!(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    Ok(flags & libc::O_NONBLOCK != 0)
-}
-
-/// A close-on-exec duplicate of `fd` (numbered 3 or above, so it never lands on stdio).
-pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: fcntl on an integer fd; an invalid fd is EBADF.
-    let new = syscall!(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that only we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
-/// Whether `fd` is a socket (so `shutdown(2)` applies).
-pub(crate) fn is_socket(fd: RawFd) -> bool {
-    file_type(fd) == Some(libc::S_IFSOCK)
-}
-
-/// The `S_IFMT` bits of `fd`'s `fstat`.
-pub(crate) fn file_type(fd: RawFd) -> Option<libc::mode_t> {
-    // SAFETY: all-zero is a valid `stat` value, overwritten by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid, writable stat buffer.
-    let r = unsafe { libc::fstat(fd, &mut st) };
-    (r == 0).then_some(st.st_mode & libc::S_IFMT)
-}
-
-/// Ends writing on a pipe fd without giving up its number: `/dev/null` is put in its place
-/// (`dup3`), so the pipe's write end closes (its reader sees EOF) while the handle keeps a
-/// valid fd until it is closed.
-pub(crate) fn replace_with_devnull(fd: RawFd) -> io::Result<()> {
-    let null = open_devnull()?;
-    // SAFETY: dup3 on two integer fds; `fd` is owned by the caller's handle, which keeps it.
-    syscall!(unsafe { libc::dup3(null.as_raw_fd(), fd, libc::O_CLOEXEC) })?;
-    Ok(())
-}
-
-/// Makes `SIGPIPE` ignored if it has its default action (as Node does), so that a write to a
-/// pipe whose reader is gone fails with `EPIPE` instead of killing the process. A handler or
-/// an explicit ignore the application installed is left alone. Children get the default back.
-pub(crate) fn ignore_sigpipe_if_default() {
-    // SAFETY: all-zero is a valid sigaction value to be overwritten.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: a null new action only queries the current one into `old`.
-    if unsafe { libc::sigaction(libc::SIGPIPE, ptr::null(), &mut old) } == 0
-        && old.sa_sigaction == libc::SIG_DFL
-    {
-        // SAFETY: SIG_IGN is a valid disposition for SIGPIPE.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    }
 }
 
 #[cfg(test)]
