@@ -249,7 +249,6 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
-pub mod channel;
 #[cfg(unix)]
 pub mod dns;
 mod error;
@@ -272,11 +271,9 @@ pub mod signal {
         SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
     };
 }
-mod state;
 #[allow(unsafe_code)]
 mod sys;
 mod timer;
-mod walk;
 mod watcher;
 
 pub use error::{Error, NetError, Result};
@@ -288,6 +285,7 @@ pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::Work;
 pub use timer::Timer;
+pub use watcher::channel;
 pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};
 #[cfg(unix)]
 pub use watcher::{Interest, Readiness, Signal, Watcher};

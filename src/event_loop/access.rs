@@ -150,12 +150,12 @@ impl Loop {
     }
 
     #[inline]
-    pub(crate) fn user(&self) -> &crate::state::UserState {
+    pub(crate) fn user(&self) -> &crate::event_loop::state::UserState {
         &self.user
     }
 
     #[inline]
-    pub(crate) fn user_mut(&mut self) -> &mut crate::state::UserState {
+    pub(crate) fn user_mut(&mut self) -> &mut crate::event_loop::state::UserState {
         &mut self.user
     }
 

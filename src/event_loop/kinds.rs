@@ -184,8 +184,8 @@ handle_kinds! {
         /// A listening Unix-domain socket.
         UnixListener = "unix-listener",
     ];
-    Channel(crate::channel::ChannelData) => [
-        /// A typed channel's loop end ([`crate::channel::Channel`]).
+    Channel(crate::watcher::channel::ChannelData) => [
+        /// A typed channel's loop end ([`crate::watcher::channel::Channel`]).
         Channel = "channel",
     ];
     #[cfg(target_os = "linux")]

@@ -17,7 +17,9 @@ pub(crate) mod local;
 mod phase;
 mod poll;
 pub(crate) mod sender;
+pub(crate) mod state;
 pub(crate) mod tasks;
+mod walk;
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -127,7 +129,7 @@ pub struct Loop {
     /// Utilization clocks, histograms, lag monitor, slow-callback hook, watchdog.
     instruments: Instruments,
     /// The application's state and per-handle data (`state.rs`).
-    user: crate::state::UserState,
+    user: crate::event_loop::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
     #[cfg(target_os = "linux")]
     processes: crate::process::Reaper,
@@ -179,7 +181,7 @@ impl Loop {
             max_ticks_per_drain: b.max_ticks_per_drain,
             counters: Counters::default(),
             instruments: Instruments::new(),
-            user: crate::state::UserState::default(),
+            user: crate::event_loop::state::UserState::default(),
             #[cfg(target_os = "linux")]
             processes: crate::process::Reaper::default(),
         })

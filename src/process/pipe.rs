@@ -57,9 +57,7 @@ impl PipeFd {
             Some(libc::S_IFREG | libc::S_IFDIR) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!(
-                        "pipe: fd {raw} is a regular file or directory, which cannot be polled"
-                    ),
+                    "a regular file or directory, which cannot be polled",
                 ));
             }
             None => return Err(io::Error::last_os_error()),
@@ -154,8 +152,10 @@ impl Loop {
     #[track_caller]
     pub fn pipe_open(&mut self, fd: OwnedFd) -> Result<Pipe> {
         let site = Location::caller();
-        self.pipe_insert(PipeFd::new(fd, false)?, HandleKind::Pipe, site)
-            .map(Pipe)
+        let raw = fd.as_raw_fd();
+        let fd = PipeFd::new(fd, false)
+            .map_err(|e| io::Error::new(e.kind(), format!("pipe: fd {raw}: {e}")))?;
+        self.pipe_insert(fd, HandleKind::Pipe, site).map(Pipe)
     }
 
     /// A new pipe: `(read end, write end)`, both close-on-exec.
