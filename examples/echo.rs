@@ -3,6 +3,10 @@
 //! whose write queue is full stops being read until it drains), and a graceful shutdown on
 //! SIGINT/SIGTERM: stop accepting, finish echoing what was read, close, exit 0 (a second
 //! signal exits at once).
+//!
+//! `--async` serves the same protocol with one `async` task per connection
+//! (`evloop::task`): read a chunk, send it, repeat; the same backpressure (a connection with
+//! 64 KiB in flight stops reading) and the same graceful shutdown.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -61,10 +65,10 @@ thread_local! {
 }
 
 fn main() -> ExitCode {
-    let (addr, threads) = match parse_args() {
+    let (addr, threads, async_mode) = match parse_args() {
         Ok(args) => args,
         Err(msg) => {
-            eprintln!("echo: {msg}\nusage: echo [--addr HOST:PORT] [--threads N]");
+            eprintln!("echo: {msg}\nusage: echo [--addr HOST:PORT] [--threads N] [--async]");
             return ExitCode::from(2);
         }
     };
@@ -84,7 +88,9 @@ fn main() -> ExitCode {
     let mut workers = Vec::new();
     for _ in 0..threads {
         let ready_tx = ready_tx.clone();
-        workers.push(std::thread::spawn(move || serve(addr, ready_tx)));
+        workers.push(std::thread::spawn(move || {
+            serve(addr, ready_tx, async_mode)
+        }));
         // The first loop binds (maybe port 0); the others join its real port.
         match ready_rx.recv() {
             Ok(Ok((bound, sender))) => {
@@ -98,7 +104,8 @@ fn main() -> ExitCode {
             Err(_) => return ExitCode::FAILURE,
         }
     }
-    println!("echo: listening on {addr} ({threads} threads)");
+    let mode = if async_mode { ", async" } else { "" };
+    println!("echo: listening on {addr} ({threads} threads{mode})");
     let signal = signals.forever().next().unwrap_or(SIGTERM);
     // A second signal while connections finish means "now".
     std::thread::spawn(move || {
@@ -108,7 +115,11 @@ fn main() -> ExitCode {
         }
     });
     for sender in &senders {
-        let _ = sender.post(stop_gracefully);
+        let _ = if async_mode {
+            sender.post(asynch::stop_gracefully)
+        } else {
+            sender.post(stop_gracefully)
+        };
     }
     let clean = workers.into_iter().all(|w| w.join().is_ok());
     let name = if signal == SIGINT {
@@ -127,9 +138,13 @@ fn main() -> ExitCode {
 type Ready = evloop::Result<(SocketAddr, LoopSender)>;
 
 /// One loop on this thread until its listener and connections are closed.
-fn serve(addr: SocketAddr, ready: mpsc::Sender<Ready>) {
+fn serve(addr: SocketAddr, ready: mpsc::Sender<Ready>, async_mode: bool) {
     let started = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
         let opts = TcpListenOptions::new().reuse_port(true);
+        if async_mode {
+            let bound = asynch::listen(&mut lp, addr, &opts)?;
+            return Ok((lp, bound));
+        }
         let listener = lp.tcp_listen_with(addr, &opts, on_connection)?;
         let bound = listener.local_addr(&lp)?;
         SERVER.with(|s| s.borrow_mut().listener = Some(listener));
@@ -243,11 +258,16 @@ fn stop_gracefully(lp: &mut Loop) {
     }
 }
 
-fn parse_args() -> Result<(SocketAddr, usize), String> {
+fn parse_args() -> Result<(SocketAddr, usize, bool), String> {
     let mut addr: SocketAddr = ([127, 0, 0, 1], 7000).into();
     let mut threads = 1;
+    let mut async_mode = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--async" {
+            async_mode = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--addr" => addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
@@ -261,5 +281,148 @@ fn parse_args() -> Result<(SocketAddr, usize), String> {
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
-    Ok((addr, threads))
+    Ok((addr, threads, async_mode))
+}
+
+/// The `--async` server: a task per connection.
+mod asynch {
+    use std::cell::{Cell, RefCell};
+    use std::future::Future;
+    use std::net::SocketAddr;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
+
+    use evloop::Loop;
+    use evloop::net::TcpListenOptions;
+    use evloop::task::{self, AsyncTcpListener, AsyncTcpStream};
+
+    /// The shutdown signal every task of this loop watches.
+    #[derive(Default)]
+    struct Stop {
+        stopped: Cell<bool>,
+        /// One waker slot per watching task (a slab: slots are reused, never piled up).
+        wakers: RefCell<Vec<Option<Waker>>>,
+        free: RefCell<Vec<usize>>,
+    }
+
+    thread_local! {
+        static STOP: Rc<Stop> = Rc::default();
+    }
+
+    /// A task's registration with [`Stop`]; polled as often as the task likes.
+    struct Watch {
+        stop: Rc<Stop>,
+        slot: usize,
+    }
+
+    impl Watch {
+        fn new() -> Self {
+            let stop = STOP.with(Rc::clone);
+            let slot = match stop.free.borrow_mut().pop() {
+                Some(slot) => slot,
+                None => {
+                    let mut w = stop.wakers.borrow_mut();
+                    w.push(None);
+                    w.len() - 1
+                }
+            };
+            Self { stop, slot }
+        }
+
+        /// Completes once the server is stopping.
+        async fn stopped(&self) {
+            std::future::poll_fn(|cx| {
+                if self.stop.stopped.get() {
+                    return Poll::Ready(());
+                }
+                self.stop.wakers.borrow_mut()[self.slot] = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+        }
+    }
+
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            self.stop.wakers.borrow_mut()[self.slot] = None;
+            self.stop.free.borrow_mut().push(self.slot);
+        }
+    }
+
+    /// `Some(a)` if `a` finishes first, `None` if `b` does (the other is dropped).
+    async fn first<A: Future>(a: A, b: impl Future<Output = ()>) -> Option<A::Output> {
+        let (mut a, mut b) = (pin!(a), pin!(b));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            b.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
+    pub(super) fn listen(
+        lp: &mut Loop,
+        addr: SocketAddr,
+        opts: &TcpListenOptions,
+    ) -> evloop::Result<SocketAddr> {
+        let listener = AsyncTcpListener::tcp_with(lp, addr, opts)?;
+        let bound = listener.local_addr(lp)?;
+        lp.spawn_local(accept_loop(listener)).detach();
+        Ok(bound)
+    }
+
+    async fn accept_loop(mut listener: AsyncTcpListener) {
+        let watch = Watch::new();
+        // Until the stop: then the listener is dropped, which closes it.
+        while let Some(conn) = first(listener.accept(), watch.stopped()).await {
+            match conn {
+                Ok(conn) => match task::spawn(echo(conn)) {
+                    Ok(join) => join.detach(),
+                    Err(e) => eprintln!("echo: spawn: {e}"),
+                },
+                Err(e) => eprintln!("echo: accept: {e}"), // EMFILE: already shed
+            }
+        }
+    }
+
+    async fn echo(mut conn: AsyncTcpStream) {
+        let watch = Watch::new();
+        loop {
+            match first(conn.read_chunk(), watch.stopped()).await {
+                // `send` waits only while 64 KiB are in flight: that is the backpressure.
+                Some(Ok(Some(chunk))) => {
+                    if conn.send(chunk).await.is_err() {
+                        return; // broken: dropping the stream closes it
+                    }
+                }
+                Some(Ok(None)) => break,
+                // Stopping: echo what was already read, then finish.
+                None => {
+                    let rest = conn.take_read_ahead();
+                    if !rest.is_empty() && conn.send(rest).await.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                Some(Err(_)) => return, // reset
+            }
+        }
+        if conn.flush().await.is_ok() {
+            let _ = conn.shutdown().await;
+        }
+    }
+
+    /// Posted on SIGINT/SIGTERM: every task of this loop sees the stop.
+    pub(super) fn stop_gracefully(_lp: &mut Loop) {
+        STOP.with(|s| {
+            s.stopped.set(true);
+            for w in s.wakers.borrow_mut().iter_mut() {
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+            }
+        });
+    }
 }

@@ -12,6 +12,8 @@
 //! waits). `--threads N` runs one loop per thread on a shared `SO_REUSEPORT` port. SIGINT and
 //! SIGTERM shut down gracefully: stop accepting, finish in-flight requests, exit. `--instrument`
 //! turns on callback timing, slow-callback reports (> 100 ms) and the watchdog (> 1 s).
+//! `--async` answers every request from an `async` task (`evloop::task`): the same routes and
+//! bytes, with `await` where the callback mode nests callbacks.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
-use evloop::{Loop, LoopSender};
+use evloop::{Loop, LoopSender, task};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -34,6 +36,8 @@ struct Options {
     log: bool,
     /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
     instrument: bool,
+    /// Answer from `async` tasks.
+    async_mode: bool,
 }
 
 fn main() {
@@ -41,7 +45,7 @@ fn main() {
         Ok(opts) => opts,
         Err(e) => {
             eprintln!(
-                "{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log] [--instrument]"
+                "{e}\nusage: http [--addr HOST:PORT] [--threads N] [--root DIR] [--log] [--instrument] [--async]"
             );
             std::process::exit(2);
         }
@@ -71,9 +75,9 @@ fn main() {
     for index in 0..opts.threads.max(1) {
         let tx = tx.clone();
         let root = Arc::clone(&root);
-        let (log, instrument) = (opts.log, opts.instrument);
+        let flags = (opts.log, opts.instrument, opts.async_mode);
         threads.push(std::thread::spawn(move || {
-            if let Err(e) = serve(index, addr, root, (log, instrument), &tx) {
+            if let Err(e) = serve(index, addr, root, flags, &tx) {
                 let _ = tx.send(Err(format!("loop {index}: {e}")));
             }
         }));
@@ -126,7 +130,7 @@ fn serve(
     index: usize,
     addr: SocketAddr,
     root: Arc<PathBuf>,
-    (log, instrument): (bool, bool),
+    (log, instrument, async_mode): (bool, bool, bool),
     ready: &std::sync::mpsc::Sender<Result<(SocketAddr, LoopSender), String>>,
 ) -> Result<(), evloop::Error> {
     let mut lp = Loop::new()?;
@@ -153,7 +157,11 @@ fn serve(
                 req.target()
             );
         }
-        route(lp, index, &root, &req, res);
+        if async_mode {
+            route_async(lp, index, &root, &req, res);
+        } else {
+            route(lp, index, &root, &req, res);
+        }
     };
     let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
     // Lag sampled every 10 ms (an unref'd timer: it never keeps the loop alive); `/block`
@@ -200,6 +208,68 @@ fn route(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: &Request, res: R
     } else {
         res.send(lp, 404, &[TEXT], "not found\n");
     }
+}
+
+/// `--async`: the same routes, answered by a task per request.
+fn route_async(lp: &mut Loop, index: usize, root: &Arc<PathBuf>, req: &Request, res: Responder) {
+    let path = req.path().to_owned();
+    let ms = req
+        .query_param("ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(100)
+        .min(10_000);
+    let root = Arc::clone(root);
+    lp.spawn_local(async move {
+        // Every answer goes out through the loop: `with_loop` hands the closure `&mut Loop`
+        // right after this poll. (It fails only outside a task, which this is not.)
+        let reply = |status: u16, kind: &'static str, body: Vec<u8>| {
+            task::with_loop(move |lp| res.send(lp, status, &[("Content-Type", kind)], body))
+        };
+        let text = "text/plain; charset=utf-8";
+        let _ = if path == "/" {
+            reply(200, text, b"Hello, World!".to_vec()).await
+        } else if path == "/metrics" {
+            let body = task::with_loop(move |lp| metrics(lp, index)).await;
+            let body = body.unwrap_or_default().into_bytes();
+            reply(200, "text/plain; version=0.0.4", body).await
+        } else if let Some(rest) = path.strip_prefix("/files/") {
+            let answer = match confine(rest) {
+                Err((status, msg)) => Err((status, msg.to_owned())),
+                Ok(rel) => match task::spawn_blocking(move || read_confined(&root, &rel)).await {
+                    Ok(Ok(found)) => Ok(found),
+                    Ok(Err(status)) => Err((status, format!("{status}\n"))),
+                    Err(e) => Err((500, format!("{e}\n"))),
+                },
+            };
+            match answer {
+                Ok((bytes, kind)) => reply(200, kind, bytes).await,
+                Err((status, msg)) => reply(status, text, msg.into_bytes()).await,
+            }
+        } else if path == "/block" {
+            busy(ms);
+            reply(
+                200,
+                text,
+                format!("blocked the loop for {ms} ms\n").into_bytes(),
+            )
+            .await
+        } else if path == "/work" {
+            match task::spawn_blocking(move || busy(ms)).await {
+                Ok(()) => {
+                    reply(
+                        200,
+                        text,
+                        format!("worked {ms} ms on the pool\n").into_bytes(),
+                    )
+                    .await
+                }
+                Err(e) => reply(500, text, format!("{e}\n").into_bytes()).await,
+            }
+        } else {
+            reply(404, text, b"not found\n".to_vec()).await
+        };
+    })
+    .detach();
 }
 
 /// Spins (rather than sleeps) for `ms`: real work that holds whichever thread runs it.
@@ -267,16 +337,10 @@ fn metrics(lp: &Loop, index: usize) -> String {
 /// `/files/<rest>`: refuses anything that could leave the root before touching the disk,
 /// then canonicalizes on the pool and checks the prefix again (symlinks out of the root).
 fn serve_file(lp: &mut Loop, root: &Arc<PathBuf>, rest: &str, res: Responder) {
-    let Some(rel) = percent_decode(rest).and_then(|b| String::from_utf8(b).ok()) else {
-        return res.send(lp, 400, &[TEXT], "bad path\n");
+    let rel = match confine(rest) {
+        Ok(rel) => rel,
+        Err((status, msg)) => return res.send(lp, status, &[TEXT], msg),
     };
-    let suspicious = rel.is_empty()
-        || rel.starts_with('/')
-        || rel.contains(['\\', '\0'])
-        || rel.split('/').any(|seg| seg == ".." || seg == ".");
-    if suspicious {
-        return res.send(lp, 403, &[TEXT], "forbidden\n");
-    }
     let root = Arc::clone(root);
     lp.queue_work(
         move || read_confined(&root, &rel),
@@ -286,6 +350,21 @@ fn serve_file(lp: &mut Loop, root: &Arc<PathBuf>, rest: &str, res: Responder) {
             Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
         },
     );
+}
+
+/// The decoded relative path under `/files/`, or the status and body refusing it.
+fn confine(rest: &str) -> Result<String, (u16, &'static str)> {
+    let Some(rel) = percent_decode(rest).and_then(|b| String::from_utf8(b).ok()) else {
+        return Err((400, "bad path\n"));
+    };
+    let suspicious = rel.is_empty()
+        || rel.starts_with('/')
+        || rel.contains(['\\', '\0'])
+        || rel.split('/').any(|seg| seg == ".." || seg == ".");
+    if suspicious {
+        return Err((403, "forbidden\n"));
+    }
+    Ok(rel)
 }
 
 /// On the pool: the file's bytes and content type, or a status.
@@ -325,6 +404,7 @@ fn parse_args() -> Result<Options, String> {
         root: PathBuf::from("."),
         log: false,
         instrument: false,
+        async_mode: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -337,6 +417,7 @@ fn parse_args() -> Result<Options, String> {
             "--root" => opts.root = PathBuf::from(value()?),
             "--log" => opts.log = true,
             "--instrument" => opts.instrument = true,
+            "--async" => opts.async_mode = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }

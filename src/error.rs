@@ -33,8 +33,9 @@ pub enum Error {
     /// Displays as `connect 127.0.0.1:7000: Connection refused (os error 111)`. Listen, bind,
     /// accept and connect name the address asked for; a stream's read, write and shutdown
     /// errors name its peer while the kernel still knows it, else its local address (after a
-    /// reset, say).
-    Net(NetError),
+    /// reset, say). Boxed, so an `Error` (and every `Result` a completion carries) stays three
+    /// words.
+    Net(Box<NetError>),
     /// The loop's state of this type is lent out by [`Loop::with_state`](crate::Loop::with_state)
     /// (a re-entrant request for it); the type's name.
     StateInUse(&'static str),
@@ -160,11 +161,11 @@ impl Error {
     /// first name.
     pub(crate) fn named(err: impl Into<Self>, op: &'static str, addr: impl fmt::Display) -> Self {
         match err.into() {
-            Self::Io(source) => Self::Net(NetError {
+            Self::Io(source) => Self::Net(Box::new(NetError {
                 op,
                 addr: addr.to_string(),
                 source,
-            }),
+            })),
             other => other,
         }
     }
@@ -188,8 +189,18 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(e) => e,
-            Error::Net(e) => Self::new(e.source.kind(), e),
+            Error::Net(e) => Self::new(e.source.kind(), *e),
             other => Self::new(other.kind(), other),
         }
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    /// Every completion carries a `Result<(), Error>` through the pending queue: a larger
+    /// `Error` is copied on every write, connect and shutdown (BENCHMARKS.md, tcp_write_batch).
+    #[test]
+    fn an_error_stays_three_words() {
+        assert!(size_of::<super::Error>() <= 24);
     }
 }

@@ -91,6 +91,15 @@
 //! hits it leaves the remaining next-ticks for the next drain point but still runs the
 //! microtasks queued so far.
 //!
+//! **Futures.** A [spawned](Loop::spawn_local) future is polled as a microtask: its first poll, and
+//! each poll after a wake on the loop thread, is queued on the microtask queue at the moment of
+//! the spawn or wake, FIFO with the closures queued there (a promise continuation in Node), and
+//! runs in the drain that follows the current callback. Wakes before the poll coalesce into one
+//! poll. A wake from another thread is a post (poll phase, send order), and the task is polled
+//! in the drain after that post. Operations a future starts (a timer, a read, a pool job) begin
+//! right after the poll that asked for them; a future dropped during a poll cancels its
+//! operation right after that poll. See [`task`].
+//!
 //! **Snapshots.** Each phase runs what was queued when it began: an immediate queued by an
 //! immediate runs next iteration; a watcher started during its own phase's pass first runs in
 //! the next pass and one stopped during the pass does not run; a timer started or restarted by
@@ -142,7 +151,10 @@
 //! non-blocking; it runs in the check phase of an iteration something else brings about.
 //! [`Handle::unref`] makes a handle stop counting; it keeps working while something
 //! else keeps the loop alive. [`Loop::active_handles`] lists every live handle with the
-//! `file:line` that created it.
+//! `file:line` that created it. A pending future does not keep the loop alive by itself (a
+//! promise that never settles does not keep Node running): what it waits on does; `run`
+//! returns with futures still pending, and [`Loop::pending_tasks`] lists them with their spawn
+//! sites.
 //!
 //! **Stop.** [`Loop::stop`] makes the current iteration's poll non-blocking and ends `run` at
 //! the top of the next iteration (the rest of the current one still runs). It resets when `run`
@@ -217,7 +229,9 @@
 //! reported it; an active watch keeps the loop alive. Every fd the loop opens is
 //! close-on-exec.
 //!
-//! **Panics.** A panicking callback unwinds out of `run`. The loop stays consistent (the callback
+//! **Panics.** A panicking [spawned future](Loop::spawn_local) does not unwind: its
+//! [`JoinHandle`](task::JoinHandle) resolves to [`Error::Panicked`] with the message. A
+//! panicking callback unwinds out of `run`. The loop stays consistent (the callback
 //! is put back; work not yet run stays queued) and `run` may be called again.
 //!
 //! **Errors.** Calls and callbacks of the loop, its handles and sockets return [`Error`]. A
@@ -273,6 +287,7 @@ pub mod signal {
 }
 #[allow(unsafe_code)]
 mod sys;
+pub mod task;
 mod timer;
 mod watcher;
 

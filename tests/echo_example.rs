@@ -1,5 +1,6 @@
 //! `examples/echo.rs` as a process: byte-exact echo for 100 concurrent clients, and a clean
-//! exit on SIGTERM with connections open.
+//! exit on SIGTERM with connections open. Every test runs against both modes: callbacks, and
+//! `--async` (a task per connection).
 // Unix only: runs examples/echo.rs, which stops on SIGINT/SIGTERM through signal-hook; the examples are not ported to Windows yet.
 #![cfg(unix)]
 mod util;
@@ -66,8 +67,24 @@ fn echo_one_mib(addr: SocketAddr, seed: u8) {
 
 #[test]
 fn echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
-    with_timeout(120, || {
-        let (mut server, addr, lines) = start_echo("2");
+    serves_100_clients_and_exits_on_sigterm(Mode::Callbacks);
+}
+
+#[test]
+fn async_echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
+    serves_100_clients_and_exits_on_sigterm(Mode::Async);
+}
+
+/// Which server the example runs.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Callbacks,
+    Async,
+}
+
+fn serves_100_clients_and_exits_on_sigterm(mode: Mode) {
+    with_timeout(120, move || {
+        let (mut server, addr, lines) = start_echo("2", mode);
 
         let clients: Vec<_> = (0..100u8)
             .map(|seed| std::thread::spawn(move || echo_one_mib(addr, seed)))
@@ -118,12 +135,13 @@ type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
 /// Starts the example on an ephemeral port; returns it with its address and the rest of its
 /// stdout.
-fn start_echo(threads: &str) -> (Server, SocketAddr, Lines) {
-    let child = Command::new(echo_binary())
-        .args(["--addr", "127.0.0.1:0", "--threads", threads])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+fn start_echo(threads: &str, mode: Mode) -> (Server, SocketAddr, Lines) {
+    let mut cmd = Command::new(echo_binary());
+    cmd.args(["--addr", "127.0.0.1:0", "--threads", threads]);
+    if let Mode::Async = mode {
+        cmd.arg("--async");
+    }
+    let child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut server = Server(child);
     let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
@@ -131,13 +149,27 @@ fn start_echo(threads: &str) -> (Server, SocketAddr, Lines) {
         .split_whitespace()
         .find_map(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no address in {first:?}"));
+    assert_eq!(
+        first.contains(", async)"),
+        matches!(mode, Mode::Async),
+        "{mode:?} server said {first:?}"
+    );
     (server, addr, lines)
 }
 
 #[test]
 fn a_client_that_sends_without_reading_stalls_then_gets_every_byte_back() {
-    with_timeout(90, || {
-        let (_server, addr, _lines) = start_echo("1");
+    stalls_then_gets_every_byte_back(Mode::Callbacks);
+}
+
+#[test]
+fn async_a_client_that_sends_without_reading_stalls_then_gets_every_byte_back() {
+    stalls_then_gets_every_byte_back(Mode::Async);
+}
+
+fn stalls_then_gets_every_byte_back(mode: Mode) {
+    with_timeout(90, move || {
+        let (_server, addr, _lines) = start_echo("1", mode);
         let limit = 64 << 20;
         let data: Vec<u8> = (0..limit).map(|i: usize| (i % 251) as u8).collect();
         let mut stream = TcpStream::connect(addr).unwrap();

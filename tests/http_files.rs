@@ -1,5 +1,6 @@
 //! `examples/http.rs` as a process: static files arrive byte-exact, traversal never leaks a
-//! file from outside the root, `/block` and `/work`, and SIGTERM shuts it down.
+//! file from outside the root, `/block` and `/work`, and SIGTERM shuts it down — in both
+//! modes: callbacks, and `--async` (a task per request).
 // Unix only: serves files through the http example's `--root` (evloop::fs, a symlink escape) and stops it with SIGTERM.
 #![cfg(unix)]
 mod util;
@@ -33,7 +34,7 @@ fn example_path() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-fn start(root: &Path) -> Option<Example> {
+fn start(root: &Path, async_mode: bool) -> Option<Example> {
     let Some(bin) = example_path() else {
         eprintln!(
             "SKIPPED: examples/http is not built (plain `cargo test` builds it; \
@@ -41,9 +42,12 @@ fn start(root: &Path) -> Option<Example> {
         );
         return None;
     };
-    let mut child = Command::new(bin)
-        .args(["--addr", "127.0.0.1:0", "--root"])
-        .arg(root)
+    let mut cmd = Command::new(bin);
+    cmd.args(["--addr", "127.0.0.1:0", "--root"]).arg(root);
+    if async_mode {
+        cmd.arg("--async");
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the example");
@@ -61,8 +65,8 @@ fn start(root: &Path) -> Option<Example> {
 }
 
 /// root/{hello.txt, big.bin, sub/a.html, escape -> ../secret.txt}, and secret.txt beside root.
-fn tree() -> (PathBuf, Vec<u8>) {
-    let base = std::env::temp_dir().join(format!("evloop-http-files-{}", std::process::id()));
+fn tree(tag: &str) -> (PathBuf, Vec<u8>) {
+    let base = std::env::temp_dir().join(format!("evloop-http-files-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let root = base.join("root");
     std::fs::create_dir_all(root.join("sub")).unwrap();
@@ -79,13 +83,25 @@ fn tree() -> (PathBuf, Vec<u8>) {
 
 #[test]
 fn files_traversal_lag_routes_and_sigterm() {
-    with_timeout(60, || {
-        let (root, big) = tree();
-        let Some(mut example) = start(&root) else {
+    files_traversal_lag_routes_and_sigterm_in(false);
+}
+
+#[test]
+fn async_files_traversal_lag_routes_and_sigterm() {
+    files_traversal_lag_routes_and_sigterm_in(true);
+}
+
+fn files_traversal_lag_routes_and_sigterm_in(async_mode: bool) {
+    with_timeout(60, move || {
+        let (root, big) = tree(if async_mode { "async" } else { "cb" });
+        let Some(mut example) = start(&root, async_mode) else {
             return;
         };
         let addr = example.addr;
 
+        let r = get(addr, "/");
+        assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+        assert_eq!(get(addr, "/nope").status, 404);
         let r = get(addr, "/files/hello.txt");
         assert_eq!((r.status, r.text().as_str()), (200, "hello file\n"));
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -149,6 +165,17 @@ fn files_traversal_lag_routes_and_sigterm() {
             samples.is_some_and(|n| n > 0.0),
             "no lag samples in:\n{text}"
         );
+
+        // The async mode answers from tasks, whose polls are microtasks; callbacks use none.
+        let microtasks = text
+            .lines()
+            .find_map(|l| l.strip_prefix("evloop_callbacks_total{phase=\"microtask\"} "))
+            .and_then(|v| v.parse::<u64>().ok());
+        if async_mode {
+            assert!(microtasks.is_some_and(|n| n > 0), "{microtasks:?}");
+        } else {
+            assert_eq!(microtasks, Some(0));
+        }
 
         // SIGTERM: graceful shutdown, the process exits by itself.
         let pid = example.child.id().to_string();

@@ -17,6 +17,28 @@ use crate::watcher::loop_phase::WatcherLists;
 /// liveness count behind its owner's back: requests go through [`RequestCount`], sources
 /// through [`IoRegistry`], handles through the [`HandleTable`]'s own methods.
 impl Loop {
+    /// Whether `run` is on the stack.
+    #[inline]
+    pub(crate) fn is_running(&self) -> bool {
+        self.running
+    }
+
+    #[inline]
+    pub(crate) fn rt(&self) -> &crate::task::Runtime {
+        &self.rt
+    }
+
+    #[inline]
+    pub(crate) fn rt_mut(&mut self) -> &mut crate::task::Runtime {
+        &mut self.rt
+    }
+
+    /// The microtask queue, shared with the task runtime's wakers.
+    #[inline]
+    pub(crate) fn micro_queue(&self) -> &std::rc::Rc<crate::event_loop::tasks::MicroQueue> {
+        self.tasks.micro_queue()
+    }
+
     #[inline]
     pub(crate) fn handles(&self) -> &HandleTable<HandleData> {
         &self.handles

@@ -5,7 +5,7 @@
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 
 use crate::event_loop::immediate::Immediate;
-use crate::event_loop::tasks::{Task, TaskKind};
+use crate::event_loop::tasks::{Micro, Next, Task, TaskKind};
 use crate::event_loop::{CallbackKind, Loop, LoopFn, Pending, Phase};
 use crate::handle::Site;
 
@@ -74,7 +74,7 @@ impl Loop {
 
     /// Runs `f` as a callback without the task drain (used for the tasks themselves).
     #[inline]
-    fn call<R>(
+    pub(crate) fn call<R>(
         &mut self,
         phase: Phase,
         kind: CallbackKind,
@@ -119,30 +119,38 @@ impl Loop {
     fn drain_tasks_slow(&mut self) {
         self.counters.task_drains += 1;
         let mut ticks = 0usize;
-        while let Some((kind, task)) = self.tasks.next() {
-            let cb_kind = match kind {
-                TaskKind::NextTick => {
+        while let Some(next) = self.tasks.next() {
+            let (cb_kind, task) = match next {
+                Next::Tick(task) => {
                     ticks += 1;
                     self.counters.next_ticks += 1;
-                    CallbackKind::NextTick
+                    (CallbackKind::NextTick, task)
                 }
-                TaskKind::Microtask => {
+                Next::Micro(task) => {
                     self.counters.microtasks += 1;
-                    CallbackKind::Microtask
+                    (CallbackKind::Microtask, task)
+                }
+                Next::Poll(r) => {
+                    self.counters.microtasks += 1;
+                    self.poll_task(r);
+                    continue;
                 }
             };
             self.call(Phase::Microtask, cb_kind, task.site, task.run);
             if ticks >= self.max_ticks_per_drain {
                 // Starvation guard: the remaining next-ticks wait for the next drain point, but
-                // the cap bounds ticks only: microtasks still drain (with their own microtasks).
-                while let Some(task) = self.tasks.next_microtask() {
+                // the cap bounds ticks only: microtasks (and task polls) still drain.
+                while let Some(m) = self.tasks.next_microtask() {
                     self.counters.microtasks += 1;
-                    self.call(
-                        Phase::Microtask,
-                        CallbackKind::Microtask,
-                        task.site,
-                        task.run,
-                    );
+                    match m {
+                        Micro::Call(task) => self.call(
+                            Phase::Microtask,
+                            CallbackKind::Microtask,
+                            task.site,
+                            task.run,
+                        ),
+                        Micro::Poll(r) => self.poll_task(r),
+                    }
                 }
                 self.tasks.reset_drain();
                 break;

@@ -133,6 +133,8 @@ pub struct Loop {
     /// Children watched through `SIGCHLD`, and orphans to reap.
     #[cfg(target_os = "linux")]
     processes: crate::process::Reaper,
+    /// Spawned futures (created on first use).
+    rt: crate::task::Runtime,
 }
 
 /// # Creating and running the loop
@@ -184,6 +186,7 @@ impl Loop {
             user: crate::event_loop::state::UserState::default(),
             #[cfg(target_os = "linux")]
             processes: crate::process::Reaper::default(),
+            rt: crate::task::Runtime::default(),
         })
     }
 
@@ -364,6 +367,9 @@ impl Drop for Loop {
         // Senders outliving the loop get their closures back instead of queueing into the void.
         self.remote.close();
         self.local.close();
+        // Futures first (their drops may queue cancellations), then what they queued.
+        self.rt.shutdown();
+        self.tasks.micro_queue().clear();
     }
 }
 

@@ -115,6 +115,8 @@ pub enum CallbackKind {
     Exit,
     /// A file-system event (or stat-poll change).
     FsEvent,
+    /// A poll of a spawned future ([`Loop::spawn_local`](crate::Loop::spawn_local)).
+    Task,
 }
 
 impl CallbackKind {
@@ -145,6 +147,7 @@ impl CallbackKind {
         Self::Async,
         Self::Exit,
         Self::FsEvent,
+        Self::Task,
     ];
 
     /// A short lowercase name.
@@ -175,6 +178,7 @@ impl CallbackKind {
             Self::Async => "async",
             Self::Exit => "exit",
             Self::FsEvent => "fs-event",
+            Self::Task => "task",
         }
     }
 

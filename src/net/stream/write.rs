@@ -314,8 +314,9 @@ impl Loop {
     pub(crate) fn stream_deliver(&mut self, id: HandleId, done: Done) {
         if let Ok(s) = stream_mut(self.handles_mut(), id) {
             s.done_queued = s.done_queued.saturating_sub(1);
-            if let (Done::Write(_, Ok(())), Some(timer)) =
-                (&done, s.extra.as_ref().and_then(|e| e.idle))
+            // The idle timeout (rare) is looked at first, the completion's kind only then.
+            if let Some(timer) = s.extra.as_ref().and_then(|e| e.idle)
+                && matches!(done, Done::Write(_, Ok(())))
             {
                 self.stream_idle_touch(timer);
             }

@@ -1,0 +1,224 @@
+//! [`JoinHandle`]: the result of a spawned task, awaited or observed with a callback.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::error::{Error, Result};
+use crate::event_loop::Loop;
+use crate::event_loop::tasks::TaskRef;
+use crate::handle::Site;
+use crate::task::runtime::Shared;
+
+type DoneFn<T> = Box<dyn FnOnce(&mut Loop, Result<T>)>;
+
+/// Where a task's result waits for its [`JoinHandle`].
+pub(crate) struct JoinSlot<T> {
+    shared: Rc<Shared>,
+    site: Site,
+    task: Cell<Option<TaskRef>>,
+    result: Cell<Option<Result<T>>>,
+    /// The task finished (its result was stored or handed to `on_done`).
+    done: Cell<bool>,
+    aborted: Cell<bool>,
+    /// The result was taken by an `await`.
+    taken: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+    on_done: Cell<Option<DoneFn<T>>>,
+}
+
+/// How the runtime fails a task without knowing its output type (a panic).
+pub(crate) trait Fail {
+    fn fail(&self, err: Error);
+    fn is_aborted(&self) -> bool;
+    fn abort(&self) -> bool;
+}
+
+impl<T: 'static> Fail for JoinSlot<T> {
+    fn fail(&self, err: Error) {
+        self.complete(Err(err));
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.get()
+    }
+
+    fn abort(&self) -> bool {
+        if self.done.get() || self.aborted.get() {
+            return false;
+        }
+        self.aborted.set(true);
+        drop(self.on_done.take());
+        if let Some(r) = self.task.get() {
+            self.shared.microtask(self.site, move |lp| lp.abort_task(r));
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        true
+    }
+}
+
+impl<T: 'static> JoinSlot<T> {
+    pub(crate) fn new(shared: Rc<Shared>, site: Site) -> Self {
+        Self {
+            shared,
+            site,
+            task: Cell::new(None),
+            result: Cell::new(None),
+            done: Cell::new(false),
+            aborted: Cell::new(false),
+            taken: Cell::new(false),
+            waker: Cell::new(None),
+            on_done: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn set_task(&self, r: TaskRef) {
+        self.task.set(Some(r));
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.get()
+    }
+
+    /// The task finished with `r`: hand it to the callback (as a microtask) or store it and
+    /// wake the awaiting task. Ignored after an abort.
+    pub(crate) fn complete(&self, r: Result<T>) {
+        if self.done.get() || self.aborted.get() {
+            return;
+        }
+        self.done.set(true);
+        if let Some(cb) = self.on_done.take() {
+            self.shared.microtask(self.site, move |lp| cb(lp, r));
+            return;
+        }
+        self.result.set(Some(r));
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// The handle to a spawned task's result (from [`Loop::spawn_local`] or [`crate::task::spawn`]).
+///
+/// Await it from another task (it resolves to the task's output, [`Error::Panicked`] with the
+/// panic message if the task panicked, or [`Error::Canceled`] if it was aborted), observe it
+/// with [`on_done`](Self::on_done), or let it go: dropping the handle (or
+/// [`detach`](Self::detach)) leaves the task running. [`abort`](Self::abort) drops the task's
+/// future.
+#[must_use = "dropping a JoinHandle detaches the task; call detach() to say so"]
+pub struct JoinHandle<T> {
+    slot: Rc<JoinSlot<T>>,
+}
+
+impl<T: 'static> JoinHandle<T> {
+    pub(crate) fn new(slot: Rc<JoinSlot<T>>) -> Self {
+        Self { slot }
+    }
+
+    /// Lets the task run on its own; its result is dropped.
+    pub fn detach(self) {}
+
+    /// Whether the task has finished (completed, panicked or been aborted).
+    pub fn is_finished(&self) -> bool {
+        self.slot.done.get() || self.slot.aborted.get()
+    }
+
+    /// Aborts the task: its future is dropped on the loop thread in the microtask drain after
+    /// the current callback (or right after its own poll, if it aborts itself), and it is never
+    /// polled again — not even for a wake queued before this call. Operations it was waiting on
+    /// are canceled by their futures' drops. An `on_done` callback is dropped without being
+    /// called; a task awaiting this handle gets [`Error::Canceled`]. Returns `false` if the task
+    /// had already finished.
+    pub fn abort(&self) -> bool {
+        Fail::abort(&*self.slot)
+    }
+
+    /// A handle that can abort the task without owning its result (e.g. to keep after
+    /// handing the `JoinHandle` to another task).
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            slot: Rc::clone(&self.slot) as Rc<dyn Fail>,
+        }
+    }
+
+    /// Calls `cb(lp, result)` when the task finishes, as a microtask (like a promise's `then`):
+    /// in the microtask drain after the task's last poll, or after the current callback if it
+    /// has already finished — never inside this call. Not called if the task is aborted.
+    #[track_caller]
+    pub fn on_done(self, lp: &mut Loop, cb: impl FnOnce(&mut Loop, Result<T>) + 'static) {
+        let s = &self.slot;
+        if s.aborted.get() {
+            return;
+        }
+        if s.done.get() {
+            let r = s.result.take().unwrap_or(Err(Error::InvalidState(
+                "the task's result was already taken",
+            )));
+            lp.queue_microtask(move |lp| cb(lp, r));
+            return;
+        }
+        s.on_done.set(Some(Box::new(cb)));
+    }
+}
+
+impl<T: 'static> Future for JoinHandle<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let s = &self.slot;
+        if let Some(r) = s.result.take() {
+            s.taken.set(true);
+            return Poll::Ready(r);
+        }
+        if s.aborted.get() {
+            return Poll::Ready(Err(Error::Canceled));
+        }
+        if s.taken.get() {
+            return Poll::Ready(Err(Error::InvalidState(
+                "JoinHandle polled after it completed",
+            )));
+        }
+        let w = match s.waker.take() {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        };
+        s.waker.set(Some(w));
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("site", &self.slot.site)
+            .field("done", &self.slot.done.get())
+            .field("aborted", &self.slot.aborted.get())
+            .finish()
+    }
+}
+
+/// Aborts a task without owning its result: see [`JoinHandle::abort_handle`].
+#[derive(Clone)]
+pub struct AbortHandle {
+    slot: Rc<dyn Fail>,
+}
+
+impl AbortHandle {
+    /// As [`JoinHandle::abort`].
+    pub fn abort(&self) -> bool {
+        self.slot.abort()
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("aborted", &self.slot.is_aborted())
+            .finish()
+    }
+}

@@ -1,0 +1,426 @@
+//! The per-loop task table, the thread's loop registry, and polling.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use crate::error::Error;
+use crate::event_loop::tasks::{Micro, MicroQueue, Task, TaskRef};
+use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
+use crate::handle::Site;
+use crate::task::join::{Fail, JoinHandle, JoinSlot};
+use crate::task::waker::TaskWaker;
+
+/// A spawned future, type-erased: it completes its join slot itself.
+type BoxTask = Pin<Box<dyn Future<Output = ()>>>;
+
+/// What futures of one loop share with it: the microtask queue, and the operations they ask
+/// the loop to run right after the current poll.
+pub(crate) struct Shared {
+    pub(crate) micro: Rc<MicroQueue>,
+    /// Operations deferred by the task being polled, run right after its poll returns. Borrowed
+    /// only to push or pop (never across user code).
+    ops: RefCell<VecDeque<(LoopFn, Site)>>,
+    /// How many operations are queued (checked after every poll without a borrow).
+    op_count: Cell<usize>,
+    /// Set while the loop polls a task (or drops one): operations go to `ops`.
+    polling: Cell<bool>,
+    pub(crate) loop_id: u64,
+}
+
+impl Shared {
+    /// Runs `f` on the loop with `&mut Loop`: right after the current poll if a task of this
+    /// loop is being polled, else as a microtask (a drop outside any poll).
+    pub(crate) fn defer(&self, site: Site, f: impl FnOnce(&mut Loop) + 'static) {
+        if self.polling.get() {
+            let mut ops = self.ops.borrow_mut();
+            ops.push_back((Box::new(f), site));
+            self.op_count.set(ops.len());
+        } else {
+            self.micro.push(Micro::Call(Task {
+                run: Box::new(f),
+                site,
+            }));
+        }
+    }
+
+    /// Queues a closure as a microtask.
+    pub(crate) fn microtask(&self, site: Site, f: impl FnOnce(&mut Loop) + 'static) {
+        self.micro.push(Micro::Call(Task {
+            run: Box::new(f),
+            site,
+        }));
+    }
+}
+
+thread_local! {
+    /// The loops of this thread that have a task runtime: where a waker on this thread finds
+    /// its loop's microtask queue. A loop is not `Send`, so it stays on the thread it
+    /// registered from.
+    static LOOPS: RefCell<Vec<Rc<Shared>>> = const { RefCell::new(Vec::new()) };
+    /// The id of the loop whose task is being polled on this thread (0: none): what a future
+    /// reaches the loop through (its shared state, from `LOOPS`). Set only by
+    /// [`Loop::poll_task`] for the duration of the poll.
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Queues a poll of `r` on loop `loop_id` if that loop lives on this thread; `false` if it
+/// does not (the wake must then be posted across threads).
+pub(crate) fn wake_local(loop_id: u64, r: TaskRef) -> bool {
+    LOOPS
+        .try_with(|loops| {
+            let Ok(loops) = loops.try_borrow() else {
+                return false;
+            };
+            match loops.iter().find(|s| s.loop_id == loop_id) {
+                Some(s) => {
+                    s.micro.push(Micro::Poll(r));
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// The shared state of loop `loop_id`, if that loop lives on this thread.
+pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
+    LOOPS
+        .try_with(|loops| {
+            let loops = loops.try_borrow().ok()?;
+            loops.iter().find(|s| s.loop_id == loop_id).cloned()
+        })
+        .ok()
+        .flatten()
+}
+
+/// The loop whose task is being polled right now, or the error a future reports when it is
+/// polled anywhere else.
+pub(crate) fn current() -> crate::Result<Rc<Shared>> {
+    let id = CURRENT.try_with(Cell::get).unwrap_or(0);
+    (id != 0)
+        .then(|| shared_for(id))
+        .flatten()
+        .ok_or(Error::InvalidState(
+            "an evloop future was polled outside a task of an evloop loop",
+        ))
+}
+
+/// A spawned task.
+struct Entry {
+    gen_: u32,
+    /// `None` while the task is being polled.
+    fut: Option<BoxTask>,
+    waker: Arc<TaskWaker>,
+    /// `waker` as a `std` waker, made once and lent to each poll (no atomic per poll).
+    std_waker: Option<Waker>,
+    fail: Rc<dyn Fail>,
+    site: Site,
+    /// Aborted while being polled: dropped when the poll returns.
+    abort: bool,
+}
+
+/// A pending task, as [`Loop::pending_tasks`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// The `file:line` that spawned it.
+    pub site: Site,
+    /// Whether it is woken and waiting for its poll in the microtask queue.
+    pub woken: bool,
+}
+
+/// The loop's task table. Created on first use: a loop without futures pays nothing.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    state: Option<Box<State>>,
+}
+
+struct State {
+    tasks: Slab<Entry>,
+    next_gen: u32,
+    shared: Rc<Shared>,
+    remote: Arc<crate::event_loop::sender::Remote>,
+}
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Runtime {
+    /// Drops every task's future (the loop is being dropped), and leaves the registry.
+    pub(crate) fn shutdown(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let id = state.shared.loop_id;
+        let _ = LOOPS.try_with(|loops| {
+            if let Ok(mut loops) = loops.try_borrow_mut() {
+                loops.retain(|s| s.loop_id != id);
+            }
+        });
+        for (_, entry) in state.tasks {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(entry)));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.tasks.len())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// # Futures
+///
+/// Spawned futures run as microtasks; see [`crate::task`] for the model.
+impl Loop {
+    /// The runtime state, created (and registered with this thread) on first use.
+    fn rt_state(&mut self) -> &mut State {
+        if self.rt().state.is_none() {
+            let shared = Rc::new(Shared {
+                micro: Rc::clone(self.micro_queue()),
+                ops: RefCell::default(),
+                op_count: Cell::new(0),
+                polling: Cell::new(false),
+                loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            });
+            let _ = LOOPS.try_with(|l| l.borrow_mut().push(Rc::clone(&shared)));
+            let remote = Arc::clone(self.remote());
+            self.rt_mut().state = Some(Box::new(State {
+                tasks: Slab::new(),
+                next_gen: 0,
+                shared,
+                remote,
+            }));
+        }
+        match &mut self.rt_mut().state {
+            Some(s) => s,
+            None => unreachable!("created above"),
+        }
+    }
+
+    /// The futures' shared state for this loop (created on first use).
+    pub(crate) fn task_shared(&mut self) -> Rc<Shared> {
+        Rc::clone(&self.rt_state().shared)
+    }
+
+    /// Spawns `fut` as a task of this loop and returns a handle to its result.
+    ///
+    /// The task is first polled in the microtask drain that follows the current callback (or
+    /// when `run` starts, if spawned before), then every time it is woken. A pending task does
+    /// not keep the loop alive; what it waits on does (see [`Loop::pending_tasks`]). A task that
+    /// panics resolves its handle to [`Error::Panicked`]; the loop and other tasks go on.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use evloop::{Loop, task};
+    ///
+    /// # fn main() -> Result<(), evloop::Error> {
+    /// let mut lp = Loop::new()?;
+    /// let answer = lp.spawn_local(async {
+    ///     task::sleep(Duration::from_millis(1)).await?;
+    ///     Ok::<_, evloop::Error>(42)
+    /// });
+    /// assert_eq!(lp.block_on(answer)???, 42);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(&mut self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let site = std::panic::Location::caller();
+        let shared = self.task_shared();
+        let slot = Rc::new(JoinSlot::new(shared, site));
+        self.insert_task(fut, Rc::clone(&slot), site);
+        JoinHandle::new(slot)
+    }
+
+    /// Puts a task in the table and queues its first poll.
+    pub(crate) fn insert_task<F>(&mut self, fut: F, slot: Rc<JoinSlot<F::Output>>, site: Site)
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if slot.is_aborted() {
+            return;
+        }
+        let done = Rc::clone(&slot);
+        let task: BoxTask = Box::pin(async move {
+            let v = fut.await;
+            done.complete(Ok(v));
+        });
+        let state = self.rt_state();
+        let gen_ = state.next_gen;
+        state.next_gen = gen_.wrapping_add(1);
+        let entry = state.tasks.vacant_entry();
+        let Ok(key) = u32::try_from(entry.key()) else {
+            slot.complete(Err(Error::InvalidState("too many tasks")));
+            return;
+        };
+        let r = TaskRef { key, gen_ };
+        let waker = TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote));
+        entry.insert(Entry {
+            gen_,
+            fut: Some(task),
+            std_waker: Some(Waker::from(Arc::clone(&waker))),
+            waker,
+            fail: slot.clone() as Rc<dyn Fail>,
+            site,
+            abort: false,
+        });
+        slot.set_task(r);
+        state.shared.micro.push(Micro::Poll(r));
+    }
+
+    /// Polls task `r` (from the microtask drain), as a callback of kind `Task` so slow polls
+    /// are reported and the watchdog names the spawn site.
+    pub(crate) fn poll_task(&mut self, r: TaskRef) {
+        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+            return;
+        };
+        let Some(entry) = state.tasks.get_mut(r.key as usize) else {
+            return;
+        };
+        if entry.gen_ != r.gen_ {
+            return;
+        }
+        if entry.fail.is_aborted() {
+            // Aborted with a wake already queued: never polled again.
+            self.abort_task(r);
+            return;
+        }
+        let Some(mut fut) = entry.fut.take() else {
+            return; // being polled: the wake is already recorded in its flag
+        };
+        entry.waker.clear_queued();
+        let waker = entry
+            .std_waker
+            .take()
+            .unwrap_or_else(|| Waker::from(Arc::clone(&entry.waker)));
+        let site = entry.site;
+        let shared = Rc::clone(&state.shared);
+        let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
+            shared.polling.set(true);
+            let prev = CURRENT.replace(shared.loop_id);
+            let mut cx = Context::from_waker(&waker);
+            let out = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            CURRENT.set(prev);
+            out
+        });
+        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+            return;
+        };
+        let ready = match out {
+            Ok(Poll::Ready(())) => true,
+            Ok(Poll::Pending) => false,
+            Err(panic) => {
+                if let Some(e) = state.tasks.get(r.key as usize) {
+                    e.fail.fail(Error::Panicked(panic_message(&*panic)));
+                }
+                true
+            }
+        };
+        match state.tasks.get_mut(r.key as usize) {
+            Some(e) if e.gen_ == r.gen_ && !ready && !e.abort => {
+                e.fut = Some(fut);
+                e.std_waker = Some(waker);
+            }
+            Some(e) if e.gen_ == r.gen_ => {
+                state.tasks.remove(r.key as usize);
+                // A future that panics while dropped must not take the loop down either.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+            }
+            _ => {
+                // A future that panics while dropped must not take the loop down either.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+            }
+        }
+        shared.polling.set(false);
+        self.run_task_ops(&shared);
+    }
+
+    /// Runs the operations the last poll (or drop) deferred, in order.
+    #[inline]
+    fn run_task_ops(&mut self, shared: &Shared) {
+        while shared.op_count.get() > 0 {
+            let next = {
+                let mut ops = shared.ops.borrow_mut();
+                let next = ops.pop_front();
+                shared.op_count.set(ops.len());
+                next
+            };
+            let Some((op, site)) = next else { return };
+            self.call(Phase::Microtask, CallbackKind::Task, site, op);
+        }
+    }
+
+    /// Drops task `r`'s future (from [`JoinHandle::abort`]): at once if it is not being
+    /// polled, else when its poll returns.
+    pub(crate) fn abort_task(&mut self, r: TaskRef) {
+        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+            return;
+        };
+        let Some(entry) = state.tasks.get_mut(r.key as usize) else {
+            return;
+        };
+        if entry.gen_ != r.gen_ {
+            return;
+        }
+        if entry.fut.is_none() {
+            entry.abort = true;
+            return;
+        }
+        let entry = state.tasks.remove(r.key as usize);
+        let shared = Rc::clone(&state.shared);
+        shared.polling.set(true);
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(entry)));
+        shared.polling.set(false);
+        self.run_task_ops(&shared);
+    }
+
+    /// Every spawned task that has not finished, with the `file:line` that spawned it: the
+    /// answer to "which futures are still waiting?" when `run` returned with work undone.
+    pub fn pending_tasks(&self) -> Vec<TaskInfo> {
+        let Some(state) = self.rt().state.as_deref() else {
+            return Vec::new();
+        };
+        state
+            .tasks
+            .iter()
+            .map(|(_, e)| TaskInfo {
+                site: e.site,
+                woken: e.waker.is_queued(),
+            })
+            .collect()
+    }
+
+    /// How many spawned tasks have not finished.
+    pub fn task_count(&self) -> usize {
+        self.rt().len()
+    }
+}
+
+/// The message of a panic payload (`panic!` with a literal or a format string).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
