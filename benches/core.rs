@@ -1,16 +1,26 @@
 //! Criterion benchmarks of the core loop, mirroring libuv's `loop_count`, `million_timers` and
 //! `async_pummel`, plus Node's immediates / next-ticks / microtasks and timer churn.
 //! The cross-runtime comparison lives in `peer_workloads.rs` + `benches/peers/run.sh`.
+//! Not on macOS: criterion's `alloca` dependency needs an Apple C compiler to build, so the
+//! dev-dependency is gated off there (Cargo.toml) and this bench is an empty program.
 
+#[cfg(not(target_os = "macos"))]
 use std::cell::Cell;
+#[cfg(not(target_os = "macos"))]
 use std::rc::Rc;
+#[cfg(not(target_os = "macos"))]
 use std::sync::Arc;
+#[cfg(not(target_os = "macos"))]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(not(target_os = "macos"))]
 use std::time::Duration;
 
+#[cfg(not(target_os = "macos"))]
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+#[cfg(not(target_os = "macos"))]
 use evloop::{Handle, Loop};
 
+#[cfg(not(target_os = "macos"))]
 fn loop_count(c: &mut Criterion) {
     const N: u64 = 100_000;
     let mut g = c.benchmark_group("loop_count");
@@ -34,6 +44,7 @@ fn loop_count(c: &mut Criterion) {
     g.finish();
 }
 
+#[cfg(not(target_os = "macos"))]
 fn timers(c: &mut Criterion) {
     const N: u64 = 100_000;
     let mut g = c.benchmark_group("timers");
@@ -79,6 +90,7 @@ fn timers(c: &mut Criterion) {
     g.finish();
 }
 
+#[cfg(not(target_os = "macos"))]
 fn queues(c: &mut Criterion) {
     const N: u64 = 100_000;
     let mut g = c.benchmark_group("queues");
@@ -117,6 +129,7 @@ fn queues(c: &mut Criterion) {
     g.finish();
 }
 
+#[cfg(not(target_os = "macos"))]
 fn posts(c: &mut Criterion) {
     const N: u64 = 100_000;
     let mut g = c.benchmark_group("cross_thread");
@@ -143,6 +156,7 @@ fn posts(c: &mut Criterion) {
 
 /// libuv's `async_pummel` beside the posts: one thread sends to an async handle as fast as it
 /// can (the sends coalesce), and the loop counts the wake-ups until the thread's last send.
+#[cfg(not(target_os = "macos"))]
 fn async_sends(c: &mut Criterion) {
     const N: u64 = 100_000;
     let mut g = c.benchmark_group("cross_thread");
@@ -176,5 +190,12 @@ fn async_sends(c: &mut Criterion) {
     g.finish();
 }
 
+#[cfg(not(target_os = "macos"))]
 criterion_group!(benches, loop_count, timers, queues, posts, async_sends);
+#[cfg(not(target_os = "macos"))]
 criterion_main!(benches);
+
+#[cfg(target_os = "macos")]
+fn main() {
+    eprintln!("benches/core: criterion is not built on macOS (see Cargo.toml)");
+}

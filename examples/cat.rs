@@ -4,12 +4,17 @@
 //! at EOF once everything is written. Stdin and stdout must be pipes, sockets or terminals (a
 //! regular file cannot be polled).
 
+#[cfg(target_os = "linux")]
 use std::process::ExitCode;
 
+#[cfg(target_os = "linux")]
 use evloop::net::ReadEvent;
+#[cfg(target_os = "linux")]
 use evloop::process::StdStream;
+#[cfg(target_os = "linux")]
 use evloop::{Handle, Loop};
 
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -20,6 +25,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn run() -> evloop::Result<()> {
     let mut lp = Loop::new()?;
     let input = lp.pipe_stdio(StdStream::Stdin)?;
@@ -33,6 +39,7 @@ fn run() -> evloop::Result<()> {
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 /// The read callback: write what came in, pause on backpressure, finish at EOF.
 fn on_read(
     output: evloop::process::Pipe,
@@ -64,4 +71,10 @@ fn on_read(
             });
         }
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("cat: Linux only (evloop's pipes are not ported to this platform)");
+    std::process::exit(1);
 }

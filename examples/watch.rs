@@ -8,18 +8,29 @@
 //! Options: `--path DIR` (repeatable, default `.`), `--debounce MS` (default 100),
 //! `--grace MS` (default 2000). Changes under `target/` and `.git/` are ignored.
 
+#[cfg(target_os = "linux")]
 use std::cell::RefCell;
+#[cfg(target_os = "linux")]
 use std::ffi::OsString;
+#[cfg(target_os = "linux")]
 use std::path::{Component, Path, PathBuf};
+#[cfg(target_os = "linux")]
 use std::process::ExitCode;
+#[cfg(target_os = "linux")]
 use std::rc::Rc;
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
 use evloop::fs::event::{FsEvent, FsWatchOptions, FsWatcher};
+#[cfg(target_os = "linux")]
 use evloop::process::Process;
+#[cfg(target_os = "linux")]
 use evloop::process::{Command, ExitStatus};
+#[cfg(target_os = "linux")]
 use evloop::{Handle, Loop, Signal, Timer};
 
+#[cfg(target_os = "linux")]
 struct Args {
     paths: Vec<PathBuf>,
     debounce: Duration,
@@ -27,6 +38,7 @@ struct Args {
     command: Vec<OsString>,
 }
 
+#[cfg(target_os = "linux")]
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
     let mut out = Args {
@@ -65,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(out)
 }
 
+#[cfg(target_os = "linux")]
 /// What the watcher is doing.
 struct State {
     command: Command,
@@ -84,12 +97,15 @@ struct State {
     signals: Vec<Signal>,
 }
 
+#[cfg(target_os = "linux")]
 type Shared = Rc<RefCell<State>>;
 
+#[cfg(target_os = "linux")]
 fn note(msg: impl std::fmt::Display) {
     eprintln!("[watch] {msg}");
 }
 
+#[cfg(target_os = "linux")]
 fn start(lp: &mut Loop, st: &Shared) {
     let command = st.borrow().command.clone();
     let st2 = Rc::clone(st);
@@ -105,6 +121,7 @@ fn start(lp: &mut Loop, st: &Shared) {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn exited(lp: &mut Loop, st: &Shared, p: Process, status: ExitStatus) {
     let _ = p.close(lp, |_| {});
     let (restart, quitting) = {
@@ -126,6 +143,7 @@ fn exited(lp: &mut Loop, st: &Shared, p: Process, status: ExitStatus) {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Stops the running child's group: `first` now, SIGKILL after the grace period.
 fn stop_child(lp: &mut Loop, st: &Shared, first: i32) {
     let (child, grace, killing) = {
@@ -143,6 +161,7 @@ fn stop_child(lp: &mut Loop, st: &Shared, first: i32) {
     st.borrow_mut().kill_timer = Some(timer);
 }
 
+#[cfg(target_os = "linux")]
 fn changed(lp: &mut Loop, st: &Shared) {
     let (old, debounce) = {
         let mut s = st.borrow_mut();
@@ -168,11 +187,13 @@ fn changed(lp: &mut Loop, st: &Shared) {
     st.borrow_mut().debounce_timer = Some(timer);
 }
 
+#[cfg(target_os = "linux")]
 fn ignored(path: &Path) -> bool {
     path.components()
         .any(|c| matches!(c, Component::Normal(n) if n == "target" || n == ".git"))
 }
 
+#[cfg(target_os = "linux")]
 fn shut_down(lp: &mut Loop, st: &Shared) {
     let (watchers, signals, timers) = {
         let mut s = st.borrow_mut();
@@ -193,6 +214,7 @@ fn shut_down(lp: &mut Loop, st: &Shared) {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -280,4 +302,12 @@ fn main() -> ExitCode {
         },
         None => ExitCode::SUCCESS,
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!(
+        "watch: Linux only (evloop's processes and fs events are not ported to this platform)"
+    );
+    std::process::exit(1);
 }

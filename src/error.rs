@@ -220,7 +220,7 @@ impl From<Error> for io::Error {
 /// A socket address as errors name it: `127.0.0.1:8080`, `[::1]:80` or a socket file's path.
 pub(crate) fn show_addr(addr: Option<&socket2::SockAddr>) -> String {
     match addr {
-        Some(a) => match (a.as_socket(), a.as_pathname()) {
+        Some(a) => match (a.as_socket(), crate::net::pathname(a)) {
             (Some(ip), _) => ip.to_string(),
             (None, Some(path)) => path.display().to_string(),
             (None, None) => "an unnamed socket".to_owned(),

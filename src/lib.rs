@@ -116,6 +116,12 @@
 //! On Linux the poll wait is backed by a `timerfd`, so timers fire within microseconds of their
 //! deadline rather than epoll's millisecond granularity. The wait is measured from the real
 //! time, so a timer that fell due during a long callback runs right after it, without a wait.
+//! Elsewhere (kqueue on macOS and the BSDs, IOCP on Windows, and Linux built with the
+//! `portable-fallbacks` feature) there is no timerfd: the poller's own timeout is the wait.
+//! kqueue takes it to the nanosecond; epoll and IOCP take whole milliseconds, and mio rounds a
+//! fraction *up*, so a timer never fires early and a sub-millisecond remainder never becomes a
+//! zero timeout polled in a spin. A wake-up that still comes before the deadline finds no timer
+//! due and waits again for the rest; timers are then late by up to the platform's granularity.
 //!
 //! **Clock.** Timers start from the loop's *cached* clock ([`Loop::now`]), which the loop
 //! refreshes at three points of every iteration: when poll returns, and when the timer phase
@@ -204,12 +210,17 @@
 //! its read callbacks, even when the handshake and the peer's first bytes (or the refusal)
 //! arrive in one poll; after a failed connect no read callback runs, and writes and a shutdown
 //! queued behind it get [`Error::Canceled`] after the connect callback, which alone carries the
-//! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after
-//! `shutdown` is [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with
-//! `InvalidInput` (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`. [`Pipe`](process::Pipe) and [`Tty`](process::Tty)
-//! are the same stream core over a pipe or terminal fd (a pipe write cannot pass
-//! `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE` to ignored if it had its default action).
+//! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
+//! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
+//! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
+//! wake-up. Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
+//! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
+//! signals. On Windows mio re-arms a socket only after an I/O call through it reported
+//! `WouldBlock`: there, a short read does not end the batch (the stream reads until
+//! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`](process::Pipe) and
+//! [`Tty`](process::Tty) are the same stream core over a
+//! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
+//! to ignored if it had its default action).
 //!
 //! **Processes and fs events.** A child's exit callback runs once, in the poll phase (the
 //! pending phase where it was found by the `SIGCHLD` fallback's first look); an active
@@ -255,16 +266,20 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
+#[cfg(unix)]
 pub mod dns;
 mod error;
 mod event_loop;
+#[cfg(unix)]
 pub mod fs;
 mod handle;
 pub mod http;
 pub mod metrics;
 pub mod net;
 mod pool;
+#[cfg(target_os = "linux")] // clone(CLONE_VFORK), pidfds, pipe2; not ported yet
 pub mod process;
+#[cfg(unix)]
 pub mod signal {
     //! Signal numbers for [`Loop::signal`](crate::Loop::signal), so a program needs no other
     //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`.
@@ -290,6 +305,6 @@ pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::Work;
 pub use timer::Timer;
 pub use watcher::channel;
-pub use watcher::{
-    AsyncHandle, Check, Idle, Interest, Notifier, NotifyError, Prepare, Readiness, Signal, Watcher,
-};
+pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};
+#[cfg(unix)]
+pub use watcher::{Interest, Readiness, Signal, Watcher};

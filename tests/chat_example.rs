@@ -1,5 +1,7 @@
 //! `examples/chat.rs` as a process, driven by three clients: nick and broadcast, the idle cut,
 //! and the SIGINT goodbye to every client followed by exit 0.
+// Unix only: runs examples/chat.rs, which says goodbye on SIGINT (Unix signals: absent on Windows).
+#![cfg(unix)]
 mod util;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,4 +1,6 @@
 //! evloop::dns: lookups against this machine's resolver (`/etc/hosts`; no network needed).
+// Unix only: evloop::dns calls the C library's getaddrinfo; not yet ported to Windows.
+#![cfg(unix)]
 mod util;
 
 use std::cell::RefCell;

@@ -1,5 +1,7 @@
 //! Raw fd watchers: readable/writable readiness, level-triggered re-reporting, interest
 //! changes, stop/start, hang-up, and that closing the watcher leaves the fd open.
+// Unix only: watches raw file descriptors (libuv's uv_poll_t on fds); Windows has no fds to poll.
+#![cfg(unix)]
 mod util;
 
 use std::cell::{Cell, RefCell};

@@ -1,6 +1,8 @@
 //! File-system events: create, modify, rename and delete in a watched directory, a recursive
 //! watch of a new subdirectory, a watched file, a removed directory ending the watch, and
 //! stat polling.
+// Linux only: evloop::fs_event watches through inotify; not ported to kqueue or Windows.
+#![cfg(target_os = "linux")]
 mod util;
 
 use std::cell::RefCell;

@@ -1,4 +1,6 @@
 //! evloop::fs: round trips, large files, errors that name the path, file ids, cancel.
+// Unix only: evloop::fs is built on Unix fds and metadata; not yet ported to Windows.
+#![cfg(unix)]
 mod util;
 
 use std::cell::RefCell;

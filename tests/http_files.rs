@@ -1,6 +1,8 @@
 //! `examples/http.rs` as a process: static files arrive byte-exact, traversal never leaks a
 //! file from outside the root, `/block` and `/work`, and SIGTERM shuts it down. (The helper
 //! takes a mode flag for an `--async` mode the example does not have yet.)
+// Unix only: serves files through the http example's `--root` (evloop::fs, a symlink escape) and stops it with SIGTERM.
+#![cfg(unix)]
 mod util;
 
 use std::io::{BufRead, BufReader};

@@ -170,6 +170,7 @@ fn walk_sees_every_handle_and_close_all_closes_them_then_calls_back_once() {
     });
 }
 
+#[cfg(unix)] // Unix signals: absent on Windows
 #[test]
 fn set_timeout_once_takes_fnonce_and_signal_numbers_are_reexported() {
     with_timeout(10, || {

@@ -23,6 +23,10 @@ fn keep_alive(lp: &mut Loop, d: Duration) {
 }
 
 #[test]
+#[cfg_attr(
+    any(not(target_os = "linux"), feature = "portable-fallbacks"),
+    ignore = "needs the timerfd: without it the poll wait rounds up to whole milliseconds"
+)]
 fn an_idle_loop_sampled_at_10ms_reports_median_lag_below_1ms() {
     with_timeout(30, || {
         let mut lp = Loop::new().unwrap();
@@ -43,6 +47,10 @@ fn an_idle_loop_sampled_at_10ms_reports_median_lag_below_1ms() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wall-clock thresholds: under wine on a shared 2-core host sleeps overrun by tens of ms (wine's timing is Linux's and proves nothing about Windows)"
+)]
 fn a_50ms_block_every_200ms_reads_as_50ms_lag_and_is_reported_with_its_site() {
     with_timeout(60, || {
         for resolution_ms in [1, 10] {
@@ -131,6 +139,10 @@ fn the_monitor_does_not_keep_the_loop_alive_and_is_listed_with_its_site() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wall-clock thresholds: under wine on a shared 2-core host sleeps overrun by tens of ms (wine's timing is Linux's and proves nothing about Windows)"
+)]
 fn take_returns_a_window_and_reset_forgets() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();
@@ -161,6 +173,10 @@ fn take_returns_a_window_and_reset_forgets() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wall-clock thresholds: under wine on a shared 2-core host sleeps overrun by tens of ms (wine's timing is Linux's and proves nothing about Windows)"
+)]
 fn every_user_timer_has_its_lateness_recorded_and_the_sampler_is_not_one_of_them() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();

@@ -60,6 +60,10 @@ fn a_callback_spinning_500ms_is_reported_while_it_still_runs() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wall-clock thresholds: under wine on a shared 2-core host sleeps overrun by tens of ms (wine's timing is Linux's and proves nothing about Windows)"
+)]
 fn a_loop_of_fast_callbacks_reports_nothing() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();

@@ -1,4 +1,6 @@
 //! Pipes: the stream core over pipe fds — reads, writes, shutdown as EOF, a gone reader.
+// Linux only: evloop's pipes are Linux-only so far.
+#![cfg(target_os = "linux")]
 mod util;
 
 use std::io::ErrorKind;

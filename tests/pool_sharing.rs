@@ -1,4 +1,6 @@
 //! The shared pool: DNS cannot starve file work, many loops share it, and it exits with them.
+// Unix only: every test mixes evloop::dns and evloop::fs jobs, both Unix-only so far.
+#![cfg(unix)]
 mod util;
 
 use std::cell::Cell;

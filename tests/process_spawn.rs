@@ -1,5 +1,7 @@
 //! Child processes: exit statuses, spawn errors, stdio pipes, kill, detached groups, fd
 //! inheritance, the SIGCHLD fallback and the exec helper.
+// Linux only: evloop::process (clone, pidfds) is Linux-only so far.
+#![cfg(target_os = "linux")]
 mod util;
 
 use std::cell::RefCell;

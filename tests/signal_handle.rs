@@ -5,6 +5,8 @@
 //! test holds `SERIAL` while it has handles or raises. Only SIGUSR1 and SIGUSR2 are used; a
 //! handle for the signal always exists before it is raised (signal-hook's handler then stays
 //! installed for the rest of the process, so a later stray raise is ignored, not fatal).
+// Unix only: Unix signals (signal-hook); Windows has console control events instead.
+#![cfg(unix)]
 mod util;
 
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};

@@ -168,8 +168,14 @@ fn closing_many_streams_at_once_runs_each_ones_finished_writes_before_its_close_
         let trace = Trace::new();
         let t = trace.clone();
         let all = streams;
-        lp.set_timeout(Duration::from_millis(100), move |lp, _| {
+        // Waits for every connect callback (200 connects can take longer than a fixed delay
+        // on a loaded machine or under wine); the 30 s timeout bounds it.
+        lp.set_interval(Duration::from_millis(10), move |lp, timer| {
             let streams = all.borrow().clone();
+            if streams.len() < N {
+                return;
+            }
+            timer.close(lp, |_| {}).unwrap();
             assert_eq!(streams.len(), N, "all connected");
             let t = t.clone();
             // Check phase: every write below finishes at once and waits on the pending queue,

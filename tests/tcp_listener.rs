@@ -1,4 +1,6 @@
 //! TCP listeners: accept batches, EADDRINUSE, EMFILE (in a child process), SO_REUSEPORT.
+// The EMFILE and SO_REUSEPORT tests and their imports are Unix only.
+#![cfg_attr(windows, allow(unused_imports, dead_code))]
 mod util;
 
 use std::cell::RefCell;
@@ -81,6 +83,7 @@ fn ipv6_only_listener_when_the_host_has_ipv6() {
     });
 }
 
+#[cfg(target_os = "linux")] // Linux only: reads /proc/self/stat
 /// Clock ticks of CPU (user + system) this process has used, from /proc/self/stat (opened
 /// once, before the fds run out, and re-read from the start each time).
 fn cpu_ticks(proc_stat: &File) -> u64 {
@@ -93,10 +96,12 @@ fn cpu_ticks(proc_stat: &File) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
+#[cfg(target_os = "linux")]
 const CHILD_ENV: &str = "EVLOOP_EMFILE_CHILD";
 
 /// The child half of the EMFILE test: does nothing unless run by it (under `ulimit -n 64`).
 #[test]
+#[cfg(target_os = "linux")] // Linux only: the child runs under `ulimit -n` and reads /proc
 fn emfile_child_scenario() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
@@ -153,6 +158,7 @@ fn emfile_child_scenario() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // Linux only: runs a child under `ulimit -n` and reads /proc
 fn out_of_fds_the_listener_sheds_connections_without_spinning_and_recovers() {
     if std::env::var_os(CHILD_ENV).is_some() || !cfg!(target_os = "linux") {
         return;
@@ -220,6 +226,22 @@ fn out_of_fds_the_listener_sheds_connections_without_spinning_and_recovers() {
 }
 
 #[test]
+#[cfg(windows)]
+fn reuse_port_is_unsupported_on_windows() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let opts = TcpListenOptions::new().reuse_port(true);
+        let err = lp
+            .tcp_listen_with(any_port(), &opts, |_, _, _| {})
+            .expect_err("no SO_REUSEPORT on Windows");
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        assert!(err.to_string().contains("SO_REUSEPORT"), "{err}");
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+#[cfg(unix)] // Windows has no SO_REUSEPORT: see reuse_port_is_unsupported_on_windows
 fn reuse_port_spreads_connections_over_two_loops() {
     with_timeout(60, || {
         let counts: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();

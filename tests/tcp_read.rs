@@ -85,10 +85,15 @@ fn ping_pong_with_vectored_writes() {
 }
 
 #[test]
+#[cfg_attr(
+    windows,
+    ignore = "wine 8.0 closes a SO_LINGER-0 socket with a FIN, not a RST, so the peer reads EOF"
+)]
 fn peer_reset_is_a_read_error_and_later_writes_fail() {
     with_timeout(10, || {
-        // A SIGPIPE from here on sets the flag instead of being ignored.
+        // A SIGPIPE from here on sets the flag instead of being ignored (Windows has none).
         let sigpipe = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        #[cfg(unix)]
         signal_hook::flag::register(signal_hook::consts::SIGPIPE, sigpipe.clone()).unwrap();
         let mut lp = Loop::new().unwrap();
         let trace = Trace::new();

@@ -249,6 +249,49 @@ fn timers_fire_close_to_their_deadline() {
     });
 }
 
+/// Whatever backs the poll wait (a timerfd on Linux; elsewhere, and with `portable-fallbacks`,
+/// the poller's own timeout, which mio rounds *up* to whole milliseconds except on kqueue), a
+/// timer never fires before its due time and the loop does not spin while it waits: a
+/// sub-millisecond remainder must not become a zero timeout polled over and over.
+#[test]
+fn fractional_millisecond_timers_fire_never_early_and_without_spinning() {
+    with_timeout(20, || {
+        const TIMERS: u64 = 20;
+        let mut lp = Loop::new().unwrap();
+        let late = Rc::new(RefCell::new(Vec::new()));
+        fn chain(lp: &mut Loop, n: u64, late: Rc<RefCell<Vec<Duration>>>) {
+            if n == TIMERS {
+                return;
+            }
+            // 0.3 ms, 0.8 ms, ... 2.3 ms: never a whole number of milliseconds.
+            let delay = Duration::from_micros(300 + (n % 5) * 500);
+            let start = Instant::now();
+            lp.update_time(); // the timer counts from the cached clock: make it >= start
+            lp.set_timeout(delay, move |lp, _| {
+                let elapsed = start.elapsed();
+                assert!(
+                    elapsed >= delay,
+                    "timer {n} fired early: {elapsed:?} < {delay:?}"
+                );
+                late.borrow_mut().push(elapsed - delay);
+                chain(lp, n + 1, late.clone());
+            });
+        }
+        let before = lp.metrics().iterations;
+        chain(&mut lp, 0, late.clone());
+        lp.run().unwrap();
+        let iterations = lp.metrics().iterations - before;
+        assert_eq!(late.borrow().len() as u64, TIMERS);
+        // One wait per timer, plus slack for a wake-up that finds its timer not yet due; a
+        // loop spinning on a zero timeout would count thousands.
+        assert!(
+            iterations <= 3 * TIMERS,
+            "{iterations} iterations for {TIMERS} timers"
+        );
+        assert_clean(&lp);
+    });
+}
+
 /// What registers an fd with the loop's poller for the clock tests: nothing, an unref'd TCP
 /// listener, or an unref'd raw-fd watcher. None of them keeps the loop alive.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,7 @@
 //! Terminals, under a pseudo-terminal: raw mode and its restoration (on close and after a
 //! panic), window size and resize events, reads and writes.
+// Linux only: evloop's ttys are Linux-only so far.
+#![cfg(target_os = "linux")]
 mod util;
 
 use std::ffi::CStr;

@@ -73,6 +73,25 @@ fn ipv6_dual_stack_and_v6only() {
 }
 
 #[test]
+#[cfg(windows)]
+fn reuse_port_is_unsupported_on_windows() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let opts = UdpBindOptions::new().reuse_port(true);
+        let err = lp
+            .udp_bind_with(local(), opts)
+            .expect_err("no SO_REUSEPORT on Windows");
+        let Error::Io(io) = &err else {
+            panic!("an I/O error, got {err:?}");
+        };
+        assert_eq!(io.kind(), std::io::ErrorKind::Unsupported, "{io}");
+        assert!(io.to_string().contains("SO_REUSEPORT"), "{io}");
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+#[cfg(unix)] // Windows has no SO_REUSEPORT: see reuse_port_is_unsupported_on_windows
 fn reuse_address_and_port_let_two_sockets_share_a_port() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();

@@ -107,7 +107,7 @@ fn oversized_datagram_is_reported_not_cut() {
         let t = trace.clone();
         rx.recv_start(&mut lp, move |lp, rx, d| match d {
             Err(e) => {
-                assert_eq!(e.raw_os_error(), Some(libc::EMSGSIZE));
+                assert_eq!(e.raw_os_error(), Some(util::errno::EMSGSIZE));
                 t.push("truncated");
             }
             Ok((data, _)) => {

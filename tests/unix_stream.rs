@@ -1,4 +1,6 @@
 //! Unix-domain streams: the TCP stream API over a path and over a socketpair.
+// Unix only: Unix-domain sockets (Windows' named pipes are not ported: see README's platform section).
+#![cfg(unix)]
 mod util;
 
 use std::cell::RefCell;

@@ -1,5 +1,7 @@
 //! `examples/watch.rs` end to end: a burst of writes reruns the command once (debounced), the
 //! long-running child is killed and replaced, Ctrl-C exits with the child's status.
+// Linux only: runs examples/watch.rs (processes and fs events, Linux-only so far).
+#![cfg(target_os = "linux")]
 mod util;
 
 use std::io::{BufRead, BufReader};

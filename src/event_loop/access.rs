@@ -140,11 +140,13 @@ impl Loop {
     }
 
     #[inline]
+    #[cfg(unix)]
     pub(crate) fn files(&self) -> &crate::fs::FileTable {
         &self.files
     }
 
     #[inline]
+    #[cfg(unix)]
     pub(crate) fn files_mut(&mut self) -> &mut crate::fs::FileTable {
         &mut self.files
     }
@@ -180,6 +182,7 @@ impl Loop {
     }
 
     /// The reaper's state, with the poller it registers with.
+    #[cfg(target_os = "linux")]
     #[inline]
     pub(crate) fn processes_mut(&mut self) -> (&mut crate::process::Reaper, &mut IoRegistry) {
         (&mut self.processes, &mut self.io)

@@ -13,7 +13,7 @@ pub(crate) struct Clock {
     pub(crate) epoch: Instant,
     /// `epoch` as a raw `CLOCK_MONOTONIC` reading (read right after it, so the two agree to
     /// within the cost of one read).
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
     epoch_raw: u64,
     now: std::cell::Cell<u64>,
     stale: std::cell::Cell<bool>,
@@ -23,7 +23,7 @@ impl Clock {
     pub(crate) fn new() -> Self {
         let clock = Self {
             epoch: Instant::now(),
-            #[cfg(target_os = "linux")]
+            #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
             epoch_raw: crate::sys::monotonic_ns(),
             now: std::cell::Cell::new(0),
             stale: std::cell::Cell::new(true),
@@ -35,18 +35,18 @@ impl Clock {
     /// Reads the clock now, without touching the cache: ns since the epoch.
     #[inline]
     pub(crate) fn read(&self) -> u64 {
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
         {
             crate::sys::monotonic_ns().saturating_sub(self.epoch_raw)
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(all(target_os = "linux", not(feature = "portable-fallbacks"))))]
         {
             self.ns_since_epoch(Instant::now())
         }
     }
 
     /// Loop time `ns` as a raw `CLOCK_MONOTONIC` reading (for an absolute timerfd deadline).
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
     pub(crate) fn raw(&self, ns: u64) -> u64 {
         self.epoch_raw.saturating_add(ns)
     }

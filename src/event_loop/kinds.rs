@@ -44,11 +44,13 @@ pub(crate) trait HandleState: Sized {
 /// Declares the registry: for each data type, its variant name and the public kinds it backs.
 macro_rules! handle_kinds {
     ($(
+        $(#[cfg($vcfg:meta)])?
         $variant:ident($ty:ty) => [$($(#[$kmeta:meta])* $kind:ident = $name:literal),+ $(,)?];
     )*) => {
         /// What only a handle's kind knows: the data in its slot.
         pub(crate) enum HandleData {
             $(
+                $(#[cfg($vcfg)])?
                 #[allow(missing_docs)]
                 $variant($ty),
             )*
@@ -57,6 +59,7 @@ macro_rules! handle_kinds {
         /// A kind's typed pending-queue entry (see [`HandleState::Event`]).
         pub(crate) enum HandleEvent {
             $(
+                $(#[cfg($vcfg)])?
                 #[allow(missing_docs, dead_code)]
                 $variant(<$ty as HandleState>::Event),
             )*
@@ -81,13 +84,13 @@ macro_rules! handle_kinds {
         /// Which variant a slot holds, copied out so the kind's code can take `&mut Loop`.
         #[derive(Clone, Copy)]
         pub(super) enum Tag {
-            $($variant,)*
+            $($(#[cfg($vcfg)])? $variant,)*
         }
 
         impl HandleData {
             pub(super) fn tag(&self) -> Tag {
                 match self {
-                    $(Self::$variant(_) => Tag::$variant,)*
+                    $($(#[cfg($vcfg)])? Self::$variant(_) => Tag::$variant,)*
                 }
             }
         }
@@ -97,35 +100,35 @@ macro_rules! handle_kinds {
             pub(super) fn kind_stop(&mut self, id: HandleId, kind: HandleKind) {
                 let Some(tag) = self.handle_tag(id) else { return };
                 match tag {
-                    $(Tag::$variant => <$ty as HandleState>::stop(self, id, kind),)*
+                    $($(#[cfg($vcfg)])? Tag::$variant => <$ty as HandleState>::stop(self, id, kind),)*
                 }
             }
 
             /// An I/O event for a live, open handle whose slot holds `tag`.
             pub(super) fn kind_ready(&mut self, tag: Tag, id: HandleId, event: &Event) {
                 match tag {
-                    $(Tag::$variant => <$ty as HandleState>::ready(self, id, event),)*
+                    $($(#[cfg($vcfg)])? Tag::$variant => <$ty as HandleState>::ready(self, id, event),)*
                 }
             }
 
             /// A typed pending entry.
             pub(super) fn kind_pending(&mut self, id: HandleId, event: HandleEvent) {
                 match event {
-                    $(HandleEvent::$variant(e) => <$ty as HandleState>::pending(self, id, e),)*
+                    $($(#[cfg($vcfg)])? HandleEvent::$variant(e) => <$ty as HandleState>::pending(self, id, e),)*
                 }
             }
 
             /// Close, second half: the kind runs the handle's leftover requests.
             pub(super) fn kind_cancel_requests(&mut self, id: HandleId) -> Option<PanicPayload> {
                 match self.handle_tag(id)? {
-                    $(Tag::$variant => <$ty as HandleState>::cancel_requests(self, id),)*
+                    $($(#[cfg($vcfg)])? Tag::$variant => <$ty as HandleState>::cancel_requests(self, id),)*
                 }
             }
 
             /// The slot was freed: the kind may keep parts of its data.
             pub(super) fn kind_freed(&mut self, data: HandleData) {
                 match data {
-                    $(HandleData::$variant(d) => d.freed(self),)*
+                    $($(#[cfg($vcfg)])? HandleData::$variant(d) => d.freed(self),)*
                 }
             }
         }
@@ -151,10 +154,12 @@ handle_kinds! {
         /// A UDP socket ([`crate::net::UdpSocket`]).
         Udp = "udp",
     ];
+    #[cfg(unix)]
     Signal(Box<crate::watcher::signal::SignalData>) => [
         /// A signal handle ([`crate::Signal`]).
         Signal = "signal",
     ];
+    #[cfg(unix)]
     FdWatcher(crate::watcher::fd::FdWatcherData) => [
         /// A raw file-descriptor watcher ([`crate::Watcher`], libuv `uv_poll_t`).
         Watcher = "watcher",
@@ -183,14 +188,17 @@ handle_kinds! {
         /// A typed channel's loop end ([`crate::watcher::channel::Channel`]).
         Channel = "channel",
     ];
+    #[cfg(target_os = "linux")]
     Process(Box<crate::process::ProcessState>) => [
         /// A child process ([`crate::process::Process`]).
         Process = "process",
     ];
+    #[cfg(target_os = "linux")]
     FsEvent(Box<crate::fs::event::FsWatchState>) => [
         /// A file-system watch ([`crate::fs::event::FsWatcher`]).
         FsEvent = "fs-event",
     ];
+    #[cfg(target_os = "linux")]
     FsPoll(Box<crate::fs::event::FsPollState>) => [
         /// A stat poller ([`crate::fs::event::FsPoll`]).
         FsPoll = "fs-poll",

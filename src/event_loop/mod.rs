@@ -47,7 +47,7 @@ use crate::timer::queue::TimerQueue;
 use crate::watcher::loop_phase::WatcherLists;
 
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) const TIMERFD_TOKEN: Token = Token(usize::MAX - 2);
 
 /// How [`Loop::run_mode`] runs.
@@ -114,11 +114,12 @@ pub struct Loop {
     /// Posts from [`LocalSender`]s, for the pending phase.
     local: Rc<LocalQueue>,
     clock: Clock,
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
     deadline_timer: crate::sys::DeadlineTimer,
     /// Pool requests in flight and the pool they go to.
     requests: crate::pool::work::Requests,
     /// Open files: what `fs::File` ids name.
+    #[cfg(unix)]
     files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
     pool_size: Option<usize>,
@@ -133,6 +134,7 @@ pub struct Loop {
     /// The application's state and per-handle data (`state.rs`).
     user: crate::event_loop::state::UserState,
     /// Children watched through `SIGCHLD`, and orphans to reap.
+    #[cfg(target_os = "linux")]
     processes: crate::process::Reaper,
     /// Spawned futures (created on first use).
     rt: crate::task::Runtime,
@@ -154,7 +156,7 @@ impl Loop {
     pub(crate) fn from_builder(b: &LoopBuilder) -> std::io::Result<Self> {
         let io = IoRegistry::new(Poll::new()?);
         let remote = Remote::new(io.loop_registry())?;
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
         let deadline_timer = crate::sys::DeadlineTimer::new(io.loop_registry(), TIMERFD_TOKEN)?;
         let clock = Clock::new();
         Ok(Self {
@@ -173,9 +175,10 @@ impl Loop {
             inbox: VecDeque::new(),
             local: Rc::default(),
             clock,
-            #[cfg(target_os = "linux")]
+            #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
             deadline_timer,
             requests: crate::pool::work::Requests::default(),
+            #[cfg(unix)]
             files: crate::fs::FileTable::default(),
             pool_size: b.threadpool_size,
             stop_flag: false,
@@ -185,6 +188,7 @@ impl Loop {
             instruments: Instruments::new(),
             uncaught: uncaught::Uncaught::default(),
             user: crate::event_loop::state::UserState::default(),
+            #[cfg(target_os = "linux")]
             processes: crate::process::Reaper::default(),
             rt: crate::task::Runtime::default(),
         })

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mio::Events;
 
 use crate::error::{Error, Result};
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 use crate::event_loop::TIMERFD_TOKEN;
 use crate::event_loop::sender::Message;
 use crate::event_loop::{CallbackKind, Phase};
@@ -83,7 +83,7 @@ impl Loop {
             }
             return Ok(());
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
         let timeout = {
             // epoll_wait rounds up to whole milliseconds; a timerfd armed at the exact deadline
             // wakes us on time, so timers (and the lag monitor) are precise to microseconds.
@@ -123,9 +123,11 @@ impl Loop {
             self.counters.events += 1;
             match event.token() {
                 WAKER_TOKEN => inbox = true,
-                #[cfg(target_os = "linux")]
+                #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
                 TIMERFD_TOKEN => self.deadline_timer.clear(),
+                #[cfg(target_os = "linux")]
                 crate::process::SIGCHLD_TOKEN => self.process_sigchld(),
+                #[cfg(target_os = "linux")]
                 crate::process::ORPHAN_TOKEN => self.process_orphans(),
                 token => self.dispatch_io(HandleId::from_token(token.0), event),
             }

@@ -38,8 +38,10 @@
 //!
 //! **Open files** are [`File`] ids into a table on the loop; see there for how closing works.
 
+#[cfg(unix)]
 mod beneath;
 mod error;
+#[cfg(target_os = "linux")] // inotify; not ported to kqueue or Windows
 pub mod event;
 mod file;
 mod flags;
@@ -55,6 +57,7 @@ use crate::handle::Site;
 use crate::pool::JobKind;
 use crate::pool::work::Work;
 
+#[cfg(unix)]
 pub use self::beneath::{open_beneath, open_beneath_sync};
 pub use self::error::{FsError, FsTarget, raw_os_error};
 pub use self::file::File;

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::panic::Location;
 
 use super::tcp::{TcpListener, TcpStream};
+#[cfg(unix)]
 use crate::dns;
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Loop};
@@ -215,20 +216,10 @@ impl TcpStream {
             }
             Addrs::Name(host, port) => {
                 let shown = format!("{host}:{port}");
-                let hints = dns::Hints {
-                    socktype: dns::SocketType::Stream,
-                    ..dns::Hints::default()
-                };
-                dns::getaddrinfo(
-                    lp,
-                    &host,
-                    &port.to_string(),
-                    hints,
-                    move |lp, found| match found {
-                        Ok(addrs) => try_in_order(lp, addrs, 0, None, shown, cb),
-                        Err(e) => cb(lp, Err(Error::named(e, "connect", shown))),
-                    },
-                );
+                resolve_stream(lp, &host, port, site, move |lp, found| match found {
+                    Ok(addrs) => try_in_order(lp, addrs, 0, None, shown, cb),
+                    Err(e) => cb(lp, Err(Error::named(e, "connect", shown))),
+                });
             }
         }
         Ok(())
@@ -277,4 +268,45 @@ fn try_in_order(
         // No socket for this family (IPv6 disabled, say): the next address.
         try_in_order(lp, addrs, next + 1, Some(e), shown, cb);
     }
+}
+
+/// Resolves `host` for a stream connect on the pool (a DNS-class job): through
+/// [`dns::getaddrinfo`] on Unix.
+#[cfg(unix)]
+fn resolve_stream(
+    lp: &mut Loop,
+    host: &str,
+    port: u16,
+    _site: crate::handle::Site,
+    cb: impl FnOnce(&mut Loop, io::Result<Vec<SocketAddr>>) + 'static,
+) {
+    let hints = dns::Hints {
+        socktype: dns::SocketType::Stream,
+        ..dns::Hints::default()
+    };
+    dns::getaddrinfo(lp, host, &port.to_string(), hints, cb);
+}
+
+/// Resolves `host` for a stream connect on the pool (a DNS-class job). `evloop::dns` is not
+/// ported to Windows, so this asks the system resolver through std's `ToSocketAddrs`
+/// (Winsock's `getaddrinfo`), keeping the first occurrence of each address.
+#[cfg(windows)]
+fn resolve_stream(
+    lp: &mut Loop,
+    host: &str,
+    port: u16,
+    site: crate::handle::Site,
+    cb: impl FnOnce(&mut Loop, io::Result<Vec<SocketAddr>>) + 'static,
+) {
+    let host = host.to_owned();
+    let job = move || {
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for addr in (host.as_str(), port).to_socket_addrs()? {
+            if !addrs.contains(&addr) {
+                addrs.push(addr);
+            }
+        }
+        Ok(addrs)
+    };
+    lp.submit_io(crate::pool::JobKind::Dns, CallbackKind::Dns, site, job, cb);
 }

@@ -1,6 +1,7 @@
 //! The listener core shared by TCP and Unix listeners: batched accepts and the reserve-fd
 //! answer to `EMFILE`.
 
+use crate::sys::errno;
 use std::fs::File;
 use std::io;
 
@@ -55,8 +56,21 @@ fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&
 
 use crate::error::show_addr;
 
+/// A Unix-domain socket address's path (Windows builds have no Unix-domain sockets).
+pub(crate) fn pathname(addr: &socket2::SockAddr) -> Option<&std::path::Path> {
+    #[cfg(unix)]
+    {
+        addr.as_pathname()
+    }
+    #[cfg(windows)]
+    {
+        let _ = addr;
+        None
+    }
+}
+
 fn is_out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    errno::out_of_descriptors(e)
 }
 
 impl HandleState for Box<ListenerState> {

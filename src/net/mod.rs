@@ -17,16 +17,19 @@ mod socket;
 pub(crate) mod stream;
 mod tcp;
 pub(crate) mod udp;
+#[cfg(unix)]
 mod unix;
 
 pub use addr::{Addrs, ToAddrs};
-pub(crate) use listener::ListenerState;
+pub(crate) use listener::{ListenerState, pathname};
+#[cfg(target_os = "linux")] // for pipes and ttys
 pub(crate) use socket::StreamSocket;
 pub use stream::api::ReadEvent;
 pub use stream::write_queue::WriteBuf;
 pub(crate) use stream::{Done, StreamState};
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};
+#[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
 
 /// Size of the loop-owned read buffer every stream read is lent from.

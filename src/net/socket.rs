@@ -1,6 +1,7 @@
 //! The mio sources behind streams and listeners, as enums over TCP and Unix, with the few
 //! syscalls the shared core needs (send without `SIGPIPE`, shutdown, connect, accept).
 
+use crate::sys::errno;
 use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 
@@ -10,15 +11,19 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 /// `send` flags: `MSG_NOSIGNAL` makes a write to a reset peer fail with `EPIPE` instead of
 /// killing the process with `SIGPIPE` (std ignores SIGPIPE in binaries, but not for a library's
 /// users, and libuv leaves it to the application).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// FreeBSD has it too; macOS has `SO_NOSIGPIPE` instead (see `set_nosigpipe`); Windows has no
+/// signals.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
 const SEND_FLAGS: libc::c_int = 0;
 
 /// A connected (or connecting) stream socket, or a pipe / terminal fd on the same core.
 pub(crate) enum StreamSocket {
     Tcp(mio::net::TcpStream),
+    #[cfg(unix)]
     Unix(mio::net::UnixStream),
+    #[cfg(target_os = "linux")]
     Pipe(crate::process::pipe::PipeFd),
 }
 
@@ -26,8 +31,10 @@ impl StreamSocket {
     pub(crate) fn sock_ref(&self) -> SockRef<'_> {
         match self {
             Self::Tcp(s) => SockRef::from(s),
+            #[cfg(unix)]
             Self::Unix(s) => SockRef::from(s),
             // Socket options on a pipe fail with `ENOTSOCK`, which is the right answer.
+            #[cfg(target_os = "linux")]
             Self::Pipe(p) => SockRef::from(p),
         }
     }
@@ -35,7 +42,9 @@ impl StreamSocket {
     pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
             Self::Tcp(s) => s,
+            #[cfg(unix)]
             Self::Unix(s) => s,
+            #[cfg(target_os = "linux")]
             Self::Pipe(p) => p,
         }
     }
@@ -43,32 +52,50 @@ impl StreamSocket {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Tcp(s) => (&*s).read(buf),
+            #[cfg(unix)]
             Self::Unix(s) => (&*s).read(buf),
+            #[cfg(target_os = "linux")]
             Self::Pipe(p) => p.read(buf),
+        }
+    }
+
+    /// Runs a socket2 call on the socket through mio's `try_io`: on Windows mio re-arms
+    /// readiness only when a call made through it reports `WouldBlock`, so a bare socket2 send
+    /// that would block would leave the stream waiting for a writable event that never comes.
+    /// On Unix `try_io` just calls `f`.
+    fn try_io<T>(&self, f: impl FnOnce(SockRef<'_>) -> io::Result<T>) -> io::Result<T> {
+        match self {
+            Self::Tcp(s) => s.try_io(|| f(SockRef::from(s))),
+            #[cfg(unix)]
+            Self::Unix(s) => s.try_io(|| f(SockRef::from(s))),
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => f(SockRef::from(p)),
         }
     }
 
     /// Sends without raising `SIGPIPE`: `sendmsg` for several buffers, `send` for one.
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
         if let Self::Pipe(p) = self {
             return p.write_vectored(bufs);
         }
-        let sock = self.sock_ref();
-        match bufs {
+        self.try_io(|sock| match bufs {
             [one] => sock.send_with_flags(one, SEND_FLAGS),
             _ => sock.send_vectored_with_flags(bufs, SEND_FLAGS),
-        }
+        })
     }
 
     /// Sends one buffer without raising `SIGPIPE`.
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
         if let Self::Pipe(p) = self {
             return p.write(buf);
         }
-        self.sock_ref().send_with_flags(buf, SEND_FLAGS)
+        self.try_io(|sock| sock.send_with_flags(buf, SEND_FLAGS))
     }
 
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
         if let Self::Pipe(p) = self {
             return p.shutdown_write();
         }
@@ -76,6 +103,7 @@ impl StreamSocket {
     }
 
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        #[cfg(target_os = "linux")]
         if let Self::Pipe(_) = self {
             return Ok(None);
         }
@@ -83,23 +111,26 @@ impl StreamSocket {
     }
 
     /// The descriptor (to hand a copy to a child process).
+    #[cfg(target_os = "linux")]
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         match self {
             Self::Tcp(s) => s.as_raw_fd(),
             Self::Unix(s) => s.as_raw_fd(),
+            #[cfg(target_os = "linux")]
             Self::Pipe(p) => p.as_raw_fd(),
         }
     }
 
     /// `Ok(true)` once connected, `Ok(false)` while the connect is still in progress.
     pub(crate) fn is_connected(&self) -> io::Result<bool> {
+        #[cfg(target_os = "linux")]
         if let Self::Pipe(_) = self {
             return Ok(true);
         }
         match self.sock_ref().peer_addr() {
             Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+            Err(e) if e.raw_os_error() == Some(errno::ENOTCONN) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -115,7 +146,7 @@ pub(crate) fn start_connect(addr: &SockAddr) -> io::Result<(Socket, Option<io::E
     set_nosigpipe(&socket)?;
     let early = match socket.connect(addr) {
         Ok(()) => None,
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
+        Err(e) if errno::connect_in_progress(&e) => None,
         // Anything else is final, `EAGAIN` included: for a Unix socket it means the listener's
         // backlog is full, for TCP that no local port is free (libuv reports both too).
         Err(e) => Some(e),
@@ -138,6 +169,7 @@ pub(crate) fn set_nosigpipe(_socket: &Socket) -> io::Result<()> {
 /// A listening socket.
 pub(crate) enum ListenSocket {
     Tcp(mio::net::TcpListener),
+    #[cfg(unix)]
     Unix(mio::net::UnixListener),
 }
 
@@ -145,6 +177,7 @@ impl ListenSocket {
     pub(crate) fn source(&mut self) -> &mut dyn Source {
         match self {
             Self::Tcp(s) => s,
+            #[cfg(unix)]
             Self::Unix(s) => s,
         }
     }
@@ -152,6 +185,7 @@ impl ListenSocket {
     pub(crate) fn sock_ref(&self) -> SockRef<'_> {
         match self {
             Self::Tcp(s) => SockRef::from(s),
+            #[cfg(unix)]
             Self::Unix(s) => SockRef::from(s),
         }
     }
@@ -160,10 +194,29 @@ impl ListenSocket {
     pub(crate) fn accept(&self) -> io::Result<StreamSocket> {
         let socket = match self {
             Self::Tcp(l) => StreamSocket::Tcp(l.accept()?.0),
+            #[cfg(unix)]
             Self::Unix(l) => StreamSocket::Unix(l.accept()?.0),
         };
         set_nosigpipe(&socket.sock_ref())?;
         Ok(socket)
+    }
+}
+
+/// `SO_REUSEPORT`. Windows has no such option (its `SO_REUSEADDR` lets another process steal
+/// the port, which is not the same), so asking for it there fails with `Unsupported` rather
+/// than being silently ignored.
+pub(crate) fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        socket.set_reuse_port(true)
+    }
+    #[cfg(windows)]
+    {
+        let _ = socket;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT does not exist on Windows: share one listener between loops instead",
+        ))
     }
 }
 

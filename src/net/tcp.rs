@@ -138,14 +138,17 @@ impl TcpListenOptions {
         self
     }
 
-    /// `SO_REUSEADDR`: rebind a port with connections in `TIME_WAIT`.
+    /// `SO_REUSEADDR`: rebind a port with connections in `TIME_WAIT`. On Windows that is the
+    /// default and `SO_REUSEADDR` means something else (binding a port another socket listens
+    /// on), so the socket option is never set there and this setting has nothing to change.
     pub fn reuse_address(mut self, on: bool) -> Self {
         self.reuse_address = on;
         self
     }
 
     /// `SO_REUSEPORT`: several sockets (one per loop thread) share the port; the kernel
-    /// balances connections between them.
+    /// balances connections between them. On Windows, which has no such option, listening with
+    /// it on fails with an `Unsupported` error.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -164,9 +167,13 @@ impl TcpListenOptions {
             return Err(super::socket::only_v6_on_ipv4());
         }
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        // Windows' `SO_REUSEADDR` lets a second socket bind a port in use (port stealing);
+        // rebinding over `TIME_WAIT`, what the option asks for, is Windows' default without
+        // it. So it is never set there, as libuv does.
+        #[cfg(unix)]
         socket.set_reuse_address(self.reuse_address)?;
         if self.reuse_port {
-            socket.set_reuse_port(true)?;
+            crate::net::socket::set_reuse_port(&socket)?;
         }
         if let (Some(v6only), SocketAddr::V6(_)) = (self.only_v6, addr) {
             socket.set_only_v6(v6only)?;

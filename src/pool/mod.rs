@@ -38,6 +38,7 @@ pub(crate) enum JobKind {
     /// User work from `queue_work`.
     Cpu,
     /// A blocking file operation.
+    #[cfg_attr(not(unix), allow(dead_code, reason = "evloop::fs is Unix-only so far"))]
     Fs,
     /// A resolver call; limited to half the workers.
     Dns,

@@ -202,6 +202,10 @@ impl Loop {
     /// A request that fails before it reaches the pool (bad arguments, a stale file id): `done`
     /// gets `error` in the pending phase, never inside the call. The returned id is already
     /// stale, so canceling it is [`Error::StaleHandle`].
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "for fs and dns, Unix-only so far")
+    )]
     pub(crate) fn reject_job(
         &mut self,
         cb_kind: CallbackKind,
@@ -216,6 +220,10 @@ impl Loop {
 
     /// [`submit_job`](Self::submit_job) for a blocking operation returning `io::Result`: the
     /// callback gets that result, or the loop's error (canceled, panicked) as an `io::Error`.
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "for fs and dns, Unix-only so far")
+    )]
     pub(crate) fn submit_io<T: Send + 'static>(
         &mut self,
         kind: JobKind,
@@ -229,6 +237,10 @@ impl Loop {
     }
 
     /// [`reject_job`](Self::reject_job) for a callback that takes `io::Result`.
+    #[cfg_attr(
+        not(unix),
+        allow(dead_code, reason = "for fs and dns, Unix-only so far")
+    )]
     pub(crate) fn reject_io<T: 'static>(
         &mut self,
         cb_kind: CallbackKind,
@@ -359,6 +371,10 @@ pub(crate) fn typed_done<T: 'static>(done: impl FnOnce(&mut Loop, Result<T>) + '
 /// Wraps a callback taking `io::Result<T>` for a job whose value is an `io::Result<T>`: the loop's
 /// own errors (canceled: kind `Interrupted`; panicked) arrive as `io::Error`s carrying the
 /// [`Error`], which [`Error::from_io_ref`] recovers.
+#[cfg_attr(
+    not(unix),
+    allow(dead_code, reason = "for fs and dns, Unix-only so far")
+)]
 pub(crate) fn io_done<T: 'static>(cb: impl FnOnce(&mut Loop, io::Result<T>) + 'static) -> DoneFn {
     typed_done(move |lp, result: Result<io::Result<T>>| {
         let result = match result {

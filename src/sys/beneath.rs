@@ -9,9 +9,11 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Cleared once `openat2` is found missing (or filtered), so later opens go straight to the walk.
+#[cfg(target_os = "linux")]
 static OPENAT2: AtomicBool = AtomicBool::new(true);
 
 /// How a path is resolved beneath the root.
@@ -47,6 +49,8 @@ pub(crate) fn open_beneath(
     if names.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
     }
+    // openat2 is Linux's; other kernels always walk.
+    #[cfg(target_os = "linux")]
     if resolver == Resolver::Best && OPENAT2.load(Ordering::Relaxed) {
         let whole = CString::new(rel.as_os_str().as_bytes())?;
         match openat2(root, &whole) {
@@ -57,6 +61,8 @@ pub(crate) fn open_beneath(
             result => return result,
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = resolver;
     walk(root, &names)
 }
 
@@ -65,6 +71,7 @@ const FINAL_FLAGS: libc::c_int =
     libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
 
 /// `struct open_how` of `linux/openat2.h` (libc's is `non_exhaustive`, so not constructible).
+#[cfg(target_os = "linux")]
 #[repr(C)]
 struct OpenHow {
     flags: u64,
@@ -72,6 +79,7 @@ struct OpenHow {
     resolve: u64,
 }
 
+#[cfg(target_os = "linux")]
 fn openat2(root: BorrowedFd<'_>, path: &CString) -> io::Result<OwnedFd> {
     let how = OpenHow {
         flags: FINAL_FLAGS as u64,

@@ -6,6 +6,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{MaybeUninitSlice, SockRef};
@@ -17,9 +18,17 @@ pub(crate) struct Datagram {
     pub(crate) from: SocketAddr,
 }
 
-/// Receives one datagram into `buf` with `recvmsg(2)`.
-pub(crate) fn recv_from(sock: &impl AsFd, buf: &mut [u8]) -> io::Result<Datagram> {
-    let sock = SockRef::from(sock);
+/// Receives one datagram into `buf` with `recvmsg(2)` (`WSARecvFrom` on Windows, whose
+/// `WSAEMSGSIZE` socket2 turns into the same truncation flag).
+///
+/// The call goes through mio's `try_io`: on Windows mio re-arms readiness only when an I/O
+/// call made through it reports `WouldBlock`, and a bare socket2 call would never re-arm it
+/// (on Unix `try_io` just calls the closure).
+pub(crate) fn recv_from(sock: &mio::net::UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
+    sock.try_io(|| recv_from_raw(SockRef::from(sock), buf))
+}
+
+fn recv_from_raw(sock: SockRef<'_>, buf: &mut [u8]) -> io::Result<Datagram> {
     let mut bufs = [MaybeUninitSlice::new(as_uninit(buf))];
     let (len, flags, addr) = sock.recv_from_vectored(&mut bufs)?;
     let from = addr.as_socket().ok_or_else(|| {
@@ -45,7 +54,8 @@ fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
 
 /// Dissolves a datagram socket's association (`connect(2)` with `AF_UNSPEC`), as libuv's
 /// `uv_udp_connect(handle, NULL)` does.
-pub(crate) fn disconnect(sock: &impl AsFd) -> io::Result<()> {
+#[cfg(unix)]
+pub(crate) fn disconnect(sock: &mio::net::UdpSocket) -> io::Result<()> {
     let fd = sock.as_fd().as_raw_fd();
     // SAFETY: `sockaddr` is plain integers, for which all-zero bytes are a valid value.
     let mut addr: libc::sockaddr = unsafe { std::mem::zeroed() };
@@ -56,7 +66,19 @@ pub(crate) fn disconnect(sock: &impl AsFd) -> io::Result<()> {
     match syscall!(unsafe { libc::connect(fd, &addr, len) }) {
         Ok(_) => Ok(()),
         // BSDs report this but dissolve the association anyway (libuv ignores it too).
-        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(super::errno::EAFNOSUPPORT) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Dissolves a datagram socket's association: on Windows `connect` to the all-zero address of
+/// the socket's family does it (there is no `AF_UNSPEC` connect), as libuv's Windows port does.
+#[cfg(windows)]
+pub(crate) fn disconnect(sock: &mio::net::UdpSocket) -> io::Result<()> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let any: SocketAddr = match sock.local_addr()? {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    SockRef::from(sock).connect(&any.into())
 }

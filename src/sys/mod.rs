@@ -5,16 +5,23 @@
 //! convention of returning `-1` and setting `errno` into `io::Result`. Errors are plain OS errors:
 //! naming the path is the caller's job (see `fs_error`).
 
+#[cfg(unix)]
 pub(crate) mod dns;
 
+#[cfg(unix)]
 use std::ffi::{CString, OsString};
+#[cfg(unix)]
 use std::io;
+#[cfg(unix)]
 use std::os::fd::{IntoRawFd, OwnedFd};
+#[cfg(unix)]
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 
 /// Evaluates a libc call (an `unsafe` block at the call site, with its own `SAFETY` line) and
 /// turns a `-1` result into `Err(io::Error::last_os_error())`, as mio's macro of the same name.
+#[cfg(unix)]
 macro_rules! syscall {
     ($call:expr) => {{
         let result = $call;
@@ -26,22 +33,34 @@ macro_rules! syscall {
     }};
 }
 
+#[cfg(unix)]
 pub(crate) mod beneath;
 mod dgram;
+pub(crate) mod errno;
 #[cfg(target_os = "linux")]
 pub(crate) mod inotify;
+#[cfg(target_os = "linux")]
 pub(crate) mod process;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 mod timerfd;
-pub(crate) mod tty;
 #[cfg(target_os = "linux")]
+pub(crate) mod tty;
+#[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) use timerfd::DeadlineTimer;
 
 pub(crate) use dgram::{disconnect, recv_from};
 
+/// Whether a short stream read means the socket is drained, so the readiness cache can be
+/// cleared without another read. True for epoll and kqueue, whose edge comes again with new
+/// data. False for mio's Windows backend: it re-arms a socket only after a read through it has
+/// returned `WouldBlock`, so clearing on a short read would stall the stream for good. The
+/// `portable-fallbacks` feature takes the Windows way on every platform (one more read per
+/// wake-up), so CI runs it on Linux.
+pub(crate) const SHORT_READ_DRAINS: bool = cfg!(not(any(windows, feature = "portable-fallbacks")));
+
 /// `clock_gettime(CLOCK_MONOTONIC)` in ns: the clock `Instant` reads on Linux, without
 /// `Instant`'s `Duration` arithmetic, which cost more than the read itself on every iteration.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -57,11 +76,13 @@ pub(crate) fn monotonic_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+#[cfg(unix)]
 /// `path` as a C string, or `InvalidInput` if it contains a NUL byte (no C call could name it).
 pub(crate) fn path_to_cstring(path: &Path) -> io::Result<CString> {
     bytes_to_cstring(path.as_os_str().as_bytes().to_vec())
 }
 
+#[cfg(unix)]
 fn bytes_to_cstring(bytes: Vec<u8>) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
         io::Error::new(
@@ -71,6 +92,7 @@ fn bytes_to_cstring(bytes: Vec<u8>) -> io::Result<CString> {
     })
 }
 
+#[cfg(unix)]
 /// `access(2)`: checks `path` against `mode` (a combination of `libc::R_OK`, `W_OK`, `X_OK`, or
 /// `F_OK` alone) with the real user and group ids, following symlinks.
 pub(crate) fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
@@ -80,6 +102,7 @@ pub(crate) fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 /// `close(2)`, reporting its error (dropping an `OwnedFd` ignores it). `EINTR` counts as closed:
 /// on Linux the descriptor is released even then, and retrying could close a reused one.
 pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
@@ -92,6 +115,7 @@ pub(crate) fn close(fd: OwnedFd) -> io::Result<()> {
     }
 }
 
+#[cfg(unix)]
 /// `mkdtemp(3)`: creates a new directory named `prefix` followed by six random characters, mode
 /// 0700, and returns its path. The kernel's `mkdir` makes the name unique, not a check-then-create.
 pub(crate) fn mkdtemp(prefix: &Path) -> io::Result<PathBuf> {
@@ -108,7 +132,7 @@ pub(crate) fn mkdtemp(prefix: &Path) -> io::Result<PathBuf> {
     Ok(PathBuf::from(OsString::from_vec(template)))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -13,7 +13,9 @@ use std::task::{Context, Poll, Waker};
 use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::Handle;
-use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use crate::net::{UnixListener, UnixStream};
 use crate::task::call::{Completer, callback, register};
 use crate::task::runtime::{Shared, current};
 use crate::task::stream::{AsyncStream, StreamKind};
@@ -40,6 +42,7 @@ pub struct AsyncListener<L: Handle + 'static, S: StreamKind> {
 /// A TCP [`AsyncListener`].
 pub type AsyncTcpListener = AsyncListener<TcpListener, TcpStream>;
 /// A Unix-domain [`AsyncListener`].
+#[cfg(unix)]
 pub type AsyncUnixListener = AsyncListener<UnixListener, UnixStream>;
 
 impl<S> Default for Backlog<S> {
@@ -98,6 +101,7 @@ impl AsyncTcpListener {
     }
 }
 
+#[cfg(unix)]
 impl AsyncUnixListener {
     /// Listens on a new socket file at `path` (see [`Loop::unix_listen`]).
     pub fn unix(lp: &mut Loop, path: impl AsRef<std::path::Path>) -> Result<Self> {
@@ -207,6 +211,7 @@ pub async fn tcp_connect(addr: SocketAddr) -> Result<crate::task::AsyncTcpStream
 }
 
 /// Connects to the Unix socket at `path`; as [`tcp_connect`].
+#[cfg(unix)]
 pub async fn unix_connect(path: impl Into<PathBuf>) -> Result<crate::task::AsyncUnixStream> {
     let shared = current()?;
     let path = path.into();

@@ -56,26 +56,36 @@ mod call;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 pub(crate) mod join;
+#[cfg_attr(
+    not(unix),
+    allow(unused_imports, reason = "its Unix-domain half is Unix-only")
+)]
 mod listener;
 pub(crate) mod runtime;
 mod stream;
 mod time;
 mod udp;
 mod waker;
+#[cfg_attr(
+    not(unix),
+    allow(unused_imports, reason = "its lookups and signals are Unix-only")
+)]
 mod work;
 
 pub use self::call::{
     Callback, Cancel, Completer, YieldNow, callback, spawn, with_loop, yield_now,
 };
 pub use self::join::{AbortHandle, JoinHandle};
-pub use self::listener::{
-    Accept, AsyncListener, AsyncTcpListener, AsyncUnixListener, tcp_connect, unix_connect,
-};
+pub use self::listener::{Accept, AsyncListener, AsyncTcpListener, tcp_connect};
+#[cfg(unix)]
+pub use self::listener::{AsyncUnixListener, unix_connect};
 pub(crate) use self::runtime::Runtime;
 pub use self::runtime::TaskInfo;
-pub use self::stream::{
-    AsyncStream, AsyncTcpStream, AsyncUnixStream, ReadFut, SendFut, StreamKind,
-};
+#[cfg(unix)]
+pub use self::stream::AsyncUnixStream;
+pub use self::stream::{AsyncStream, AsyncTcpStream, ReadFut, SendFut, StreamKind};
 pub use self::time::{Interval, Sleep, interval, sleep};
 pub use self::udp::{AsyncUdpSocket, RecvFrom};
-pub use self::work::{Signals, lookup, spawn_blocking};
+pub use self::work::spawn_blocking;
+#[cfg(unix)]
+pub use self::work::{Signals, lookup};

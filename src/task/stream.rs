@@ -14,7 +14,9 @@ use futures_io::{AsyncRead, AsyncWrite};
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::Handle;
-use crate::net::{ReadEvent, TcpStream, UnixStream, WriteBuf};
+#[cfg(unix)]
+use crate::net::UnixStream;
+use crate::net::{ReadEvent, TcpStream, WriteBuf};
 use crate::task::call::{Callback, callback, register};
 use crate::task::runtime::Shared;
 
@@ -85,6 +87,7 @@ macro_rules! stream_kind {
     };
 }
 stream_kind!(TcpStream);
+#[cfg(unix)]
 stream_kind!(UnixStream);
 
 /// What the stream's callbacks and its futures share.
@@ -164,6 +167,7 @@ pub struct AsyncStream<S: StreamKind> {
 /// An [`AsyncStream`] over TCP.
 pub type AsyncTcpStream = AsyncStream<TcpStream>;
 /// An [`AsyncStream`] over a Unix-domain socket.
+#[cfg(unix)]
 pub type AsyncUnixStream = AsyncStream<UnixStream>;
 
 impl<S: StreamKind> AsyncStream<S> {

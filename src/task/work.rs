@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+#[cfg(unix)]
 use crate::dns::Hints;
 use crate::error::Result;
 use crate::event_loop::Loop;
@@ -28,6 +29,7 @@ pub fn spawn_blocking<T: Send + 'static>(
     async move { call.await? }
 }
 
+#[cfg(unix)]
 /// Resolves `host` and `service` ([`crate::dns::getaddrinfo`]). Dropped before a worker took
 /// it, the lookup is canceled.
 #[track_caller]
@@ -43,12 +45,14 @@ pub fn lookup(
     async move { call.await? }
 }
 
+#[cfg(unix)]
 #[derive(Default)]
 struct Arrivals {
     count: Cell<u64>,
     waker: Cell<Option<Waker>>,
 }
 
+#[cfg(unix)]
 /// Deliveries of one signal as a [`Stream`](futures_core::Stream) (and [`recv`](Self::recv)):
 /// one item per delivery callback (deliveries between two wake-ups coalesce, as with the
 /// callback API). The signal handle keeps the loop alive while this exists; dropping it closes
@@ -60,6 +64,7 @@ pub struct Signals {
     shared: Rc<Shared>,
 }
 
+#[cfg(unix)]
 impl Signals {
     /// Watches `signum` (see [`Loop::signal`]).
     pub fn new(lp: &mut Loop, signum: i32) -> Result<Self> {
@@ -100,6 +105,7 @@ impl Signals {
     }
 }
 
+#[cfg(unix)]
 impl futures_core::Stream for Signals {
     type Item = i32;
 
@@ -108,6 +114,7 @@ impl futures_core::Stream for Signals {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Signals {
     fn drop(&mut self) {
         let signal = self.signal;
@@ -118,6 +125,7 @@ impl Drop for Signals {
     }
 }
 
+#[cfg(unix)]
 impl fmt::Debug for Signals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signals")

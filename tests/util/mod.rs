@@ -5,6 +5,19 @@ pub mod example;
 pub mod http;
 pub mod net;
 
+/// The OS error codes sockets report: `errno` values on Unix, Winsock's `WSAE*` codes on
+/// Windows (where `libc::E*` are the C runtime's unrelated numbers).
+#[allow(unused_imports)]
+pub mod errno {
+    #[cfg(unix)]
+    pub use libc::{EDESTADDRREQ, EISCONN, EMSGSIZE, ENOTCONN};
+    #[cfg(windows)]
+    pub use windows_sys::Win32::Networking::WinSock::{
+        WSAEDESTADDRREQ as EDESTADDRREQ, WSAEISCONN as EISCONN, WSAEMSGSIZE as EMSGSIZE,
+        WSAENOTCONN as ENOTCONN,
+    };
+}
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::mpsc;

@@ -244,7 +244,10 @@ fn dns_error(op: &'static str, query: String, failure: GaiFailure) -> io::Error 
 /// The closest `io::ErrorKind` for an `EAI_*` code; `gai_code()` has the exact one.
 fn gai_error_kind(code: c_int) -> io::ErrorKind {
     match code {
-        libc::EAI_NONAME | libc::EAI_NODATA => io::ErrorKind::NotFound,
+        libc::EAI_NONAME => io::ErrorKind::NotFound,
+        // FreeBSD dropped the obsolete `EAI_NODATA` (its resolver answers `EAI_NONAME`).
+        #[cfg(not(target_os = "freebsd"))]
+        libc::EAI_NODATA => io::ErrorKind::NotFound,
         libc::EAI_BADFLAGS | libc::EAI_FAMILY | libc::EAI_SOCKTYPE | libc::EAI_SERVICE => {
             io::ErrorKind::InvalidInput
         }

@@ -5,7 +5,10 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
+#[cfg(windows)]
+use std::os::windows::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Instant;
@@ -278,7 +281,10 @@ impl Shared {
             } = read;
             let job = move || {
                 let mut buf = vec![0u8; len];
+                #[cfg(unix)]
                 let n = file.read_at(&mut buf, offset)?;
+                #[cfg(windows)]
+                let n = file.seek_read(&mut buf, offset)?;
                 buf.truncate(n);
                 Ok(buf)
             };

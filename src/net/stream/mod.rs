@@ -181,7 +181,7 @@ impl StreamState {
         sock.as_ref().and_then(|s| {
             s.peer_addr()
                 .ok()
-                .filter(|a| a.as_socket().is_some() || a.as_pathname().is_some())
+                .filter(|a| a.as_socket().is_some() || super::listener::pathname(a).is_some())
                 .or_else(|| s.local_addr().ok())
         })
     }

@@ -81,7 +81,7 @@ impl Loop {
                 Ok(0) => (0, Ok(None)),
                 Ok(n) => {
                     counters.bytes_read += n as u64;
-                    if n < buf.len() && !s.read_closed {
+                    if crate::sys::SHORT_READ_DRAINS && n < buf.len() && !s.read_closed {
                         // A short read drained the socket; new data brings a new edge.
                         s.readable = false;
                         drained = true;

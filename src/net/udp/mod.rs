@@ -89,7 +89,8 @@ impl UdpBindOptions {
     }
 
     /// `SO_REUSEPORT`: several sockets (e.g. one loop per core) share the port and the kernel
-    /// spreads datagrams among them.
+    /// spreads datagrams among them. On Windows, which has no such option, binding with it on
+    /// fails with an `Unsupported` error.
     pub fn reuse_port(mut self, on: bool) -> Self {
         self.reuse_port = on;
         self
@@ -163,7 +164,7 @@ impl Loop {
             socket.set_reuse_address(true)?;
         }
         if opts.reuse_port {
-            socket.set_reuse_port(true)?;
+            crate::net::socket::set_reuse_port(&socket)?;
         }
         if let (SocketAddr::V6(_), Some(on)) = (addr, opts.only_v6) {
             socket.set_only_v6(on)?;
@@ -307,7 +308,9 @@ impl UdpSocket {
     pub fn connect(self, lp: &mut Loop, addr: SocketAddr) -> Result<()> {
         let u = lp.udp_data(self.0)?;
         if u.connected {
-            return Err(Error::Io(io::Error::from_raw_os_error(libc::EISCONN)));
+            return Err(Error::Io(io::Error::from_raw_os_error(
+                crate::sys::errno::EISCONN,
+            )));
         }
         self.with_sock(lp, |s| s.connect(addr))?;
         lp.udp_data(self.0)?.connected = true;
@@ -322,7 +325,9 @@ impl UdpSocket {
     /// picks a new one), as with libuv; bind an explicit port to keep it.
     pub fn disconnect(self, lp: &mut Loop) -> Result<()> {
         if !lp.udp_data(self.0)?.connected {
-            return Err(Error::Io(io::Error::from_raw_os_error(libc::ENOTCONN)));
+            return Err(Error::Io(io::Error::from_raw_os_error(
+                crate::sys::errno::ENOTCONN,
+            )));
         }
         self.with_sock(lp, crate::sys::disconnect)?;
         lp.udp_data(self.0)?.connected = false;

@@ -65,9 +65,9 @@ impl Loop {
                     return;
                 }
                 Err(e) => Err(Error::Io(e)),
-                Ok(d) if d.truncated => {
-                    Err(Error::Io(io::Error::from_raw_os_error(libc::EMSGSIZE)))
-                }
+                Ok(d) if d.truncated => Err(Error::Io(io::Error::from_raw_os_error(
+                    crate::sys::errno::EMSGSIZE,
+                ))),
                 Ok(d) => {
                     counters.bytes_read += d.len as u64;
                     Ok((d.len, d.from))

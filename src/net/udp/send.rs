@@ -1,6 +1,7 @@
 //! The UDP send queue: try-send first, queue on `WouldBlock`, flush on writable, and deliver
 //! every send callback exactly once (pending phase, or close phase when the socket closes).
 
+use crate::sys::errno;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -71,9 +72,9 @@ impl Loop {
         };
         match (to.is_some(), u.connected) {
             // libuv's rules: a connected socket sends only to its peer, and vice versa.
-            (true, true) => return Err(Error::Io(io::Error::from_raw_os_error(libc::EISCONN))),
+            (true, true) => return Err(Error::Io(io::Error::from_raw_os_error(errno::EISCONN))),
             (false, false) => {
-                return Err(Error::Io(io::Error::from_raw_os_error(libc::EDESTADDRREQ)));
+                return Err(Error::Io(io::Error::from_raw_os_error(errno::EDESTADDRREQ)));
             }
             _ => {}
         }
