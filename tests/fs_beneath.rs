@@ -1,5 +1,7 @@
 //! evloop::fs::open_beneath: confinement to a root that holds while a local process swaps a
 //! directory under the root for a symlink out of it, as fast as it can.
+// Unix only: the root-relative open is Unix-only (openat2 / O_NOFOLLOW walk).
+#![cfg(unix)]
 mod util;
 
 use std::io::Read;

@@ -185,6 +185,8 @@ fn a_bad_evloop_threadpool_size_fails_loop_creation() {
     }
 }
 
+// Unix only: the file job it needs is `evloop::fs`, which Windows does not have yet.
+#[cfg(unix)]
 #[test]
 fn cpu_work_never_holds_the_last_worker_and_cancel_queued_work_cancels_the_waiting_jobs() {
     with_timeout(30, || {
