@@ -174,9 +174,10 @@ pub struct Callback<T, C: Cancel = ()> {
 /// loop. Dropped before completing, it cancels the operation.
 ///
 /// ```
+/// # #[cfg(unix)]
+/// # fn main() -> Result<(), evloop::Error> {
 /// use evloop::{Loop, fs, task};
 ///
-/// # fn main() -> Result<(), evloop::Error> {
 /// let mut lp = Loop::new()?;
 /// let len = lp.block_on(async {
 ///     // Any callback API: here `fs::read_file`; the `Work` it returns cancels it if dropped.
@@ -189,6 +190,8 @@ pub struct Callback<T, C: Cancel = ()> {
 /// assert!(len > 0);
 /// # Ok(())
 /// # }
+/// # #[cfg(not(unix))] // evloop::fs is Unix-only for now
+/// # fn main() {}
 /// ```
 #[track_caller]
 pub fn callback<T: 'static, C: Cancel>(
