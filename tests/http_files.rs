@@ -1,6 +1,5 @@
 //! `examples/http.rs` as a process: static files arrive byte-exact, traversal never leaks a
-//! file from outside the root, `/block` and `/work`, and SIGTERM shuts it down. (The helper
-//! takes a mode flag for an `--async` mode the example does not have yet.)
+//! file from outside the root, `/block` and `/work`, and SIGTERM shuts it down.
 // Unix only: serves files through the http example's `--root` (evloop::fs, a symlink escape) and stops it with SIGTERM.
 #![cfg(unix)]
 mod util;
@@ -34,7 +33,7 @@ fn example_path() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-fn start(root: &Path, async_mode: bool) -> Option<Example> {
+fn start(root: &Path) -> Option<Example> {
     let Some(bin) = example_path() else {
         eprintln!(
             "SKIPPED: examples/http is not built (plain `cargo test` builds it; \
@@ -44,9 +43,6 @@ fn start(root: &Path, async_mode: bool) -> Option<Example> {
     };
     let mut cmd = Command::new(bin);
     cmd.args(["--addr", "127.0.0.1:0", "--root"]).arg(root);
-    if async_mode {
-        cmd.arg("--async");
-    }
     let mut child = cmd
         .stdout(Stdio::piped())
         .spawn()
@@ -83,13 +79,9 @@ fn tree(tag: &str) -> (PathBuf, Vec<u8>) {
 
 #[test]
 fn files_traversal_lag_routes_and_sigterm() {
-    files_traversal_lag_routes_and_sigterm_in(false);
-}
-
-fn files_traversal_lag_routes_and_sigterm_in(async_mode: bool) {
     with_timeout(60, move || {
-        let (root, big) = tree(if async_mode { "async" } else { "cb" });
-        let Some(mut example) = start(&root, async_mode) else {
+        let (root, big) = tree("cb");
+        let Some(mut example) = start(&root) else {
             return;
         };
         let addr = example.addr;
@@ -161,16 +153,12 @@ fn files_traversal_lag_routes_and_sigterm_in(async_mode: bool) {
             "no lag samples in:\n{text}"
         );
 
-        // The async mode answers from tasks, whose polls are microtasks; callbacks use none.
+        // Callbacks answer every route: no microtask runs.
         let microtasks = text
             .lines()
             .find_map(|l| l.strip_prefix("evloop_callbacks_total{phase=\"microtask\"} "))
             .and_then(|v| v.parse::<u64>().ok());
-        if async_mode {
-            assert!(microtasks.is_some_and(|n| n > 0), "{microtasks:?}");
-        } else {
-            assert_eq!(microtasks, Some(0));
-        }
+        assert_eq!(microtasks, Some(0));
 
         // SIGTERM: graceful shutdown, the process exits by itself.
         let pid = example.child.id().to_string();
