@@ -54,14 +54,47 @@ impl RequestCount {
 /// The poller, and how many handle sources are registered with it (the loop's own waker and
 /// timer fd are not counted). A source is counted from a successful `register` until its
 /// `deregister`, so the count cannot drift from what the poller holds.
+/// What runs when a loop-owned source is ready.
+pub(crate) type LoopHandler = fn(&mut crate::event_loop::Loop);
+
 pub(crate) struct IoRegistry {
     poll: Poll,
     sources: usize,
+    /// Tokens of sources that belong to a part of the loop rather than to one handle (the
+    /// process reaper's `SIGCHLD` pipe and its orphans' pidfds), each with what runs when one
+    /// is ready. The poll phase looks here before the handle table, so the core needs no
+    /// knowledge of the parts that use it.
+    loop_handlers: Vec<(Token, LoopHandler)>,
 }
 
 impl IoRegistry {
     pub(crate) fn new(poll: Poll) -> Self {
-        Self { poll, sources: 0 }
+        Self {
+            poll,
+            sources: 0,
+            loop_handlers: Vec::new(),
+        }
+    }
+
+    /// Routes events for `token` to `on_ready` instead of the handle table (idempotent). The
+    /// sources registered under it go through [`register`](Self::register) and are counted.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the process reaper is Linux-only
+    pub(crate) fn set_loop_handler(&mut self, token: Token, on_ready: LoopHandler) {
+        if !self.loop_handlers.iter().any(|(t, _)| *t == token) {
+            self.loop_handlers.push((token, on_ready));
+        }
+    }
+
+    /// The handler for a loop-owned token, if `token` is one.
+    #[inline]
+    pub(super) fn loop_handler(&self, token: Token) -> Option<LoopHandler> {
+        if self.loop_handlers.is_empty() {
+            return None;
+        }
+        self.loop_handlers
+            .iter()
+            .find(|(t, _)| *t == token)
+            .map(|(_, f)| *f)
     }
 
     /// The raw registry, for the loop's own sources (waker, timer fd), which are not counted.

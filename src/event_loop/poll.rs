@@ -125,11 +125,10 @@ impl Loop {
                 WAKER_TOKEN => inbox = true,
                 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
                 TIMERFD_TOKEN => self.deadline_timer.clear(),
-                #[cfg(target_os = "linux")]
-                crate::process::SIGCHLD_TOKEN => self.process_sigchld(),
-                #[cfg(target_os = "linux")]
-                crate::process::ORPHAN_TOKEN => self.process_orphans(),
-                token => self.dispatch_io(HandleId::from_token(token.0), event),
+                token => match self.io.loop_handler(token) {
+                    Some(on_ready) => on_ready(self),
+                    None => self.dispatch_io(HandleId::from_token(token.0), event),
+                },
             }
         }
         self.events = Some(events);

@@ -64,7 +64,7 @@ use mio::unix::SourceFd;
 pub use command::{Command, SpawnError, Stdio};
 pub use exec::{ExecKill, ExecOptions, Output};
 pub use pipe::{Pipe, StdStream};
-pub(crate) use reaper::{ORPHAN_TOKEN, Reaper, SIGCHLD_TOKEN};
+pub(crate) use reaper::Reaper;
 pub use tty::{Tty, TtyMode, tty_reset_mode};
 
 use crate::error::{Error, Result};

@@ -82,6 +82,7 @@ impl Loop {
             return Ok(());
         }
         let mut signals = Signals::new([libc::SIGCHLD])?;
+        io.set_loop_handler(SIGCHLD_TOKEN, Self::process_sigchld);
         io.register(&mut signals, token_id(SIGCHLD_TOKEN), Interest::READABLE)?;
         reaper.sigchld = Some(signals);
         Ok(())
@@ -144,6 +145,7 @@ impl Loop {
         let (reaper, io) = self.processes_mut();
         let pidfd = match pidfd {
             Some(fd) => {
+                io.set_loop_handler(ORPHAN_TOKEN, Self::process_orphans);
                 let moved = io.reregister(
                     &mut SourceFd(&fd.as_raw_fd()),
                     token_id(ORPHAN_TOKEN),
