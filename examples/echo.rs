@@ -2,6 +2,7 @@
 //! server: one loop per thread (1 to 256) on one `SO_REUSEPORT` port shared among this
 //! process's loops only (a port another process holds is refused, with the address named),
 //! backpressure (a connection whose write queue is full stops being read until it drains),
+//! `TCP_NODELAY` on every accepted connection,
 //! and a graceful shutdown on SIGINT/SIGTERM: stop accepting, finish echoing what was read,
 //! close, exit 0 (a signal during start-up, or a second signal, exits at once).
 //!
@@ -204,6 +205,9 @@ fn on_connection(lp: &mut Loop, _listener: TcpListener, conn: evloop::Result<Tcp
         let _ = stream.close(lp, |_| {});
         return;
     }
+    // Every echo peer sets TCP_NODELAY: a tail queued behind an unacknowledged segment must not
+    // wait for Nagle. A connection already reset fails here and shows it on its first read.
+    let _ = stream.set_nodelay(lp, true);
     SERVER.with(|s| s.borrow_mut().conns.insert(stream));
     start_reading(lp, stream);
 }
@@ -428,6 +432,8 @@ mod asynch {
 
     async fn echo(mut conn: AsyncTcpStream) {
         let watch = Watch::new();
+        let handle = conn.handle();
+        let _ = task::with_loop(move |lp| handle.set_nodelay(lp, true)).await;
         loop {
             match first(conn.read_chunk(), watch.stopped()).await {
                 // `send` waits only while 64 KiB are in flight: that is the backpressure.

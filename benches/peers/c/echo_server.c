@@ -6,7 +6,8 @@
  * One loop on one thread: a uv_tcp_t listener, uv_read_start on every connection with one
  * 64 KiB buffer the alloc callback hands out again and again (the data is copied into the
  * write request before the read callback returns, so one buffer serves every read), and a
- * uv_write echo per read. Prints `listening on <addr>` once the socket listens; SIGTERM or
+ * uv_write echo per read, `TCP_NODELAY` on every connection. Prints `listening on <addr>`
+ * once the socket listens; SIGTERM or
  * SIGINT closes every handle and exits 0.
  */
 #include <signal.h>
@@ -83,6 +84,10 @@ static void on_connection(uv_stream_t *server, int status) {
     if (accepted < 0) {
         fprintf(stderr, "echo_server: accept: %s\n", uv_strerror(accepted));
         uv_close((uv_handle_t *)conn, on_close);
+        return;
+    }
+    if (uv_tcp_nodelay(conn, 1) < 0) {
+        uv_close((uv_handle_t *)conn, on_close); /* reset before we got to it */
         return;
     }
     CHECK(uv_read_start((uv_stream_t *)conn, on_alloc, on_read));

@@ -5,8 +5,8 @@
 //! `listening on <addr>`; SIGTERM or SIGINT ends it.
 //!
 //! Edge-triggered, every socket registered once for `READABLE | WRITABLE`, one 64 KiB read
-//! buffer for the whole loop. Each read is written straight back; what the socket does not
-//! take goes to that connection's pending buffer, and the connection stops reading until the
+//! buffer for the whole loop, `TCP_NODELAY` on every connection. Each read is written straight
+//! back; what the socket does not take goes to that connection's pending buffer, and the connection stops reading until the
 //! pending bytes are flushed on a writable edge (then it reads again: no new readable edge
 //! comes for data that was already there). No read budget, no callbacks, no write queue of
 //! requests, no timers: what evloop adds over this is the price of its abstraction.
@@ -109,6 +109,9 @@ fn accept_all(poll: &Poll, listener: &TcpListener, conns: &mut Slab<Conn>) -> io
     loop {
         match listener.accept() {
             Ok((mut socket, _)) => {
+                // As every echo peer does: no Nagle delay on a queued tail. A socket already
+                // reset fails here and shows it on its first read.
+                let _ = socket.set_nodelay(true);
                 let entry = conns.vacant_entry();
                 poll.registry().register(
                     &mut socket,
