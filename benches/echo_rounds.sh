@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# Echo against the strongest peers, by a method whose spread is smaller than the effect: many
+# short rounds with the servers interleaved, the median of per-round ratios with its min-max
+# spread, and deterministic per-round-trip figures beside them.
+#
+#   bash benches/echo_rounds.sh [--rounds N] [--secs S] [--quick] [--no-counts] [--counts-only]
+#                               [--clients sleep,spin] [case...]
+#
+# Servers (all four run for the whole script, each pinned to CPU 0; the client is pinned to
+# CPU 1): evloop's `examples/echo` (`evloop`), the static-buffer `uv_try_write` libuv echo
+# (`uv_static`, benches/peers/c/echo_server_static.c: the strong libuv peer), the allocating
+# libuv echo (`uv_alloc`, echo_server.c: a copy and a uv_write per read, as libuv's test echo
+# server does) and the raw mio loop (`mio`, benches/tools/src/bin/mio_echo.rs). Every one sets
+# TCP_NODELAY on accepted connections; so does the client.
+#
+# Cases are CONNSxSIZE: 1, 10 and 100 connections, each with one SIZE-byte message in flight
+# (net_client pingpong, every echo checked byte for byte), × 64 B, 1 KiB and 16 KiB. Clients:
+# `sleep` (single thread, sleeps in epoll_wait) and `spin` (single thread, polls epoll with a
+# zero timeout, never sleeps: `--spin`).
+#
+# Per case and client, N rounds (default 5); a round runs each server for S seconds (default 2)
+# in an order that rotates from round to round (round r starts at server r mod 4). Per run:
+# the rate (round trips/s) and the server's CPU time over the run, as the sum of
+# sum_exec_runtime over its threads (/proc/PID/task/*/schedstat, ns; utime+stime from
+# /proc/PID/stat, in 10 ms ticks, is kept beside it in the raw file). The tables give, per case
+# and client, each server's median rate, and the median [min-max] over the rounds of the
+# per-round ratios evloop/uv_static, evloop/mio and evloop/uv_alloc, by rate and by round trips
+# per server CPU-second, with the 1-minute load average seen during the rounds.
+#
+# Unless --no-counts: the deterministic figures per round trip, for 1x64, 10x1024, 100x64 and
+# 100x16384 (ECHO_COUNT_CASES="..." for others) with the sleeping client (bounded by --max-ops):
+# - callgrind (`--cache-sim=yes --branch-sim=yes`: this VM exposes no hardware counters to
+#   `perf stat`): user-space instructions, L1 data misses, last-level misses and mispredicted
+#   branches per round trip, start-up removed by differencing two amounts of work;
+# - the kernel's syscall tracepoints counted by `perf stat` over a 2 s run at full speed, for
+#   both clients: epoll waits, reads, writes and context switches per round trip, and events per
+#   epoll wait (reads per wait: each ready connection is read once).
+#
+# --quick: 3 rounds of 1 s, counts with the smaller amounts. Everything is on 127.0.0.1, every
+# load is bounded by --secs and --max-ops and every process by `timeout`. Progress goes to
+# stderr, the tables to stdout (markdown); ECHO_ROUNDS_RAW=FILE keeps the per-run TSV.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=$here/peers/build
+servers=(evloop uv_static uv_alloc mio)
+all_cases=(1x64 1x1024 1x16384 10x64 10x1024 10x16384 100x64 100x1024 100x16384)
+read -r -a count_cases <<<"${ECHO_COUNT_CASES:-1x64 10x1024 100x64 100x16384}"
+
+# shellcheck source=benches/common.sh
+source "$here/common.sh"
+
+usage() {
+    cat <<EOF
+usage: bash benches/echo_rounds.sh [--rounds N] [--secs S] [--quick] [--no-counts] [--counts-only]
+                                   [--clients sleep,spin] [case...]
+cases (default: all): ${all_cases[*]}
+EOF
+}
+
+rounds=5
+secs=2
+quick=0
+counts=1
+rounds_on=1
+clients=(sleep spin)
+cases=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rounds) rounds=${2:?}; shift ;;
+        --secs) secs=${2:?}; shift ;;
+        --quick) quick=1; rounds=3; secs=1 ;;
+        --no-counts) counts=0 ;;
+        --counts-only) rounds_on=0 ;;
+        --clients) IFS=, read -r -a clients <<<"${2:?}"; shift ;;
+        -h | --help) usage; exit 0 ;;
+        -*) usage >&2; exit 2 ;;
+        *)
+            if [[ " ${all_cases[*]} " != *" $1 "* ]]; then
+                log "unknown case: $1"
+                usage >&2
+                exit 2
+            fi
+            cases+=("$1")
+            ;;
+    esac
+    shift
+done
+[[ ${#cases[@]} -gt 0 ]] || cases=("${all_cases[@]}")
+[[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+    { log "--rounds wants a positive integer, --secs a number"; exit 2; }
+for c in "${clients[@]}"; do
+    [[ $c == sleep || $c == spin ]] || { log "unknown client: $c"; exit 2; }
+done
+
+scratch_and_cleanup
+build_net_bins "$root" "$tmp"
+build_c_peers "$build" echo_server echo_server_static
+for prog in echo_server echo_server_static; do
+    [[ -x $build/$prog ]] || { log "the libuv peer $prog did not build"; exit 1; }
+done
+
+pin_server=(taskset -c 0)
+pin_client=(taskset -c 1)
+if ! taskset -c 0,1 true 2>/dev/null; then
+    log "not pinning: taskset -c 0,1 is unavailable"
+    pin_server=()
+    pin_client=()
+fi
+
+server_argv() {
+    case $1 in
+        evloop) echo "$evloop_echo --addr 127.0.0.1:0 --threads 1" ;;
+        uv_static) echo "$build/echo_server_static --addr 127.0.0.1:0" ;;
+        uv_alloc) echo "$build/echo_server --addr 127.0.0.1:0" ;;
+        mio) echo "$mio_bin --addr 127.0.0.1:0" ;;
+    esac
+}
+
+# --- the four servers, started once --------------------------------------------------------
+declare -A spid=() saddr=()
+start_server() {
+    local side=$1 wrapper out=$tmp/server.$1.out
+    : >"$out"
+    # shellcheck disable=SC2046 # argv is a plain word list
+    timeout 3600 "${pin_server[@]}" $(server_argv "$side") >"$out" 2>"$tmp/server.$side.err" &
+    wrapper=$!
+    pids+=("$wrapper")
+    saddr[$side]=$(wait_listening "$out") || { log "$side did not start"; exit 1; }
+    spid[$side]=$(pgrep -P "$wrapper" | head -n 1 || true)
+    [[ -n ${spid[$side]} ]] || spid[$side]=$wrapper
+    pids+=("${spid[$side]}")
+}
+
+# Server CPU: "<ns over all threads> <utime+stime ticks>".
+cpu_of() {
+    local pid=$1
+    # shellcheck disable=SC2002
+    printf '%s %s\n' \
+        "$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')" \
+        "$(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')"
+}
+
+client_flags() {
+    [[ $1 == spin ]] && echo --spin || true
+}
+
+# --- the rounds ------------------------------------------------------------------------------
+raw=${ECHO_ROUNDS_RAW:-$tmp/raw.tsv}
+failed=0
+if [[ $rounds_on -eq 1 ]]; then
+    for side in "${servers[@]}"; do start_server "$side"; done
+    log "servers: $(for s in "${servers[@]}"; do printf '%s=%s ' "$s" "${saddr[$s]}"; done)"
+    printf 'case\tclient\tround\tserver\trate\tops\tsecs\tcpu_ns\tcpu_ticks\tload1\n' >"$raw"
+    started=$(date -u +%H:%M)
+    for case in "${cases[@]}"; do
+        conns=${case%x*} size=${case#*x}
+        for cl in "${clients[@]}"; do
+            log "$case, $cl client: $rounds rounds of ${secs}s per server"
+            for ((r = 0; r < rounds; r++)); do
+                for ((k = 0; k < ${#servers[@]}; k++)); do
+                    side=${servers[$(((r + k) % ${#servers[@]}))]}
+                    read -r ns0 t0 < <(cpu_of "${spid[$side]}")
+                    load=$(cut -d' ' -f1 /proc/loadavg)
+                    status=0
+                    # shellcheck disable=SC2046
+                    line=$(timeout "$(awk -v s="$secs" 'BEGIN { print int(s) + 30 }')" \
+                        "${pin_client[@]}" "$client" pingpong --addr "${saddr[$side]}" \
+                        --conns "$conns" --size "$size" --secs "$secs" --max-ops 100000000 \
+                        $(client_flags "$cl") 2>"$tmp/client.err") || status=$?
+                    read -r ns1 t1 < <(cpu_of "${spid[$side]}")
+                    if [[ $status -ne 0 || ! $line =~ ops=([0-9]+)\ secs=([0-9.]+)\ rate=([0-9.eE+-]+)$ ]]; then
+                        log "  $side: client failed (status $status): ${line:0:200} $(tail -n 2 "$tmp/client.err")"
+                        failed=1
+                        continue
+                    fi
+                    printf '%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n' "$case" "$cl" "$r" "$side" \
+                        "${BASH_REMATCH[3]}" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+                        $((ns1 - ns0)) $((t1 - t0)) "$load" >>"$raw"
+                done
+            done
+        done
+    done
+    finished=$(date -u +%H:%M)
+    for side in "${servers[@]}"; do kill -TERM "${spid[$side]}" 2>/dev/null || true; done
+    sleep 0.5
+
+    echo "### Echo rounds ($started–$finished UTC, $rounds rounds × ${secs} s per server, servers interleaved)"
+    echo
+    python3 - "$raw" <<'EOF'
+import collections, statistics, sys
+
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+runs = collections.defaultdict(dict)  # (case, client, round) -> server -> (rate, per_cpu)
+loads = collections.defaultdict(list)
+order = []
+for case, client, rnd, server, rate, ops, secs, ns, ticks, load in rows:
+    key = (case, client)
+    if key not in order:
+        order.append(key)
+    cpu = int(ns) / 1e9
+    runs[(case, client, rnd)][server] = (float(rate), int(ops) / cpu if cpu > 0 else float("nan"))
+    loads[key].append(float(load))
+
+def k(x):
+    return f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
+
+def spread(vals):
+    if not vals:
+        return "n/a", None
+    m = statistics.median(vals)
+    return f"{m:.2f} [{min(vals):.2f}–{max(vals):.2f}]", m
+
+verdicts = []
+for metric, idx in (("rate (round trips/s)", 0), ("round trips per server CPU-second", 1)):
+    print(f"By {metric}: median of each server, then the median [min–max] of the per-round ratios")
+    print()
+    print("| case | client | evloop | uv_static | uv_alloc | mio | ev/uv_static | ev/mio | ev/uv_alloc | load |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case, client in order:
+        rnds = [v for (c, cl, r), v in runs.items() if (c, cl) == (case, client)]
+        med = {}
+        for s in ("evloop", "uv_static", "uv_alloc", "mio"):
+            vals = [rd[s][idx] for rd in rnds if s in rd]
+            med[s] = k(statistics.median(vals)) if vals else "n/a"
+        cells = []
+        for peer, need in (("uv_static", 1.0), ("mio", 0.9), ("uv_alloc", None)):
+            vals = [rd["evloop"][idx] / rd[peer][idx] for rd in rnds if "evloop" in rd and peer in rd]
+            text, m = spread(vals)
+            cells.append(text)
+            if need is not None and m is not None:
+                verdicts.append((m >= need, f"{case} {client} {metric.split(' (')[0]}: ev/{peer} {text} (needs ≥ {need})"))
+            if peer == "uv_static" and case.startswith("1x") and m is not None:
+                verdicts.append((m >= 0.9, f"{case} {client} {metric.split(' (')[0]}: single connection within 10 % of uv_static ({m:.2f})"))
+        ld = loads[(case, client)]
+        print(f"| {case} | {client} | {med['evloop']} | {med['uv_static']} | {med['uv_alloc']} | {med['mio']} | "
+              f"{cells[0]} | {cells[1]} | {cells[2]} | {min(ld):.1f}–{max(ld):.1f} |")
+    print()
+missed = [t for ok, t in verdicts if not ok]
+print(f"Acceptance: {len(verdicts) - len(missed)} of {len(verdicts)} median ratios met.")
+for t in missed:
+    print(f"- MISS {t}")
+print()
+EOF
+fi
+
+# --- the deterministic figures ---------------------------------------------------------------
+if [[ $counts -eq 1 ]]; then
+    need_valgrind
+    # Callgrind totals of a server serving <ops> round trips: "<ops done> Ir D1m LLm Bm".
+    cg_measure() {
+        local side=$1 conns=$2 size=$3 ops=$4 out cg pid addr line done_ops
+        out=$tmp/cg.$side.$conns.$size.$ops.out
+        cg=$tmp/cg.$side.$conns.$size.$ops
+        : >"$out"
+        # shellcheck disable=SC2046
+        timeout 600 valgrind --tool=callgrind --cache-sim=yes --branch-sim=yes \
+            --callgrind-out-file="$cg" $(server_argv "$side") >"$out" 2>"$tmp/vg.err" &
+        pid=$!
+        pids+=("$pid")
+        addr=$(wait_listening "$out") || { log "$side: no address under callgrind"; kill -KILL "$pid"; return 1; }
+        line=$(timeout 300 "$client" pingpong --addr "$addr" --conns "$conns" --size "$size" \
+            --secs 250 --max-ops "$ops") || { log "$side: client failed"; kill -KILL "$pid"; return 1; }
+        sleep 0.3
+        kill -TERM "$pid"
+        wait "$pid" || true
+        done_ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$line")
+        # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim
+        awk -v ops="$done_ops" '
+            /^events:/ { for (i = 2; i <= NF; i++) col[$i] = i - 1 }
+            /^summary:/ {
+                for (i = 2; i <= NF; i++) v[i - 1] = $i
+                printf "%s %s %s %s %s\n", ops, v[col["Ir"]],
+                    v[col["D1mr"]] + v[col["D1mw"]],
+                    v[col["ILmr"]] + v[col["DLmr"]] + v[col["DLmw"]],
+                    v[col["Bcm"]] + v[col["Bim"]]
+            }' "$cg"
+    }
+    # A large difference: start-up varies by tens of thousands of instructions from run to run
+    # (how the allocator zeroes the 64 KiB buffer), which must stay small per round trip.
+    small=2000 large=20000
+    [[ $quick -eq 0 ]] || { small=1000; large=6000; }
+    echo "### Per round trip, deterministic (callgrind with cache and branch simulation, sleeping client)"
+    echo
+    echo "Server user space only, start-up removed by differencing $small and $large round trips."
+    echo
+    echo "| case | server | instructions | L1 data misses | last-level misses | mispredicted branches | ev/peer instructions |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    for case in "${count_cases[@]}"; do
+        conns=${case%x*} size=${case#*x}
+        declare -A ir=()
+        for side in "${servers[@]}"; do
+            log "callgrind: $case $side"
+            a=$(cg_measure "$side" "$conns" "$size" "$small") &&
+                b=$(cg_measure "$side" "$conns" "$size" "$large") || { failed=1; continue; }
+            read -r per ir_v <<<"$(awk -v a="$a" -v b="$b" 'BEGIN {
+                split(a, x, " "); split(b, y, " "); n = y[1] - x[1]
+                if (n <= 0) exit 1
+                printf "%.0f|%.1f|%.2f|%.2f %.0f\n", (y[2] - x[2]) / n, (y[3] - x[3]) / n,
+                    (y[4] - x[4]) / n, (y[5] - x[5]) / n, (y[2] - x[2]) / n }')" || { failed=1; continue; }
+            ir[$side]=$ir_v
+            IFS='|' read -r i d l m <<<"$per"
+            rel=
+            [[ $side == evloop ]] || rel=$(awk -v e="${ir[evloop]:-0}" -v p="$ir_v" 'BEGIN { if (e > 0) printf "%.2f", e / p }')
+            echo "| $case | $side | $i | $d | $l | $m | ${rel:-–} |"
+        done
+        unset ir
+    done
+    echo
+
+    # Syscalls per round trip from the kernel's tracepoints, at full speed.
+    events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_readv,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_writev,syscalls:sys_enter_sendmsg,context-switches
+    if perf stat -e "$events" true >/dev/null 2>&1; then
+        for side in "${servers[@]}"; do start_server "$side"; done
+        echo "### Per round trip, syscalls (perf stat on the kernel's syscall tracepoints, 2 s runs)"
+        echo
+        echo "| case | client | server | round trips/s | epoll waits | reads | writes | context switches | reads per wait |"
+        echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        for case in "${count_cases[@]}"; do
+            conns=${case%x*} size=${case#*x}
+            for cl in "${clients[@]}"; do
+                for side in "${servers[@]}"; do
+                    # shellcheck disable=SC2046
+                    timeout 60 perf stat -x, -o "$tmp/perf.csv" -e "$events" -p "${spid[$side]}" -- \
+                        timeout 40 "${pin_client[@]}" "$client" pingpong --addr "${saddr[$side]}" \
+                        --conns "$conns" --size "$size" --secs 2 --max-ops 100000000 \
+                        $(client_flags "$cl") >"$tmp/perf.line" 2>"$tmp/client.err" ||
+                        { log "perf stat: $case $cl $side failed"; failed=1; continue; }
+                    awk -F, -v case="$case" -v client="$cl" -v side="$side" '
+                        FILENAME ~ /perf.line$/ { split($0, f, " "); for (i in f) { split(f[i], kv, "="); w[kv[1]] = kv[2] }; next }
+                        /^#/ || NF < 3 { next }
+                        { n = $1 + 0; e = $3
+                          if (e ~ /epoll/) wait += n
+                          else if (e ~ /(read|recvfrom|readv)$/) rd += n
+                          else if (e ~ /(write|sendto|writev|sendmsg)$/) wr += n
+                          else if (e ~ /context-switches/) cs += n }
+                        END { ops = w["ops"]; if (ops <= 0) exit 1
+                          printf "| %s | %s | %s | %.1fk | %.3f | %.3f | %.3f | %.3f | %.1f |\n", case, client, side,
+                              w["rate"] / 1e3, wait / ops, rd / ops, wr / ops, cs / ops, (wait > 0 ? rd / wait : 0) }
+                    ' "$tmp/perf.line" "$tmp/perf.csv" || { failed=1; log "perf stat: $case $cl $side: no figures"; }
+                done
+            done
+        done
+        echo
+    else
+        log "perf stat cannot count syscall tracepoints here: no syscall table"
+    fi
+fi
+exit "$failed"
