@@ -138,7 +138,7 @@ cpu_of() {
     local pid=$1
     # shellcheck disable=SC2002
     printf '%s %s\n' \
-        "$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')" \
+        "$(cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }')" \
         "$(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')"
 }
 

@@ -77,6 +77,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if threads == 1 {
+        return serve_single(addr, async_mode);
+    }
     // Registered before any loop starts. Until every loop has started (no senders yet) a
     // signal exits at once; after, the first one stops every loop gracefully and a second one
     // exits without waiting.
@@ -166,19 +169,80 @@ fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+/// `--threads 1` (the default): the one loop runs on the main thread and watches SIGINT and
+/// SIGTERM itself ([`Loop::signal`]), so the process never starts a second thread. That is
+/// worth having: once a process has had two threads, glibc wraps every blocking syscall
+/// (`recv`, `send`, `epoll_wait`) in cancellation-point bookkeeping, about 90 instructions per
+/// echo round trip, a tenth of what the loop spends on one (callgrind, `benches/echo_rounds.sh`).
+/// The first signal stops gracefully as the threaded path does; a second exits at once.
+fn serve_single(addr: SocketAddr, async_mode: bool) -> ExitCode {
+    let started = claim_port(addr).and_then(|addr| {
+        let mut lp = Loop::new().map_err(|e| format!("cannot start the loop: {e}"))?;
+        let stopped_by = std::rc::Rc::new(std::cell::Cell::new(None));
+        for signum in [SIGINT, SIGTERM] {
+            let seen = std::rc::Rc::clone(&stopped_by);
+            let watch = lp
+                .signal(signum, move |lp, _, signum| {
+                    if seen.replace(Some(signum)).is_some() {
+                        eprintln!("echo: second signal, exiting without waiting");
+                        std::process::exit(1);
+                    }
+                    if async_mode {
+                        asynch::stop_gracefully(lp);
+                    } else {
+                        stop_gracefully(lp);
+                    }
+                })
+                .map_err(|e| format!("cannot watch signals: {e}"))?;
+            // The listener and the connections keep the loop running, not the signal watch.
+            watch
+                .unref(&mut lp)
+                .map_err(|e| format!("cannot watch signals: {e}"))?;
+        }
+        let bound = listen(&mut lp, addr, async_mode)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        Ok((lp, bound, stopped_by))
+    });
+    let (mut lp, bound, stopped_by) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("echo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mode = if async_mode { ", async" } else { "" };
+    println!("echo: listening on {bound} (1 threads{mode})");
+    if let Err(e) = lp.run() {
+        eprintln!("echo: loop failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    let name = match stopped_by.get() {
+        Some(SIGINT) => "SIGINT",
+        _ => "SIGTERM",
+    };
+    println!("echo: stopped on {name}");
+    ExitCode::SUCCESS
+}
+
+/// Listens on `addr` (shared with this process's other loops by `SO_REUSEPORT`) and serves it
+/// from `lp`; returns the bound address.
+fn listen(lp: &mut Loop, addr: SocketAddr, async_mode: bool) -> evloop::Result<SocketAddr> {
+    let opts = TcpListenOptions::new().reuse_port(true);
+    if async_mode {
+        return asynch::listen(lp, addr, &opts);
+    }
+    let listener = lp.tcp_listen_with(addr, &opts, on_connection)?;
+    let bound = listener.local_addr(lp)?;
+    SERVER.with(|s| s.borrow_mut().listener = Some(listener));
+    Ok(bound)
+}
+
 type Ready = evloop::Result<(SocketAddr, LoopSender)>;
 
 /// One loop on this thread until its listener and connections are closed.
 fn serve(addr: SocketAddr, ready: mpsc::Sender<Ready>, async_mode: bool) {
     let started = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
-        let opts = TcpListenOptions::new().reuse_port(true);
-        if async_mode {
-            let bound = asynch::listen(&mut lp, addr, &opts)?;
-            return Ok((lp, bound));
-        }
-        let listener = lp.tcp_listen_with(addr, &opts, on_connection)?;
-        let bound = listener.local_addr(&lp)?;
-        SERVER.with(|s| s.borrow_mut().listener = Some(listener));
+        let bound = listen(&mut lp, addr, async_mode)?;
         Ok((lp, bound))
     });
     let mut lp = match started {

@@ -67,12 +67,23 @@ fn echo_one_mib(addr: SocketAddr, seed: u8) {
 
 #[test]
 fn echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
-    serves_100_clients_and_exits_on_sigterm(Mode::Callbacks);
+    serves_100_clients_and_exits_on_sigterm("2", Mode::Callbacks);
 }
 
 #[test]
 fn async_echo_serves_100_clients_byte_exact_and_exits_cleanly_on_sigterm() {
-    serves_100_clients_and_exits_on_sigterm(Mode::Async);
+    serves_100_clients_and_exits_on_sigterm("2", Mode::Async);
+}
+
+/// `--threads 1` runs the loop on the main thread and watches the signals from the loop.
+#[test]
+fn single_loop_echo_serves_100_clients_on_one_thread_and_exits_cleanly_on_sigterm() {
+    serves_100_clients_and_exits_on_sigterm("1", Mode::Callbacks);
+}
+
+#[test]
+fn async_single_loop_echo_serves_100_clients_on_one_thread_and_exits_cleanly_on_sigterm() {
+    serves_100_clients_and_exits_on_sigterm("1", Mode::Async);
 }
 
 /// Which server the example runs.
@@ -82,9 +93,9 @@ enum Mode {
     Async,
 }
 
-fn serves_100_clients_and_exits_on_sigterm(mode: Mode) {
+fn serves_100_clients_and_exits_on_sigterm(threads: &'static str, mode: Mode) {
     with_timeout(120, move || {
-        let (mut server, addr, lines) = start_echo("2", mode);
+        let (mut server, addr, lines) = start_echo(threads, mode);
 
         let clients: Vec<_> = (0..100u8)
             .map(|seed| std::thread::spawn(move || echo_one_mib(addr, seed)))
@@ -102,6 +113,14 @@ fn serves_100_clients_and_exits_on_sigterm(mode: Mode) {
             .unwrap();
         idle[0].read_exact(&mut echoed).unwrap();
         assert_eq!(&echoed, b"last words");
+        // One loop on the main thread, no signal thread: the process has exactly one thread.
+        #[cfg(target_os = "linux")]
+        if threads == "1" {
+            let tasks = std::fs::read_dir(format!("/proc/{}/task", server.0.id()))
+                .unwrap()
+                .count();
+            assert_eq!(tasks, 1, "threads in a --threads 1 echo");
+        }
 
         let pid = server.0.id().to_string();
         assert!(
@@ -121,7 +140,10 @@ fn serves_100_clients_and_exits_on_sigterm(mode: Mode) {
         };
         assert!(status.success(), "echo exited with {status}");
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
-        assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+        assert!(
+            rest.iter().any(|l| l.contains("stopped on SIGTERM")),
+            "{rest:?}"
+        );
         for mut conn in idle {
             conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = [0u8; 1];
