@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Networking benchmarks: evloop's echo server against libuv, Node and a raw mio loop, all driven
 # by the same client (net_client in benches/tools), plus tcp_write_batch and memory per idle
-# connection.
+# connection. The libuv echo is the static-buffer `uv_try_write` one (echo_server_static.c).
+# For the echo figures themselves prefer benches/echo_rounds.sh: interleaved short rounds,
+# median ratios with their spread, and per-round-trip counts.
 #
 #   bash benches/net_bench.sh [--quick] [case...]
 #
@@ -90,7 +92,7 @@ trap 'exit 130' INT TERM
 
 build_net_bins "$root" "$tmp"
 
-build_c_peers "$build" echo_server tcp_write_batch
+build_c_peers "$build" echo_server_static tcp_write_batch
 node_ok=1
 command -v node >/dev/null || { node_ok=0; log "node: n/a (no node on PATH)"; }
 
@@ -100,7 +102,7 @@ set_server() {
     server_cmd=()
     case $1 in
         evloop) server_cmd=("$evloop_echo" --addr 127.0.0.1:0 --threads 1) ;;
-        libuv) [[ ! -x $build/echo_server ]] || server_cmd=("$build/echo_server" --addr 127.0.0.1:0) ;;
+        libuv) [[ ! -x $build/echo_server_static ]] || server_cmd=("$build/echo_server_static" --addr 127.0.0.1:0) ;;
         node) [[ $node_ok -eq 0 ]] || server_cmd=(node "$peers/node/echo_server.js" --addr 127.0.0.1:0) ;;
         mio) server_cmd=("$mio_bin" --addr 127.0.0.1:0) ;;
     esac
