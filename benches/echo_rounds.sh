@@ -4,7 +4,7 @@
 # spread, and deterministic per-round-trip figures beside them.
 #
 #   bash benches/echo_rounds.sh [--rounds N] [--secs S] [--quick] [--no-counts] [--counts-only]
-#                               [--clients sleep,spin] [case...]
+#                               [--clients sleep,spin] [--servers LIST] [case...]
 #
 # Servers (all four run for the whole script, each pinned to CPU 0; the client is pinned to
 # CPU 1): evloop's `examples/echo` (`evloop`), the static-buffer `uv_try_write` libuv echo
@@ -13,8 +13,12 @@
 # server does) and the raw mio loop (`mio`, benches/tools/src/bin/mio_echo.rs). Every one sets
 # TCP_NODELAY on accepted connections; so does the client.
 #
+# `node` (benches/peers/node/echo_server.js) joins with --servers ...,node.
+#
 # Cases are CONNSxSIZE: 1, 10 and 100 connections, each with one SIZE-byte message in flight
-# (net_client pingpong, every echo checked byte for byte), × 64 B, 1 KiB and 16 KiB. Clients:
+# (net_client pingpong, every echo checked byte for byte), × 64 B, 1 KiB and 16 KiB; and, not
+# in the default set, pound_100 (100 connections at a time each connect, echo 16 bytes and
+# close: connections/s) and pump (one connection streaming 64 KiB chunks: bytes/s). Clients:
 # `sleep` (single thread, sleeps in epoll_wait) and `spin` (single thread, polls epoll with a
 # zero timeout, never sleeps: `--spin`).
 #
@@ -45,7 +49,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=$here/peers/build
 servers=(evloop uv_static uv_alloc mio)
-all_cases=(1x64 1x1024 1x16384 10x64 10x1024 10x16384 100x64 100x1024 100x16384)
+pingpong_cases=(1x64 1x1024 1x16384 10x64 10x1024 10x16384 100x64 100x1024 100x16384)
+all_cases=("${pingpong_cases[@]}" pound_100 pump)
 read -r -a count_cases <<<"${ECHO_COUNT_CASES:-1x64 10x1024 100x64 100x16384}"
 
 # shellcheck source=benches/common.sh
@@ -54,8 +59,9 @@ source "$here/common.sh"
 usage() {
     cat <<EOF
 usage: bash benches/echo_rounds.sh [--rounds N] [--secs S] [--quick] [--no-counts] [--counts-only]
-                                   [--clients sleep,spin] [case...]
-cases (default: all): ${all_cases[*]}
+                                   [--clients sleep,spin] [--servers LIST] [case...]
+cases (default: the ping-pong ones): ${all_cases[*]}
+servers (default: ${servers[*]}): those and node
 EOF
 }
 
@@ -74,6 +80,7 @@ while [[ $# -gt 0 ]]; do
         --no-counts) counts=0 ;;
         --counts-only) rounds_on=0 ;;
         --clients) IFS=, read -r -a clients <<<"${2:?}"; shift ;;
+        --servers) IFS=, read -r -a servers <<<"${2:?}"; shift ;;
         -h | --help) usage; exit 0 ;;
         -*) usage >&2; exit 2 ;;
         *)
@@ -87,12 +94,20 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
-[[ ${#cases[@]} -gt 0 ]] || cases=("${all_cases[@]}")
+[[ ${#cases[@]} -gt 0 ]] || cases=("${pingpong_cases[@]}")
 [[ $rounds =~ ^[1-9][0-9]*$ && $secs =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
     { log "--rounds wants a positive integer, --secs a number"; exit 2; }
 for c in "${clients[@]}"; do
     [[ $c == sleep || $c == spin ]] || { log "unknown client: $c"; exit 2; }
 done
+for s in "${servers[@]}"; do
+    [[ " evloop uv_static uv_alloc mio node " == *" $s "* ]] || { log "unknown server: $s"; exit 2; }
+done
+[[ " ${servers[*]} " == *" evloop "* ]] || { log "--servers must include evloop"; exit 2; }
+if [[ " ${servers[*]} " == *" node "* ]] && ! command -v node >/dev/null; then
+    log "node: not on PATH"
+    exit 2
+fi
 
 scratch_and_cleanup
 build_net_bins "$root" "$tmp"
@@ -100,6 +115,15 @@ build_c_peers "$build" echo_server echo_server_static
 for prog in echo_server echo_server_static; do
     [[ -x $build/$prog ]] || { log "the libuv peer $prog did not build"; exit 1; }
 done
+
+# The client's own CPU time and context switches (voluntary: it slept; involuntary: it was
+# preempted), for the comparison of the two clients.
+time_client=()
+if [[ -x /usr/bin/time ]]; then
+    time_client=(/usr/bin/time -o "$tmp/client.time" -f '%U %S %w %c')
+else
+    log "no /usr/bin/time: the client's context switches are not recorded"
+fi
 
 pin_server=(taskset -c 0)
 pin_client=(taskset -c 1)
@@ -115,6 +139,7 @@ server_argv() {
         uv_static) echo "$build/echo_server_static --addr 127.0.0.1:0" ;;
         uv_alloc) echo "$build/echo_server --addr 127.0.0.1:0" ;;
         mio) echo "$mio_bin --addr 127.0.0.1:0" ;;
+        node) echo "node $here/peers/node/echo_server.js --addr 127.0.0.1:0" ;;
     esac
 }
 
@@ -142,6 +167,15 @@ cpu_of() {
         "$(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')"
 }
 
+# The net_client mode and flags of a case.
+load_args() {
+    case $1 in
+        pound_*) echo "pound --conns ${1#pound_}" ;;
+        pump) echo pump ;;
+        *) echo "pingpong --conns ${1%x*} --size ${1#*x}" ;;
+    esac
+}
+
 client_flags() {
     [[ $1 == spin ]] && echo --spin || true
 }
@@ -152,10 +186,9 @@ failed=0
 if [[ $rounds_on -eq 1 ]]; then
     for side in "${servers[@]}"; do start_server "$side"; done
     log "servers: $(for s in "${servers[@]}"; do printf '%s=%s ' "$s" "${saddr[$s]}"; done)"
-    printf 'case\tclient\tround\tserver\trate\tops\tsecs\tcpu_ns\tcpu_ticks\tload1\n' >"$raw"
+    printf 'case\tclient\tround\tserver\trate\tops\tsecs\tcpu_ns\tcpu_ticks\tload1\tclient_cpu_s\tclient_vcs\tclient_ivcs\n' >"$raw"
     started=$(date -u +%H:%M)
     for case in "${cases[@]}"; do
-        conns=${case%x*} size=${case#*x}
         for cl in "${clients[@]}"; do
             log "$case, $cl client: $rounds rounds of ${secs}s per server"
             for ((r = 0; r < rounds; r++)); do
@@ -165,9 +198,10 @@ if [[ $rounds_on -eq 1 ]]; then
                     load=$(cut -d' ' -f1 /proc/loadavg)
                     status=0
                     # shellcheck disable=SC2046
+                    : >"$tmp/client.time"
                     line=$(timeout "$(awk -v s="$secs" 'BEGIN { print int(s) + 30 }')" \
-                        "${pin_client[@]}" "$client" pingpong --addr "${saddr[$side]}" \
-                        --conns "$conns" --size "$size" --secs "$secs" --max-ops 100000000 \
+                        "${time_client[@]}" "${pin_client[@]}" "$client" $(load_args "$case") --addr "${saddr[$side]}" \
+                        --secs "$secs" --max-ops 100000000000 \
                         $(client_flags "$cl") 2>"$tmp/client.err") || status=$?
                     read -r ns1 t1 < <(cpu_of "${spid[$side]}")
                     if [[ $status -ne 0 || ! $line =~ ops=([0-9]+)\ secs=([0-9.]+)\ rate=([0-9.eE+-]+)$ ]]; then
@@ -175,9 +209,10 @@ if [[ $rounds_on -eq 1 ]]; then
                         failed=1
                         continue
                     fi
-                    printf '%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n' "$case" "$cl" "$r" "$side" \
+                    read -r ccpu cvcs civcs < <(awk 'NF == 4 { print $1 + $2, $3, $4; f = 1 } END { if (!f) print "nan 0 0" }' "$tmp/client.time")
+                    printf '%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n' "$case" "$cl" "$r" "$side" \
                         "${BASH_REMATCH[3]}" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
-                        $((ns1 - ns0)) $((t1 - t0)) "$load" >>"$raw"
+                        $((ns1 - ns0)) $((t1 - t0)) "$load" "$ccpu" "$cvcs" "$civcs" >>"$raw"
                 done
             done
         done
@@ -188,22 +223,29 @@ if [[ $rounds_on -eq 1 ]]; then
 
     echo "### Echo rounds ($started–$finished UTC, $rounds rounds × ${secs} s per server, servers interleaved)"
     echo
-    python3 - "$raw" <<'EOF'
+    python3 - "$raw" "${servers[@]}" <<'EOF'
 import collections, statistics, sys
 
+servers = sys.argv[2:]
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
-runs = collections.defaultdict(dict)  # (case, client, round) -> server -> (rate, per_cpu)
+runs = collections.defaultdict(dict)  # (case, client, round) -> server -> (rate, per CPU-s)
 loads = collections.defaultdict(list)
 order = []
-for case, client, rnd, server, rate, ops, secs, ns, ticks, load in rows:
+cl_stats = collections.defaultdict(list)  # (case, client, server) -> [(rate, cpu/s, vcs/op, ivcs/s)]
+for case, client, rnd, server, rate, ops, secs, ns, ticks, load, ccpu, cvcs, civcs in rows:
     key = (case, client)
+    if ccpu != "nan" and int(ops) > 0:
+        cl_stats[(case, client, server)].append((float(rate), float(ccpu) / float(secs),
+                                                 int(cvcs) / int(ops), int(civcs) / float(secs)))
     if key not in order:
         order.append(key)
     cpu = int(ns) / 1e9
     runs[(case, client, rnd)][server] = (float(rate), int(ops) / cpu if cpu > 0 else float("nan"))
     loads[key].append(float(load))
 
-def k(x):
+def human(x):
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
     return f"{x / 1e3:.1f}k" if x >= 1e3 else f"{x:.0f}"
 
 def spread(vals):
@@ -212,33 +254,57 @@ def spread(vals):
     m = statistics.median(vals)
     return f"{m:.2f} [{min(vals):.2f}–{max(vals):.2f}]", m
 
+# Acceptance (issue 18): ping-pong cases only; pound and pump are reported, not judged.
+needs = {"uv_static": 1.0, "mio": 0.9}
+peers = [p for p in ("uv_static", "mio", "uv_alloc", "node") if p in servers]
 verdicts = []
-for metric, idx in (("rate (round trips/s)", 0), ("round trips per server CPU-second", 1)):
-    print(f"By {metric}: median of each server, then the median [min–max] of the per-round ratios")
+for metric, idx in (("rate", 0), ("work per server CPU-second", 1)):
+    print(f"By {metric}: each server's median, then the median [min–max] of the per-round ratios "
+          "(round trips for NxSIZE, connections for pound, bytes for pump)")
     print()
-    print("| case | client | evloop | uv_static | uv_alloc | mio | ev/uv_static | ev/mio | ev/uv_alloc | load |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| case | client | " + " | ".join(servers) + " | " + " | ".join(f"ev/{p}" for p in peers) + " | load |")
+    print("| --- | --- | " + " | ".join("---:" for _ in servers + peers) + " | ---: |")
     for case, client in order:
         rnds = [v for (c, cl, r), v in runs.items() if (c, cl) == (case, client)]
-        med = {}
-        for s in ("evloop", "uv_static", "uv_alloc", "mio"):
+        meds = []
+        for s in servers:
             vals = [rd[s][idx] for rd in rnds if s in rd]
-            med[s] = k(statistics.median(vals)) if vals else "n/a"
+            meds.append(human(statistics.median(vals)) if vals else "n/a")
         cells = []
-        for peer, need in (("uv_static", 1.0), ("mio", 0.9), ("uv_alloc", None)):
+        judged = "x" in case
+        for peer in peers:
             vals = [rd["evloop"][idx] / rd[peer][idx] for rd in rnds if "evloop" in rd and peer in rd]
             text, m = spread(vals)
             cells.append(text)
-            if need is not None and m is not None:
-                verdicts.append((m >= need, f"{case} {client} {metric.split(' (')[0]}: ev/{peer} {text} (needs ≥ {need})"))
-            if peer == "uv_static" and case.startswith("1x") and m is not None:
-                verdicts.append((m >= 0.9, f"{case} {client} {metric.split(' (')[0]}: single connection within 10 % of uv_static ({m:.2f})"))
+            if judged and peer in needs and m is not None:
+                verdicts.append((m >= needs[peer], f"{case} {client} {metric}: ev/{peer} {text} (needs ≥ {needs[peer]})"))
+            if judged and peer == "uv_static" and case.startswith("1x") and m is not None:
+                verdicts.append((m >= 0.9, f"{case} {client} {metric}: single connection within 10 % of uv_static ({m:.2f})"))
         ld = loads[(case, client)]
-        print(f"| {case} | {client} | {med['evloop']} | {med['uv_static']} | {med['uv_alloc']} | {med['mio']} | "
-              f"{cells[0]} | {cells[1]} | {cells[2]} | {min(ld):.1f}–{max(ld):.1f} |")
+        print(f"| {case} | {client} | " + " | ".join(meds) + " | " + " | ".join(cells) +
+              f" | {min(ld):.1f}–{max(ld):.1f} |")
+    print()
+if cl_stats:
+    print("The client's side (medians): rate, the client's CPU-seconds per second, its voluntary "
+          "context switches (sleeps) per unit of work and its involuntary ones (preemptions) per second")
+    print()
+    print("| case | server | sleep: rate | CPU/s | sleeps/op | preempt/s | spin: rate | CPU/s | sleeps/op | preempt/s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case in dict.fromkeys(c for c, _ in order):
+        for s in ("evloop", "uv_static"):
+            cells = []
+            for client in ("sleep", "spin"):
+                v = cl_stats.get((case, client, s))
+                if not v:
+                    cells += ["n/a"] * 4
+                    continue
+                m = [statistics.median(x[i] for x in v) for i in range(4)]
+                cells += [human(m[0]), f"{m[1]:.2f}", f"{m[2]:.2f}", f"{m[3]:.0f}"]
+            print(f"| {case} | {s} | " + " | ".join(cells) + " |")
     print()
 missed = [t for ok, t in verdicts if not ok]
-print(f"Acceptance: {len(verdicts) - len(missed)} of {len(verdicts)} median ratios met.")
+if verdicts:
+    print(f"Acceptance: {len(verdicts) - len(missed)} of {len(verdicts)} median ratios met.")
 for t in missed:
     print(f"- MISS {t}")
 print()
@@ -291,6 +357,7 @@ if [[ $counts -eq 1 ]]; then
         conns=${case%x*} size=${case#*x}
         declare -A ir=()
         for side in "${servers[@]}"; do
+            [[ $side != node ]] || continue # a JIT under callgrind counts the JIT
             log "callgrind: $case $side"
             a=$(cg_measure "$side" "$conns" "$size" "$small") &&
                 b=$(cg_measure "$side" "$conns" "$size" "$large") || { failed=1; continue; }
@@ -315,14 +382,19 @@ if [[ $counts -eq 1 ]]; then
         for side in "${servers[@]}"; do start_server "$side"; done
         echo "### Per round trip, syscalls (perf stat on the kernel's syscall tracepoints, 2 s runs)"
         echo
-        echo "| case | client | server | round trips/s | epoll waits | reads | writes | context switches | reads per wait |"
-        echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+        echo "Server: epoll waits, reads, writes and context switches per round trip, reads per wait (each"
+        echo "ready connection is read once, mio's until EAGAIN); client: epoll waits and context switches"
+        echo "per round trip (the spinning client's waits are mostly empty polls)."
+        echo
+        echo "| case | client | server | round trips/s | epoll waits | reads | writes | context switches | reads per wait | client waits | client switches |"
+        echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for case in "${count_cases[@]}"; do
             conns=${case%x*} size=${case#*x}
             for cl in "${clients[@]}"; do
                 for side in "${servers[@]}"; do
                     # shellcheck disable=SC2046
                     timeout 60 perf stat -x, -o "$tmp/perf.csv" -e "$events" -p "${spid[$side]}" -- \
+                        perf stat -x, -o "$tmp/perf.client.csv" -e "$events" -- \
                         timeout 40 "${pin_client[@]}" "$client" pingpong --addr "${saddr[$side]}" \
                         --conns "$conns" --size "$size" --secs 2 --max-ops 100000000 \
                         $(client_flags "$cl") >"$tmp/perf.line" 2>"$tmp/client.err" ||
@@ -330,15 +402,18 @@ if [[ $counts -eq 1 ]]; then
                     awk -F, -v case="$case" -v client="$cl" -v side="$side" '
                         FILENAME ~ /perf.line$/ { split($0, f, " "); for (i in f) { split(f[i], kv, "="); w[kv[1]] = kv[2] }; next }
                         /^#/ || NF < 3 { next }
+                        FILENAME ~ /perf.client.csv$/ { n = $1 + 0
+                          if ($3 ~ /epoll/) cwait += n; else if ($3 ~ /context-switches/) ccs += n; next }
                         { n = $1 + 0; e = $3
                           if (e ~ /epoll/) wait += n
                           else if (e ~ /(read|recvfrom|readv)$/) rd += n
                           else if (e ~ /(write|sendto|writev|sendmsg)$/) wr += n
                           else if (e ~ /context-switches/) cs += n }
                         END { ops = w["ops"]; if (ops <= 0) exit 1
-                          printf "| %s | %s | %s | %.1fk | %.3f | %.3f | %.3f | %.3f | %.1f |\n", case, client, side,
-                              w["rate"] / 1e3, wait / ops, rd / ops, wr / ops, cs / ops, (wait > 0 ? rd / wait : 0) }
-                    ' "$tmp/perf.line" "$tmp/perf.csv" || { failed=1; log "perf stat: $case $cl $side: no figures"; }
+                          printf "| %s | %s | %s | %.1fk | %.3f | %.3f | %.3f | %.3f | %.1f | %.2f | %.3f |\n", case, client, side,
+                              w["rate"] / 1e3, wait / ops, rd / ops, wr / ops, cs / ops, (wait > 0 ? rd / wait : 0),
+                              cwait / ops, ccs / ops }
+                    ' "$tmp/perf.line" "$tmp/perf.csv" "$tmp/perf.client.csv" || { failed=1; log "perf stat: $case $cl $side: no figures"; }
                 done
             done
         done
