@@ -110,10 +110,10 @@ impl Drop for Running {
                 server.shutdown(lp, Duration::ZERO, |_| {});
             }
         });
-        if let Some(thread) = self.thread.take() {
-            if !std::thread::panicking() {
-                thread.join().expect("server thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && !std::thread::panicking()
+        {
+            thread.join().expect("server thread panicked");
         }
     }
 }

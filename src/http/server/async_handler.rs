@@ -33,8 +33,8 @@ enum Body {
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Body::Bytes(_) => f.write_str("Bytes"),
-            Body::File(_, len) => write!(f, "File({len} bytes)"),
+            Self::Bytes(_) => f.write_str("Bytes"),
+            Self::File(_, len) => write!(f, "File({len} bytes)"),
         }
     }
 }
