@@ -18,18 +18,17 @@ thread_local! {
     static SERVER: RefCell<Option<Server>> = const { RefCell::new(None) };
 }
 
-/// The line of the `listen_async` call below (the site panic reports name).
-const LISTEN_LINE: u32 = line!() + 21;
-
 struct Running {
     addr: SocketAddr,
     sender: LoopSender,
     panics: mpsc::Receiver<HandlerPanic>,
+    /// The line of the `listen_async` call (the site panic reports name).
+    listen_line: u32,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A server with `async` handlers on its own loop thread: `/` hello, `/slow?ms=N` answers
-/// after a sleep, `/file` a file of `file_len` bytes, `/panic` panics after an await.
+/// after a sleep, `/file` the file at `file`, `/panic` panics after an await.
 fn start(file: std::path::PathBuf) -> Running {
     let (tx, rx) = mpsc::channel();
     let (ptx, panics) = mpsc::channel();
@@ -40,23 +39,27 @@ fn start(file: std::path::PathBuf) -> Running {
             let file = file.clone();
             async move { route(req, file).await }
         };
-        let server =
-            Server::listen_async(&mut lp, addr, ServerConfig::default(), handler).expect("listen");
+        let config = ServerConfig::default();
+        let server = Server::listen_async(&mut lp, addr, config, handler);
+        let line = line!() - 1;
+        let server = server.expect("listen");
         server.on_handler_panic(move |p| {
             let _ = ptx.send(p.clone());
         });
-        tx.send((server.local_addr(), lp.weak_sender())).unwrap();
+        tx.send((server.local_addr(), lp.weak_sender(), line))
+            .unwrap();
         SERVER.with(|s| *s.borrow_mut() = Some(server));
         lp.run().expect("run");
         SERVER.with(|s| s.borrow_mut().take());
         let live = lp.active_handles();
         assert!(live.is_empty(), "handles left: {live:#?}");
     });
-    let (addr, sender) = rx.recv().expect("started");
+    let (addr, sender, listen_line) = rx.recv().expect("started");
     Running {
         addr,
         sender,
         panics,
+        listen_line,
         thread: Some(thread),
     }
 }
@@ -208,7 +211,7 @@ fn a_panicking_handler_future_gets_500_and_close_and_the_rest_is_served() {
             .recv_timeout(Duration::from_secs(5))
             .expect("the panic was reported");
         assert_eq!(report.message, "async handler bug on purpose");
-        assert_eq!(report.site.line(), LISTEN_LINE, "{}", report.site);
+        assert_eq!(report.site.line(), server.listen_line, "{}", report.site);
         assert!(
             report.site.file().ends_with("http_async.rs"),
             "{}",
