@@ -344,7 +344,7 @@ fn block(ms: u64) -> Response {
 
 /// A `/work` job's place among the `--max-work` allowed in flight on this loop; given back
 /// when dropped (the job answered, or its task dropped).
-struct WorkSlot(());
+struct WorkSlot;
 
 impl WorkSlot {
     /// A place, or the 503 that says there is none: the pool's queue stays bounded.
@@ -354,7 +354,7 @@ impl WorkSlot {
             return Err(Response::text(503, busy).header("Retry-After", "1"));
         }
         WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get() + 1);
-        Ok(Self(()))
+        Ok(Self)
     }
 }
 
