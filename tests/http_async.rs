@@ -28,7 +28,8 @@ struct Running {
 }
 
 /// A server with `async` handlers on its own loop thread: `/` hello, `/slow?ms=N` answers
-/// after a sleep, `/file` the file at `file`, `/panic` panics after an await.
+/// after a sleep, `/file` the file at `file`, `/never` never answers, `/panic` panics after an
+/// await.
 fn start(file: std::path::PathBuf) -> Running {
     let (tx, rx) = mpsc::channel();
     let (ptx, panics) = mpsc::channel();
@@ -86,6 +87,11 @@ async fn route(req: evloop::http::Request, file: std::path::PathBuf) -> Response
             Ok(Err(e)) => Response::text(500, e.to_string()),
             Err(e) => Response::text(500, e.to_string()),
         },
+        // Waits for something that never comes (a promise that never settles).
+        "/never" => {
+            std::future::pending::<()>().await;
+            Response::text(200, "never")
+        }
         "/panic" => {
             task::yield_now().await;
             panic!("async handler bug on purpose");
@@ -229,6 +235,39 @@ fn a_panicking_handler_future_gets_500_and_close_and_the_rest_is_served() {
         assert_eq!(
             (again.status, again.text().as_str()),
             (200, "Hello, World!")
+        );
+    });
+}
+
+#[test]
+fn a_handler_future_that_never_completes_does_not_hold_the_shutdown() {
+    with_timeout(20, || {
+        let server = start(temp_file("never", b"x"));
+        let mut s = connect(server.addr);
+        s.write_all(b"GET /never HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        // The request reached the handler: the server counts it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while server.stats().requests < 1 {
+            assert!(std::time::Instant::now() < deadline, "never dispatched");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Shutdown with a 100 ms deadline: the pending task does not keep the loop alive,
+        // its connection is closed at the deadline, and the loop ends with no handle left
+        // (asserted on the server thread, which `drop` joins).
+        let started = std::time::Instant::now();
+        let _ = server.sender.post(|lp| {
+            if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
+                server.shutdown(lp, Duration::from_millis(100), |_| {});
+            }
+        });
+        let bytes = read_to_eof(&mut s);
+        assert!(bytes.is_empty(), "{:?}", String::from_utf8_lossy(&bytes));
+        drop(server);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(90) && took < Duration::from_secs(5),
+            "{took:?}"
         );
     });
 }
