@@ -93,7 +93,17 @@ impl Loop {
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (0, Err(Error::named_sock(e, "read", s.name()))),
+                Err(e) => {
+                    // A reset peer has no address left (`getpeername` fails with ENOTCONN, and
+                    // `name()` falls back to the local one): ask for the local one at once, one
+                    // syscall per reset connection instead of two.
+                    let name = if e.kind() == io::ErrorKind::ConnectionReset {
+                        socket.sock_ref().local_addr().ok()
+                    } else {
+                        s.name()
+                    };
+                    (0, Err(Error::named_sock(e, "read", name)))
+                }
             };
             let stops = !matches!(event, Ok(Some(())));
             if stops {
