@@ -39,10 +39,10 @@ pub(crate) fn sendfile(
     // `sendfile` has no `MSG_NOSIGNAL`: a peer gone would raise `SIGPIPE`. As for pipes, make
     // it ignored if it still has its default action (Rust binaries ignore it already).
     IGNORE_SIGPIPE.call_once(crate::sys::process::ignore_sigpipe_if_default);
+    let (out, file) = (out.as_raw_fd(), file.as_raw_fd());
     // SAFETY: both fds are borrowed, so they stay open for the call; `off` is a valid, writable
     // off_t on the stack that the kernel updates (the file's own offset is left alone).
-    let n =
-        syscall!(unsafe { libc::sendfile(out.as_raw_fd(), file.as_raw_fd(), &mut off, count) })?;
+    let n = syscall!(unsafe { libc::sendfile(out, file, &mut off, count) })?;
     Ok(n as usize)
 }
 
