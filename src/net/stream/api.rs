@@ -105,7 +105,8 @@ macro_rules! stream_ops {
             /// (and every write queued after it, as any send error does) with an
             /// [`Error::Io`](crate::Error::Io) of kind
             /// [`UnexpectedEof`](std::io::ErrorKind::UnexpectedEof) once what it had is sent:
-            /// the peer got a short stream, so close it. `cb` and errors as for
+            /// the peer got a short range, so close the stream (a write made after the failure
+            /// would follow the hole). `cb` and errors as for
             /// [`write`](Self::write).
             #[track_caller]
             pub fn write_file(

@@ -355,6 +355,44 @@ mod tests {
     }
 
     #[test]
+    fn a_file_segment_stops_the_slices_and_advances_by_bytes_sent() {
+        // Any file: the queue never reads it.
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let mut q = WriteQueue::default();
+        q.push([WriteBuf::from(b"ab")], 1);
+        q.push_file(FileSegment::new(file.into(), 10, 5), 2);
+        q.push([WriteBuf::from(b"c")], 3);
+        assert_eq!(q.bytes(), 8);
+        assert_eq!(collect(&q), b"ab", "the buffers before the file only");
+        assert!(q.front_file().is_none());
+        let mut done = Vec::new();
+        q.advance(2, |t| done.push(t));
+        assert_eq!(done, [1]);
+        assert_eq!(collect(&q), b"", "a file at the front: no slices");
+        let seg = q.front_file().expect("the file is at the front");
+        assert_eq!(seg.remaining_usize(), 5);
+        q.advance(3, |t| done.push(t));
+        assert_eq!(q.front_file().map(|f| f.remaining_usize()), Some(2));
+        assert_eq!(q.bytes(), 3);
+        q.advance(2, |t| done.push(t));
+        assert_eq!(done, [1, 2]);
+        assert_eq!(collect(&q), b"c");
+        let mut left = Vec::new();
+        q.push_file(
+            FileSegment::new(
+                std::fs::File::open(std::env::current_exe().unwrap())
+                    .unwrap()
+                    .into(),
+                0,
+                9,
+            ),
+            4,
+        );
+        q.clear(|t| left.push(t));
+        assert_eq!(left, [3, 4]);
+    }
+
+    #[test]
     fn clear_hands_back_every_unfinished_request() {
         let mut q = WriteQueue::default();
         q.push([WriteBuf::from(b"abc")], 1);
