@@ -11,8 +11,10 @@
 # rounds interleave servers and sizes, so a slow stretch of the machine hits every server
 # alike; each run is printed to stderr with the load average at its start. Per run: requests/s
 # and MB/s (wrk), the serving process's CPU time (utime + stime from /proc, all its threads;
-# nginx's worker), its peak RSS (VmHWM), and wrk's own CPU time (to tell whether the client,
-# not the server, is the bound). The tables give, per server and file, the median over rounds
+# nginx's worker), its peak RSS (VmHWM), and wrk's own CPU time and run-queue wait (from
+# /proc/<wrk>/task/*/schedstat 0.3 s before it ends): on-CPU plus waiting-for-CPU near the
+# run's length means the client was runnable all along, i.e. the client, not the server, was
+# the bound. The tables give, per server and file, the median over rounds
 # (min–max), requests and MB per server CPU-second, the largest peak RSS, then the ratios
 # evloop/peer computed per round (a round's servers ran minutes apart at most) as median
 # (min–max).
@@ -135,9 +137,19 @@ run() {
   [ "$file" = f256m ] && [ "$dur" -lt 10 ] && dur=10
   load=$(cut -d' ' -f1 /proc/loadavg)
   cpu0=$(cpu_ticks "$PID")
-  local TIMEFORMAT='%U %S'
-  wrk_cpu=$( { time taskset -c 1 timeout $((dur + 60)) wrk -t1 -c"$conns" -d"${dur}s" \
-    "http://$ADDR/files/$file" >"$dir/wrk.out"; } 2>&1 | awk '{print $1 + $2}')
+  local wrk_pid wrk_busy t0 sched
+  taskset -c 1 timeout $((dur + 60)) wrk -t1 -c"$conns" -d"${dur}s" \
+    "http://$ADDR/files/$file" >"$dir/wrk.out" &
+  wrk_pid=$!
+  t0=$(date +%s.%N)
+  sleep "$(awk -v d="$dur" 'BEGIN {print d - 0.3}')"
+  # Every wrk thread's on-CPU time and run-queue wait so far (ns), over the time since start.
+  sched=$(cat /proc/"$(pgrep -P "$wrk_pid" -x wrk || echo "$wrk_pid")"/task/*/schedstat 2>/dev/null |
+    awk -v t0="$t0" -v now="$(date +%s.%N)" \
+      '{r += $1; w += $2} END {printf "%.2f %.0f", r / 1e9, 100 * (r + w) / 1e9 / (now - t0)}')
+  wait "$wrk_pid"
+  wrk_cpu=${sched% *}
+  wrk_busy=${sched#* }
   out=$(cat "$dir/wrk.out")
   cpu1=$(cpu_ticks "$PID")
   rss=$(hwm_kib "$PID")
@@ -148,9 +160,9 @@ run() {
   fi
   local cpu
   cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
-  echo "round $round $name $file: $rps req/s, $mbs MB/s, server CPU ${cpu}s, wrk CPU ${wrk_cpu}s of ${dur}s, peak RSS $rss KiB, load $load" >&2
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$file" "$rps" "$mbs" \
-    "$cpu" "$wrk_cpu" "$dur" "$rss" "$load" >>"$results"
+  echo "round $round $name $file: $rps req/s, $mbs MB/s, server CPU ${cpu}s, wrk CPU ${wrk_cpu}s of ${dur}s (runnable ${wrk_busy} % of the time), peak RSS $rss KiB, load $load" >&2
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$file" "$rps" "$mbs" \
+    "$cpu" "$wrk_cpu" "$dur" "$rss" "$load" "$wrk_busy" >>"$results"
 }
 
 # The same load for every size, so peak RSS can be compared across sizes.
@@ -171,9 +183,10 @@ import statistics, sys
 from collections import defaultdict
 runs = defaultdict(dict)   # (file, server) -> round -> row
 for line in open(sys.argv[1]):
-    rnd, name, file, rps, mbs, cpu, wrk_cpu, dur, rss, load = line.split('\t')
+    rnd, name, file, rps, mbs, cpu, wrk_cpu, dur, rss, load, busy = line.split('\t')
     runs[(file, name)][int(rnd)] = dict(rps=float(rps), mbs=float(mbs), cpu=float(cpu),
-        wrk=float(wrk_cpu), dur=float(dur), rss=int(rss), load=float(load))
+        wrk=float(wrk_cpu), dur=float(dur), rss=int(rss), load=float(load),
+        busy=float(busy or 'nan'))
 files = [('f1k', '1 KiB'), ('f1m', '1 MiB'), ('f256m', '256 MiB')]
 servers = ['evloop', 'nginx', 'node']
 def spread(xs, fmt):
@@ -185,8 +198,8 @@ pct = lambda x: f"{x:.0f} %"
 loads = [r['load'] for v in runs.values() for r in v.values()]
 print(f"\n{len(next(iter(runs.values())))} rounds; load average (1 min) at run starts: "
       f"median {statistics.median(loads):.1f}, {min(loads):.1f}–{max(loads):.1f}\n")
-print("| file | server | req/s | MB/s | req per server CPU-s | MB per server CPU-s | server CPU | wrk CPU | peak RSS (MiB) |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| file | server | req/s | MB/s | req per server CPU-s | MB per server CPU-s | server CPU | wrk CPU | wrk runnable | peak RSS (MiB) |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 def per_cpu(r, k): return r[k] * r['dur'] / r['cpu'] if r['cpu'] > 0 else float('nan')
 for f, label in files:
     for s in servers:
@@ -194,6 +207,7 @@ for f, label in files:
         print(f"| {label} | {s} | {spread([r['rps'] for r in rs], num)} | {spread([r['mbs'] for r in rs], num)} "
               f"| {spread([per_cpu(r, 'rps') for r in rs], num)} | {spread([per_cpu(r, 'mbs') for r in rs], num)} "
               f"| {spread([100 * r['cpu'] / r['dur'] for r in rs], pct)} | {spread([100 * r['wrk'] / r['dur'] for r in rs], pct)} "
+              f"| {spread([r['busy'] for r in rs], pct)} "
               f"| {max(r['rss'] for r in rs) / 1024:.1f} |")
 print("\nPer-round ratios evloop/peer, median (min–max):\n")
 print("| file | req/s vs nginx | req/s vs node | per CPU-s vs nginx | per CPU-s vs node | peak RSS vs nginx | peak RSS vs node |")
