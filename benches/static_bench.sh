@@ -23,6 +23,9 @@ cd "$(dirname "$0")/.."
 
 DUR=${DUR:-5}
 RUNS=${RUNS:-5}
+# evloop-pool: the same example with `--no-sendfile` (the body read on the pool in 256 KiB
+# chunks), for the trade-off between the two paths.
+SERVERS=${SERVERS:-evloop evloop-pool nginx node}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
 command -v node >/dev/null || { echo "node is required for the peer" >&2; exit 1; }
@@ -81,6 +84,10 @@ start() {
   out=$(mktemp)
   case $1 in
     evloop) taskset -c 0 target/release/examples/http --addr 127.0.0.1:0 --root "$dir" >"$out" 2>/dev/null & ;;
+    evloop-pool)
+      taskset -c 0 target/release/examples/http --addr 127.0.0.1:0 --root "$dir" --no-sendfile \
+        >"$out" 2>/dev/null &
+      ;;
     node) taskset -c 0 node "$dir/node_static.js" "$dir" >"$out" 2>/dev/null & ;;
     nginx)
       port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -170,7 +177,7 @@ conns_for() { echo "${CONNS:-8}"; }
 
 for round in $(seq "$RUNS"); do
   for file in f1k f1m f256m; do
-    for name in evloop nginx node; do
+    for name in $SERVERS; do
       start "$name"
       run "$name" "$file" "$(conns_for "$file")"
       stop
@@ -188,7 +195,7 @@ for line in open(sys.argv[1]):
         wrk=float(wrk_cpu), dur=float(dur), rss=int(rss), load=float(load),
         busy=float(busy or 'nan'))
 files = [('f1k', '1 KiB'), ('f1m', '1 MiB'), ('f256m', '256 MiB')]
-servers = ['evloop', 'nginx', 'node']
+servers = [s for s in ['evloop', 'evloop-pool', 'nginx', 'node'] if any(k[1] == s for k in runs)]
 def spread(xs, fmt):
     xs = sorted(xs)
     return f"{fmt(statistics.median(xs))} ({fmt(xs[0])}–{fmt(xs[-1])})"
@@ -210,21 +217,22 @@ for f, label in files:
               f"| {spread([r['busy'] for r in rs], pct)} "
               f"| {max(r['rss'] for r in rs) / 1024:.1f} |")
 print("\nPer-round ratios evloop/peer, median (min–max):\n")
-print("| file | req/s vs nginx | req/s vs node | per CPU-s vs nginx | per CPU-s vs node | peak RSS vs nginx | peak RSS vs node |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| file | evloop | req/s vs nginx | req/s vs node | per CPU-s vs nginx | per CPU-s vs node | peak RSS vs nginx | peak RSS vs node |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for f, label in files:
-    cells = []
-    for key in ['rps', 'eff']:
+    for ev in [s for s in servers if s.startswith('evloop')]:
+        cells = []
+        for key in ['rps', 'eff']:
+            for peer in ['nginx', 'node']:
+                xs = []
+                for rnd, e in runs[(f, ev)].items():
+                    p = runs[(f, peer)].get(rnd)
+                    if not p: continue
+                    if key == 'rps': xs.append(e['rps'] / p['rps'])
+                    else: xs.append(per_cpu(e, 'rps') / per_cpu(p, 'rps'))
+                cells.append(spread(xs, rat))
         for peer in ['nginx', 'node']:
-            xs = []
-            for rnd, e in runs[(f, 'evloop')].items():
-                p = runs[(f, peer)].get(rnd)
-                if not p: continue
-                if key == 'rps': xs.append(e['rps'] / p['rps'])
-                else: xs.append(per_cpu(e, 'rps') / per_cpu(p, 'rps'))
-            cells.append(spread(xs, rat))
-    for peer in ['nginx', 'node']:
-        cells.append(rat(max(r['rss'] for r in runs[(f, 'evloop')].values()) /
-                         max(r['rss'] for r in runs[(f, peer)].values())))
-    print(f"| {label} | " + " | ".join(cells) + " |")
+            cells.append(rat(max(r['rss'] for r in runs[(f, ev)].values()) /
+                             max(r['rss'] for r in runs[(f, peer)].values())))
+        print(f"| {label} | {ev} | " + " | ".join(cells) + " |")
 PY

@@ -50,7 +50,7 @@ const GRACE: Duration = Duration::from_secs(5);
 /// `/block` and `/work` take at most this many milliseconds.
 const MAX_MS: u64 = 10_000;
 const USAGE: &str = "usage: http [--addr HOST:PORT] [--threads 1..=256] [--root DIR] \
-                     [--max-work N] [--header-timeout SECS] [--log] [--instrument]";
+                     [--max-work N] [--header-timeout SECS] [--no-sendfile] [--log] [--instrument]";
 
 struct Options {
     addr: SocketAddr,
@@ -60,6 +60,8 @@ struct Options {
     max_work: usize,
     /// Seconds to receive a request head (`ServerConfig::header_timeout`).
     header_timeout: u64,
+    /// Files read on the pool instead of `sendfile` (`ServerConfig::sendfile`).
+    no_sendfile: bool,
     log: bool,
     /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
     instrument: bool,
@@ -71,6 +73,7 @@ struct Shared {
     root: Option<Arc<std::fs::File>>,
     max_work: usize,
     header_timeout: Duration,
+    no_sendfile: bool,
     log: bool,
     instrument: bool,
 }
@@ -121,6 +124,7 @@ fn main() {
         root,
         max_work: opts.max_work,
         header_timeout: Duration::from_secs(opts.header_timeout),
+        no_sendfile: opts.no_sendfile,
         log: opts.log,
         instrument: opts.instrument,
     });
@@ -237,6 +241,7 @@ fn serve(
     let mut config = ServerConfig::default();
     config.server_header = Some("evloop".into());
     config.header_timeout = shared.header_timeout;
+    config.sendfile = !shared.no_sendfile;
     let options = TcpListenOptions::new().reuse_port(true);
     let handler_shared = Arc::clone(shared);
     let handler = move |lp: &mut Loop, req: Request, res: Responder| {
@@ -487,6 +492,7 @@ fn parse_args() -> Result<Options, String> {
         root: None,
         max_work: 8,
         header_timeout: 10,
+        no_sendfile: false,
         log: false,
         instrument: false,
     };
@@ -501,6 +507,7 @@ fn parse_args() -> Result<Options, String> {
                 opts.header_timeout = count("--header-timeout", &value()?, 3600)? as u64
             }
             "--root" => opts.root = Some(PathBuf::from(value()?)),
+            "--no-sendfile" => opts.no_sendfile = true,
             "--log" => opts.log = true,
             "--instrument" => opts.instrument = true,
             other => return Err(format!("unknown argument {other}")),
