@@ -167,10 +167,19 @@ fn a_file_that_shrinks_while_sent_closes_the_connection_and_is_counted() {
                 "sendfile {sendfile}: {} bytes",
                 body.len()
             );
+            // What the file still holds came intact. (Bytes past the cut that were already in
+            // the socket when the file shrank are not checked: `sendfile` sends from the page
+            // cache by reference, so they are whatever those pages held when sent.)
+            let kept = body.len().min(1 << 20);
+            let first_wrong = body[..kept]
+                .iter()
+                .zip(pattern(kept))
+                .position(|(a, b)| *a != b);
             assert_eq!(
-                body,
-                pattern(body.len()),
-                "the bytes that came are the file's"
+                first_wrong,
+                None,
+                "sendfile {sendfile}: of {} bytes, the first not the file's",
+                body.len()
             );
             wait_until(10, "the connection to close", || {
                 server.stats().connections_open == 0

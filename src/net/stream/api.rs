@@ -99,6 +99,11 @@ macro_rules! stream_ops {
             /// loop while the disk is read (as nginx's `sendfile` does). Read cold files on the
             /// pool ([`crate::fs`]) and [`write`](Self::write) the bytes instead.
             ///
+            /// With `sendfile` the bytes leave the page cache by reference, as the socket
+            /// takes them: a file changed while it is being sent sends what it holds by then,
+            /// and a tail cut off by a truncation may already be in the socket (as whatever
+            /// those pages held) before the write fails.
+            ///
             /// The unsent bytes count in [`write_queue_size`](Self::write_queue_size) and
             /// against the high-water mark (the return value is as for
             /// [`write`](Self::write)). A file that ends before `offset + len` fails this write
