@@ -10,7 +10,7 @@ use super::{
     Done, DrainCb, Request, ShutdownState, StreamState, done_entry, stream_mut, stream_open,
 };
 use crate::error::{Error, Result};
-use crate::event_loop::Phase;
+use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, IoCx, Loop, Pending};
 use crate::handle::{HandleId, HandleTable, Site};
 
@@ -329,10 +329,26 @@ impl Loop {
                 self.stream_idle_touch(timer);
             }
         }
-        if let Done::Connect(_, r) = &done {
-            let ok = r.is_ok();
-            return self.stream_deliver_connect(id, done, ok);
+        match done {
+            // The per-write path: the request is taken apart here, so the completion is not
+            // moved again into `stream_run_done` and matched a second time.
+            Done::Write(req, result) => {
+                self.invoke(Phase::Pending, CallbackKind::Write, req.site, |lp| {
+                    lp.reqs_mut().end();
+                    (req.cb)(lp, result);
+                });
+            }
+            Done::Connect(_, ref r) => {
+                let ok = r.is_ok();
+                self.stream_deliver_connect(id, done, ok);
+            }
+            other => self.stream_deliver_other(id, other),
         }
+    }
+
+    /// A shutdown's completion or a drain event (once per stream, out of the per-write path).
+    #[inline(never)]
+    fn stream_deliver_other(&mut self, id: HandleId, done: Done) {
         let (kind, site) = done.meta();
         self.invoke(Phase::Pending, kind, site, |lp| {
             lp.stream_run_done(Some(id), done)
