@@ -48,7 +48,7 @@ impl StreamState {
             return;
         }
         let mut n = 0;
-        let name = self.name();
+        let name = self.name_after(e.kind());
         self.fail_with(
             || Error::named_sock(super::copy_io_error(e), "write", name.clone()),
             |done| {
@@ -132,7 +132,8 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                let err = Error::named_sock(e, "write", s.name());
+                let name = s.name_after(e.kind());
+                let err = Error::named_sock(e, "write", name);
                 s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
             }
