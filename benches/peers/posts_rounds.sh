@@ -10,7 +10,9 @@
 # Both threads of each program are pinned to one CPU (PEERS_CPUS, default 1, as run.sh): the
 # producer and the loop then take turns, and how many posts one wake-up of the loop collects
 # decides the rate. PEERS_CPUS=0,1 lets them run in parallel. Every run is bounded by
-# `timeout 60`; POSTS_CALLGRIND=0 skips the instruction counts.
+# `timeout 60`; POSTS_CALLGRIND=0 skips the instruction counts. POSTS_BEFORE_BIN=<peer_workloads
+# binary of another build> adds that build to every round (its ratio to libuv in a last column),
+# to compare two evloop builds in the same run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +37,7 @@ ev_bin=$(artifact "$scratch/cargo.json" peer_workloads)
 # run <side>: prints "<rate> <voluntary+involuntary context switches>".
 run() {
     local bin
-    case $1 in evloop) bin=$ev_bin ;; libuv) bin=$uv_bin ;; esac
+    case $1 in evloop) bin=$ev_bin ;; libuv) bin=$uv_bin ;; before) bin=$POSTS_BEFORE_BIN ;; esac
     local out
     out=$(timeout 60 /usr/bin/time -f 'switches %w %c' taskset -c "$cpus" "$bin" posts 2>&1)
     local rate sw
@@ -45,23 +47,42 @@ run() {
     echo "$rate $sw"
 }
 
-printf '%-6s %14s %14s %8s %12s %12s\n' round evloop/s libuv/s ratio ev_switches uv_switches
-ratios=()
+before=${POSTS_BEFORE_BIN:-}
+printf '%-6s %14s %14s %8s %12s %12s' round evloop/s libuv/s ratio ev_switches uv_switches
+[[ -z $before ]] || printf ' %14s %12s %8s' before/s bf_switches bf_ratio
+echo
+ratios=() bratios=()
 for ((r = 1; r <= rounds; r++)); do
+    bf=
     if ((r % 2)); then
         ev=$(run evloop) uv=$(run libuv)
+        [[ -z $before ]] || bf=$(run before)
     else
+        [[ -z $before ]] || bf=$(run before)
         uv=$(run libuv) ev=$(run evloop)
     fi
     read -r ev_rate ev_sw <<<"$ev"
     read -r uv_rate uv_sw <<<"$uv"
     ratio=$(awk -v a="$ev_rate" -v b="$uv_rate" 'BEGIN { printf "%.3f", a / b }')
     ratios+=("$ratio")
-    printf '%-6s %14.0f %14.0f %8s %12s %12s\n' "$r" "$ev_rate" "$uv_rate" "$ratio" "$ev_sw" "$uv_sw"
+    printf '%-6s %14.0f %14.0f %8s %12s %12s' "$r" "$ev_rate" "$uv_rate" "$ratio" "$ev_sw" "$uv_sw"
+    if [[ -n $bf ]]; then
+        read -r bf_rate bf_sw <<<"$bf"
+        bratio=$(awk -v a="$bf_rate" -v b="$uv_rate" 'BEGIN { printf "%.3f", a / b }')
+        bratios+=("$bratio")
+        printf ' %14.0f %12s %8s' "$bf_rate" "$bf_sw" "$bratio"
+    fi
+    echo
 done
-printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-    printf "evloop/libuv by rate: median %.3f (min %.3f, max %.3f) over %d rounds\n", m, v[1], v[NR], NR }'
+summary() {
+    local what=$1
+    shift
+    printf '%s\n' "$@" | sort -g | awk -v what="$what" '{ v[NR] = $1 } END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+        printf "%s by rate: median %.3f (min %.3f, max %.3f) over %d rounds\n", what, m, v[1], v[NR], NR }'
+}
+summary evloop/libuv "${ratios[@]}"
+[[ -z $before ]] || summary before/libuv "${bratios[@]}"
 
 [[ ${POSTS_CALLGRIND:-1} != 0 ]] || exit 0
 need_valgrind
