@@ -183,6 +183,7 @@ impl StreamState {
                 .or_else(|_| s.local_addr())
                 .ok()
                 .map(SockName::Ip),
+            #[cfg(unix)]
             other => {
                 let s = other.sock_ref();
                 s.peer_addr()
@@ -194,10 +195,11 @@ impl StreamState {
         }
     }
 
-    /// [`name`](Self::name) for an error of kind `kind` from a read or a send. A TCP connection that
-    /// failed with a reset, an abort or a timeout is closed in the kernel, which then answers
-    /// `getpeername` with `ENOTCONN`: its name is the local address, asked for at once (one
-    /// syscall per reset instead of two). Kept out of line: errors are not the data path.
+    /// [`name`](Self::name) for an error of kind `kind` from a read or a send. A TCP
+    /// connection that failed with a reset, an abort or a timeout is closed in the kernel,
+    /// which then answers `getpeername` with `ENOTCONN`: its name is the local address, asked
+    /// for at once (one syscall per reset instead of two). Out of line: errors are not the
+    /// data path.
     #[cold]
     #[inline(never)]
     pub(crate) fn name_after(&self, kind: io::ErrorKind) -> Option<SockName> {
