@@ -9,16 +9,20 @@
 #
 # Both threads of each program are pinned to one CPU (PEERS_CPUS, default 1, as run.sh): the
 # producer and the loop then take turns, and how many posts one wake-up of the loop collects
-# decides the rate. PEERS_CPUS=0,1 lets them run in parallel. Every run is bounded by
+# decides the rate. PEERS_CPUS=0,1 lets them run in parallel. With `perf` (linux-perf) each round
+# also gives the ratio of posts per CPU-second (task-clock of the whole process, kernel time
+# included), which counts what the wake-ups cost and moves less with the machine's load than the
+# rate does; without it the context switches come from /usr/bin/time. Every run is bounded by
 # `timeout 60`; POSTS_CALLGRIND=0 skips the instruction counts. POSTS_BEFORE_BIN=<peer_workloads
-# binary of another build> adds that build to every round (its ratio to libuv in a last column),
-# to compare two evloop builds in the same run.
+# binary of another build> adds that build to every round (its ratios to libuv in the last
+# columns), to compare two evloop builds in the same run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 rounds=${1:-9}
 cpus=${PEERS_CPUS:-1}
+before=${POSTS_BEFORE_BIN:-}
 
 # shellcheck source=benches/common.sh
 source "$here/../common.sh"
@@ -34,24 +38,37 @@ uv_bin=$here/build/posts
     { tail -n 20 "$scratch/cargo.err" >&2; exit 1; }
 ev_bin=$(artifact "$scratch/cargo.json" peer_workloads)
 
-# run <side>: prints "<rate> <voluntary+involuntary context switches>".
+use_perf=0
+perf stat -x, -e task-clock true >/dev/null 2>&1 && use_perf=1
+
+# run <side>: prints "<rate> <context switches> <posts per CPU-second, or 0 without perf>".
 run() {
     local bin
-    case $1 in evloop) bin=$ev_bin ;; libuv) bin=$uv_bin ;; before) bin=$POSTS_BEFORE_BIN ;; esac
-    local out
-    out=$(timeout 60 /usr/bin/time -f 'switches %w %c' taskset -c "$cpus" "$bin" posts 2>&1)
-    local rate sw
+    case $1 in evloop) bin=$ev_bin ;; libuv) bin=$uv_bin ;; before) bin=$before ;; esac
+    local out rate sw cpu=0
+    if ((use_perf)); then
+        out=$(timeout 60 perf stat -x, -e task-clock,context-switches -o "$scratch/perf" \
+            taskset -c "$cpus" "$bin" posts 2>&1)
+        sw=$(awk -F, '$3 == "context-switches" { print $1 }' "$scratch/perf")
+        local ops
+        ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$out")
+        cpu=$(awk -F, -v n="$ops" '$3 == "task-clock" { printf "%.0f", n / ($1 / 1000) }' \
+            "$scratch/perf")
+    else
+        out=$(timeout 60 /usr/bin/time -f 'switches %w %c' taskset -c "$cpus" "$bin" posts 2>&1)
+        sw=$(awk '/^switches/ { print $2 + $3 }' <<<"$out")
+    fi
     rate=$(sed -n 's/.* rate=\([0-9.]*\).*/\1/p' <<<"$out")
-    sw=$(awk '/^switches/ { print $2 + $3 }' <<<"$out")
-    [[ -n $rate && -n $sw ]] || { log "$1: bad output: $out"; return 1; }
-    echo "$rate $sw"
+    [[ -n $rate && -n $sw && -n $cpu ]] || { log "$1: bad output: $out"; return 1; }
+    echo "$rate $sw $cpu"
 }
 
-before=${POSTS_BEFORE_BIN:-}
-printf '%-6s %14s %14s %8s %12s %12s' round evloop/s libuv/s ratio ev_switches uv_switches
-[[ -z $before ]] || printf ' %14s %12s %8s' before/s bf_switches bf_ratio
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+printf '%-5s %12s %12s %7s %9s %9s %7s' round evloop/s libuv/s ratio ev_sw uv_sw cpu_rat
+[[ -z $before ]] || printf ' %12s %9s %7s %7s' before/s bf_sw bf_rat bf_cpu
 echo
-ratios=() bratios=()
+ratios=() cratios=() bratios=() bcratios=()
 for ((r = 1; r <= rounds; r++)); do
     bf=
     if ((r % 2)); then
@@ -61,28 +78,35 @@ for ((r = 1; r <= rounds; r++)); do
         [[ -z $before ]] || bf=$(run before)
         uv=$(run libuv) ev=$(run evloop)
     fi
-    read -r ev_rate ev_sw <<<"$ev"
-    read -r uv_rate uv_sw <<<"$uv"
-    ratio=$(awk -v a="$ev_rate" -v b="$uv_rate" 'BEGIN { printf "%.3f", a / b }')
-    ratios+=("$ratio")
-    printf '%-6s %14.0f %14.0f %8s %12s %12s' "$r" "$ev_rate" "$uv_rate" "$ratio" "$ev_sw" "$uv_sw"
+    read -r ev_rate ev_sw ev_cpu <<<"$ev"
+    read -r uv_rate uv_sw uv_cpu <<<"$uv"
+    ratios+=("$(ratio "$ev_rate" "$uv_rate")")
+    cratios+=("$(ratio "$ev_cpu" "$uv_cpu")")
+    printf '%-5s %12.0f %12.0f %7s %9s %9s %7s' "$r" "$ev_rate" "$uv_rate" "${ratios[-1]}" \
+        "$ev_sw" "$uv_sw" "${cratios[-1]}"
     if [[ -n $bf ]]; then
-        read -r bf_rate bf_sw <<<"$bf"
-        bratio=$(awk -v a="$bf_rate" -v b="$uv_rate" 'BEGIN { printf "%.3f", a / b }')
-        bratios+=("$bratio")
-        printf ' %14.0f %12s %8s' "$bf_rate" "$bf_sw" "$bratio"
+        read -r bf_rate bf_sw bf_cpu <<<"$bf"
+        bratios+=("$(ratio "$bf_rate" "$uv_rate")")
+        bcratios+=("$(ratio "$bf_cpu" "$uv_cpu")")
+        printf ' %12.0f %9s %7s %7s' "$bf_rate" "$bf_sw" "${bratios[-1]}" "${bcratios[-1]}"
     fi
     echo
 done
+
 summary() {
     local what=$1
     shift
+    [[ $1 != n/a ]] || return 0
     printf '%s\n' "$@" | sort -g | awk -v what="$what" '{ v[NR] = $1 } END {
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
-        printf "%s by rate: median %.3f (min %.3f, max %.3f) over %d rounds\n", what, m, v[1], v[NR], NR }'
+        printf "%s: median %.3f (min %.3f, max %.3f) over %d rounds\n", what, m, v[1], v[NR], NR }'
 }
-summary evloop/libuv "${ratios[@]}"
-[[ -z $before ]] || summary before/libuv "${bratios[@]}"
+summary "evloop/libuv by rate" "${ratios[@]}"
+summary "evloop/libuv per CPU-second" "${cratios[@]}"
+if [[ -n $before ]]; then
+    summary "before/libuv by rate" "${bratios[@]}"
+    summary "before/libuv per CPU-second" "${bcratios[@]}"
+fi
 
 [[ ${POSTS_CALLGRIND:-1} != 0 ]] || exit 0
 need_valgrind
