@@ -186,8 +186,8 @@ impl Loop {
 /// batch, the next post's wake-up preempts the poster at once, and every batch is a few hundred
 /// posts long, each costing two context switches, an eventfd write and an `epoll_wait`
 /// (BENCHMARKS.md, "Hot paths back to the baseline (session 5)": 28 000-32 000 switches per
-/// million posts against libuv's 50). Yielding lets the poster run on (its posts coalesce into
-/// one wake-up) and the loop takes them all in one batch: about 45 switches per million.
+/// million posts against libuv's 50-300). Yielding lets the poster run on (its posts coalesce
+/// into one wake-up) and the loop takes them in large batches: 50-220 switches per million.
 /// The loop was about to sleep anyway, so nothing it has to do waits; I/O that arrives meanwhile
 /// is seen by the wait that follows. With the poster on another CPU the yield is one cheap
 /// syscall per batch of posts.
