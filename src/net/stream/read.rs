@@ -88,22 +88,18 @@ impl Loop {
                     }
                     (n, Ok(Some(())))
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    s.readable = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // A reset peer has no address left (`getpeername` fails with ENOTCONN, and
-                    // `name()` falls back to the local one): ask for the local one at once, one
-                    // syscall per reset connection instead of two.
-                    let name = if e.kind() == io::ErrorKind::ConnectionReset {
-                        socket.sock_ref().local_addr().ok()
-                    } else {
-                        s.name()
-                    };
-                    (0, Err(Error::named_sock(e, "read", name)))
-                }
+                // One `kind()` per error (a function call, not a field read).
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => {
+                        s.readable = false;
+                        break;
+                    }
+                    io::ErrorKind::Interrupted => continue,
+                    kind => {
+                        let name = s.name_after(kind);
+                        (0, Err(Error::named_sock(e, "read", name)))
+                    }
+                },
             };
             let stops = !matches!(event, Ok(Some(())));
             if stops {

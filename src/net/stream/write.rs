@@ -10,7 +10,7 @@ use super::{
     Done, DrainCb, Request, ShutdownState, StreamState, done_entry, stream_mut, stream_open,
 };
 use crate::error::{Error, Result};
-use crate::event_loop::Phase;
+use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, IoCx, Loop, Pending};
 use crate::handle::{HandleId, HandleTable, Site};
 
@@ -48,7 +48,7 @@ impl StreamState {
             return;
         }
         let mut n = 0;
-        let name = self.name();
+        let name = self.name_after(e.kind());
         self.fail_with(
             || Error::named_sock(super::copy_io_error(e), "write", name.clone()),
             |done| {
@@ -61,7 +61,7 @@ impl StreamState {
 }
 
 /// The state of an open stream that may still be written (no `shutdown` asked for).
-fn writable_stream(
+pub(super) fn writable_stream(
     handles: &mut HandleTable<HandleData>,
     id: HandleId,
 ) -> Result<&mut StreamState> {
@@ -132,7 +132,8 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                let err = Error::named_sock(e, "write", s.name());
+                let name = s.name_after(e.kind());
+                let err = Error::named_sock(e, "write", name);
                 s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
             }
@@ -194,7 +195,7 @@ impl Loop {
 
     /// Flushes what the socket takes, then says whether the queue is below the high-water
     /// mark (and if not, that a drain event is wanted).
-    fn stream_flushed(&mut self, id: HandleId) -> Result<bool> {
+    pub(super) fn stream_flushed(&mut self, id: HandleId) -> Result<bool> {
         self.stream_flush(id);
         let s = stream_mut(self.handles_mut(), id)?;
         // Nothing queued is never backpressure, whatever the mark (a drain would never come).
@@ -248,9 +249,19 @@ impl Loop {
             return;
         }
         let mut failed = None;
+        let mut file_budget = super::sendfile::FLUSH_BUDGET;
         while s.writable && !s.queue.is_empty() {
             let Some(socket) = &s.socket else { break };
-            let sent = {
+            let sent = if let Some(file) = s.queue.front_file() {
+                if file_budget == 0 {
+                    break; // yields: see `stream_flush_later` below
+                }
+                let sent = file.send(socket, file_budget);
+                if let Ok(n) = sent {
+                    file_budget = file_budget.saturating_sub(n);
+                }
+                sent
+            } else {
                 // One queued buffer is the common case (a write on an idle stream): fill a
                 // one-slot array rather than zeroing 64 slots (1 KiB) per send.
                 let mut one = [IoSlice::new(&[])];
@@ -296,6 +307,8 @@ impl Loop {
         }
         if let Some(e) = failed {
             s.fail_requests(pending, id, &e);
+        } else if file_budget == 0 && s.writable && !s.queue.is_empty() {
+            self.stream_flush_later(id);
         } else if s.queue.is_empty() {
             if s.wants_drain {
                 s.wants_drain = false;
@@ -329,10 +342,26 @@ impl Loop {
                 self.stream_idle_touch(timer);
             }
         }
-        if let Done::Connect(_, r) = &done {
-            let ok = r.is_ok();
-            return self.stream_deliver_connect(id, done, ok);
+        match done {
+            // The per-write path: the request is taken apart here, so the completion is not
+            // moved again into `stream_run_done` and matched a second time.
+            Done::Write(req, result) => {
+                self.invoke(Phase::Pending, CallbackKind::Write, req.site, |lp| {
+                    lp.reqs_mut().end();
+                    (req.cb)(lp, result);
+                });
+            }
+            Done::Connect(_, ref r) => {
+                let ok = r.is_ok();
+                self.stream_deliver_connect(id, done, ok);
+            }
+            other => self.stream_deliver_other(id, other),
         }
+    }
+
+    /// A shutdown's completion or a drain event (once per stream, out of the per-write path).
+    #[inline(never)]
+    fn stream_deliver_other(&mut self, id: HandleId, done: Done) {
         let (kind, site) = done.meta();
         self.invoke(Phase::Pending, kind, site, |lp| {
             lp.stream_run_done(Some(id), done)
