@@ -409,7 +409,7 @@ impl Conn {
 
     /// A head arrived; `complete` when it is a whole request without a body (the parser has
     /// already moved on to the next one).
-    #[inline]
+    #[inline(always)]
     fn on_head(&mut self, head: RawHead, complete: bool, now: &Now) {
         let meta = head.meta();
         if !self.cfg.allow_unknown_methods && matches!(meta.method, Method::Other(_)) {
@@ -457,7 +457,7 @@ impl Conn {
         self.push_dispatch(head, body);
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_dispatch(&mut self, mut head: RawHead, body: Vec<u8>) {
         self.continue_pending = false;
         self.served += 1;

@@ -31,9 +31,11 @@ impl Output {
         result
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, buf: WriteBuf) {
-        if buf.len() <= COPY_LIMIT {
-            self.push_bytes(buf.as_slice());
+        let bytes = buf.as_slice();
+        if bytes.len() <= COPY_LIMIT {
+            self.push_bytes(bytes);
         } else {
             self.flush_scratch();
             self.len += buf.len();

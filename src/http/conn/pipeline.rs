@@ -209,6 +209,7 @@ impl ResponseQueue {
 
     /// A complete response with a fixed-length body. `Ok(false)`: no such waiting request (the
     /// connection closed, or it was answered already); the body is dropped.
+    #[inline(always)]
     pub(crate) fn send(
         &mut self,
         seq: u64,

@@ -50,13 +50,12 @@ impl Responder {
         body: impl Into<WriteBuf>,
     ) {
         self.answered = true;
-        let mut body = Some(body.into());
+        let body = body.into();
         let seq = self.seq;
-        headers.visit(&mut |fields, close| {
-            let Some(body) = body.take() else { return };
+        headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.send(seq, status, fields, body, close, now)
-            });
+            })
         });
     }
 
@@ -77,13 +76,11 @@ impl Responder {
         len: u64,
     ) {
         self.answered = true;
-        let mut file = Some(file);
         let seq = self.seq;
-        headers.visit(&mut |fields, close| {
-            let Some(file) = file.take() else { return };
+        headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.send_file(seq, status, fields, file, len, close, now)
-            });
+            })
         });
     }
 
@@ -131,10 +128,10 @@ impl Responder {
     ) -> ResponseWriter {
         self.answered = true;
         let seq = self.seq;
-        headers.visit(&mut |fields, close| {
+        headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.start(seq, status, fields, close, now)
-            });
+            })
         });
         ResponseWriter {
             shared: Rc::clone(&self.shared),

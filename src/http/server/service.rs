@@ -74,6 +74,32 @@ impl Shared {
         // The handler is taken out once for the connection's whole batch of requests (the
         // pump never runs inside itself, so nothing else calls it meanwhile).
         let mut guard: Option<HandlerGuard<'_>> = None;
+        // The request whose handler is running, for the report if it panics.
+        let mut running = 0;
+        // A panicking handler costs its own connection only (500 and close); the other
+        // connections on this loop go on being served. One `catch_unwind` covers the batch:
+        // after a panic the connection dispatches nothing more (`on_handler_panic`), so
+        // stopping the batch there is what a call per request would do too.
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            self.run_handlers(lp, id, &mut guard, &mut running);
+        }));
+        if let Err(payload) = called {
+            self.handler_panicked(lp, id, running, payload.as_ref());
+        }
+        drop(guard);
+        self.do_io(lp, id);
+    }
+
+    /// Hands each request dispatched on `id` to the handler, recording its sequence number in
+    /// `running` before the call.
+    #[inline]
+    fn run_handlers<'s>(
+        self: &'s Rc<Self>,
+        lp: &mut Loop,
+        id: ConnId,
+        guard: &mut Option<HandlerGuard<'s>>,
+        running: &mut u64,
+    ) {
         loop {
             // The request is built where the dispatch is taken: no tuple of it is moved around.
             let (request, seq) = {
@@ -86,10 +112,10 @@ impl Shared {
                     .get_mut(id.key)
                     .filter(|e| e.generation == id.generation)
                 else {
-                    break; // closed by a handler: `do_io` finds nothing to do
+                    return; // closed by a handler: `do_io` finds nothing to do
                 };
                 let Some(d) = e.conn.take_dispatch() else {
-                    break;
+                    return;
                 };
                 st.stats.requests += 1;
                 (Request::new(d.head, e.peer), d.seq)
@@ -100,16 +126,10 @@ impl Shared {
                 handler: self.handler.borrow_mut().take(),
             });
             if let Some(handler) = guard.handler.as_mut() {
-                // A panicking handler costs its own connection only (500 and close); the
-                // other connections on this loop go on being served.
-                let called = catch_unwind(AssertUnwindSafe(|| handler(lp, request, responder)));
-                if let Err(payload) = called {
-                    self.handler_panicked(lp, id, seq, payload.as_ref());
-                }
+                *running = seq;
+                handler(lp, request, responder);
             }
         }
-        drop(guard);
-        self.do_io(lp, id);
     }
 
     /// Counts and reports a handler's panic, and ends its connection with a 500.
