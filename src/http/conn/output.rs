@@ -31,16 +31,22 @@ impl Output {
         result
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, buf: WriteBuf) {
         let bytes = buf.as_slice();
         if bytes.len() <= COPY_LIMIT {
             self.push_bytes(bytes);
         } else {
-            self.flush_scratch();
-            self.len += buf.len();
-            self.pieces.push(buf);
+            self.push_piece(buf);
         }
+    }
+
+    /// A large body, passed on as its own buffer (out of line: the small case is inlined).
+    #[inline(never)]
+    fn push_piece(&mut self, buf: WriteBuf) {
+        self.flush_scratch();
+        self.len += buf.len();
+        self.pieces.push(buf);
     }
 
     fn flush_scratch(&mut self) {
