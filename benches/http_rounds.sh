@@ -36,7 +36,8 @@ cp "$mio_http" "$bins/mio_http"
 mio_http=$bins/mio_http
 
 TICKS=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime and stime, in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 PID=
 cleanup() {
@@ -69,16 +70,19 @@ stop() {
 
 # run <name>: one pipelined run against the started server; prints "rps rps_per_cpu_s".
 run() {
-    local name=$1 before after out rps cpu eff
+    local name=$1 user0 sys0 user1 sys1 out rps cpu user eff
     taskset -c 1 timeout 30 wrk -t1 -c10 -d1s -s benches/wrk_pipeline.lua "http://$ADDR/" >/dev/null
-    before=$(cpu_ticks "$PID")
+    read -r user0 sys0 < <(cpu_ticks "$PID")
     out=$(taskset -c 1 timeout $((DUR + 30)) wrk -t1 -c10 -d"${DUR}s" -s benches/wrk_pipeline.lua \
         "http://$ADDR/")
-    after=$(cpu_ticks "$PID")
+    read -r user1 sys1 < <(cpu_ticks "$PID")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    cpu=$(awk -v a="$after" -v b="$before" -v t="$TICKS" 'BEGIN {printf "%.2f", (a - b) / t}')
+    cpu=$(awk -v u="$((user1 - user0))" -v s="$((sys1 - sys0))" -v t="$TICKS" \
+        'BEGIN {printf "%.2f", (u + s) / t}')
+    user=$(awk -v u="$((user1 - user0))" -v t="$TICKS" 'BEGIN {printf "%.2f", u / t}')
     eff=$(awk -v r="$rps" -v c="$cpu" -v d="$DUR" 'BEGIN {if (c > 0) printf "%.0f", r * d / c; else print 0}')
-    log "$(printf '  %-7s %12s req/s  cpu %5ss  %10s req/cpu_s' "$name" "$rps" "$cpu" "$eff")"
+    log "$(printf '  %-7s %12s req/s  cpu %5ss (user %5ss)  %10s req/cpu_s' "$name" "$rps" "$cpu" \
+        "$user" "$eff")"
     echo "$rps $eff"
 }
 
