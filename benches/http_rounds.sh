@@ -10,10 +10,13 @@
 # Each round starts both servers afresh, one after the other (the order alternates from round
 # to round, so neither always runs in the other's wake), server pinned to CPU 0 and wrk (one
 # thread) to CPU 1. Per run: wrk's requests/s and the server's CPU time over the run (utime +
-# stime of the server process from /proc/PID/stat, all threads), hence requests per server
-# CPU-second: what one core buys, whatever else the machine is doing. Per round, the ratios
-# evloop/mio of both; the summary is the median ratio with its min–max over the rounds. Every
-# run is printed to stderr. Everything is on 127.0.0.1 and bounded by DUR and a timeout.
+# stime of all its threads, to the nanosecond from /proc/PID/task/*/schedstat), hence requests
+# per server CPU-second: what one core buys, whatever else the machine is doing. Per round, the
+# ratios evloop/mio of both; the summary is the median ratio with its min–max over the rounds.
+# Every run is printed to stderr. Everything is on 127.0.0.1 and bounded by DUR and a timeout.
+#
+# EVLOOP_HTTP=path measures another build of examples/http; EVLOOP_HTTP_BASE=path adds a third
+# server to every round (an older build, as "base"), reported against the same mio runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,10 +37,20 @@ bins=$(mktemp -d)
 cp "${EVLOOP_HTTP:-target/release/examples/http}" "$bins/http"
 cp "$mio_http" "$bins/mio_http"
 mio_http=$bins/mio_http
+servers=(evloop mio)
+if [[ -n ${EVLOOP_HTTP_BASE:-} ]]; then
+    cp "$EVLOOP_HTTP_BASE" "$bins/http_base"
+    servers=(evloop mio base)
+fi
 
 TICKS=$(getconf CLK_TCK)
-# utime and stime, in clock ticks.
-cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# The server's CPU time: utime (clock ticks, for the user share) and, to the nanosecond, the
+# time its threads have run (utime + stime as the scheduler counts it: the sum of
+# /proc/PID/task/*/schedstat; ticks alone are too coarse for a server using 10 % of a core).
+cpu_ticks() {
+    awk '{print $14}' "/proc/$1/stat"
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%d\n", ns}'
+}
 
 PID=
 cleanup() {
@@ -70,18 +83,17 @@ stop() {
 
 # run <name>: one pipelined run against the started server; prints "rps rps_per_cpu_s".
 run() {
-    local name=$1 user0 sys0 user1 sys1 out rps cpu user eff
+    local name=$1 user0 ns0 user1 ns1 out rps cpu user eff
     taskset -c 1 timeout 30 wrk -t1 -c10 -d1s -s benches/wrk_pipeline.lua "http://$ADDR/" >/dev/null
-    read -r user0 sys0 < <(cpu_ticks "$PID")
+    { read -r user0; read -r ns0; } < <(cpu_ticks "$PID")
     out=$(taskset -c 1 timeout $((DUR + 30)) wrk -t1 -c10 -d"${DUR}s" -s benches/wrk_pipeline.lua \
         "http://$ADDR/")
-    read -r user1 sys1 < <(cpu_ticks "$PID")
+    { read -r user1; read -r ns1; } < <(cpu_ticks "$PID")
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    cpu=$(awk -v u="$((user1 - user0))" -v s="$((sys1 - sys0))" -v t="$TICKS" \
-        'BEGIN {printf "%.2f", (u + s) / t}')
+    cpu=$(awk -v n="$((ns1 - ns0))" 'BEGIN {printf "%.4f", n / 1e9}')
     user=$(awk -v u="$((user1 - user0))" -v t="$TICKS" 'BEGIN {printf "%.2f", u / t}')
     eff=$(awk -v r="$rps" -v c="$cpu" -v d="$DUR" 'BEGIN {if (c > 0) printf "%.0f", r * d / c; else print 0}')
-    log "$(printf '  %-7s %12s req/s  cpu %5ss (user %5ss)  %10s req/cpu_s' "$name" "$rps" "$cpu" \
+    log "$(printf '  %-7s %12s req/s  cpu %6ss (user %5ss)  %10s req/cpu_s' "$name" "$rps" "$cpu" \
         "$user" "$eff")"
     echo "$rps $eff"
 }
@@ -90,26 +102,38 @@ one() {
     case $1 in
         evloop) start "$bins/http" --addr 127.0.0.1:0 --threads 1 ;;
         mio) start "$mio_http" --addr 127.0.0.1:0 ;;
+        base) start "$bins/http_base" --addr 127.0.0.1:0 --threads 1 ;;
     esac
     run "$1"
     stop
 }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 rate_ratios=()
 cpu_ratios=()
+base_rate_ratios=()
+base_cpu_ratios=()
+declare -A rps eff
+n=${#servers[@]}
 for round in $(seq "$ROUNDS"); do
     log "round $round of $ROUNDS"
-    if ((round % 2)); then
-        read -r ev_rps ev_eff < <(one evloop)
-        read -r mio_rps mio_eff < <(one mio)
-    else
-        read -r mio_rps mio_eff < <(one mio)
-        read -r ev_rps ev_eff < <(one evloop)
+    # The order rotates from round to round.
+    for i in $(seq 0 $((n - 1))); do
+        server=${servers[$(((i + round - 1) % n))]}
+        read -r "rps[$server]" "eff[$server]" < <(one "$server")
+    done
+    rate_ratios+=("$(ratio "${rps[evloop]}" "${rps[mio]}")")
+    cpu_ratios+=("$(ratio "${eff[evloop]}" "${eff[mio]}")")
+    line=$(printf 'round %2d  evloop %8.0f req/s %8.0f req/cpu_s  mio %8.0f req/s %8.0f req/cpu_s  evloop/mio %s / %s' \
+        "$round" "${rps[evloop]}" "${eff[evloop]}" "${rps[mio]}" "${eff[mio]}" \
+        "${rate_ratios[-1]}" "${cpu_ratios[-1]}")
+    if ((n == 3)); then
+        base_rate_ratios+=("$(ratio "${rps[base]}" "${rps[mio]}")")
+        base_cpu_ratios+=("$(ratio "${eff[base]}" "${eff[mio]}")")
+        line+=$(printf '  base %8.0f req/s %8.0f req/cpu_s  base/mio %s / %s' "${rps[base]}" \
+            "${eff[base]}" "${base_rate_ratios[-1]}" "${base_cpu_ratios[-1]}")
     fi
-    rate_ratios+=("$(awk -v a="$ev_rps" -v b="$mio_rps" 'BEGIN {printf "%.3f", a / b}')")
-    cpu_ratios+=("$(awk -v a="$ev_eff" -v b="$mio_eff" 'BEGIN {printf "%.3f", a / b}')")
-    printf 'round %2d  evloop %10.0f req/s %10.0f req/cpu_s   mio %10.0f req/s %10.0f req/cpu_s   ratio %s / %s\n' \
-        "$round" "$ev_rps" "$ev_eff" "$mio_rps" "$mio_eff" "${rate_ratios[-1]}" "${cpu_ratios[-1]}"
+    echo "$line"
 done
 
 # summary <values...>: "median (min–max)".
@@ -121,3 +145,7 @@ summary() {
 echo "$ROUNDS interleaved rounds, ${DUR}s per run; server on CPU 0, wrk -t1 -c10 (16 pipelined) on CPU 1"
 echo "evloop/mio by req/s:            $(summary "${rate_ratios[@]}")"
 echo "evloop/mio by req/server CPU-s: $(summary "${cpu_ratios[@]}")"
+if ((n == 3)); then
+    echo "base/mio by req/s:              $(summary "${base_rate_ratios[@]}")"
+    echo "base/mio by req/server CPU-s:   $(summary "${base_cpu_ratios[@]}")"
+fi
