@@ -2,6 +2,7 @@
 //! timers. Connections arriving and leaving are in `lifecycle.rs`, the callbacks that feed a
 //! connection in `events.rs`, and the pump that carries out its I/O in `service.rs`.
 
+mod async_handler;
 pub(crate) mod config;
 mod events;
 mod handler_panic;
@@ -11,6 +12,7 @@ pub(crate) mod request;
 pub(crate) mod responder;
 mod service;
 
+pub use async_handler::Response;
 pub use config::ServerConfig;
 pub use handler_panic::HandlerPanic;
 pub use headers::IntoHeaders;
