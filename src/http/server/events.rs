@@ -49,23 +49,6 @@ impl Shared {
         self.mark(lp, id);
     }
 
-    /// A chunk of a file body came back from the pool.
-    pub(super) fn on_file_chunk(
-        self: &Rc<Self>,
-        lp: &mut Loop,
-        id: ConnId,
-        seq: u64,
-        read: std::io::Result<Vec<u8>>,
-    ) {
-        let mut st = self.state.borrow_mut();
-        let now = st.now(lp);
-        if let Some(e) = st.entry(id) {
-            e.conn.on_file_chunk(seq, read, &now);
-        }
-        drop(st);
-        self.mark(lp, id);
-    }
-
     /// A response part from a responder or writer, applied by `part` to the connection.
     /// Returns whether the connection is open and not pushing back.
     pub(crate) fn respond(

@@ -5,22 +5,15 @@
 //! just leaves work for the pump it runs in.
 
 use std::io::IoSlice;
-#[cfg(unix)]
-use std::os::unix::fs::FileExt;
-#[cfg(windows)]
-use std::os::windows::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::request::Request;
 use super::responder::Responder;
-use crate::CallbackKind;
 use crate::Loop;
 use crate::http::conn::Life;
-use crate::http::conn::pipeline::FileRead;
 use crate::http::server::{ConnId, Entry, Handler, HandlerPanic, Shared};
-use crate::pool::JobKind;
 
 impl Shared {
     pub(crate) fn mark(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
@@ -192,35 +185,12 @@ impl Shared {
                 Err(_) => e.conn.on_io_error(),
             }
         }
+        // Before the snapshot below: a file body queued counts in the socket's queue.
+        self.file_body_io(lp, e, id, now);
         if e.conn.is_sending() {
             // What the send timeout compares against: the socket has made progress when its
             // queue is shorter than this.
             e.queued = stream.write_queue_size(lp).unwrap_or(0);
-        }
-        if let Some(read) = e.conn.take_file_read() {
-            let s = Rc::clone(self);
-            let FileRead {
-                seq,
-                file,
-                offset,
-                len,
-            } = read;
-            let job = move || {
-                let mut buf = vec![0u8; len];
-                #[cfg(unix)]
-                let n = file.read_at(&mut buf, offset)?;
-                #[cfg(windows)]
-                let n = file.seek_read(&mut buf, offset)?;
-                buf.truncate(n);
-                Ok(buf)
-            };
-            lp.submit_io(
-                JobKind::Fs,
-                CallbackKind::Fs,
-                self.site,
-                job,
-                move |lp, read| s.on_file_chunk(lp, id, seq, read),
-            );
         }
         if e.conn.life() == Life::ShutdownWrite && !e.shutdown_sent {
             e.shutdown_sent = true;
