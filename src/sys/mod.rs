@@ -37,6 +37,7 @@ macro_rules! syscall {
 pub(crate) mod beneath;
 mod dgram;
 pub(crate) mod errno;
+pub(crate) mod task_cell;
 #[cfg(target_os = "linux")]
 pub(crate) mod inotify;
 #[cfg(target_os = "linux")]

@@ -11,7 +11,8 @@ use std::task::{Context, Poll, Waker};
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::Site;
-use crate::task::join::{JoinHandle, JoinSlot};
+use crate::sys::task_cell::TaskCell;
+use crate::task::join::{JoinHandle, JoinSlot, Run};
 use crate::task::runtime::{Shared, current};
 
 /// How a [`callback`] future cancels its operation when it is dropped before completing.
@@ -295,10 +296,10 @@ where
 {
     let site = Location::caller();
     let shared = current()?;
-    let slot = Rc::new(JoinSlot::new(Rc::clone(&shared), site));
-    let s = Rc::clone(&slot);
-    shared.defer(site, move |lp| lp.insert_task(fut, s, site));
-    Ok(JoinHandle::new(slot))
+    let cell = TaskCell::new(JoinSlot::new(Rc::clone(&shared), site), fut);
+    let run = Pin::clone(&cell) as Pin<Rc<dyn Run>>;
+    shared.defer(site, move |lp| lp.insert_task(run, site));
+    Ok(JoinHandle::new(cell))
 }
 
 /// Gives other microtasks a turn: the first poll wakes the task and returns `Pending`, so the

@@ -11,11 +11,13 @@ use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::event_loop::tasks::TaskRef;
 use crate::handle::Site;
+use crate::sys::task_cell::TaskCell;
 use crate::task::runtime::Shared;
 
 type DoneFn<T> = Box<dyn FnOnce(&mut Loop, Result<T>)>;
 
-/// Where a task's result waits for its [`JoinHandle`].
+/// Where a task's result waits for its [`JoinHandle`]: the header of the task's allocation
+/// ([`TaskCell`]), which holds the future too.
 pub(crate) struct JoinSlot<T> {
     shared: Rc<Shared>,
     site: Site,
@@ -62,6 +64,77 @@ impl<T: 'static> Fail for JoinSlot<T> {
     }
 }
 
+/// A spawned task as the runtime holds it, type-erased: one `Rc` allocation with the future
+/// and its join slot.
+pub(crate) trait Run: Fail {
+    /// Polls the future in place; on completion stores the output in the join slot (or hands
+    /// it to `on_done`). `Ready` also when there is no future left to poll.
+    fn run(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// Drops the future in place (finished, panicked or aborted); `false` if it was already.
+    fn drop_future(&self) -> bool;
+    /// Records the task's place in the table (for `abort`).
+    fn set_task(&self, r: TaskRef);
+}
+
+/// What a [`JoinHandle`] reaches in the task's allocation.
+pub(crate) trait Join<T>: Fail {
+    fn slot(&self) -> &JoinSlot<T>;
+}
+
+/// A task: its join slot and its future, in one allocation.
+pub(crate) type TaskOf<F> = TaskCell<JoinSlot<<F as Future>::Output>, F>;
+
+impl<F: Future + 'static> Fail for TaskOf<F>
+where
+    F::Output: 'static,
+{
+    fn fail(&self, err: Error) {
+        self.head().complete(Err(err));
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.head().aborted.get()
+    }
+
+    fn abort(&self) -> bool {
+        Fail::abort(self.head())
+    }
+}
+
+impl<F: Future + 'static> Run for TaskOf<F>
+where
+    F::Output: 'static,
+{
+    #[inline]
+    fn run(self: Pin<&Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.poll(cx) {
+            Some(Poll::Pending) => Poll::Pending,
+            Some(Poll::Ready(v)) => {
+                self.get_ref().head().complete(Ok(v));
+                Poll::Ready(())
+            }
+            None => Poll::Ready(()),
+        }
+    }
+
+    fn drop_future(&self) -> bool {
+        TaskCell::drop_future(self)
+    }
+
+    fn set_task(&self, r: TaskRef) {
+        self.head().task.set(Some(r));
+    }
+}
+
+impl<F: Future + 'static> Join<F::Output> for TaskOf<F>
+where
+    F::Output: 'static,
+{
+    fn slot(&self) -> &JoinSlot<F::Output> {
+        self.head()
+    }
+}
+
 impl<T: 'static> JoinSlot<T> {
     pub(crate) fn new(shared: Rc<Shared>, site: Site) -> Self {
         Self {
@@ -75,14 +148,6 @@ impl<T: 'static> JoinSlot<T> {
             waker: Cell::new(None),
             on_done: Cell::new(None),
         }
-    }
-
-    pub(crate) fn set_task(&self, r: TaskRef) {
-        self.task.set(Some(r));
-    }
-
-    pub(crate) fn is_aborted(&self) -> bool {
-        self.aborted.get()
     }
 
     /// The task finished with `r`: hand it to the callback (as a microtask) or store it and
@@ -112,12 +177,16 @@ impl<T: 'static> JoinSlot<T> {
 /// future.
 #[must_use = "dropping a JoinHandle detaches the task; call detach() to say so"]
 pub struct JoinHandle<T> {
-    slot: Rc<JoinSlot<T>>,
+    cell: Pin<Rc<dyn Join<T>>>,
 }
 
 impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn new(slot: Rc<JoinSlot<T>>) -> Self {
-        Self { slot }
+    pub(crate) fn new(cell: Pin<Rc<dyn Join<T>>>) -> Self {
+        Self { cell }
+    }
+
+    fn slot(&self) -> &JoinSlot<T> {
+        self.cell.slot()
     }
 
     /// Lets the task run on its own; its result is dropped.
@@ -125,7 +194,7 @@ impl<T: 'static> JoinHandle<T> {
 
     /// Whether the task has finished (completed, panicked or been aborted).
     pub fn is_finished(&self) -> bool {
-        self.slot.done.get() || self.slot.aborted.get()
+        self.slot().done.get() || self.slot().aborted.get()
     }
 
     /// Aborts the task: its future is dropped on the loop thread in the microtask drain after
@@ -135,14 +204,14 @@ impl<T: 'static> JoinHandle<T> {
     /// called; a task awaiting this handle gets [`Error::Canceled`]. Returns `false` if the task
     /// had already finished.
     pub fn abort(&self) -> bool {
-        Fail::abort(&*self.slot)
+        Fail::abort(self.slot())
     }
 
     /// A handle that can abort the task without owning its result (e.g. to keep after
     /// handing the `JoinHandle` to another task).
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
-            slot: Rc::clone(&self.slot) as Rc<dyn Fail>,
+            slot: Pin::clone(&self.cell) as Pin<Rc<dyn Fail>>,
         }
     }
 
@@ -151,7 +220,7 @@ impl<T: 'static> JoinHandle<T> {
     /// has already finished — never inside this call. Not called if the task is aborted.
     #[track_caller]
     pub fn on_done(self, lp: &mut Loop, cb: impl FnOnce(&mut Loop, Result<T>) + 'static) {
-        let s = &self.slot;
+        let s = self.slot();
         if s.aborted.get() {
             return;
         }
@@ -170,7 +239,7 @@ impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let s = &self.slot;
+        let s = self.get_mut().slot();
         if let Some(r) = s.result.take() {
             s.taken.set(true);
             return Poll::Ready(r);
@@ -195,9 +264,9 @@ impl<T: 'static> Future for JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("site", &self.slot.site)
-            .field("done", &self.slot.done.get())
-            .field("aborted", &self.slot.aborted.get())
+            .field("site", &self.cell.slot().site)
+            .field("done", &self.cell.slot().done.get())
+            .field("aborted", &self.cell.slot().aborted.get())
             .finish()
     }
 }
@@ -205,7 +274,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Aborts a task without owning its result: see [`JoinHandle::abort_handle`].
 #[derive(Clone)]
 pub struct AbortHandle {
-    slot: Rc<dyn Fail>,
+    slot: Pin<Rc<dyn Fail>>,
 }
 
 impl AbortHandle {

@@ -16,11 +16,12 @@ use crate::error::Error;
 use crate::event_loop::tasks::{Micro, MicroQueue, Task, TaskRef};
 use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
 use crate::handle::Site;
-use crate::task::join::{Fail, JoinHandle, JoinSlot};
+use crate::sys::task_cell::TaskCell;
+use crate::task::join::{JoinHandle, JoinSlot, Run};
 use crate::task::waker::TaskWaker;
 
-/// A spawned future, type-erased: it completes its join slot itself.
-type BoxTask = Pin<Box<dyn Future<Output = ()>>>;
+/// How many wakers of finished tasks are kept for reuse (each is an `Arc` allocation).
+const SPARE_WAKERS: usize = 1024;
 
 /// What futures of one loop share with it: the microtask queue, and the operations they ask
 /// the loop to run right after the current poll.
@@ -117,12 +118,12 @@ pub(crate) fn current() -> crate::Result<Rc<Shared>> {
 /// A spawned task.
 struct Entry {
     gen_: u32,
-    /// `None` while the task is being polled.
-    fut: Option<BoxTask>,
+    /// The future and its join slot, in one allocation (shared with the `JoinHandle`).
+    cell: Pin<Rc<dyn Run>>,
     waker: Arc<TaskWaker>,
-    /// `waker` as a `std` waker, made once and lent to each poll (no atomic per poll).
+    /// `waker` as a `std` waker, made once and lent to each poll (no atomic per poll);
+    /// `None` while the task is being polled.
     std_waker: Option<Waker>,
-    fail: Rc<dyn Fail>,
     site: Site,
     /// Aborted while being polled: dropped when the poll returns.
     abort: bool,
@@ -146,12 +147,24 @@ pub(crate) struct Runtime {
 
 struct State {
     tasks: Slab<Entry>,
+    /// Wakers of finished tasks that nobody else holds, reused by the next spawns.
+    spare: Vec<Arc<TaskWaker>>,
     next_gen: u32,
     shared: Rc<Shared>,
     remote: Arc<crate::event_loop::sender::Remote>,
 }
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+impl State {
+    /// Keeps a finished task's waker for the next spawn if no one else holds it.
+    #[inline]
+    fn retire(&mut self, mut waker: Arc<TaskWaker>) {
+        if self.spare.len() < SPARE_WAKERS && Arc::get_mut(&mut waker).is_some() {
+            self.spare.push(waker);
+        }
+    }
+}
 
 impl Runtime {
     /// Drops every task's future (the loop is being dropped), and leaves the registry.
@@ -166,7 +179,10 @@ impl Runtime {
             }
         });
         for (_, entry) in state.tasks {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(entry)));
+            let _ = catch_unwind(AssertUnwindSafe(move || {
+                entry.cell.drop_future();
+                drop(entry);
+            }));
         }
     }
 
@@ -199,6 +215,7 @@ impl Loop {
             let remote = Arc::clone(self.remote());
             self.rt_mut().state = Some(Box::new(State {
                 tasks: Slab::new(),
+                spare: Vec::new(),
                 next_gen: 0,
                 shared,
                 remote,
@@ -244,45 +261,47 @@ impl Loop {
     {
         let site = std::panic::Location::caller();
         let shared = self.task_shared();
-        let slot = Rc::new(JoinSlot::new(shared, site));
-        self.insert_task(fut, Rc::clone(&slot), site);
-        JoinHandle::new(slot)
+        let cell = TaskCell::new(JoinSlot::new(shared, site), fut);
+        self.insert_task(Pin::clone(&cell) as Pin<Rc<dyn Run>>, site);
+        JoinHandle::new(cell)
     }
 
     /// Puts a task in the table and queues its first poll.
-    pub(crate) fn insert_task<F>(&mut self, fut: F, slot: Rc<JoinSlot<F::Output>>, site: Site)
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        if slot.is_aborted() {
+    pub(crate) fn insert_task(&mut self, cell: Pin<Rc<dyn Run>>, site: Site) {
+        if cell.is_aborted() {
             return;
         }
-        let done = Rc::clone(&slot);
-        let task: BoxTask = Box::pin(async move {
-            let v = fut.await;
-            done.complete(Ok(v));
-        });
         let state = self.rt_state();
         let gen_ = state.next_gen;
-        state.next_gen = gen_.wrapping_add(1);
+        state.next_gen = state.next_gen.wrapping_add(1);
         let entry = state.tasks.vacant_entry();
         let Ok(key) = u32::try_from(entry.key()) else {
-            slot.complete(Err(Error::InvalidState("too many tasks")));
+            cell.fail(Error::InvalidState("too many tasks"));
+            let _ = catch_unwind(AssertUnwindSafe(|| cell.drop_future()));
             return;
         };
         let r = TaskRef { key, gen_ };
-        let waker = TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote));
+        let waker = match state.spare.pop() {
+            Some(mut w) => {
+                if let Some(inner) = Arc::get_mut(&mut w) {
+                    inner.reset(r);
+                    w
+                } else {
+                    TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote))
+                }
+            }
+            None => TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote)),
+        };
+        let std_waker = Waker::from(Arc::clone(&waker));
+        cell.set_task(r);
         entry.insert(Entry {
             gen_,
-            fut: Some(task),
-            std_waker: Some(Waker::from(Arc::clone(&waker))),
+            cell,
+            std_waker: Some(std_waker),
             waker,
-            fail: slot.clone() as Rc<dyn Fail>,
             site,
             abort: false,
         });
-        slot.set_task(r);
         state.shared.micro.push(Micro::Poll(r));
     }
 
@@ -298,55 +317,46 @@ impl Loop {
         if entry.gen_ != r.gen_ {
             return;
         }
-        if entry.fail.is_aborted() {
+        if entry.cell.is_aborted() {
             // Aborted with a wake already queued: never polled again.
             self.abort_task(r);
             return;
         }
-        let Some(mut fut) = entry.fut.take() else {
+        let Some(waker) = entry.std_waker.take() else {
             return; // being polled: the wake is already recorded in its flag
         };
         entry.waker.clear_queued();
-        let waker = entry
-            .std_waker
-            .take()
-            .unwrap_or_else(|| Waker::from(Arc::clone(&entry.waker)));
+        let cell = Pin::clone(&entry.cell);
         let site = entry.site;
         let shared = Rc::clone(&state.shared);
         let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
             shared.polling.set(true);
             let prev = CURRENT.replace(shared.loop_id);
             let mut cx = Context::from_waker(&waker);
-            let out = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            let out = catch_unwind(AssertUnwindSafe(|| cell.as_ref().run(&mut cx)));
             CURRENT.set(prev);
             out
         });
-        let Some(state) = self.rt_mut().state.as_deref_mut() else {
-            return;
-        };
         let ready = match out {
             Ok(Poll::Ready(())) => true,
             Ok(Poll::Pending) => false,
             Err(panic) => {
-                if let Some(e) = state.tasks.get(r.key as usize) {
-                    e.fail.fail(Error::Panicked(panic_message(&*panic)));
-                }
+                cell.fail(Error::Panicked(panic_message(&*panic)));
                 true
             }
         };
-        match state.tasks.get_mut(r.key as usize) {
-            Some(e) if e.gen_ == r.gen_ && !ready && !e.abort => {
-                e.fut = Some(fut);
+        if let Some(state) = self.rt_mut().state.as_deref_mut()
+            && let Some(e) = state.tasks.get_mut(r.key as usize)
+            && e.gen_ == r.gen_
+        {
+            if !ready && !e.abort {
                 e.std_waker = Some(waker);
-            }
-            Some(e) if e.gen_ == r.gen_ => {
-                state.tasks.remove(r.key as usize);
+            } else {
+                drop(waker);
+                let e = state.tasks.remove(r.key as usize);
+                state.retire(e.waker);
                 // A future that panics while dropped must not take the loop down either.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
-            }
-            _ => {
-                // A future that panics while dropped must not take the loop down either.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+                let _ = catch_unwind(AssertUnwindSafe(|| e.cell.drop_future()));
             }
         }
         shared.polling.set(false);
@@ -356,6 +366,12 @@ impl Loop {
     /// Runs the operations the last poll (or drop) deferred, in order.
     #[inline]
     fn run_task_ops(&mut self, shared: &Shared) {
+        if shared.op_count.get() > 0 {
+            self.run_task_ops_slow(shared);
+        }
+    }
+
+    fn run_task_ops_slow(&mut self, shared: &Shared) {
         while shared.op_count.get() > 0 {
             let next = {
                 let mut ops = shared.ops.borrow_mut();
@@ -380,14 +396,20 @@ impl Loop {
         if entry.gen_ != r.gen_ {
             return;
         }
-        if entry.fut.is_none() {
+        if entry.std_waker.is_none() {
             entry.abort = true;
             return;
         }
         let entry = state.tasks.remove(r.key as usize);
+        drop(entry.std_waker);
+        state.retire(entry.waker);
         let shared = Rc::clone(&state.shared);
         shared.polling.set(true);
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(entry)));
+        let cell = entry.cell;
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            cell.drop_future();
+            drop(cell);
+        }));
         shared.polling.set(false);
         self.run_task_ops(&shared);
     }

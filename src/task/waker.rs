@@ -30,6 +30,13 @@ impl TaskWaker {
         })
     }
 
+    /// Makes a spare waker (one no one else holds) the waker of task `task`, whose first
+    /// poll is already queued.
+    pub(crate) fn reset(&mut self, task: TaskRef) {
+        self.task = task;
+        *self.queued.get_mut() = true;
+    }
+
     /// The poll is starting: a wake from now on queues another one.
     pub(crate) fn clear_queued(&self) {
         self.queued.store(false, Ordering::Release);
