@@ -37,11 +37,11 @@ macro_rules! syscall {
 pub(crate) mod beneath;
 mod dgram;
 pub(crate) mod errno;
-pub(crate) mod task_cell;
 #[cfg(target_os = "linux")]
 pub(crate) mod inotify;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
+pub(crate) mod task_cell;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 mod timerfd;
 #[cfg(target_os = "linux")]

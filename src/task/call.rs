@@ -11,8 +11,7 @@ use std::task::{Context, Poll, Waker};
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::Site;
-use crate::sys::task_cell::TaskCell;
-use crate::task::join::{JoinHandle, JoinSlot, Run};
+use crate::task::join::{JoinHandle, new_task};
 use crate::task::runtime::{Shared, current};
 
 /// How a [`callback`] future cancels its operation when it is dropped before completing.
@@ -296,10 +295,10 @@ where
 {
     let site = Location::caller();
     let shared = current()?;
-    let cell = TaskCell::new(JoinSlot::new(Rc::clone(&shared), site), fut);
-    let run = Pin::clone(&cell) as Pin<Rc<dyn Run>>;
-    shared.defer(site, move |lp| lp.insert_task(run, site));
-    Ok(JoinHandle::new(cell))
+    let remote = shared.remote();
+    let (run, waker, join) = new_task(Rc::clone(&shared), remote, site, fut);
+    shared.defer(site, move |lp| lp.insert_task(run, waker, site));
+    Ok(join)
 }
 
 /// Gives other microtasks a turn: the first poll wakes the task and returns `Pending`, so the

@@ -4,7 +4,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +15,8 @@ use crate::error::Error;
 use crate::event_loop::tasks::{Micro, MicroQueue, Task, TaskRef};
 use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
 use crate::handle::Site;
-use crate::sys::task_cell::TaskCell;
-use crate::task::join::{JoinHandle, JoinSlot, Run};
-use crate::task::waker::TaskWaker;
-
-/// How many wakers of finished tasks are kept for reuse (each is an `Arc` allocation).
-const SPARE_WAKERS: usize = 1024;
+use crate::sys::task_cell::LocalTask;
+use crate::task::join::{JoinHandle, Run, new_task};
 
 /// What futures of one loop share with it: the microtask queue, and the operations they ask
 /// the loop to run right after the current poll.
@@ -35,6 +30,8 @@ pub(crate) struct Shared {
     /// Set while the loop polls a task (or drops one): operations go to `ops`.
     polling: Cell<bool>,
     pub(crate) loop_id: u64,
+    /// The loop's cross-thread inbox, where a waker on another thread posts.
+    remote: Arc<crate::event_loop::sender::Remote>,
 }
 
 impl Shared {
@@ -51,6 +48,11 @@ impl Shared {
                 site,
             }));
         }
+    }
+
+    /// The loop's cross-thread inbox (for a new task's waker).
+    pub(crate) fn remote(&self) -> Arc<crate::event_loop::sender::Remote> {
+        Arc::clone(&self.remote)
     }
 
     /// Queues a closure as a microtask.
@@ -118,11 +120,11 @@ pub(crate) fn current() -> crate::Result<Rc<Shared>> {
 /// A spawned task.
 struct Entry {
     gen_: u32,
-    /// The future and its join slot, in one allocation (shared with the `JoinHandle`).
-    cell: Pin<Rc<dyn Run>>,
-    waker: Arc<TaskWaker>,
-    /// `waker` as a `std` waker, made once and lent to each poll (no atomic per poll);
-    /// `None` while the task is being polled.
+    /// The future, its join slot and its waker state, in one allocation (shared with the
+    /// `JoinHandle` and the wakers).
+    cell: LocalTask<dyn Run>,
+    /// The task's waker, made once and lent to each poll (no atomic per poll); `None` while
+    /// the task is being polled.
     std_waker: Option<Waker>,
     site: Site,
     /// Aborted while being polled: dropped when the poll returns.
@@ -147,24 +149,11 @@ pub(crate) struct Runtime {
 
 struct State {
     tasks: Slab<Entry>,
-    /// Wakers of finished tasks that nobody else holds, reused by the next spawns.
-    spare: Vec<Arc<TaskWaker>>,
     next_gen: u32,
     shared: Rc<Shared>,
-    remote: Arc<crate::event_loop::sender::Remote>,
 }
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
-
-impl State {
-    /// Keeps a finished task's waker for the next spawn if no one else holds it.
-    #[inline]
-    fn retire(&mut self, mut waker: Arc<TaskWaker>) {
-        if self.spare.len() < SPARE_WAKERS && Arc::get_mut(&mut waker).is_some() {
-            self.spare.push(waker);
-        }
-    }
-}
 
 impl Runtime {
     /// Drops every task's future (the loop is being dropped), and leaves the registry.
@@ -210,15 +199,13 @@ impl Loop {
                 op_count: Cell::new(0),
                 polling: Cell::new(false),
                 loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+                remote: Arc::clone(self.remote()),
             });
             let _ = LOOPS.try_with(|l| l.borrow_mut().push(Rc::clone(&shared)));
-            let remote = Arc::clone(self.remote());
             self.rt_mut().state = Some(Box::new(State {
                 tasks: Slab::new(),
-                spare: Vec::new(),
                 next_gen: 0,
                 shared,
-                remote,
             }));
         }
         match &mut self.rt_mut().state {
@@ -261,13 +248,14 @@ impl Loop {
     {
         let site = std::panic::Location::caller();
         let shared = self.task_shared();
-        let cell = TaskCell::new(JoinSlot::new(shared, site), fut);
-        self.insert_task(Pin::clone(&cell) as Pin<Rc<dyn Run>>, site);
-        JoinHandle::new(cell)
+        let remote = shared.remote();
+        let (run, waker, join) = new_task(shared, remote, site, fut);
+        self.insert_task(run, waker, site);
+        join
     }
 
     /// Puts a task in the table and queues its first poll.
-    pub(crate) fn insert_task(&mut self, cell: Pin<Rc<dyn Run>>, site: Site) {
+    pub(crate) fn insert_task(&mut self, cell: LocalTask<dyn Run>, waker: Waker, site: Site) {
         if cell.is_aborted() {
             return;
         }
@@ -281,24 +269,11 @@ impl Loop {
             return;
         };
         let r = TaskRef { key, gen_ };
-        let waker = match state.spare.pop() {
-            Some(mut w) => {
-                if let Some(inner) = Arc::get_mut(&mut w) {
-                    inner.reset(r);
-                    w
-                } else {
-                    TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote))
-                }
-            }
-            None => TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote)),
-        };
-        let std_waker = Waker::from(Arc::clone(&waker));
         cell.set_task(r);
         entry.insert(Entry {
             gen_,
             cell,
-            std_waker: Some(std_waker),
-            waker,
+            std_waker: Some(waker),
             site,
             abort: false,
         });
@@ -325,15 +300,15 @@ impl Loop {
         let Some(waker) = entry.std_waker.take() else {
             return; // being polled: the wake is already recorded in its flag
         };
-        entry.waker.clear_queued();
-        let cell = Pin::clone(&entry.cell);
+        entry.cell.waker_state().clear_queued();
+        let cell = entry.cell.clone();
         let site = entry.site;
         let shared = Rc::clone(&state.shared);
         let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
             shared.polling.set(true);
             let prev = CURRENT.replace(shared.loop_id);
             let mut cx = Context::from_waker(&waker);
-            let out = catch_unwind(AssertUnwindSafe(|| cell.as_ref().run(&mut cx)));
+            let out = catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)));
             CURRENT.set(prev);
             out
         });
@@ -354,7 +329,6 @@ impl Loop {
             } else {
                 drop(waker);
                 let e = state.tasks.remove(r.key as usize);
-                state.retire(e.waker);
                 // A future that panics while dropped must not take the loop down either.
                 let _ = catch_unwind(AssertUnwindSafe(|| e.cell.drop_future()));
             }
@@ -402,7 +376,6 @@ impl Loop {
         }
         let entry = state.tasks.remove(r.key as usize);
         drop(entry.std_waker);
-        state.retire(entry.waker);
         let shared = Rc::clone(&state.shared);
         shared.polling.set(true);
         let cell = entry.cell;
@@ -425,7 +398,7 @@ impl Loop {
             .iter()
             .map(|(_, e)| TaskInfo {
                 site: e.site,
-                woken: e.waker.is_queued(),
+                woken: e.cell.waker_state().is_queued(),
             })
             .collect()
     }
