@@ -164,6 +164,18 @@ impl<W, H, F: Future> TaskCell<W, H, F> {
         Ref::filter_map(self.head.try_borrow().ok()?, Option::as_ref).ok()
     }
 
+    /// `f` of the header (`None` only while it is being released): cheaper than [`head`]
+    /// for a quick look.
+    ///
+    /// [`head`]: Self::head
+    #[inline]
+    pub(crate) fn with_head<R>(&self, f: impl FnOnce(&H) -> R) -> Option<R> {
+        match &*self.head.try_borrow().ok()? {
+            Some(h) => Some(f(h)),
+            None => None,
+        }
+    }
+
     /// Polls the future in place. `None` if it was dropped, or is being polled already (a
     /// re-entrant poll is refused, not a panic).
     #[inline]

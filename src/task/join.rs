@@ -56,6 +56,9 @@ pub(crate) trait Run: Fail {
     fn set_task(&self, r: TaskRef);
     /// The waker's state.
     fn waker_state(&self) -> &TaskWaker;
+    /// A poll is about to start: wakes from now on queue another; `false` if the task was
+    /// aborted (it must not be polled again).
+    fn start_poll(&self) -> bool;
 }
 
 /// What a [`JoinHandle`] reaches in the task's allocation.
@@ -79,7 +82,7 @@ where
 
     #[inline]
     fn is_aborted(&self) -> bool {
-        self.head().is_none_or(|h| h.aborted.get())
+        self.with_head(|h| h.aborted.get()).unwrap_or(true)
     }
 
     fn abort(&self) -> bool {
@@ -119,6 +122,15 @@ where
     #[inline]
     fn waker_state(&self) -> &TaskWaker {
         self.wake_state()
+    }
+
+    #[inline]
+    fn start_poll(&self) -> bool {
+        if self.with_head(|h| h.aborted.get()).unwrap_or(true) {
+            return false;
+        }
+        self.wake_state().clear_queued();
+        true
     }
 }
 

@@ -120,15 +120,20 @@ pub(crate) fn current() -> crate::Result<Rc<Shared>> {
 /// A spawned task.
 struct Entry {
     gen_: u32,
-    /// The future, its join slot and its waker state, in one allocation (shared with the
-    /// `JoinHandle` and the wakers).
-    cell: LocalTask<dyn Run>,
-    /// The task's waker, made once and lent to each poll (no atomic per poll); `None` while
-    /// the task is being polled.
-    std_waker: Option<Waker>,
+    /// The task; `None` while it is being polled (lent to the poll).
+    live: Option<Live>,
     site: Site,
     /// Aborted while being polled: dropped when the poll returns.
     abort: bool,
+}
+
+/// A task's allocation and its waker.
+struct Live {
+    /// The future, its join slot and its waker state, in one allocation (shared with the
+    /// `JoinHandle` and the wakers).
+    cell: LocalTask<dyn Run>,
+    /// The task's waker, made once and lent to each poll (no atomic per poll).
+    waker: Waker,
 }
 
 /// A pending task, as [`Loop::pending_tasks`] lists it.
@@ -169,7 +174,9 @@ impl Runtime {
         });
         for (_, entry) in state.tasks {
             let _ = catch_unwind(AssertUnwindSafe(move || {
-                entry.cell.drop_future();
+                if let Some(live) = &entry.live {
+                    live.cell.drop_future();
+                }
                 drop(entry);
             }));
         }
@@ -272,8 +279,7 @@ impl Loop {
         cell.set_task(r);
         entry.insert(Entry {
             gen_,
-            cell,
-            std_waker: Some(waker),
+            live: Some(Live { cell, waker }),
             site,
             abort: false,
         });
@@ -292,16 +298,17 @@ impl Loop {
         if entry.gen_ != r.gen_ {
             return;
         }
-        if entry.cell.is_aborted() {
+        let Some(live) = &entry.live else {
+            return; // being polled: the wake is already recorded in its flag
+        };
+        if !live.cell.start_poll() {
             // Aborted with a wake already queued: never polled again.
             self.abort_task(r);
             return;
         }
-        let Some(waker) = entry.std_waker.take() else {
-            return; // being polled: the wake is already recorded in its flag
+        let Some(Live { cell, waker }) = entry.live.take() else {
+            return;
         };
-        entry.cell.waker_state().clear_queued();
-        let cell = entry.cell.clone();
         let site = entry.site;
         let shared = Rc::clone(&state.shared);
         let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
@@ -320,18 +327,27 @@ impl Loop {
                 true
             }
         };
+        let mut done = Some((cell, waker));
         if let Some(state) = self.rt_mut().state.as_deref_mut()
             && let Some(e) = state.tasks.get_mut(r.key as usize)
             && e.gen_ == r.gen_
         {
             if !ready && !e.abort {
-                e.std_waker = Some(waker);
+                if let Some((cell, waker)) = done.take() {
+                    // (`live` is `None` here: no old value to drop.)
+                    e.live.get_or_insert(Live { cell, waker });
+                }
             } else {
-                drop(waker);
-                let e = state.tasks.remove(r.key as usize);
-                // A future that panics while dropped must not take the loop down either.
-                let _ = catch_unwind(AssertUnwindSafe(|| e.cell.drop_future()));
+                state.tasks.remove(r.key as usize);
             }
+        }
+        if let Some((cell, waker)) = done {
+            drop(waker);
+            // A future that panics while dropped must not take the loop down either.
+            let _ = catch_unwind(AssertUnwindSafe(move || {
+                cell.drop_future();
+                drop(cell);
+            }));
         }
         shared.polling.set(false);
         self.run_task_ops(&shared);
@@ -370,15 +386,17 @@ impl Loop {
         if entry.gen_ != r.gen_ {
             return;
         }
-        if entry.std_waker.is_none() {
+        if entry.live.is_none() {
             entry.abort = true;
             return;
         }
         let entry = state.tasks.remove(r.key as usize);
-        drop(entry.std_waker);
+        let Some(Live { cell, waker }) = entry.live else {
+            return;
+        };
+        drop(waker);
         let shared = Rc::clone(&state.shared);
         shared.polling.set(true);
-        let cell = entry.cell;
         let _ = catch_unwind(AssertUnwindSafe(move || {
             cell.drop_future();
             drop(cell);
@@ -398,7 +416,10 @@ impl Loop {
             .iter()
             .map(|(_, e)| TaskInfo {
                 site: e.site,
-                woken: e.cell.waker_state().is_queued(),
+                woken: e
+                    .live
+                    .as_ref()
+                    .is_some_and(|l| l.cell.waker_state().is_queued()),
             })
             .collect()
     }
