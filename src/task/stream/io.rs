@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::task::Waker;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// What the stream's callbacks and its futures share.
 #[derive(Default)]
@@ -44,6 +44,18 @@ impl Io {
         if let Some(w) = self.write_waker.take() {
             w.wake();
         }
+    }
+
+    /// A write of `n` bytes completed with `r`: lowers the in-flight count, records an error
+    /// for the next write or flush, wakes the writer.
+    pub(super) fn write_done(&self, n: usize, r: Result<()>) {
+        self.in_flight.set(self.in_flight.get() - n);
+        if let Err(e) = r
+            && !e.is_canceled()
+        {
+            self.write_err.set(Some(e));
+        }
+        self.wake_writer();
     }
 
     /// Copies buffered bytes into `out`.

@@ -136,25 +136,10 @@ impl<S: StreamKind> AsyncStream<S> {
         let (io2, stream) = (Rc::clone(io), self.stream);
         self.shared
             .defer(std::panic::Location::caller(), move |lp| {
-                let io3 = Rc::clone(&io2);
-                let done = move |r: Result<()>| {
-                    io3.in_flight.set(io3.in_flight.get() - n);
-                    if let Err(e) = r
-                        && !e.is_canceled()
-                    {
-                        io3.write_err.set(Some(e));
-                    }
-                    io3.wake_writer();
-                };
-                let done = Rc::new(Cell::new(Some(done)));
-                let d2 = Rc::clone(&done);
-                if let Err(e) = stream.write_buf(lp, data, move |_, r| {
-                    if let Some(d) = d2.take() {
-                        d(r);
-                    }
-                }) && let Some(d) = done.take()
-                {
-                    d(Err(e));
+                let cb_io = Rc::clone(&io2);
+                // Refused, the callback was dropped without running: account for it here.
+                if let Err(e) = stream.write_buf(lp, data, move |_, r| cb_io.write_done(n, r)) {
+                    io2.write_done(n, Err(e));
                 }
             });
     }
