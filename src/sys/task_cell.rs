@@ -170,10 +170,7 @@ impl<W, H, F: Future> TaskCell<W, H, F> {
     /// [`head`]: Self::head
     #[inline]
     pub(crate) fn with_head<R>(&self, f: impl FnOnce(&H) -> R) -> Option<R> {
-        match &*self.head.try_borrow().ok()? {
-            Some(h) => Some(f(h)),
-            None => None,
-        }
+        self.head.try_borrow().ok()?.as_ref().map(f)
     }
 
     /// Polls the future in place. `None` if it was dropped, or is being polled already (a
@@ -183,7 +180,7 @@ impl<W, H, F: Future> TaskCell<W, H, F> {
         let mut slot = self.fut.try_borrow_mut().ok()?;
         let fut = slot.as_mut()?;
         // SAFETY: `fut` lives in the `Arc` allocation, which never moves, and `TaskCell` never
-        // moves it out: no method hands out `F` or `&mut F`, `drop_future` and `release` drop it
+        // moves it out: no method hands out `F` or `&mut F`, `clear_future` and `release` drop it
         // in place, and `TaskCell`'s own drop never drops it (`ManuallyDrop`). So it stays put
         // from its first poll until it is dropped, as `Pin` requires.
         let fut = unsafe { Pin::new_unchecked(fut) };
@@ -192,7 +189,7 @@ impl<W, H, F: Future> TaskCell<W, H, F> {
 
     /// Drops the future in place (it finished or was aborted). `false` if it is being polled
     /// (the caller drops it when that poll returns) or was already dropped.
-    pub(crate) fn drop_future(&self) -> bool {
+    pub(crate) fn clear_future(&self) -> bool {
         match self.fut.try_borrow_mut() {
             Ok(mut slot) if slot.is_some() => {
                 // Assigning drops the old value where it lies.
@@ -337,9 +334,9 @@ mod tests {
         let moved = task; // moving the handle does not move the future
         assert_eq!(moved.poll(&mut cx), Some(Poll::Ready(7)));
         assert_eq!(moved.head().as_deref().map(String::as_str), Some("head"));
-        assert!(moved.drop_future());
+        assert!(moved.clear_future());
         assert_eq!(drops.get(), 1);
-        assert!(!moved.drop_future(), "already dropped");
+        assert!(!moved.clear_future(), "already dropped");
         assert_eq!(moved.poll(&mut cx), None, "no future left to poll");
         drop(moved);
         assert_eq!((polls.get(), drops.get()), (2, 1));

@@ -109,7 +109,7 @@ where
     }
 
     fn drop_future(&self) -> bool {
-        TaskCell::drop_future(self)
+        self.clear_future()
     }
 
     fn set_task(&self, r: TaskRef) {

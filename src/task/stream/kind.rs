@@ -14,7 +14,8 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// A stream handle kind an [`AsyncStream`](super::AsyncStream) can wrap: [`TcpStream`] or [`UnixStream`].
+/// A stream handle kind an [`AsyncStream`](super::AsyncStream) can wrap: [`TcpStream`] or
+/// [`UnixStream`].
 pub trait StreamKind: Handle + fmt::Debug + 'static + sealed::Sealed {
     #[doc(hidden)]
     fn start_reading(

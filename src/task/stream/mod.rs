@@ -1,5 +1,5 @@
 //! Streams as futures: [`AsyncStream`] (TCP or Unix) with `read`, `write_all`, `shutdown`, and
-//! `futures-io`'s [`AsyncRead`]/[`AsyncWrite`].
+//! `futures-io`'s [`AsyncRead`](futures_io::AsyncRead)/[`AsyncWrite`](futures_io::AsyncWrite).
 
 use std::cell::Cell;
 use std::fmt;
@@ -28,9 +28,11 @@ pub use self::kind::StreamKind;
 const READ_HIGH_WATER: usize = 64 * 1024;
 /// Bytes queued by `poll_write` before it asks the writer to wait.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
+
 /// A TCP or Unix stream for `async` code: `read`, `write_all`, `shutdown`, and `futures-io`'s
-/// [`AsyncRead`]/[`AsyncWrite`] (so the ecosystem's codecs and combinators accept it; tokio's
-/// traits through `tokio-util`'s compat layer).
+/// [`AsyncRead`](futures_io::AsyncRead)/[`AsyncWrite`](futures_io::AsyncWrite) (so the
+/// ecosystem's codecs and combinators accept it; tokio's traits through `tokio-util`'s compat
+/// layer).
 ///
 /// Reading reads ahead up to 64 KiB and then pauses until the reader catches up. A [`read`]
 /// future dropped before it completes stops reading. A write is not undone by dropping its
