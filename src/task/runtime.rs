@@ -264,6 +264,9 @@ impl Loop {
     /// Puts a task in the table and queues its first poll.
     pub(crate) fn insert_task(&mut self, cell: LocalTask<dyn Run>, waker: Waker, site: Site) {
         if cell.is_aborted() {
+            // Aborted before it entered the table: its future goes now (the `JoinHandle` may
+            // keep the allocation, not the future).
+            let _ = catch_unwind(AssertUnwindSafe(|| cell.drop_future()));
             return;
         }
         let state = self.rt_state();
