@@ -701,8 +701,9 @@ fn a_waker_outliving_its_task_and_its_loop_is_harmless_on_another_thread() {
         drop(lp);
         let waker = stash.lock().unwrap().take().unwrap();
         std::thread::spawn(move || {
+            let cloned = waker.clone();
             waker.wake_by_ref();
-            waker.clone().wake();
+            cloned.wake();
             waker.wake();
         })
         .join()
