@@ -41,7 +41,6 @@ pub(crate) mod errno;
 pub(crate) mod inotify;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
-pub(crate) mod task_cell;
 #[cfg(any(
     target_os = "linux",
     target_os = "freebsd",
@@ -49,6 +48,7 @@ pub(crate) mod task_cell;
     target_os = "ios"
 ))]
 pub(crate) mod sendfile;
+pub(crate) mod task_cell;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 mod timerfd;
 #[cfg(target_os = "linux")]
