@@ -77,7 +77,12 @@ per_request() {
     awk -v a="$a" -v b="$b" 'BEGIN { printf "%.0f", (b - a) / 16000 }'
 }
 
-server=(target/release/examples/http --threads 1)
+# Measured from copies: a build in this tree while the script runs cannot swap them.
+# EVLOOP_HTTP=path measures another build of examples/http (an older commit's, say).
+cp "${EVLOOP_HTTP:-target/release/examples/http}" "$tmp/http"
+cp "$mio_http" "$tmp/mio_http"
+mio_http=$tmp/mio_http
+server=("$tmp/http" --threads 1)
 log "evloop"
 ev=$(per_request evloop) || ev=n/a
 server=("$mio_http")

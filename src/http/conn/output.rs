@@ -31,14 +31,22 @@ impl Output {
         result
     }
 
+    #[inline(always)]
     pub(crate) fn push(&mut self, buf: WriteBuf) {
-        if buf.len() <= COPY_LIMIT {
-            self.push_bytes(buf.as_slice());
+        let bytes = buf.as_slice();
+        if bytes.len() <= COPY_LIMIT {
+            self.push_bytes(bytes);
         } else {
-            self.flush_scratch();
-            self.len += buf.len();
-            self.pieces.push(buf);
+            self.push_piece(buf);
         }
+    }
+
+    /// A large body, passed on as its own buffer (out of line: the small case is inlined).
+    #[inline(never)]
+    fn push_piece(&mut self, buf: WriteBuf) {
+        self.flush_scratch();
+        self.len += buf.len();
+        self.pieces.push(buf);
     }
 
     fn flush_scratch(&mut self) {

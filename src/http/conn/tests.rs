@@ -1,6 +1,7 @@
 use super::*;
 use crate::http::conn::pipeline::Fields;
 use crate::http::response::EncodeError;
+use std::time::Duration;
 
 const DATE: [u8; HTTP_DATE_LEN] = *b"Sun, 06 Nov 1994 08:49:37 GMT";
 const TEXT: &Fields<'static> = &[(b"Content-Type", b"text/plain")];

@@ -5,6 +5,7 @@
 //! handler asks for it.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -107,7 +108,10 @@ pub(crate) struct RawHead {
     /// and the name and value of every field line in arrival order (values trimmed, as
     /// httparse gives them).
     /// `None` only once dropped (the box went back to the spare list).
-    bufs: Option<Box<Buffers>>,
+    ///
+    /// `ManuallyDrop`: [`Drop`] below takes the box out itself, so the field needs no drop
+    /// glue of its own after it (a call per request otherwise).
+    bufs: ManuallyDrop<Option<Box<Buffers>>>,
 }
 
 impl RawHead {
@@ -146,13 +150,15 @@ impl RawHead {
             expect_continue: derived.expect_continue,
             has_expect: derived.has_expect,
         };
-        Self { bufs: Some(bufs) }
+        Self {
+            bufs: ManuallyDrop::new(Some(bufs)),
+        }
     }
 
     /// Gives the head its complete body (kept in the head's box, so a request stays small
     /// to move).
     pub(crate) fn set_body(&mut self, body: Vec<u8>) {
-        if let Some(bufs) = &mut self.bufs {
+        if let Some(bufs) = &mut *self.bufs {
             bufs.body = body;
         }
     }
@@ -169,7 +175,7 @@ impl RawHead {
     }
 
     pub(crate) fn set_peer(&mut self, peer: SocketAddr) {
-        if let Some(bufs) = &mut self.bufs {
+        if let Some(bufs) = &mut *self.bufs {
             bufs.peer = peer;
         }
     }
@@ -239,7 +245,7 @@ impl RawHead {
 
 impl Drop for RawHead {
     fn drop(&mut self) {
-        let Some(mut bufs) = self.bufs.take() else {
+        let Some(mut bufs) = std::mem::take(&mut *self.bufs) else {
             return;
         };
         let b = &mut *bufs;

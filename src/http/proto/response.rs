@@ -144,7 +144,7 @@ pub(crate) fn write_head_tail(
 
 /// Whether `name` is one of the fields [`write_head`] writes itself: `Content-Length`,
 /// `Transfer-Encoding`, `Connection` (case-insensitive).
-#[inline]
+#[inline(always)]
 pub(crate) fn is_reserved(name: &[u8]) -> bool {
     match name.len() {
         10 => name.eq_ignore_ascii_case(b"connection"),

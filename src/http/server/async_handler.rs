@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use super::{Request, Responder, Server, ServerConfig};
+use super::{IntoHeaders, Request, Responder, Server, ServerConfig};
 use crate::net::{TcpListenOptions, WriteBuf};
 use crate::{Error, Loop, Result};
 
@@ -21,6 +21,9 @@ use crate::{Error, Loop, Result};
 #[must_use = "a Response does nothing until a handler returns it"]
 pub struct Response {
     status: u16,
+    /// The `Content-Type` a constructor set ([`text`](Self::text)), written before `headers`:
+    /// a `'static` value, so the usual answer allocates no header at all.
+    content_type: Option<&'static str>,
     headers: Vec<(String, String)>,
     body: Body,
 }
@@ -45,6 +48,7 @@ impl Response {
     pub fn new(status: u16, body: impl Into<WriteBuf>) -> Self {
         Self {
             status,
+            content_type: None,
             headers: Vec::new(),
             body: Body::Bytes(body.into()),
         }
@@ -52,7 +56,10 @@ impl Response {
 
     /// A `text/plain; charset=utf-8` response (as [`Responder::text`]).
     pub fn text(status: u16, body: impl Into<WriteBuf>) -> Self {
-        Self::new(status, body).header("Content-Type", "text/plain; charset=utf-8")
+        Self {
+            content_type: Some("text/plain; charset=utf-8"),
+            ..Self::new(status, body)
+        }
     }
 
     /// A response whose body is the first `len` bytes of `file`, sent as
@@ -61,6 +68,7 @@ impl Response {
     pub fn file(status: u16, file: std::fs::File, len: u64) -> Self {
         Self {
             status,
+            content_type: None,
             headers: Vec::new(),
             body: Body::File(file, len),
         }
@@ -79,9 +87,32 @@ impl Response {
 
     /// Answers the request of `res` with this response.
     pub fn send(self, lp: &mut Loop, res: Responder) {
-        match self.body {
-            Body::Bytes(body) => res.send(lp, self.status, &self.headers, body),
-            Body::File(file, len) => res.send_file(lp, self.status, &self.headers, file, len),
+        let Self {
+            status,
+            content_type,
+            headers,
+            body,
+        } = self;
+        match content_type {
+            None => body.send(lp, res, status, &headers),
+            Some(kind) if headers.is_empty() => {
+                body.send(lp, res, status, &[("Content-Type", kind)])
+            }
+            Some(kind) => {
+                let all: Vec<(&str, &str)> = std::iter::once(("Content-Type", kind))
+                    .chain(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                    .collect();
+                body.send(lp, res, status, &all);
+            }
+        }
+    }
+}
+
+impl Body {
+    fn send(self, lp: &mut Loop, res: Responder, status: u16, headers: impl IntoHeaders) {
+        match self {
+            Self::Bytes(body) => res.send(lp, status, headers, body),
+            Self::File(file, len) => res.send_file(lp, status, headers, file, len),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! [`Server`]: the thin glue between [`Conn`] state machines and evloop's TCP streams and
-//! timers. Per-connection I/O is in `service.rs`.
+//! timers. Connections arriving and leaving are in `lifecycle.rs`, the callbacks that feed a
+//! connection in `events.rs`, and the pump that carries out its I/O in `service.rs`.
 
 mod async_handler;
 pub(crate) mod config;
+mod events;
 mod file_body;
 mod handler_panic;
 mod headers;
+mod lifecycle;
 pub(crate) mod request;
 pub(crate) mod responder;
 mod service;

@@ -50,13 +50,12 @@ impl Responder {
         body: impl Into<WriteBuf>,
     ) {
         self.answered = true;
-        let mut body = Some(body.into());
+        let body = body.into();
         let seq = self.seq;
-        headers.visit(&mut |fields, close| {
-            let Some(body) = body.take() else { return };
+        headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.send(seq, status, fields, body, close, now)
-            });
+            })
         });
     }
 
@@ -90,13 +89,11 @@ impl Responder {
         len: u64,
     ) {
         self.answered = true;
-        let mut file = Some(file);
         let seq = self.seq;
-        headers.visit(&mut |fields, close| {
-            let Some(file) = file.take() else { return };
+        headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.send_file(seq, status, fields, file, len, close, now)
-            });
+            })
         });
     }
 
@@ -144,10 +141,10 @@ impl Responder {
     ) -> ResponseWriter {
         self.answered = true;
         let seq = self.seq;
-        headers.visit(&mut |fields, close| {
+        headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
                 conn.start(seq, status, fields, close, now)
-            });
+            })
         });
         ResponseWriter {
             shared: Rc::clone(&self.shared),
@@ -298,11 +295,20 @@ pub(super) fn with_fields<N: AsRef<[u8]>, V: AsRef<[u8]>, R>(
 /// The handler's fields without `Content-Length`, `Transfer-Encoding` and `Connection` (the
 /// server writes those), and whether `Connection` asked for a close. Borrowed as they are when
 /// none is there, as is usual.
-#[inline]
+#[inline(always)]
 fn framing_free<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
-    if !fields.iter().any(|(name, _)| is_reserved(name)) {
-        return (Cow::Borrowed(fields), false);
+    // A plain loop: `Iterator::any` is left out of line here.
+    for (name, _) in fields {
+        if is_reserved(name) {
+            return without_framing(fields);
+        }
     }
+    (Cow::Borrowed(fields), false)
+}
+
+/// [`framing_free`] when a field has to go (rare, so out of line).
+#[inline(never)]
+fn without_framing<'a>(fields: &'a Fields<'a>) -> (Cow<'a, Fields<'a>>, bool) {
     let mut close = false;
     let kept = fields
         .iter()

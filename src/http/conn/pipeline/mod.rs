@@ -1,6 +1,7 @@
 //! The response side of one connection: responses leave strictly in request order, whatever
 //! order the handlers answer in. A response to a later request is encoded at once but held
-//! back until every earlier response has been sent in full.
+//! back until every earlier response has been sent in full. Streamed bodies and responses given
+//! up on are in `streaming.rs`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,7 +11,6 @@ use super::output::Output;
 use crate::http::proto::date::HTTP_DATE_LEN;
 use crate::http::proto::response::{
     CONTINUE_100, ConnectionHeader, EncodeError, ResponseFraming, reason_phrase,
-    write_chunk_header, write_last_chunk,
 };
 use crate::net::WriteBuf;
 
@@ -209,6 +209,7 @@ impl ResponseQueue {
 
     /// A complete response with a fixed-length body. `Ok(false)`: no such waiting request (the
     /// connection closed, or it was answered already); the body is dropped.
+    #[inline(always)]
     pub(crate) fn send(
         &mut self,
         seq: u64,
@@ -380,141 +381,6 @@ impl ResponseQueue {
         true
     }
 
-    /// Starts a streamed response: chunked for HTTP/1.1, close-delimited for HTTP/1.0.
-    pub(crate) fn start(
-        &mut self,
-        seq: u64,
-        status: u16,
-        fields: &Fields<'_>,
-        ctx: HeadContext<'_>,
-        close: bool,
-    ) -> Result<bool, EncodeError> {
-        let Some(i) = self.waiting(seq, status)? else {
-            return Ok(false);
-        };
-        let slot = &self.slots[i];
-        let bodiless = status == 204 || status == 304;
-        let chunked = slot.version_minor >= 1 && !bodiless;
-        let framing = if chunked {
-            ResponseFraming::Chunked
-        } else {
-            ResponseFraming::None
-        };
-        // Without chunked framing only the close can end the body.
-        let close = close || (!chunked && !bodiless);
-        let slot = self.write_head(i, status, fields, framing, ctx, close, None)?;
-        slot.phase = Phase::Streaming {
-            chunked,
-            silent: slot.head_only || bodiless,
-        };
-        self.release();
-        Ok(true)
-    }
-
-    /// A part of a streamed body. `false`: no such streaming response.
-    pub(crate) fn write(&mut self, seq: u64, data: WriteBuf) -> bool {
-        let Some(i) = self.index(seq) else {
-            return false;
-        };
-        let Phase::Streaming { chunked, silent } = self.slots[i].phase else {
-            return false;
-        };
-        let len = data.as_slice().len();
-        if silent || len == 0 {
-            return true;
-        }
-        let before = self.held_len(i);
-        let sink = self.sink(i);
-        if chunked {
-            let mut line = Vec::with_capacity(18);
-            write_chunk_header(&mut line, len);
-            sink.push_bytes(&line);
-            sink.push(data);
-            sink.push_bytes(b"\r\n");
-        } else {
-            sink.push(data);
-        }
-        self.held_bytes += self.held_len(i) - before;
-        self.release();
-        true
-    }
-
-    /// Ends a streamed response. `false`: no such streaming response.
-    pub(crate) fn end(&mut self, seq: u64) -> bool {
-        let Some(i) = self.index(seq) else {
-            return false;
-        };
-        let Phase::Streaming { chunked, silent } = self.slots[i].phase else {
-            return false;
-        };
-        if chunked && !silent {
-            let mut last = Vec::with_capacity(5);
-            write_last_chunk(&mut last);
-            let before = self.held_len(i);
-            self.sink(i).push_bytes(&last);
-            self.held_bytes += self.held_len(i) - before;
-        }
-        self.slots[i].phase = Phase::Done;
-        self.release();
-        true
-    }
-
-    /// The handler gave up on `seq` (dropped its responder or writer): a 500 if nothing was
-    /// sent yet, otherwise the response is cut short and the connection closes after what was
-    /// sent, which tells the client the body is incomplete. `false`: no such pending response.
-    pub(crate) fn abandon(&mut self, seq: u64, ctx: HeadContext<'_>) -> bool {
-        let Some(i) = self.index(seq) else {
-            return false;
-        };
-        match self.slots[i].phase {
-            Phase::Waiting => {
-                let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
-                let body = WriteBuf::from(b"500 Internal Server Error\n");
-                matches!(self.send(seq, 500, fields, body, ctx, false), Ok(true))
-            }
-            Phase::Streaming { .. } => {
-                let slot = &mut self.slots[i];
-                slot.phase = Phase::Done;
-                slot.close_after = true;
-                self.release();
-                true
-            }
-            Phase::Done => false,
-        }
-    }
-
-    /// The handler of `seq` panicked: the connection closes after `seq`. Later requests were
-    /// never dispatched and are dropped; `seq` itself gets a 500 with `Connection: close` if
-    /// nothing was sent for it yet, else it is cut short (or, complete but held, closes the
-    /// connection once it is out). Earlier responses still leave in order.
-    pub(crate) fn fail_at(&mut self, seq: u64, ctx: HeadContext<'_>) {
-        let Some(i) = self.index(seq) else {
-            if seq < self.front_seq {
-                // `seq` is out already: everything pending is a later request.
-                self.front_seq += self.slots.len() as u64;
-                self.slots.clear();
-                self.held_bytes = 0;
-            }
-            return;
-        };
-        self.slots.truncate(i + 1);
-        self.held_bytes = self.count_held();
-        match self.slots[i].phase {
-            Phase::Waiting => {
-                let fields: &Fields<'_> = &[(b"Content-Type", b"text/plain; charset=utf-8")];
-                let body = WriteBuf::from(b"500 Internal Server Error\n");
-                let sent = self.send(seq, 500, fields, body, ctx, true);
-                debug_assert!(matches!(sent, Ok(true)));
-            }
-            Phase::Streaming { .. } | Phase::Done => {
-                let slot = &mut self.slots[i];
-                slot.phase = Phase::Done;
-                slot.close_after = true;
-                self.release();
-            }
-        }
-    }
-
     /// The index of `seq` if it still waits for its head; a final status is required (an
     /// interim 1xx is the server's own business).
     fn waiting(&self, seq: u64, status: u16) -> Result<Option<usize>, EncodeError> {
@@ -613,3 +479,5 @@ impl ResponseQueue {
         }
     }
 }
+
+mod streaming;
