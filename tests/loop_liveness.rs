@@ -156,9 +156,11 @@ fn an_unrefd_immediate_neither_keeps_the_loop_alive_nor_runs_alone() {
 #[test]
 fn an_unrefd_immediate_runs_in_the_check_phase_of_an_iteration_something_else_brings() {
     with_timeout(10, || {
+        // `start` before the loop reads its clock: the timer is due 30 ms after the loop's
+        // cached time, which is not earlier than this.
+        let start = Instant::now();
         let mut lp = Loop::new().unwrap();
         let trace = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        let start = Instant::now();
         let t = trace.clone();
         lp.set_timeout(Duration::from_millis(30), move |_, _| {
             t.borrow_mut().push(("timer", start.elapsed()));
