@@ -270,7 +270,6 @@
 pub mod dns;
 mod error;
 mod event_loop;
-#[cfg(unix)]
 pub mod fs;
 mod handle;
 pub mod http;

@@ -45,6 +45,8 @@ pub(crate) mod process;
 mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) mod tty;
+#[cfg(windows)]
+pub(crate) mod windows;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) use timerfd::DeadlineTimer;
 
