@@ -301,7 +301,7 @@ pub use event_loop::sender::{LoopSender, PostError, PostFnBox};
 pub use event_loop::uncaught::UncaughtPanic;
 pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
-pub use pool::work::Work;
+pub use pool::work::{Work, WorkClass};
 pub use timer::Timer;
 pub use watcher::channel;
 pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use evloop::dns::{self, AddressFamily, DnsError, Hints, NameInfoFlags, SocketType};
-use evloop::{Error, Loop};
+use evloop::{Error, Loop, WorkClass};
 use util::{Counter, assert_clean, with_timeout};
 
 /// A slot a callback fills and the test reads after `run`.
@@ -167,7 +167,8 @@ fn a_lookup_waiting_for_a_dns_slot_can_be_canceled() {
         let mut lp = Loop::builder().threadpool_size(2).build().unwrap();
         let (started_tx, started_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel::<()>();
-        lp.queue_dns_work(
+        lp.queue_work_in(
+            WorkClass::SlowIo,
             move || {
                 started_tx.send(()).unwrap();
                 release_rx.recv_timeout(Duration::from_secs(20)).unwrap();

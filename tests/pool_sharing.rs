@@ -10,7 +10,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use evloop::dns::{self, Hints, SocketType};
-use evloop::{Loop, fs};
+use evloop::{Loop, WorkClass, fs};
 use util::{Counter, assert_clean, with_timeout};
 
 #[test]
@@ -22,7 +22,8 @@ fn a_blocked_dns_job_does_not_stop_file_jobs() {
         let (release_tx, release_rx) = mpsc::channel::<()>();
         let dns_blocked = Arc::new(AtomicBool::new(true));
         let blocked = dns_blocked.clone();
-        lp.queue_dns_work(
+        lp.queue_work_in(
+            WorkClass::SlowIo,
             move || {
                 started_tx.send(()).unwrap();
                 release_rx.recv_timeout(Duration::from_secs(20)).unwrap();

@@ -14,6 +14,25 @@ use crate::event_loop::{CallbackKind, Phase};
 use crate::handle::Site;
 use crate::pool::{CancelResult, CompletionSink, JobFn, JobId, JobKind, Outcome, Pool, PoolStats};
 
+/// Which workers a pool job may occupy; see [`Loop::queue_work_in`].
+///
+/// With a pool of `n` workers (`n` > 1): slow-I/O jobs (and DNS lookups) hold at most half of them,
+/// rounded up; CPU and slow-I/O jobs together hold at most `n - 1`; fast-I/O jobs (and file
+/// operations) may use every worker. So no amount of slow or long work can keep a file operation
+/// from starting. Within a class, jobs start in submission order. With one worker every class
+/// shares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WorkClass {
+    /// Computation, the class of [`Loop::queue_work`]: long jobs that keep a worker busy.
+    Cpu,
+    /// Short blocking calls that finish quickly whatever happens (the class of `evloop::fs`).
+    FastIo,
+    /// Blocking calls that may wait on something slow and unbounded: a resolver, a remote
+    /// service (the class of `evloop::dns`).
+    SlowIo,
+}
+
 /// An in-flight thread-pool request (from [`Loop::queue_work`], a file operation or a DNS
 /// lookup). Pass it to [`Loop::cancel`]. Stale once its callback has run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -258,18 +277,44 @@ impl Loop {
         self.pool_requests().pool.as_ref().map(|pool| pool.stats())
     }
 
-    /// Testing hook: runs `work` as a DNS-class job, which may hold at most half the pool's
-    /// workers. Lets tests block the DNS slots without a slow resolver. Not part of the API.
-    #[doc(hidden)]
+    /// Runs `work` on the thread pool in the given [`WorkClass`], then `done` on this loop, as
+    /// [`queue_work`](Self::queue_work) does (which is this with [`WorkClass::Cpu`]).
+    ///
+    /// The class decides which workers the job may hold while it runs, as libuv's internal
+    /// `UV__WORK_CPU`, `UV__WORK_FAST_IO` and `UV__WORK_SLOW_IO` do: a job that blocks on
+    /// something slow and unbounded (a remote service, a resolver) belongs in
+    /// [`WorkClass::SlowIo`], so that however many there are, file operations always find a
+    /// worker.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), evloop::Error> {
+    /// use evloop::WorkClass;
+    /// let mut lp = evloop::Loop::new()?;
+    /// // A blocking call to a slow service: it may take at most half of the workers.
+    /// lp.queue_work_in(
+    ///     WorkClass::SlowIo,
+    ///     || std::net::ToSocketAddrs::to_socket_addrs("127.0.0.1:80").map(|a| a.count()),
+    ///     |_, result| assert_eq!(result.unwrap().unwrap(), 1),
+    /// );
+    /// lp.run()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[track_caller]
-    pub fn queue_dns_work<T: Send + 'static>(
+    pub fn queue_work_in<T: Send + 'static>(
         &mut self,
+        class: WorkClass,
         work: impl FnOnce() -> T + Send + 'static,
         done: impl FnOnce(&mut Self, Result<T>) + 'static,
     ) -> Work {
+        let (kind, cb_kind) = match class {
+            WorkClass::Cpu => (JobKind::Cpu, CallbackKind::Work),
+            WorkClass::FastIo => (JobKind::Fs, CallbackKind::Work),
+            WorkClass::SlowIo => (JobKind::Dns, CallbackKind::Work),
+        };
         self.submit_job(
-            JobKind::Dns,
-            CallbackKind::Dns,
+            kind,
+            cb_kind,
             Location::caller(),
             Box::new(move || Box::new(work()) as Box<dyn Any + Send>),
             typed_done(done),
