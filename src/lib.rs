@@ -266,7 +266,6 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
-#[cfg(unix)]
 pub mod dns;
 mod error;
 mod event_loop;

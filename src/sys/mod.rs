@@ -7,6 +7,9 @@
 
 #[cfg(unix)]
 pub(crate) mod dns;
+#[cfg(windows)]
+#[path = "dns_windows.rs"]
+pub(crate) mod dns;
 
 #[cfg(unix)]
 use std::ffi::{CString, OsString};
