@@ -123,7 +123,10 @@ fn pool_threads() -> usize {
 }
 
 #[test]
-#[cfg_attr(windows, ignore = "counts the pool's threads in Linux's /proc/self/task")]
+#[cfg_attr(
+    windows,
+    ignore = "counts the pool's threads in Linux's /proc/self/task"
+)]
 fn dropping_the_last_loop_lets_the_pool_threads_exit() {
     // Other tests' pools live in this process too: check in a child process running only this.
     if std::env::var_os("EVLOOP_POOL_EXIT_CHILD").is_some() {
