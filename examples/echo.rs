@@ -8,6 +8,9 @@
 //! `--async` serves the same protocol with one `async` task per connection
 //! (`evloop::task`): read a chunk, send it, repeat; the same backpressure (a connection with
 //! 64 KiB in flight stops reading) and the same graceful shutdown.
+//!
+//! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
+//! (`TcpListenOptions::shared`), and Ctrl-C ends the process at once (no graceful shutdown).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -19,7 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use evloop::net::{ReadEvent, TcpListenOptions, TcpListener, TcpStream};
 use evloop::{Handle, Loop, LoopSender};
+#[cfg(unix)]
 use signal_hook::consts::{SIGINT, SIGTERM};
+#[cfg(unix)]
 use signal_hook::iterator::Signals;
 
 /// One loop's server state. Posted closures (the shutdown) reach it on the loop's thread.
@@ -76,19 +81,74 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Registered before any loop starts. Until every loop has started (no senders yet) a
-    // signal exits at once; after, the first one stops every loop gracefully and a second one
-    // exits without waiting.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(s) => s,
+    let started: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
+    let stop_rx = match watch_signals(Arc::clone(&started), async_mode) {
+        Ok(rx) => rx,
         Err(e) => {
             eprintln!("echo: cannot watch signals: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let started: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
+    let claimed = match claim_port(addr) {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            eprintln!("echo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = claimed.addr;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..threads {
+        let ready_tx = ready_tx.clone();
+        let options = claimed.options();
+        workers.push(std::thread::spawn(move || {
+            serve(addr, &options, ready_tx, async_mode)
+        }));
+        match ready_rx.recv() {
+            Ok(Ok((_, sender))) => senders.push(sender),
+            Ok(Err(e)) => {
+                eprintln!("echo: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(_) => return ExitCode::FAILURE,
+        }
+    }
+    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(senders);
+    let mode = if async_mode { ", async" } else { "" };
+    println!("echo: listening on {addr} ({threads} threads{mode})");
+    let clean = workers.into_iter().all(|w| w.join().is_ok());
+    #[cfg(unix)]
+    let name = match stop_rx.try_recv() {
+        Ok(SIGINT) => "SIGINT",
+        _ => "SIGTERM",
+    };
+    #[cfg(windows)]
+    let name = {
+        drop(stop_rx);
+        "Ctrl-C"
+    };
+    println!("echo: stopped on {name}");
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Watches SIGINT and SIGTERM on a thread, registered before any loop starts. Until every
+/// loop has started (no senders in `started` yet) a signal exits at once; after, the first one
+/// stops every loop gracefully and a second one exits without waiting. The receiver gets the
+/// signal that stopped the loops.
+#[cfg(unix)]
+fn watch_signals(
+    started: Arc<Mutex<Option<Vec<LoopSender>>>>,
+    async_mode: bool,
+) -> io::Result<mpsc::Receiver<i32>> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let (stop_tx, stop_rx) = mpsc::channel();
-    let watch = Arc::clone(&started);
+    let watch = started;
     std::thread::spawn(move || {
         let mut forever = signals.forever();
         let Some(signal) = forever.next() else {
@@ -111,71 +171,67 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     });
-    let addr = match claim_port(addr) {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            return ExitCode::FAILURE;
+    Ok(stop_rx)
+}
+
+/// Windows: console control events are not watched here; Ctrl-C ends the process at once
+/// (the console's default), so the receiver never gets anything.
+#[cfg(windows)]
+fn watch_signals(
+    started: Arc<Mutex<Option<Vec<LoopSender>>>>,
+    async_mode: bool,
+) -> io::Result<mpsc::Receiver<i32>> {
+    let _ = (started, async_mode);
+    let (stop_tx, stop_rx) = mpsc::channel();
+    std::mem::forget(stop_tx);
+    Ok(stop_rx)
+}
+
+/// The port the loops listen on, and how they share it.
+struct Claimed {
+    addr: SocketAddr,
+    /// Where `SO_REUSEPORT` is missing: the one listening socket every loop accepts from.
+    shared: Option<Arc<std::net::TcpListener>>,
+}
+
+impl Claimed {
+    /// Each loop's listen options: `SO_REUSEPORT`, or a copy of the shared socket.
+    fn options(&self) -> TcpListenOptions {
+        match &self.shared {
+            Some(listener) => TcpListenOptions::new().shared(listener),
+            None => TcpListenOptions::new().reuse_port(true),
         }
-    };
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut senders = Vec::new();
-    let mut workers = Vec::new();
-    for _ in 0..threads {
-        let ready_tx = ready_tx.clone();
-        workers.push(std::thread::spawn(move || {
-            serve(addr, ready_tx, async_mode)
-        }));
-        match ready_rx.recv() {
-            Ok(Ok((_, sender))) => senders.push(sender),
-            Ok(Err(e)) => {
-                eprintln!("echo: cannot listen on {addr}: {e}");
-                return ExitCode::FAILURE;
-            }
-            Err(_) => return ExitCode::FAILURE,
-        }
-    }
-    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(senders);
-    let mode = if async_mode { ", async" } else { "" };
-    println!("echo: listening on {addr} ({threads} threads{mode})");
-    let clean = workers.into_iter().all(|w| w.join().is_ok());
-    let name = match stop_rx.try_recv() {
-        Ok(SIGINT) => "SIGINT",
-        _ => "SIGTERM",
-    };
-    println!("echo: stopped on {name}");
-    if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }
 
-/// Binds `addr` once without `SO_REUSEPORT` and lets it go: that fails if any other socket
-/// holds the port (another process's `SO_REUSEPORT` listeners included), which a listener
-/// that sets the option would silently share with; and it fixes the port when `addr` asks for
-/// port 0. Our loops then bind it with `SO_REUSEPORT`, so they share it among themselves
-/// only. (A process starting in the instant between the two binds could still slip in.)
-fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+/// Binds `addr` once without `SO_REUSEPORT`: that fails if any other socket holds the port
+/// (another process's `SO_REUSEPORT` listeners included), which a listener that sets the
+/// option would silently share with; and it fixes the port when `addr` asks for port 0. On
+/// Unix it lets the probe go, and our loops bind the port with `SO_REUSEPORT`, so they share it
+/// among themselves only (a process starting in the instant between the two binds could still
+/// slip in). On Windows, which has no `SO_REUSEPORT`, the probe is kept and shared by the
+/// loops.
+fn claim_port(addr: SocketAddr) -> Result<Claimed, String> {
     let probe = std::net::TcpListener::bind(addr).map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another server running on this port?)")
     })?;
-    probe
+    let addr = probe
         .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let shared = cfg!(windows).then(|| Arc::new(probe));
+    Ok(Claimed { addr, shared })
 }
 
 type Ready = evloop::Result<(SocketAddr, LoopSender)>;
 
 /// One loop on this thread until its listener and connections are closed.
-fn serve(addr: SocketAddr, ready: mpsc::Sender<Ready>, async_mode: bool) {
+fn serve(addr: SocketAddr, opts: &TcpListenOptions, ready: mpsc::Sender<Ready>, async_mode: bool) {
     let started = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
-        let opts = TcpListenOptions::new().reuse_port(true);
         if async_mode {
-            let bound = asynch::listen(&mut lp, addr, &opts)?;
+            let bound = asynch::listen(&mut lp, addr, opts)?;
             return Ok((lp, bound));
         }
-        let listener = lp.tcp_listen_with(addr, &opts, on_connection)?;
+        let listener = lp.tcp_listen_with(addr, opts, on_connection)?;
         let bound = listener.local_addr(&lp)?;
         SERVER.with(|s| s.borrow_mut().listener = Some(listener));
         Ok((lp, bound))
@@ -271,6 +327,7 @@ fn finish(lp: &mut Loop, stream: TcpStream) {
 }
 
 /// Posted to each loop on SIGINT/SIGTERM: stop accepting, let every connection finish.
+#[cfg_attr(windows, allow(dead_code))] // no signal watcher there (see `watch_signals`)
 fn stop_gracefully(lp: &mut Loop) {
     let (listener, conns) = SERVER.with(|s| {
         let mut s = s.borrow_mut();
@@ -454,6 +511,7 @@ mod asynch {
     }
 
     /// Posted on SIGINT/SIGTERM: every task of this loop sees the stop.
+    #[cfg_attr(windows, allow(dead_code))] // no signal watcher there (see `watch_signals`)
     pub(super) fn stop_gracefully(_lp: &mut Loop) {
         STOP.with(|s| {
             s.stopped.set(true);

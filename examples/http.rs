@@ -28,6 +28,10 @@
 //!   without waiting.
 //! - `--instrument` turns on callback timing, slow-callback reports (> 100 ms) and the watchdog
 //!   (> 1 s).
+//!
+//! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
+//! (`TcpListenOptions::shared`); `--root` is refused (the confined open, `fs::open_beneath`, is
+//! Unix-only), and Ctrl-C ends the process at once (no graceful shutdown).
 
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -39,13 +43,16 @@ use evloop::http::method::Method;
 use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
 use evloop::{Loop, LoopSender};
+#[cfg(unix)]
 use signal_hook::consts::{SIGINT, SIGTERM};
+#[cfg(unix)]
 use signal_hook::iterator::Signals;
 
 const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
 /// More loops than this is a typo, not a deployment (one per core is the usual choice).
 const MAX_THREADS: usize = 256;
 /// How long a graceful shutdown lets requests finish.
+#[cfg_attr(windows, allow(dead_code))] // no graceful shutdown there (see `watch_signals`)
 const GRACE: Duration = Duration::from_secs(5);
 /// `/block` and `/work` take at most this many milliseconds.
 const MAX_MS: u64 = 10_000;
@@ -73,6 +80,8 @@ struct Shared {
     header_timeout: Duration,
     log: bool,
     instrument: bool,
+    /// How each loop listens: on an `SO_REUSEPORT` port, or a copy of one shared socket.
+    listen: TcpListenOptions,
 }
 
 fn main() {
@@ -83,6 +92,14 @@ fn main() {
             std::process::exit(2);
         }
     };
+    #[cfg(windows)]
+    if opts.root.is_some() {
+        eprintln!(
+            "http: --root: static files need fs::open_beneath (openat2, or an O_NOFOLLOW walk), \
+             which Windows lacks"
+        );
+        std::process::exit(2);
+    }
     let root = match &opts.root {
         None => None,
         Some(dir) => match std::fs::File::open(dir).and_then(|f| {
@@ -101,17 +118,13 @@ fn main() {
     };
     // Registered before any loop starts: a signal during start-up exits at once, one after it
     // shuts every loop down (see `watch_signals`).
-    let signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            eprintln!("http: cannot watch signals: {e}");
-            std::process::exit(1);
-        }
-    };
     let senders: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
-    watch_signals(signals, Arc::clone(&senders));
-    let addr = match claim_port(opts.addr) {
-        Ok(addr) => addr,
+    if let Err(e) = watch_signals(Arc::clone(&senders)) {
+        eprintln!("http: cannot watch signals: {e}");
+        std::process::exit(1);
+    }
+    let (addr, listen) = match claim_port(opts.addr) {
+        Ok(claimed) => claimed,
         Err(e) => {
             eprintln!("http: {e}");
             std::process::exit(1);
@@ -123,6 +136,7 @@ fn main() {
         header_timeout: Duration::from_secs(opts.header_timeout),
         log: opts.log,
         instrument: opts.instrument,
+        listen,
     });
     let (tx, rx) = std::sync::mpsc::channel::<Result<LoopSender, String>>();
     let mut threads = Vec::new();
@@ -156,24 +170,42 @@ fn main() {
     }
 }
 
-/// Binds `addr` once without `SO_REUSEPORT` and lets it go: that fails if any other socket
-/// holds the port (another process's `SO_REUSEPORT` listeners included), which a listener
-/// that sets the option would silently share with; and it fixes the port when `addr` asks for
-/// port 0. Our loops then bind it with `SO_REUSEPORT`, so they share it among themselves
-/// only. (A process starting in the instant between the two binds could still slip in.)
-fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+/// Binds `addr` once without `SO_REUSEPORT`: that fails if any other socket holds the port
+/// (another process's `SO_REUSEPORT` listeners included), which a listener that sets the
+/// option would silently share with; and it fixes the port when `addr` asks for port 0. On
+/// Unix the probe goes and our loops bind the port with `SO_REUSEPORT`, so they share it among
+/// themselves only (a process starting in the instant between the two binds could still slip
+/// in). On Windows, which has no `SO_REUSEPORT`, the loops share the probe itself. Returns the
+/// address and each loop's listen options.
+fn claim_port(addr: SocketAddr) -> Result<(SocketAddr, TcpListenOptions), String> {
     let probe = std::net::TcpListener::bind(addr).map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another server running on this port?)")
     })?;
-    probe
+    let addr = probe
         .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let options = if cfg!(windows) {
+        TcpListenOptions::new().shared(&Arc::new(probe))
+    } else {
+        TcpListenOptions::new().reuse_port(true)
+    };
+    Ok((addr, options))
+}
+
+/// Windows: console control events are not watched here; Ctrl-C ends the process at once
+/// (the console's default).
+#[cfg(windows)]
+fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
+    drop(senders);
+    Ok(())
 }
 
 /// Watches SIGINT and SIGTERM on a thread of its own. Before every loop has started (no
 /// senders yet) a signal exits at once; after, the first one shuts every loop's server down
 /// gracefully and a second one exits without waiting.
-fn watch_signals(mut signals: Signals, senders: Arc<Mutex<Option<Vec<LoopSender>>>>) {
+#[cfg(unix)]
+fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::spawn(move || {
         let mut forever = signals.forever();
         let Some(signal) = forever.next() else {
@@ -205,6 +237,7 @@ fn watch_signals(mut signals: Signals, senders: Arc<Mutex<Option<Vec<LoopSender>
             std::process::exit(1);
         }
     });
+    Ok(())
 }
 
 thread_local! {
@@ -237,7 +270,7 @@ fn serve(
     let mut config = ServerConfig::default();
     config.server_header = Some("evloop".into());
     config.header_timeout = shared.header_timeout;
-    let options = TcpListenOptions::new().reuse_port(true);
+    let options = shared.listen.clone();
     let handler_shared = Arc::clone(shared);
     let handler = move |lp: &mut Loop, req: Request, res: Responder| {
         if handler_shared.log {
@@ -449,6 +482,12 @@ fn serve_file(lp: &mut Loop, shared: &Shared, rest: &str, res: Responder) {
     if refused {
         return res.send(lp, 403, &[TEXT], "forbidden\n");
     }
+    #[cfg(windows)] // `--root` is refused there: `root` is never set
+    {
+        let _ = (root, rel);
+        res.send(lp, 404, &[TEXT], "not found (no --root)\n");
+    }
+    #[cfg(unix)]
     evloop::fs::open_beneath(lp, &root, rel.clone(), move |lp, opened| match opened {
         Ok((file, meta)) if meta.is_file() => {
             let kind = content_type(Path::new(&rel));
@@ -463,6 +502,7 @@ fn serve_file(lp: &mut Loop, shared: &Shared, rest: &str, res: Responder) {
     });
 }
 
+#[cfg_attr(windows, allow(dead_code))] // no static files there (see `serve_file`)
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" | "htm" => "text/html; charset=utf-8",
