@@ -10,7 +10,8 @@
 //! 64 KiB in flight stops reading) and the same graceful shutdown.
 //!
 //! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
-//! (`TcpListenOptions::shared`), and Ctrl-C ends the process at once (no graceful shutdown).
+//! (`TcpListenOptions::shared`), and Ctrl-C or Ctrl-Break (console events, as evloop signals)
+//! take SIGINT's and SIGTERM's place.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -125,9 +126,9 @@ fn main() -> ExitCode {
         _ => "SIGTERM",
     };
     #[cfg(windows)]
-    let name = {
-        drop(stop_rx);
-        "Ctrl-C"
+    let name = match stop_rx.try_recv() {
+        Ok(evloop::signal::SIGBREAK) => "Ctrl-Break",
+        _ => "Ctrl-C",
     };
     println!("echo: stopped on {name}");
     if clean {
@@ -174,16 +175,58 @@ fn watch_signals(
     Ok(stop_rx)
 }
 
-/// Windows: console control events are not watched here; Ctrl-C ends the process at once
-/// (the console's default), so the receiver never gets anything.
+/// Windows: Ctrl-C and Ctrl-Break, watched as evloop signals on a loop of their own, with the
+/// same rules as the Unix signals above.
 #[cfg(windows)]
 fn watch_signals(
     started: Arc<Mutex<Option<Vec<LoopSender>>>>,
     async_mode: bool,
 ) -> io::Result<mpsc::Receiver<i32>> {
-    let _ = (started, async_mode);
+    use evloop::signal::{SIGBREAK, SIGINT};
     let (stop_tx, stop_rx) = mpsc::channel();
-    std::mem::forget(stop_tx);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+        let watching = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
+            for signum in [SIGINT, SIGBREAK] {
+                let (seen, started, stop_tx) = (seen.clone(), started.clone(), stop_tx.clone());
+                lp.signal(signum, move |_, _, signal| {
+                    seen.set(seen.get() + 1);
+                    if seen.get() > 1 {
+                        eprintln!("echo: second signal, exiting without waiting");
+                        std::process::exit(1);
+                    }
+                    let taken = started
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    let Some(senders) = taken else {
+                        eprintln!("echo: signal {signal} during start-up: exiting");
+                        std::process::exit(128 + signal);
+                    };
+                    for sender in &senders {
+                        let _ = if async_mode {
+                            sender.post(asynch::stop_gracefully)
+                        } else {
+                            sender.post(stop_gracefully)
+                        };
+                    }
+                    let _ = stop_tx.send(signal);
+                })?;
+            }
+            Ok(lp)
+        });
+        match watching {
+            Ok(mut lp) => {
+                let _ = ready_tx.send(Ok(()));
+                let _ = lp.run();
+            }
+            Err(e) => drop(ready_tx.send(Err(io::Error::other(e.to_string())))),
+        }
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("the signal thread ended"))??;
     Ok(stop_rx)
 }
 
@@ -327,7 +370,6 @@ fn finish(lp: &mut Loop, stream: TcpStream) {
 }
 
 /// Posted to each loop on SIGINT/SIGTERM: stop accepting, let every connection finish.
-#[cfg_attr(windows, allow(dead_code))] // no signal watcher there (see `watch_signals`)
 fn stop_gracefully(lp: &mut Loop) {
     let (listener, conns) = SERVER.with(|s| {
         let mut s = s.borrow_mut();
@@ -511,7 +553,6 @@ mod asynch {
     }
 
     /// Posted on SIGINT/SIGTERM: every task of this loop sees the stop.
-    #[cfg_attr(windows, allow(dead_code))] // no signal watcher there (see `watch_signals`)
     pub(super) fn stop_gracefully(_lp: &mut Loop) {
         STOP.with(|s| {
             s.stopped.set(true);

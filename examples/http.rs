@@ -31,7 +31,8 @@
 //!
 //! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
 //! (`TcpListenOptions::shared`); `--root` is refused (the confined open, `fs::open_beneath`, is
-//! Unix-only), and Ctrl-C ends the process at once (no graceful shutdown).
+//! Unix-only), and Ctrl-C or Ctrl-Break (console events, as evloop signals) take SIGINT's and
+//! SIGTERM's place.
 
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -52,7 +53,6 @@ const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
 /// More loops than this is a typo, not a deployment (one per core is the usual choice).
 const MAX_THREADS: usize = 256;
 /// How long a graceful shutdown lets requests finish.
-#[cfg_attr(windows, allow(dead_code))] // no graceful shutdown there (see `watch_signals`)
 const GRACE: Duration = Duration::from_secs(5);
 /// `/block` and `/work` take at most this many milliseconds.
 const MAX_MS: u64 = 10_000;
@@ -192,12 +192,63 @@ fn claim_port(addr: SocketAddr) -> Result<(SocketAddr, TcpListenOptions), String
     Ok((addr, options))
 }
 
-/// Windows: console control events are not watched here; Ctrl-C ends the process at once
-/// (the console's default).
+/// Windows: Ctrl-C and Ctrl-Break, watched as evloop signals on a loop of their own, with the
+/// same rules as the Unix signals below.
 #[cfg(windows)]
 fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
-    drop(senders);
-    Ok(())
+    use evloop::signal::{SIGBREAK, SIGINT};
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let seen = std::rc::Rc::new(Cell::new(0));
+        let watching = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
+            for signum in [SIGINT, SIGBREAK] {
+                let (seen, senders) = (seen.clone(), senders.clone());
+                lp.signal(signum, move |_, _, signal| {
+                    seen.set(seen.get() + 1);
+                    if seen.get() > 1 {
+                        eprintln!("http: second signal: exiting without waiting");
+                        std::process::exit(1);
+                    }
+                    let taken = senders
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    let Some(senders) = taken else {
+                        eprintln!("http: signal {signal} during start-up: exiting");
+                        std::process::exit(128 + signal);
+                    };
+                    shut_down(&senders);
+                })?;
+            }
+            Ok(lp)
+        });
+        match watching {
+            Ok(mut lp) => {
+                let _ = ready_tx.send(Ok(()));
+                let _ = lp.run();
+            }
+            Err(e) => drop(ready_tx.send(Err(std::io::Error::other(e.to_string())))),
+        }
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the signal thread ended"))?
+}
+
+/// Shuts every loop's server down gracefully: after the grace, jobs still queued for the pool
+/// are canceled and the loop stops, whatever is still running on the pool, so the process
+/// exits within the grace, not when the last queued job would have finished.
+fn shut_down(senders: &[LoopSender]) {
+    for sender in senders {
+        let _ = sender.post(|lp| {
+            if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
+                server.shutdown(lp, GRACE, |lp| {
+                    lp.cancel_queued_work();
+                    lp.stop();
+                });
+            }
+        });
+    }
 }
 
 /// Watches SIGINT and SIGTERM on a thread of its own. Before every loop has started (no
@@ -219,19 +270,7 @@ fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Resul
             eprintln!("http: signal {signal} during start-up: exiting");
             std::process::exit(128 + signal);
         };
-        for sender in &senders {
-            let _ = sender.post(|lp| {
-                if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
-                    // After the grace, jobs still queued for the pool are canceled and the
-                    // loop stops, whatever is still running on the pool: the process exits
-                    // within the grace, not when the last queued job would have finished.
-                    server.shutdown(lp, GRACE, |lp| {
-                        lp.cancel_queued_work();
-                        lp.stop();
-                    });
-                }
-            });
-        }
+        shut_down(&senders);
         if forever.next().is_some() {
             eprintln!("http: second signal: exiting without waiting");
             std::process::exit(1);

@@ -277,14 +277,25 @@ pub mod net;
 mod pool;
 #[cfg(target_os = "linux")] // clone(CLONE_VFORK), pidfds, pipe2; not ported yet
 pub mod process;
-#[cfg(unix)]
 pub mod signal {
     //! Signal numbers for [`Loop::signal`](crate::Loop::signal), so a program needs no other
-    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`.
+    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`. On Windows only the console
+    //! events libuv emulates exist: `SIGINT` (Ctrl-C), `SIGBREAK` (Ctrl-Break) and `SIGHUP`
+    //! (the console window closing).
 
+    #[cfg(unix)]
     pub use libc::{
         SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
     };
+    /// The console window is closing (Windows).
+    #[cfg(windows)]
+    pub const SIGHUP: i32 = crate::sys::console::SIGHUP;
+    /// Ctrl-C (Windows).
+    #[cfg(windows)]
+    pub const SIGINT: i32 = crate::sys::console::SIGINT;
+    /// Ctrl-Break (Windows).
+    #[cfg(windows)]
+    pub const SIGBREAK: i32 = crate::sys::console::SIGBREAK;
 }
 #[allow(unsafe_code)]
 mod sys;
@@ -302,7 +313,8 @@ pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::{Work, WorkClass};
 pub use timer::Timer;
+pub use watcher::Signal;
 pub use watcher::channel;
 pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};
 #[cfg(unix)]
-pub use watcher::{Interest, Readiness, Signal, Watcher};
+pub use watcher::{Interest, Readiness, Watcher};

@@ -38,6 +38,8 @@ macro_rules! syscall {
 
 #[cfg(unix)]
 pub(crate) mod beneath;
+#[cfg(windows)]
+pub(crate) mod console;
 mod dgram;
 pub(crate) mod errno;
 #[cfg(target_os = "linux")]
