@@ -253,8 +253,8 @@
 //!   cut, SIGINT goodbye; its state in the loop, in under 60 lines.
 //! - `examples/echo.rs` — a TCP echo server, one loop per thread on `SO_REUSEPORT`, graceful
 //!   shutdown.
-//! - `examples/http.rs` — the HTTP server: text, `/metrics`, static files on the pool,
-//!   `/block` vs `/work` to show lag and its cure.
+//! - `examples/http/` — the HTTP server: text, `/metrics`, static files on the pool,
+//!   `/block` vs `/work` to show lag and its cure; `--async` answers from `async` handlers.
 //! - `examples/lag.rs` — live event-loop lag, utilization and the slowest callback's site.
 //! - `examples/timers.rs` — timers, immediates and microtasks in their phase order.
 //! - `examples/cat.rs` — stdin to stdout through the loop (pipes and TTYs as streams).

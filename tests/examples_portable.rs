@@ -13,24 +13,28 @@ use util::http::get;
 use util::with_timeout;
 
 #[test]
-fn http_serves_its_routes_from_two_loops_on_one_port() {
+fn http_serves_its_routes_from_two_loops_on_one_port_in_both_modes() {
     with_timeout(120, || {
-        let server = example::start("http", &["--addr", "127.0.0.1:0", "--threads", "2"]);
-        let addr = server.addr;
-        // Enough requests, each on its own connection, that both loops take some.
-        for _ in 0..8 {
-            let r = get(addr, "/");
-            assert_eq!(r.status, 200);
-            assert_eq!(r.text(), "Hello, World!");
+        for mode in [None, Some("--async")] {
+            let mut args = vec!["--addr", "127.0.0.1:0", "--threads", "2"];
+            args.extend(mode);
+            let server = example::start("http", &args);
+            let addr = server.addr;
+            // Enough requests, each on its own connection, that both loops take some.
+            for _ in 0..8 {
+                let r = get(addr, "/");
+                assert_eq!(r.status, 200);
+                assert_eq!(r.text(), "Hello, World!");
+            }
+            let metrics = get(addr, "/metrics");
+            assert_eq!(metrics.status, 200);
+            assert!(metrics.text().contains("evloop_"), "{}", metrics.text());
+            assert_eq!(get(addr, "/work?ms=20").status, 200);
+            assert_eq!(get(addr, "/block?ms=abc").status, 400);
+            // No --root: no files (and on Windows there can be none).
+            assert_eq!(get(addr, "/files/x.txt").status, 404);
+            assert_eq!(get(addr, "/nope").status, 404);
         }
-        let metrics = get(addr, "/metrics");
-        assert_eq!(metrics.status, 200);
-        assert!(metrics.text().contains("evloop_"), "{}", metrics.text());
-        assert_eq!(get(addr, "/work?ms=20").status, 200);
-        assert_eq!(get(addr, "/block?ms=abc").status, 400);
-        // No --root: no files (and on Windows there can be none).
-        assert_eq!(get(addr, "/files/x.txt").status, 404);
-        assert_eq!(get(addr, "/nope").status, 404);
     });
 }
 

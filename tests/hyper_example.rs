@@ -43,21 +43,32 @@ fn curl_features() -> Option<String> {
     match Command::new("curl").arg("-V").output() {
         Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
         _ => {
-            eprintln!("SKIPPED: curl is not installed");
+            eprintln!(
+                "SKIPPED curl_gets_hello_over_http1_and_h2c_prior_knowledge: `curl` is not \
+                 installed (.ci/run installs it)"
+            );
             None
         }
     }
 }
 
-/// `curl -s -i <flag> http://addr<path>`: the whole response, head and body.
-fn curl(flag: &str, addr: SocketAddr, path: &str) -> String {
+/// `curl -s -i <flag> http://addr<path>...` (one connection for all paths, if curl can reuse
+/// it): every response, heads and bodies, as curl prints them.
+fn curl(flag: &str, addr: SocketAddr, paths: &[&str]) -> String {
     let out = Command::new("curl")
         .args(["-s", "-i", "--max-time", "10", flag])
-        .arg(format!("http://{addr}{path}"))
+        .args(paths.iter().map(|p| format!("http://{addr}{p}")))
         .output()
         .unwrap();
     assert!(out.status.success(), "curl {flag} failed: {out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `text` with the `date` header's line taken out (its value changes every second).
+fn without_date(text: &str) -> String {
+    text.split_inclusive("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
+        .collect()
 }
 
 #[test]
@@ -79,18 +90,50 @@ fn curl_gets_hello_over_http1_and_h2c_prior_knowledge() {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
 
-        let h1 = curl("--http1.1", addr, "/");
-        assert!(h1.starts_with("HTTP/1.1 200"), "{h1}");
-        assert!(h1.ends_with("\r\n\r\nHello, World!"), "{h1}");
-        let missing = curl("--http1.1", addr, "/nope");
-        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        // HTTP/1.1: two requests on one keep-alive connection, every byte but the date.
+        let h1 = curl("--http1.1", addr, &["/", "/nope"]);
+        assert_eq!(
+            without_date(&h1),
+            "HTTP/1.1 200 OK\r\n\
+             content-type: text/plain; charset=utf-8\r\n\
+             content-length: 13\r\n\
+             \r\n\
+             Hello, World!\
+             HTTP/1.1 404 Not Found\r\n\
+             content-type: text/plain; charset=utf-8\r\n\
+             content-length: 10\r\n\
+             \r\n\
+             not found\n",
+            "{h1}"
+        );
+        assert_eq!(h1.matches("\r\ndate: ").count(), 2, "{h1}");
 
         if !features.contains("HTTP2") {
-            eprintln!("SKIPPED (h2c half): this curl has no HTTP/2 support:\n{features}");
+            eprintln!(
+                "SKIPPED (the h2c half of curl_gets_hello_over_http1_and_h2c_prior_knowledge): \
+                 this curl has no HTTP/2 support:\n{features}"
+            );
             return;
         }
-        let h2 = curl("--http2-prior-knowledge", addr, "/");
-        assert!(h2.starts_with("HTTP/2 200"), "{h2}");
-        assert!(h2.ends_with("\r\n\r\nHello, World!"), "{h2}");
+        // HTTP/2 with prior knowledge (h2c), one connection per request: curl before 8.0
+        // fails the reuse of a prior-knowledge connection on its own side (curl issue 10634;
+        // Debian 12 has 7.88). Streams sharing a connection are tested in hyper_rt.
+        let h2 = curl("--http2-prior-knowledge", addr, &["/"])
+            + &curl("--http2-prior-knowledge", addr, &["/nope"]);
+        assert_eq!(
+            without_date(&h2),
+            "HTTP/2 200 \r\n\
+             content-type: text/plain; charset=utf-8\r\n\
+             content-length: 13\r\n\
+             \r\n\
+             Hello, World!\
+             HTTP/2 404 \r\n\
+             content-type: text/plain; charset=utf-8\r\n\
+             content-length: 10\r\n\
+             \r\n\
+             not found\n",
+            "{h2}"
+        );
+        assert_eq!(h2.matches("\r\ndate: ").count(), 2, "{h2}");
     });
 }

@@ -131,6 +131,6 @@ mod server;
 pub use proto::method::Method;
 pub use proto::{date, error, head, method, parser, response};
 pub use server::{
-    HandlerPanic, IntoHeaders, Request, Responder, ResponseWriter, Server, ServerConfig,
+    HandlerPanic, IntoHeaders, Request, Responder, Response, ResponseWriter, Server, ServerConfig,
     ServerStats, percent_decode,
 };

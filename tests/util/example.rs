@@ -44,6 +44,8 @@ pub struct Running {
     pub child: Child,
     pub addr: SocketAddr,
     pub stderr: Option<ChildStderr>,
+    /// The first line it printed (`listening on ADDR ...`).
+    pub banner: String,
 }
 
 impl Drop for Running {
@@ -119,6 +121,7 @@ pub fn start(name: &str, args: &[&str]) -> Running {
         child,
         addr,
         stderr,
+        banner: first,
     }
 }
 
@@ -144,3 +147,59 @@ pub fn run(name: &str, args: &[&str]) -> (ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The two modes of `examples/http` (and `echo`): callbacks, the default, and `--async`
+/// (tasks). Every test of the http example runs in both: see [`in_both_modes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Callbacks,
+    Async,
+}
+
+impl Mode {
+    /// The mode's command-line flags (none for callbacks).
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Self::Callbacks => &[],
+            Self::Async => &["--async"],
+        }
+    }
+
+    /// `args` after the mode's flags (put first, so an argument error later in the line is
+    /// still reported in this mode).
+    pub fn with<'a>(self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = self.args().to_vec();
+        all.extend_from_slice(args);
+        all
+    }
+
+    /// Asserts that `banner`, the example's first line, names this mode (`(async)` at its end
+    /// in the async mode only): a test never passes against the other mode by mistake.
+    pub fn assert_banner(self, banner: &str) {
+        assert_eq!(
+            banner.ends_with("(async)"),
+            self == Self::Async,
+            "{self:?} mode, but the example said {banner:?}"
+        );
+    }
+}
+
+/// For each `fn name(mode: Mode)` listed, the tests `name::callbacks` and `name::async_mode`.
+#[allow(unused_macros, reason = "used by the example tests only")]
+macro_rules! in_both_modes {
+    ($($name:ident)*) => {$(
+        mod $name {
+            #[test]
+            fn callbacks() {
+                super::$name($crate::util::example::Mode::Callbacks);
+            }
+
+            #[test]
+            fn async_mode() {
+                super::$name($crate::util::example::Mode::Async);
+            }
+        }
+    )*};
+}
+#[allow(unused_imports, reason = "used by the example tests only")]
+pub(crate) use in_both_modes;

@@ -1,6 +1,7 @@
 //! [`Server`]: the thin glue between [`Conn`] state machines and evloop's TCP streams and
 //! timers. Per-connection I/O is in `service.rs`.
 
+mod async_handler;
 pub(crate) mod config;
 mod handler_panic;
 mod headers;
@@ -8,6 +9,7 @@ pub(crate) mod request;
 pub(crate) mod responder;
 mod service;
 
+pub use async_handler::Response;
 pub use config::ServerConfig;
 pub use handler_panic::HandlerPanic;
 pub use headers::IntoHeaders;

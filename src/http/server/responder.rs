@@ -148,6 +148,17 @@ impl Responder {
     pub fn is_connected(&self) -> bool {
         self.shared.is_open(self.conn)
     }
+
+    /// The handler's task panicked with `message` (an `async` handler): answered and reported
+    /// as a panicking callback handler is.
+    pub(crate) fn panicked(mut self, lp: &mut crate::Loop, message: String) {
+        self.answered = true;
+        let payload: Box<dyn std::any::Any + Send> = Box::new(message);
+        let shared = Rc::clone(&self.shared);
+        shared.handler_panicked(lp, self.conn, self.seq, payload.as_ref());
+        // Outside the server's own callbacks: the 500 and the close need a servicing.
+        shared.mark(lp, self.conn);
+    }
 }
 
 impl Drop for Responder {

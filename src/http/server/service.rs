@@ -117,7 +117,7 @@ impl Shared {
         false
     }
 
-    fn mark(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
+    pub(crate) fn mark(self: &Rc<Self>, lp: &mut Loop, id: ConnId) {
         {
             let mut st = self.state.borrow_mut();
             // A handler answering a burst of pipelined requests marks its connection once
@@ -208,7 +208,7 @@ impl Shared {
 
     /// Counts and reports a handler's panic, and ends its connection with a 500.
     #[cold]
-    fn handler_panicked(
+    pub(crate) fn handler_panicked(
         self: &Rc<Self>,
         lp: &mut Loop,
         id: ConnId,

@@ -33,15 +33,25 @@
 //! (`TcpListenOptions::shared`); `--root` is refused (the confined open, `fs::open_beneath`, is
 //! Unix-only), and Ctrl-C or Ctrl-Break (console events, as evloop signals) take SIGINT's and
 //! SIGTERM's place.
+//!
+//! Two modes, one behaviour: by default every route is answered by callbacks
+//! (`callbacks.rs`); `--async` answers each request from an `async` handler, a task of the
+//! loop (`asynch.rs`, on [`Server::listen_async`]). The command line, the routing table, the
+//! limits and the shutdown are shared (this file).
+
+mod asynch;
+mod callbacks;
 
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use evloop::http::method::Method;
-use evloop::http::{Request, Responder, Server, ServerConfig, percent_decode};
+use evloop::http::{Request, Response, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
 use evloop::{Loop, LoopSender};
 #[cfg(unix)]
@@ -49,7 +59,6 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 #[cfg(unix)]
 use signal_hook::iterator::Signals;
 
-const TEXT: (&str, &str) = ("Content-Type", "text/plain; charset=utf-8");
 /// More loops than this is a typo, not a deployment (one per core is the usual choice).
 const MAX_THREADS: usize = 256;
 /// How long a graceful shutdown lets requests finish.
@@ -57,7 +66,7 @@ const GRACE: Duration = Duration::from_secs(5);
 /// `/block` and `/work` take at most this many milliseconds.
 const MAX_MS: u64 = 10_000;
 const USAGE: &str = "usage: http [--addr HOST:PORT] [--threads 1..=256] [--root DIR] \
-                     [--max-work N] [--header-timeout SECS] [--log] [--instrument]";
+                     [--max-work N] [--header-timeout SECS] [--log] [--instrument] [--async]";
 
 struct Options {
     addr: SocketAddr,
@@ -70,6 +79,8 @@ struct Options {
     log: bool,
     /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
     instrument: bool,
+    /// Answer from `async` handlers (tasks) instead of callbacks.
+    async_mode: bool,
 }
 
 /// What every loop shares.
@@ -82,6 +93,7 @@ struct Shared {
     instrument: bool,
     /// How each loop listens: on an `SO_REUSEPORT` port, or a copy of one shared socket.
     listen: TcpListenOptions,
+    async_mode: bool,
 }
 
 fn main() {
@@ -137,6 +149,7 @@ fn main() {
         log: opts.log,
         instrument: opts.instrument,
         listen,
+        async_mode: opts.async_mode,
     });
     let (tx, rx) = std::sync::mpsc::channel::<Result<LoopSender, String>>();
     let mut threads = Vec::new();
@@ -163,7 +176,8 @@ fn main() {
     if shared.root.is_none() {
         eprintln!("http: no --root given: /files serves nothing");
     }
-    println!("listening on {addr}");
+    let mode = if shared.async_mode { " (async)" } else { "" };
+    println!("listening on {addr}{mode}");
     // The loops end once their servers have shut down; then the process exits.
     for thread in threads {
         let _ = thread.join();
@@ -310,19 +324,18 @@ fn serve(
     config.server_header = Some("evloop".into());
     config.header_timeout = shared.header_timeout;
     let options = shared.listen.clone();
-    let handler_shared = Arc::clone(shared);
-    let handler = move |lp: &mut Loop, req: Request, res: Responder| {
-        if handler_shared.log {
-            println!(
-                "loop {index} {} \"{} {}\"",
-                req.peer_addr(),
-                req.method(),
-                req.target()
-            );
-        }
-        route(lp, index, &handler_shared, &req, res);
+    let shared = Arc::clone(shared);
+    let server = if shared.async_mode {
+        Server::listen_async_with(&mut lp, addr, &options, config, move |req| {
+            log(index, &shared, &req);
+            asynch::handle(index, Arc::clone(&shared), req)
+        })?
+    } else {
+        Server::listen_with(&mut lp, addr, &options, config, move |lp, req, res| {
+            log(index, &shared, &req);
+            callbacks::handle(lp, index, &shared, req, res);
+        })?
     };
-    let server = Server::listen_with(&mut lp, addr, &options, config, handler)?;
     server.on_handler_panic(move |report| eprintln!("loop {index}: {report}"));
     // Lag sampled every 10 ms (an unref'd timer: it never keeps the loop alive); `/block`
     // shows up there, `/work` does not.
@@ -333,92 +346,107 @@ fn serve(
     lp.run()
 }
 
-/// The routes; anything else is 404.
-enum Route<'a> {
-    Hello,
-    Metrics,
-    Files(&'a str),
-    Block,
-    Work,
+fn log(index: usize, shared: &Shared, req: &Request) {
+    if shared.log {
+        println!(
+            "loop {index} {} \"{} {}\"",
+            req.peer_addr(),
+            req.method(),
+            req.target()
+        );
+    }
 }
 
-fn route(lp: &mut Loop, index: usize, shared: &Shared, req: &Request, res: Responder) {
+/// What a request asks for, once the checks both modes share have passed: the routing table.
+/// Anything unknown is 404, other methods than `GET`/`HEAD` 405, a bad `ms` 400, a refused
+/// file path 403.
+enum Route {
+    /// An answer known at once.
+    Answer(Response),
+    Metrics,
+    /// A file path relative to the root, checked (no dot-segments, no dotfiles). Unix only:
+    /// it is opened with `fs::open_beneath`.
+    #[cfg(unix)]
+    File(Arc<std::fs::File>, String),
+    Block(u64),
+    Work(u64),
+}
+
+fn route(shared: &Shared, req: &Request) -> Route {
     let path = req.path();
-    let route = match path {
-        "/" => Route::Hello,
-        "/metrics" => Route::Metrics,
-        "/block" => Route::Block,
-        "/work" => Route::Work,
-        _ => match path.strip_prefix("/files/") {
-            Some(rest) => Route::Files(rest),
-            None => return res.send(lp, 404, &[TEXT], "not found\n"),
-        },
-    };
+    let files = path.strip_prefix("/files/");
+    if !matches!(path, "/" | "/metrics" | "/block" | "/work") && files.is_none() {
+        return Route::Answer(Response::text(404, "not found\n"));
+    }
     if !matches!(req.method(), Method::Get | Method::Head) {
-        let allow = [TEXT, ("Allow", "GET, HEAD")];
-        return res.send(lp, 405, &allow, "method not allowed\n");
+        let answer = Response::text(405, "method not allowed\n").header("Allow", "GET, HEAD");
+        return Route::Answer(answer);
     }
     let ms = || match req.query_param("ms").as_deref() {
         None => Ok(100),
         Some(v) => match v.parse::<u64>() {
             Ok(ms) if ms <= MAX_MS => Ok(ms),
-            _ => Err(format!(
-                "ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n"
+            _ => Err(Response::text(
+                400,
+                format!("ms={v:?}: want a whole number of milliseconds 0..={MAX_MS}\n"),
             )),
         },
     };
-    match route {
-        Route::Hello => res.send(lp, 200, &[TEXT], "Hello, World!"),
-        Route::Metrics => {
-            let body = metrics(lp, index);
-            let kind = [("Content-Type", "text/plain; version=0.0.4")];
-            res.send(lp, 200, &kind, body);
-        }
-        Route::Files(rest) => serve_file(lp, shared, rest, res),
-        Route::Block | Route::Work => match ms() {
-            Err(text) => res.send(lp, 400, &[TEXT], text),
-            Ok(ms) if matches!(route, Route::Block) => block(lp, ms, res),
-            Ok(ms) => work(lp, ms, shared.max_work, res),
-        },
+    match (path, files) {
+        ("/", _) => Route::Answer(Response::text(200, "Hello, World!")),
+        ("/metrics", _) => Route::Metrics,
+        ("/block", _) => ms().map_or_else(Route::Answer, Route::Block),
+        ("/work", _) => ms().map_or_else(Route::Answer, Route::Work),
+        (_, Some(rest)) => file_route(shared, rest),
+        _ => Route::Answer(Response::text(404, "not found\n")),
     }
 }
 
 /// `/block`: one at a time per loop. A block arriving while the last one's stall is still
 /// being worked off (as long after it as it lasted) gets 503: blocks never chain into one long
-/// stall, and the loop is never blocked more than half the time.
-fn block(lp: &mut Loop, ms: u64, res: Responder) {
+/// stall, and the loop is never blocked more than half the time. Both modes run it on the loop
+/// thread (a callback, or a task's poll): that is the point of the route.
+fn block(ms: u64) -> Response {
     let now = Instant::now();
     if BLOCK_FREE_AT.get().is_some_and(|free| now < free) {
         let busy_text = "another /block ran on this loop just now; try again later\n";
-        return res.send(lp, 503, &[TEXT, ("Retry-After", "1")], busy_text);
+        return Response::text(503, busy_text).header("Retry-After", "1");
     }
     busy(ms);
     let end = Instant::now();
     BLOCK_FREE_AT.set(Some(end + (end - now)));
-    res.send(lp, 200, &[TEXT], format!("blocked the loop for {ms} ms\n"));
+    Response::text(200, format!("blocked the loop for {ms} ms\n"))
 }
 
-/// `/work`: the same spin on the pool, at most `max` per loop in flight (503 beyond), so the
-/// pool's queue stays bounded.
-fn work(lp: &mut Loop, ms: u64, max: usize, res: Responder) {
-    if WORK_IN_FLIGHT.get() >= max {
-        let text = format!("{max} /work jobs are in flight on this loop; try again later\n");
-        return res.send(lp, 503, &[TEXT, ("Retry-After", "1")], text);
+/// A `/work` job's place among the `--max-work` allowed in flight on this loop; given back
+/// when dropped (the job answered, or its task dropped).
+struct WorkSlot;
+
+impl WorkSlot {
+    /// A place, or the 503 that says there is none: the pool's queue stays bounded.
+    fn take(max: usize) -> Result<Self, Response> {
+        if WORK_IN_FLIGHT.get() >= max {
+            let busy = format!("{max} /work jobs are in flight on this loop; try again later\n");
+            return Err(Response::text(503, busy).header("Retry-After", "1"));
+        }
+        WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get() + 1);
+        Ok(Self)
     }
-    WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get() + 1);
-    lp.queue_work(
-        move || busy(ms),
-        move |lp, done| {
-            WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get().saturating_sub(1));
-            match done {
-                Ok(()) => res.send(lp, 200, &[TEXT], format!("worked {ms} ms on the pool\n")),
-                Err(e) if e.is_canceled() => {
-                    res.send(lp, 503, &[TEXT], "shutting down: the job was canceled\n")
-                }
-                Err(e) => res.send(lp, 500, &[TEXT], format!("{e}\n")),
-            }
-        },
-    );
+}
+
+impl Drop for WorkSlot {
+    fn drop(&mut self) {
+        WORK_IN_FLIGHT.set(WORK_IN_FLIGHT.get().saturating_sub(1));
+    }
+}
+
+/// The answer to a `/work` job of `ms` that ran on the pool (or was canceled by the shutdown).
+fn worked(done: evloop::Result<()>, ms: u64) -> Response {
+    match done {
+        Ok(()) => Response::text(200, format!("worked {ms} ms on the pool\n")),
+        Err(e) if e.is_canceled() => Response::text(503, "shutting down: the job was canceled\n"),
+        Err(e) => Response::text(500, format!("{e}\n")),
+    }
 }
 
 /// Spins (rather than sleeps) for `ms`: real work that holds whichever thread runs it.
@@ -432,9 +460,10 @@ fn busy(ms: u64) {
 /// Prometheus text for the loop that answers: this server's counters (labelled with the loop),
 /// then the loop's own metrics — iterations, callbacks by phase, utilization, the lag
 /// histogram and every timer's lateness, pool jobs, bytes.
-fn metrics(lp: &Loop, index: usize) -> String {
+fn metrics(lp: &Loop, index: usize) -> Response {
+    let kind = ("Content-Type", "text/plain; version=0.0.4");
     let Some(stats) = SERVER.with(|s| s.borrow().as_ref().map(Server::stats)) else {
-        return String::new();
+        return Response::new(200, "").header(kind.0, kind.1);
     };
     let families: [(&str, &str, &str, u64); 9] = [
         (
@@ -498,18 +527,20 @@ fn metrics(lp: &Loop, index: usize) -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{loop=\"{index}\"}} {value}\n"
         );
     }
-    out + &lp.metrics().to_prometheus("evloop")
+    out += &lp.metrics().to_prometheus("evloop");
+    Response::new(200, out).header(kind.0, kind.1)
 }
 
-/// `/files/<rest>`: refuses dot-segments, dotfiles and anything odd before touching the disk,
-/// then opens the file on the pool relative to the root directory, following no symlink
-/// anywhere (so nothing swapped in under the root can lead out of it), and streams it.
-fn serve_file(lp: &mut Loop, shared: &Shared, rest: &str, res: Responder) {
+/// `/files/<rest>`: refuses dot-segments, dotfiles and anything odd before touching the disk.
+/// The file is then opened on the pool relative to the root directory, following no symlink
+/// anywhere (so nothing swapped in under the root can lead out of it), and streamed
+/// ([`file_answer`]).
+fn file_route(shared: &Shared, rest: &str) -> Route {
     let Some(root) = shared.root.clone() else {
-        return res.send(lp, 404, &[TEXT], "not found (no --root)\n");
+        return Route::Answer(Response::text(404, "not found (no --root)\n"));
     };
     let Some(rel) = percent_decode(rest).and_then(|b| String::from_utf8(b).ok()) else {
-        return res.send(lp, 400, &[TEXT], "bad path\n");
+        return Route::Answer(Response::text(400, "bad path\n"));
     };
     // As serve-static's default: a segment starting with a dot (`.`, `..`, `.git`, `.env`) is
     // never served.
@@ -519,29 +550,34 @@ fn serve_file(lp: &mut Loop, shared: &Shared, rest: &str, res: Responder) {
             .split('/')
             .any(|seg| seg.is_empty() || seg.starts_with('.'));
     if refused {
-        return res.send(lp, 403, &[TEXT], "forbidden\n");
-    }
-    #[cfg(windows)] // `--root` is refused there: `root` is never set
-    {
-        let _ = (root, rel);
-        res.send(lp, 404, &[TEXT], "not found (no --root)\n");
+        return Route::Answer(Response::text(403, "forbidden\n"));
     }
     #[cfg(unix)]
-    evloop::fs::open_beneath(lp, &root, rel.clone(), move |lp, opened| match opened {
-        Ok((file, meta)) if meta.is_file() => {
-            let kind = content_type(Path::new(&rel));
-            res.send_file(lp, 200, &[("Content-Type", kind)], file, meta.len());
-        }
-        Ok(_) => res.send(lp, 404, &[TEXT], "not found\n"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            res.send(lp, 404, &[TEXT], "not found\n")
-        }
-        // A symlink, or a path through one: refused, whatever it points at.
-        Err(_) => res.send(lp, 403, &[TEXT], "forbidden\n"),
-    });
+    let file = Route::File(root, rel);
+    #[cfg(windows)] // `--root` is refused there, so `root` is never set
+    let file = {
+        let _ = (root, rel);
+        Route::Answer(Response::text(404, "not found (no --root)\n"))
+    };
+    file
 }
 
-#[cfg_attr(windows, allow(dead_code))] // no static files there (see `serve_file`)
+/// The answer to `/files/<rel>` once `fs::open_beneath` has tried to open it.
+#[cfg(unix)]
+fn file_answer(opened: std::io::Result<(std::fs::File, std::fs::Metadata)>, rel: &str) -> Response {
+    match opened {
+        Ok((file, meta)) if meta.is_file() => {
+            let kind = content_type(Path::new(rel));
+            Response::file(200, file, meta.len()).header("Content-Type", kind)
+        }
+        Ok(_) => Response::text(404, "not found\n"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Response::text(404, "not found\n"),
+        // A symlink, or a path through one: refused, whatever it points at.
+        Err(_) => Response::text(403, "forbidden\n"),
+    }
+}
+
+#[cfg(unix)] // no static files on Windows (see `route`)
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" | "htm" => "text/html; charset=utf-8",
@@ -568,6 +604,7 @@ fn parse_args() -> Result<Options, String> {
         header_timeout: 10,
         log: false,
         instrument: false,
+        async_mode: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -582,6 +619,7 @@ fn parse_args() -> Result<Options, String> {
             "--root" => opts.root = Some(PathBuf::from(value()?)),
             "--log" => opts.log = true,
             "--instrument" => opts.instrument = true,
+            "--async" => opts.async_mode = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
