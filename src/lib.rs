@@ -213,9 +213,10 @@
 //! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
 //! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
 //! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
+//! wake-up; a connection reset or aborted while it waited in the backlog is skipped, not
+//! reported as the listener's error (libuv too). Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
 //! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
-//! signals. On Windows mio re-arms a socket only after an I/O call through it reported
+//! `SIGPIPE`. On Windows mio re-arms a socket only after an I/O call through it reported
 //! `WouldBlock`: there, a short read does not end the batch (the stream reads until
 //! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`](process::Pipe) and
 //! [`Tty`](process::Tty) are the same stream core over a
