@@ -126,8 +126,27 @@ pub struct NetError {
     /// a stream's errors (a reset ends every connection of a churning server) cost no
     /// formatting unless someone reads them.
     addr: std::sync::OnceLock<String>,
-    sock: Option<socket2::SockAddr>,
+    sock: Option<SockName>,
     source: io::Error,
+}
+
+/// A socket's address kept by a [`NetError`] until its name is read: an IP address inline
+/// (a reset ends every connection of a churning server, so this is on a hot path: no
+/// 128-byte `sockaddr_storage` copied and freed per error), anything else (a socket file's
+/// path) boxed.
+#[derive(Clone, Debug)]
+pub(crate) enum SockName {
+    Ip(std::net::SocketAddr),
+    Other(Box<socket2::SockAddr>),
+}
+
+impl From<socket2::SockAddr> for SockName {
+    fn from(addr: socket2::SockAddr) -> Self {
+        match addr.as_socket() {
+            Some(ip) => Self::Ip(ip),
+            None => Self::Other(Box::new(addr)),
+        }
+    }
 }
 
 impl NetError {
@@ -138,7 +157,11 @@ impl NetError {
 
     /// The address or path it was for (`127.0.0.1:8080`, `/run/app.sock`, `localhost:7000`).
     pub fn addr(&self) -> &str {
-        self.addr.get_or_init(|| show_addr(self.sock.as_ref()))
+        self.addr.get_or_init(|| match &self.sock {
+            Some(SockName::Ip(ip)) => ip.to_string(),
+            Some(SockName::Other(addr)) => show_addr(Some(addr)),
+            None => show_addr(None),
+        })
     }
 
     /// The OS error.
@@ -179,7 +202,7 @@ impl Error {
     pub(crate) fn named_sock(
         err: impl Into<Self>,
         op: &'static str,
-        sock: Option<socket2::SockAddr>,
+        sock: Option<SockName>,
     ) -> Self {
         match err.into() {
             Self::Io(source) => Self::Net(Box::new(NetError {

@@ -111,6 +111,9 @@ pub struct Loop {
     remote: Arc<Remote>,
     /// Messages taken from the remote inbox and not yet run (kept across a panic).
     inbox: VecDeque<Message>,
+    /// The last poll phase ran posts from other threads: yield the CPU once before the next
+    /// blocking wait (`poll.rs`, `yield_before_sleep`).
+    posts_ran: bool,
     /// Posts from [`LocalSender`]s, for the pending phase.
     local: Rc<LocalQueue>,
     clock: Clock,
@@ -172,6 +175,7 @@ impl Loop {
             events: Some(Events::with_capacity(b.event_capacity)),
             remote,
             inbox: VecDeque::new(),
+            posts_ran: false,
             local: Rc::default(),
             clock,
             #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]

@@ -101,6 +101,10 @@ impl Loop {
                 (other, _) => other,
             }
         };
+        if self.posts_ran && timeout != Some(Duration::ZERO) {
+            self.posts_ran = false;
+            yield_before_sleep();
+        }
         let mut events = self
             .events
             .take()
@@ -160,6 +164,7 @@ impl Loop {
             match message {
                 Message::Post { run, site } => {
                     self.counters.posts += 1;
+                    self.posts_ran = true;
                     self.invoke(Phase::Poll, CallbackKind::Post, site, run);
                 }
                 Message::Completion {
@@ -172,4 +177,21 @@ impl Loop {
         }
         self.end_completions();
     }
+}
+
+/// Called before the loop blocks after a poll phase that ran posts from other threads: gives the
+/// CPU to a runnable thread first (`sched_yield`; returns at once if there is none).
+///
+/// Why: when a posting thread shares the loop's CPU, the loop otherwise sleeps right after each
+/// batch, the next post's wake-up preempts the poster at once, and every batch is a few hundred
+/// posts long, each costing two context switches, an eventfd write and an `epoll_wait`
+/// (BENCHMARKS.md, "Hot paths back to the baseline (session 5)": 28 000-32 000 switches per
+/// million posts against libuv's 50-300). Yielding lets the poster run on (its posts coalesce
+/// into one wake-up) and the loop takes them in large batches: 50-220 switches per million.
+/// The loop was about to sleep anyway, so nothing it has to do waits; I/O that arrives meanwhile
+/// is seen by the wait that follows. With the poster on another CPU the yield is one cheap
+/// syscall per batch of posts.
+#[inline(never)]
+fn yield_before_sleep() {
+    std::thread::yield_now();
 }

@@ -124,7 +124,9 @@ impl Remote {
 /// Posts closures to a [`Loop`] from any thread (`Send + Clone`).
 ///
 /// Posts run on the loop thread in the poll phase, in send order, each followed by a microtask
-/// drain. Many posts between two iterations cost one wake-up (libuv `uv_async_send`).
+/// drain. Many posts between two iterations cost one wake-up (libuv `uv_async_send`). After
+/// running posts the loop yields its CPU once before it next sleeps, so a posting thread that
+/// shares the loop's CPU fills one large batch instead of being preempted by every wake-up.
 ///
 /// Liveness: a sender from [`Loop::sender`] keeps the loop alive while it or any clone of it
 /// exists, like the sending half of a channel: `run()` returns once every such sender is dropped

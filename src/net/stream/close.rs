@@ -113,6 +113,10 @@ impl Loop {
             dones.push(Done::Connect(req, Err(Error::Canceled)));
         }
         s.fail_with(|| Error::Canceled, |done| dones.push(done));
+        if dones.is_empty() {
+            // The common close: nothing was left to run.
+            return None;
+        }
         let mut first_panic = None;
         for done in dones {
             let (kind, site) = done.meta();

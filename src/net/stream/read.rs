@@ -88,12 +88,18 @@ impl Loop {
                     }
                     (n, Ok(Some(())))
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    s.readable = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => (0, Err(Error::named_sock(e, "read", s.name()))),
+                // One `kind()` per error (a function call, not a field read).
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => {
+                        s.readable = false;
+                        break;
+                    }
+                    io::ErrorKind::Interrupted => continue,
+                    kind => {
+                        let name = s.name_after(kind);
+                        (0, Err(Error::named_sock(e, "read", name)))
+                    }
+                },
             };
             let stops = !matches!(event, Ok(Some(())));
             if stops {

@@ -10,7 +10,7 @@ use super::{
     Done, DrainCb, Request, ShutdownState, StreamState, done_entry, stream_mut, stream_open,
 };
 use crate::error::{Error, Result};
-use crate::event_loop::Phase;
+use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, IoCx, Loop, Pending};
 use crate::handle::{HandleId, HandleTable, Site};
 
@@ -48,7 +48,7 @@ impl StreamState {
             return;
         }
         let mut n = 0;
-        let name = self.name();
+        let name = self.name_after(e.kind());
         self.fail_with(
             || Error::named_sock(super::copy_io_error(e), "write", name.clone()),
             |done| {
@@ -132,7 +132,8 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                let err = Error::named_sock(e, "write", s.name());
+                let name = s.name_after(e.kind());
+                let err = Error::named_sock(e, "write", name);
                 s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
             }
@@ -329,10 +330,26 @@ impl Loop {
                 self.stream_idle_touch(timer);
             }
         }
-        if let Done::Connect(_, r) = &done {
-            let ok = r.is_ok();
-            return self.stream_deliver_connect(id, done, ok);
+        match done {
+            // The per-write path: the request is taken apart here, so the completion is not
+            // moved again into `stream_run_done` and matched a second time.
+            Done::Write(req, result) => {
+                self.invoke(Phase::Pending, CallbackKind::Write, req.site, |lp| {
+                    lp.reqs_mut().end();
+                    (req.cb)(lp, result);
+                });
+            }
+            Done::Connect(_, ref r) => {
+                let ok = r.is_ok();
+                self.stream_deliver_connect(id, done, ok);
+            }
+            other => self.stream_deliver_other(id, other),
         }
+    }
+
+    /// A shutdown's completion or a drain event (once per stream, out of the per-write path).
+    #[inline(never)]
+    fn stream_deliver_other(&mut self, id: HandleId, done: Done) {
         let (kind, site) = done.meta();
         self.invoke(Phase::Pending, kind, site, |lp| {
             lp.stream_run_done(Some(id), done)
