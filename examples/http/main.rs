@@ -66,7 +66,8 @@ const GRACE: Duration = Duration::from_secs(5);
 /// `/block` and `/work` take at most this many milliseconds.
 const MAX_MS: u64 = 10_000;
 const USAGE: &str = "usage: http [--addr HOST:PORT] [--threads 1..=256] [--root DIR] \
-                     [--max-work N] [--header-timeout SECS] [--log] [--instrument] [--async]";
+                     [--max-work N] [--header-timeout SECS] [--no-sendfile] [--log] [--instrument] \
+                     [--async]";
 
 struct Options {
     addr: SocketAddr,
@@ -76,6 +77,8 @@ struct Options {
     max_work: usize,
     /// Seconds to receive a request head (`ServerConfig::header_timeout`).
     header_timeout: u64,
+    /// Files read on the pool instead of `sendfile` (`ServerConfig::sendfile`).
+    no_sendfile: bool,
     log: bool,
     /// Everything metrics can do, on: callback timing, slow-callback reports, the watchdog.
     instrument: bool,
@@ -89,6 +92,7 @@ struct Shared {
     root: Option<Arc<std::fs::File>>,
     max_work: usize,
     header_timeout: Duration,
+    no_sendfile: bool,
     log: bool,
     instrument: bool,
     /// How each loop listens: on an `SO_REUSEPORT` port, or a copy of one shared socket.
@@ -146,6 +150,7 @@ fn main() {
         root,
         max_work: opts.max_work,
         header_timeout: Duration::from_secs(opts.header_timeout),
+        no_sendfile: opts.no_sendfile,
         log: opts.log,
         instrument: opts.instrument,
         listen,
@@ -323,6 +328,7 @@ fn serve(
     let mut config = ServerConfig::default();
     config.server_header = Some("evloop".into());
     config.header_timeout = shared.header_timeout;
+    config.sendfile = !shared.no_sendfile;
     let options = shared.listen.clone();
     let shared = Arc::clone(shared);
     let server = if shared.async_mode {
@@ -602,6 +608,7 @@ fn parse_args() -> Result<Options, String> {
         root: None,
         max_work: 8,
         header_timeout: 10,
+        no_sendfile: false,
         log: false,
         instrument: false,
         async_mode: false,
@@ -617,6 +624,7 @@ fn parse_args() -> Result<Options, String> {
                 opts.header_timeout = count("--header-timeout", &value()?, 3600)? as u64
             }
             "--root" => opts.root = Some(PathBuf::from(value()?)),
+            "--no-sendfile" => opts.no_sendfile = true,
             "--log" => opts.log = true,
             "--instrument" => opts.instrument = true,
             "--async" => opts.async_mode = true,

@@ -110,6 +110,18 @@ impl StreamSocket {
         self.sock_ref().take_error()
     }
 
+    /// The descriptor, borrowed (for `sendfile`).
+    #[cfg(unix)]
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            Self::Tcp(s) => s.as_fd(),
+            Self::Unix(s) => s.as_fd(),
+            #[cfg(target_os = "linux")]
+            Self::Pipe(p) => p.as_fd(),
+        }
+    }
+
     /// The descriptor (to hand a copy to a child process).
     #[cfg(target_os = "linux")]
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {

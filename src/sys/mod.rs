@@ -46,6 +46,13 @@ pub(crate) mod errno;
 pub(crate) mod inotify;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
+#[cfg(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "macos",
+    target_os = "ios"
+))]
+pub(crate) mod sendfile;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 mod timerfd;
 #[cfg(target_os = "linux")]

@@ -156,6 +156,33 @@ impl Conn {
         self.queue.next_file_read(self.cfg.file_chunk_bytes)
     }
 
+    /// The rest of the front response's file body, whole, to hand to the socket's
+    /// `write_file` (the `sendfile` path), if one is due: the front response streams a file
+    /// and no send of it is under way. Counts as a write in flight (the send timeout watches
+    /// it) until [`on_file_sent`](Self::on_file_sent).
+    pub(crate) fn take_file_send(&mut self, now: Instant) -> Option<FileRead> {
+        if matches!(self.life, Life::Close | Life::Lingering(_)) {
+            return None;
+        }
+        let send = self.queue.next_file_read(usize::MAX)?;
+        self.writes_in_flight += 1;
+        self.send_since.get_or_insert(now);
+        Some(send)
+    }
+
+    /// The socket took the `len` bytes of file body handed out for `seq` (`ok`), or the send
+    /// failed: the file ended early or the socket failed, and the connection closes.
+    pub(crate) fn on_file_sent(&mut self, seq: u64, len: u64, ok: bool, now: &Now) {
+        self.writes_in_flight = self.writes_in_flight.saturating_sub(1);
+        self.on_send_progress(now.at);
+        if self.queue.file_sent(seq, ok.then_some(len)) {
+            self.after_response(now);
+        }
+        if !ok {
+            self.on_io_error();
+        }
+    }
+
     /// A file chunk read for response `seq` came back.
     pub(crate) fn on_file_chunk(&mut self, seq: u64, read: std::io::Result<Vec<u8>>, now: &Now) {
         if self.queue.file_chunk(seq, read) {

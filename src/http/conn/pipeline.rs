@@ -343,6 +343,31 @@ impl ResponseQueue {
         true
     }
 
+    /// The socket took `sent` bytes of the file body of `seq` handed out whole by
+    /// [`next_file_read`](Self::next_file_read) (the `sendfile` path), or failed (`None`: the
+    /// file ended early, or the send failed), which cuts the response short. The body ends
+    /// when complete; `false`: no such send.
+    pub(crate) fn file_sent(&mut self, seq: u64, sent: Option<u64>) -> bool {
+        let Some(i) = self.index(seq) else {
+            return false;
+        };
+        let Some(body) = self.slots[i].file.as_mut().filter(|b| b.reading) else {
+            return false;
+        };
+        body.reading = false;
+        let Some(sent) = sent.filter(|&n| n > 0 && n <= body.remaining) else {
+            self.slots[i].file = None;
+            return self.abandon_started(seq);
+        };
+        body.offset += sent;
+        body.remaining -= sent;
+        if body.remaining == 0 {
+            self.slots[i].file = None;
+            self.end(seq);
+        }
+        true
+    }
+
     /// Cuts a started response short: the connection closes after what was sent.
     fn abandon_started(&mut self, seq: u64) -> bool {
         let Some(i) = self.index(seq) else {

@@ -55,8 +55,9 @@ impl Response {
         Self::new(status, body).header("Content-Type", "text/plain; charset=utf-8")
     }
 
-    /// A response whose body is the first `len` bytes of `file`, streamed from the pool in
-    /// bounded chunks as the socket drains (as [`Responder::send_file`]).
+    /// A response whose body is the first `len` bytes of `file`, sent as
+    /// [`Responder::send_file`] sends it (`sendfile` as the socket drains, or bounded chunks
+    /// read on the pool), never held in memory whole.
     pub fn file(status: u16, file: std::fs::File, len: u64) -> Self {
         Self {
             status,

@@ -66,8 +66,19 @@ pub struct ServerConfig {
     /// response holds its connection and its queued bytes no longer than this; a slow client
     /// that keeps taking bytes is never cut. Default 60 s (nginx's `send_timeout`).
     pub send_timeout: Duration,
+    /// How [`Responder::send_file`](super::Responder::send_file) sends a file body. `true`
+    /// (the default): with the kernel's `sendfile` on Linux, FreeBSD and macOS, from the page
+    /// cache to the socket as the socket drains, on the loop thread, never holding the body in
+    /// memory (see [`TcpStream::write_file`](crate::net::TcpStream::write_file): at most
+    /// 2 MiB per connection and loop iteration, so one download cannot starve the others).
+    /// `false`, and always on Windows: read on the thread pool in chunks of
+    /// [`file_chunk_bytes`](Self::file_chunk_bytes), the next once the socket has room, which
+    /// keeps disk reads off the loop thread: choose it when files are often not in the page
+    /// cache (a cold read would stall every connection on the loop), as nginx's `aio threads`.
+    pub sendfile: bool,
     /// Bytes read from the disk at a time for [`Responder::send_file`](super::Responder::send_file)
-    /// (one read on the thread pool per chunk, the next only once the socket has room). Bounds
+    /// when it does not use `sendfile` (one read on the thread pool per chunk, the next only
+    /// once the socket has room). Bounds
     /// a download's memory to about two chunks plus the socket's queue, whatever the file's
     /// size. Default 256 KiB: a pool round trip costs about as much as copying a few KiB, so
     /// this keeps it under 1 % of a chunk's cost.
@@ -96,6 +107,7 @@ impl Default for ServerConfig {
             max_pipelined: 32,
             response_high_water: 1024 * 1024,
             send_timeout: Duration::from_secs(60),
+            sendfile: true,
             file_chunk_bytes: 256 * 1024,
             allow_unknown_methods: false,
             server_header: None,

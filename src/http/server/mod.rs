@@ -3,6 +3,7 @@
 
 mod async_handler;
 pub(crate) mod config;
+mod file_body;
 mod handler_panic;
 mod headers;
 pub(crate) mod request;
@@ -73,6 +74,11 @@ pub struct ServerStats {
     /// Connections closed because the client took no bytes for
     /// [`ServerConfig::send_timeout`].
     pub send_timeouts: u64,
+    /// File bodies cut short: the file ended before the length given to
+    /// [`Responder::send_file`] (it shrank while being sent) or could not be read. The client
+    /// got the head and what the file had, then the connection closed (its `Content-Length`
+    /// tells it the body is incomplete).
+    pub file_bodies_cut: u64,
 }
 
 pub(crate) struct Entry {

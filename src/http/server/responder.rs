@@ -62,12 +62,25 @@ impl Responder {
 
     /// Sends a complete response whose body is the first `len` bytes of `file` (a regular
     /// file, e.g. from [`fs::open_beneath`](crate::fs::open_beneath)), with `Content-Length:
-    /// len`. The body is read on the thread pool in chunks of
-    /// [`ServerConfig::file_chunk_bytes`](super::ServerConfig::file_chunk_bytes), the next only
-    /// once the socket has room, so memory stays at about a chunk or two whatever the file's
-    /// size or the client's speed. A read error, or a file that ends before `len`, cuts the
-    /// response short (the connection closes: the client sees an incomplete body). Headers,
-    /// `HEAD` and bodiless statuses as for [`send`](Self::send).
+    /// len`. The body never sits in memory whole, whatever the file's size or the client's
+    /// speed:
+    ///
+    /// - **Linux, FreeBSD, macOS** (with [`ServerConfig::sendfile`](super::ServerConfig::sendfile),
+    ///   the default): the file goes after the head in the connection's write queue and the
+    ///   kernel's `sendfile` moves it from the page cache to the socket on the loop thread as
+    ///   the socket drains ([`TcpStream::write_file`](crate::net::TcpStream::write_file)), at
+    ///   most 2 MiB per connection and loop iteration. No copy in user space and no pool
+    ///   round trip; a file not in the page cache is read from disk on the loop thread.
+    /// - **Windows, or `sendfile` off**: read on the thread pool in chunks of
+    ///   [`ServerConfig::file_chunk_bytes`](super::ServerConfig::file_chunk_bytes), the next
+    ///   only once the socket has room (about a chunk or two of memory per download).
+    ///
+    /// Either way the send timeout, the high-water mark and a graceful shutdown apply as to
+    /// any response, and the file is closed when the response is sent or the connection
+    /// closes. A read error, or a file that ends before `len` (it shrank while being sent),
+    /// cuts the response short: the connection closes after what was sent, so the client sees
+    /// an incomplete body, and [`ServerStats::file_bodies_cut`](super::ServerStats::file_bodies_cut)
+    /// counts it. Headers, `HEAD` and bodiless statuses as for [`send`](Self::send).
     pub fn send_file(
         mut self,
         lp: &mut crate::Loop,

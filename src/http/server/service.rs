@@ -5,23 +5,16 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
-#[cfg(unix)]
-use std::os::unix::fs::FileExt;
-#[cfg(windows)]
-use std::os::windows::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::request::Request;
 use super::responder::Responder;
-use crate::CallbackKind;
-use crate::http::conn::pipeline::FileRead;
 use crate::http::conn::{Conn, Life, Now};
 use crate::http::proto::response::EncodeError;
 use crate::http::server::{ConnId, Entry, Handler, HandlerPanic, Shared, State};
 use crate::net::{ReadEvent, TcpStream};
-use crate::pool::JobKind;
 use crate::{Handle, Loop};
 
 impl Shared {
@@ -266,35 +259,12 @@ impl Shared {
                 Err(_) => e.conn.on_io_error(),
             }
         }
+        // Before the snapshot below: a file body queued counts in the socket's queue.
+        self.file_body_io(lp, e, id, now);
         if e.conn.is_sending() {
             // What the send timeout compares against: the socket has made progress when its
             // queue is shorter than this.
             e.queued = stream.write_queue_size(lp).unwrap_or(0);
-        }
-        if let Some(read) = e.conn.take_file_read() {
-            let s = Rc::clone(self);
-            let FileRead {
-                seq,
-                file,
-                offset,
-                len,
-            } = read;
-            let job = move || {
-                let mut buf = vec![0u8; len];
-                #[cfg(unix)]
-                let n = file.read_at(&mut buf, offset)?;
-                #[cfg(windows)]
-                let n = file.seek_read(&mut buf, offset)?;
-                buf.truncate(n);
-                Ok(buf)
-            };
-            lp.submit_io(
-                JobKind::Fs,
-                CallbackKind::Fs,
-                self.site,
-                job,
-                move |lp, read| s.on_file_chunk(lp, id, seq, read),
-            );
         }
         if e.conn.life() == Life::ShutdownWrite && !e.shutdown_sent {
             e.shutdown_sent = true;
@@ -402,23 +372,6 @@ impl Shared {
             } else {
                 e.conn.on_io_error();
             }
-        }
-        drop(st);
-        self.mark(lp, id);
-    }
-
-    /// A chunk of a file body came back from the pool.
-    fn on_file_chunk(
-        self: &Rc<Self>,
-        lp: &mut Loop,
-        id: ConnId,
-        seq: u64,
-        read: std::io::Result<Vec<u8>>,
-    ) {
-        let mut st = self.state.borrow_mut();
-        let now = st.now(lp);
-        if let Some(e) = st.entry(id) {
-            e.conn.on_file_chunk(seq, read, &now);
         }
         drop(st);
         self.mark(lp, id);

@@ -84,6 +84,53 @@ macro_rules! stream_ops {
                 lp.stream_write(self.0, bufs.into_iter().map(Into::into), req)
             }
 
+            /// Writes `len` bytes of `file` from `offset`, in order with the writes around it,
+            /// without reading the file into memory: on Linux, FreeBSD and macOS the kernel's
+            /// `sendfile` moves the bytes from the page cache to the socket as the socket
+            /// drains (at most 2 MiB per loop iteration and stream, so one fast download does
+            /// not hold up the other streams). Elsewhere (Windows), or when the kernel refuses
+            /// this file or descriptor (macOS and a Unix socket, a file system without the
+            /// support), the bytes are read and sent 64 KiB at a time instead. The file's own
+            /// offset is not used or moved; the file is closed when the last `Arc` to it drops
+            /// (the stream's, once this write completes, fails or is canceled), so one open
+            /// file can be sent to several streams at once.
+            ///
+            /// The reads happen on the loop thread: a file not in the page cache stalls the
+            /// loop while the disk is read (as nginx's `sendfile` does). Read cold files on the
+            /// pool ([`crate::fs`]) and [`write`](Self::write) the bytes instead.
+            ///
+            /// With `sendfile` the bytes leave the page cache by reference, as the socket
+            /// takes them: a file changed while it is being sent sends what it holds by then,
+            /// and a tail cut off by a truncation may already be in the socket (as whatever
+            /// those pages held) before the write fails.
+            ///
+            /// The unsent bytes count in [`write_queue_size`](Self::write_queue_size) and
+            /// against the high-water mark (the return value is as for
+            /// [`write`](Self::write)). A file that ends before `offset + len` fails this write
+            /// (and every write queued after it, as any send error does) with an
+            /// [`Error::Io`](crate::Error::Io) of kind
+            /// [`UnexpectedEof`](std::io::ErrorKind::UnexpectedEof) once what it had is sent:
+            /// the peer got a short range, so close the stream (a write made after the failure
+            /// would follow the hole). `cb` and errors as for
+            /// [`write`](Self::write).
+            #[track_caller]
+            pub fn write_file(
+                self,
+                lp: &mut $crate::Loop,
+                file: impl Into<std::sync::Arc<std::fs::File>>,
+                offset: u64,
+                len: u64,
+                cb: impl FnOnce(&mut $crate::Loop, $crate::Result<()>) + 'static,
+            ) -> $crate::Result<bool> {
+                let req = $crate::net::stream::Request {
+                    cb: Box::new(cb),
+                    site: std::panic::Location::caller(),
+                };
+                let segment =
+                    $crate::net::stream::sendfile::FileSegment::new(file.into(), offset, len);
+                lp.stream_write_file(self.0, segment, req)
+            }
+
             /// Sends as much of `bufs` as the socket takes at once, without queueing anything
             /// and without a callback (libuv's `uv_try_write`): returns the number of bytes
             /// sent, which may be fewer than given. Bytes stay the caller's, so a reused buffer

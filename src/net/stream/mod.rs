@@ -6,6 +6,7 @@ mod close;
 mod connect;
 mod ends;
 mod read;
+pub(crate) mod sendfile;
 mod write;
 pub(crate) mod write_queue;
 
@@ -118,6 +119,8 @@ pub(crate) struct StreamState {
     pub(crate) reading: bool,
     /// A read continuation is on the pending queue.
     pub(crate) read_queued: bool,
+    /// A flush continuation is on the pending queue (a file segment used up a flush's budget).
+    pub(crate) flush_queued: bool,
     /// A write reported backpressure: a drain event is due when the queue empties.
     pub(crate) wants_drain: bool,
     pub(crate) reset_on_close: bool,
@@ -266,6 +269,8 @@ pub(crate) enum StreamEvent {
     Done(Done),
     /// The next batch of reads.
     Read,
+    /// The rest of a flush that yielded (see `sendfile::FLUSH_BUDGET`).
+    Flush,
 }
 
 /// The pending-queue entry for a stream's completion.
@@ -292,6 +297,7 @@ impl HandleState for Box<StreamState> {
         match event {
             StreamEvent::Done(done) => lp.stream_deliver(id, done),
             StreamEvent::Read => lp.stream_read_pending(id),
+            StreamEvent::Flush => lp.stream_flush_pending(id),
         }
     }
 
@@ -356,6 +362,7 @@ impl Loop {
             read_closed: false,
             reading: false,
             read_queued: false,
+            flush_queued: false,
             wants_drain: false,
             reset_on_close: false,
             write_interest: !connected,

@@ -61,7 +61,7 @@ impl StreamState {
 }
 
 /// The state of an open stream that may still be written (no `shutdown` asked for).
-fn writable_stream(
+pub(super) fn writable_stream(
     handles: &mut HandleTable<HandleData>,
     id: HandleId,
 ) -> Result<&mut StreamState> {
@@ -195,7 +195,7 @@ impl Loop {
 
     /// Flushes what the socket takes, then says whether the queue is below the high-water
     /// mark (and if not, that a drain event is wanted).
-    fn stream_flushed(&mut self, id: HandleId) -> Result<bool> {
+    pub(super) fn stream_flushed(&mut self, id: HandleId) -> Result<bool> {
         self.stream_flush(id);
         let s = stream_mut(self.handles_mut(), id)?;
         // Nothing queued is never backpressure, whatever the mark (a drain would never come).
@@ -249,9 +249,19 @@ impl Loop {
             return;
         }
         let mut failed = None;
+        let mut file_budget = super::sendfile::FLUSH_BUDGET;
         while s.writable && !s.queue.is_empty() {
             let Some(socket) = &s.socket else { break };
-            let sent = {
+            let sent = if let Some(file) = s.queue.front_file() {
+                if file_budget == 0 {
+                    break; // yields: see `stream_flush_later` below
+                }
+                let sent = file.send(socket, file_budget);
+                if let Ok(n) = sent {
+                    file_budget = file_budget.saturating_sub(n);
+                }
+                sent
+            } else {
                 // One queued buffer is the common case (a write on an idle stream): fill a
                 // one-slot array rather than zeroing 64 slots (1 KiB) per send.
                 let mut one = [IoSlice::new(&[])];
@@ -297,6 +307,8 @@ impl Loop {
         }
         if let Some(e) = failed {
             s.fail_requests(pending, id, &e);
+        } else if file_budget == 0 && s.writable && !s.queue.is_empty() {
+            self.stream_flush_later(id);
         } else if s.queue.is_empty() {
             if s.wants_drain {
                 s.wants_drain = false;

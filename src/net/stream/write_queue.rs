@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
+use super::sendfile::FileSegment;
+
 /// Bytes handed to a stream write: owned (`Vec<u8>`, `Box<[u8]>`, `String`), `'static`
 /// (`&'static [u8]`, `&'static str`) or shared (`Arc<[u8]>`, `Arc<str>`). Converting never
 /// copies, and cloning a shared buffer copies no bytes: a broadcast writes one allocation to
@@ -115,15 +117,25 @@ impl From<&'static str> for WriteBuf {
 }
 
 /// One buffer of a queued request; the last buffer of a request carries its completion `T`.
+/// A file segment (`file`, boxed: rare) is a chunk whose bytes are in a file, not in `buf`.
 struct Chunk<T> {
     buf: WriteBuf,
     pos: usize,
     done: Option<T>,
+    file: Option<Box<FileSegment>>,
 }
 
 impl<T> Chunk<T> {
     fn rest(&self) -> &[u8] {
         &self.buf.as_slice()[self.pos..]
+    }
+
+    /// Bytes of this chunk not written yet.
+    fn unwritten(&self) -> usize {
+        match &self.file {
+            None => self.buf.len() - self.pos,
+            Some(f) => f.remaining_usize(),
+        }
     }
 }
 
@@ -163,6 +175,7 @@ impl<T> WriteQueue<T> {
                 buf,
                 pos: 0,
                 done: None,
+                file: None,
             });
         }
         if self.chunks.len() == before {
@@ -170,6 +183,7 @@ impl<T> WriteQueue<T> {
                 buf: WriteBuf::from(&[] as &'static [u8]),
                 pos: 0,
                 done: None,
+                file: None,
             });
         }
         if let Some(last) = self.chunks.back_mut() {
@@ -185,7 +199,29 @@ impl<T> WriteQueue<T> {
             buf,
             pos,
             done: Some(done),
+            file: None,
         });
+    }
+
+    /// Appends a request whose bytes are a segment of a file (sent with `sendfile`, see
+    /// [`front_file`](Self::front_file)); its unsent bytes count in [`bytes`](Self::bytes).
+    pub(crate) fn push_file(&mut self, segment: FileSegment, done: T) {
+        self.bytes = self.bytes.saturating_add(segment.remaining_usize());
+        self.chunks.push_back(Chunk {
+            buf: WriteBuf::from(&[] as &'static [u8]),
+            pos: 0,
+            done: Some(done),
+            file: Some(Box::new(segment)),
+        });
+    }
+
+    /// The file segment at the front, if the next bytes to send are a file's. [`slices`]
+    /// stops before a file segment, so the caller sends it on its own, then calls
+    /// [`advance`](Self::advance) with the bytes sent, as for buffers.
+    ///
+    /// [`slices`]: Self::slices
+    pub(crate) fn front_file(&mut self) -> Option<&mut FileSegment> {
+        self.chunks.front_mut()?.file.as_deref_mut()
     }
 
     /// Number of queued buffers (a request may be several).
@@ -193,10 +229,12 @@ impl<T> WriteQueue<T> {
         self.chunks.len()
     }
 
-    /// Fills `out` with the unwritten bytes from the front; returns how many slices it used.
+    /// Fills `out` with the unwritten bytes from the front, up to a file segment; returns how
+    /// many slices it used.
     pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (slot, chunk) in out.iter_mut().zip(self.chunks.iter()) {
+        let buffers = self.chunks.iter().take_while(|c| c.file.is_none());
+        for (slot, chunk) in out.iter_mut().zip(buffers) {
             *slot = IoSlice::new(chunk.rest());
             n += 1;
         }
@@ -208,9 +246,12 @@ impl<T> WriteQueue<T> {
     pub(crate) fn advance(&mut self, mut written: usize, mut finished: impl FnMut(T)) {
         self.bytes -= written.min(self.bytes);
         while let Some(front) = self.chunks.front_mut() {
-            let rest = front.buf.len() - front.pos;
+            let rest = front.unwritten();
             if rest > written {
-                front.pos += written;
+                match &mut front.file {
+                    None => front.pos += written,
+                    Some(f) => f.advance(written),
+                }
                 return;
             }
             written -= rest;
@@ -311,6 +352,44 @@ mod tests {
         q.advance(1, |t| done.push(t));
         q.advance(0, |t| done.push(t));
         assert_eq!(done, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_file_segment_stops_the_slices_and_advances_by_bytes_sent() {
+        // Any file: the queue never reads it.
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let mut q = WriteQueue::default();
+        q.push([WriteBuf::from(b"ab")], 1);
+        q.push_file(FileSegment::new(file.into(), 10, 5), 2);
+        q.push([WriteBuf::from(b"c")], 3);
+        assert_eq!(q.bytes(), 8);
+        assert_eq!(collect(&q), b"ab", "the buffers before the file only");
+        assert!(q.front_file().is_none());
+        let mut done = Vec::new();
+        q.advance(2, |t| done.push(t));
+        assert_eq!(done, [1]);
+        assert_eq!(collect(&q), b"", "a file at the front: no slices");
+        let seg = q.front_file().expect("the file is at the front");
+        assert_eq!(seg.remaining_usize(), 5);
+        q.advance(3, |t| done.push(t));
+        assert_eq!(q.front_file().map(|f| f.remaining_usize()), Some(2));
+        assert_eq!(q.bytes(), 3);
+        q.advance(2, |t| done.push(t));
+        assert_eq!(done, [1, 2]);
+        assert_eq!(collect(&q), b"c");
+        let mut left = Vec::new();
+        q.push_file(
+            FileSegment::new(
+                std::fs::File::open(std::env::current_exe().unwrap())
+                    .unwrap()
+                    .into(),
+                0,
+                9,
+            ),
+            4,
+        );
+        q.clear(|t| left.push(t));
+        assert_eq!(left, [3, 4]);
     }
 
     #[test]
