@@ -4,17 +4,23 @@
 #   bash benches/task_bench.sh [--quick]
 #
 # - await chain: one task awaiting N futures that each complete after one wake, vs Node's async
-#   function awaiting N times (`await null`), and tokio (current-thread LocalSet) for reference;
+#   function awaiting N times (`await null`: one microtask per await, as ours is one wake and
+#   one microtask per await), and tokio (current-thread LocalSet) for reference;
 # - spawn-and-complete: N tasks spawned then run to completion, vs tokio's
 #   `LocalSet::spawn_local`;
 # - echo: `examples/echo --async` vs `examples/echo` (callbacks) vs a tokio current-thread echo
 #   (benches/tools/src/bin/tokio_echo.rs), 100 connections ping-ponging 1 KiB (net_client);
 # - hyper: `examples/hyper` (hyper on evloop) vs the same service on hyper + tokio
 #   current-thread (tokio_hyper), `wrk -t1 -c100`.
-# Servers run pinned to CPU 0, clients to CPU 1; RUNS rounds (default 3) interleave the sides;
-# the best round counts; for servers the CPU time (utime + stime from /proc) gives work per
-# server CPU-second. Instruction counts (callgrind) back the micro-benchmarks: per await and
-# per spawn, from the difference of two runs (N and 2N), so start-up cancels out.
+#
+# Servers run pinned to CPU 0, clients to CPU 1. RUNS rounds (TASK_BENCH_RUNS, default 5)
+# interleave the sides (evloop, then its peer, in every round); each row reports the median of
+# the per-round ratios with their min–max, so a load change between rounds moves both sides of
+# a ratio alike. For servers the CPU time (utime + stime from /proc) gives work per server
+# CPU-second. Instruction counts (callgrind, deterministic) back every row: per await and per
+# spawn from the difference of two runs (N and 2N, so start-up cancels out); per round trip and
+# per request from a server run under callgrind driven for a few seconds (start-up included,
+# under 1% of it). The load average is printed before and after: the machine may be shared.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,8 +30,9 @@ source "$here/common.sh"
 
 quick=0
 [[ ${1:-} == --quick ]] && quick=1
-runs=${TASK_BENCH_RUNS:-3}
+runs=${TASK_BENCH_RUNS:-$([[ $quick -eq 1 ]] && echo 3 || echo 5)}
 secs=${TASK_BENCH_SECS:-$([[ $quick -eq 1 ]] && echo 1 || echo 5)}
+cg_secs=${TASK_BENCH_CG_SECS:-$([[ $quick -eq 1 ]] && echo 2 || echo 6)}
 n_await=${TASK_BENCH_AWAITS:-2000000}
 n_spawn=${TASK_BENCH_SPAWNS:-200000}
 tmp=$(mktemp -d)
@@ -50,6 +57,8 @@ tokio_hyper=$(artifact "$tmp/cargo.json" tokio_hyper)
 client=$(artifact "$tmp/cargo.json" net_client)
 echo_bin=$(artifact "$tmp/cargo.json" echo)
 hyper_bin=$(artifact "$tmp/cargo.json" hyper)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load average before: $load_before ($(nproc) CPUs)"
 
 pin_server=(taskset -c 0)
 pin_client=(taskset -c 1)
@@ -60,25 +69,23 @@ if ! taskset -c 0,1 true 2>/dev/null; then
 fi
 clk_tck=$(getconf CLK_TCK)
 
-# best <file>: the smallest number in it.
-best_min() { sort -g "$1" | head -n 1; }
-best_max() { sort -g "$1" | tail -n 1; }
-
 # --- micro-benchmarks ------------------------------------------------------------------------
+# Each round appends one line per workload: "<evloop> <peer...>" in ns per op.
 have_node=1
 command -v node >/dev/null || { have_node=0; log "node: not installed, its column is n/a"; }
+nsop() { sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p'; }
 for ((r = 1; r <= runs; r++)); do
-    log "round $r/$runs: await chain and spawn"
-    for side in evloop tokio; do
-        "${pin_server[@]}" "$workloads" await --side "$side" --n "$n_await" |
-            sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p' >>"$tmp/await.$side"
-        "${pin_server[@]}" "$workloads" spawn --side "$side" --n "$n_spawn" |
-            sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p' >>"$tmp/spawn.$side"
-    done
+    log "round $r/$runs: await chain and spawn (evloop, tokio, node interleaved)"
+    a_ev=$("${pin_server[@]}" "$workloads" await --side evloop --n "$n_await" | nsop)
+    a_tk=$("${pin_server[@]}" "$workloads" await --side tokio --n "$n_await" | nsop)
+    a_nd=0
     if [[ $have_node -eq 1 ]]; then
-        "${pin_server[@]}" node "$here/peers/node/await_chain.js" "$n_await" |
-            sed -n 's/.*ns_per_op=\([0-9.]*\).*/\1/p' >>"$tmp/await.node"
+        a_nd=$("${pin_server[@]}" node "$here/peers/node/await_chain.js" "$n_await" | nsop)
     fi
+    echo "$a_ev $a_tk $a_nd" >>"$tmp/await"
+    s_ev=$("${pin_server[@]}" "$workloads" spawn --side evloop --n "$n_spawn" | nsop)
+    s_tk=$("${pin_server[@]}" "$workloads" spawn --side tokio --n "$n_spawn" | nsop)
+    echo "$s_ev $s_tk" >>"$tmp/spawn"
 done
 
 # callgrind: instructions per op = (I(2n) - I(n)) / n.
@@ -95,14 +102,15 @@ per_op() {
     b=$(instr "$mode" "$side" $((2 * n)))
     awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN { if (a > 0 && b > a) printf "%.0f", (b - a) / n; else print "n/a" }'
 }
-if command -v valgrind >/dev/null || need_valgrind; then
+have_cg=0
+if command -v valgrind >/dev/null || need_valgrind; then have_cg=1; fi
+ci_await_ev=n/a ci_await_tk=n/a ci_spawn_ev=n/a ci_spawn_tk=n/a
+if [[ $have_cg -eq 1 ]]; then
     log "callgrind: instructions per await and per spawn"
     ci_await_ev=$(per_op await evloop 100000)
     ci_await_tk=$(per_op await tokio 100000)
     ci_spawn_ev=$(per_op spawn evloop 50000)
     ci_spawn_tk=$(per_op spawn tokio 50000)
-else
-    ci_await_ev=n/a ci_await_tk=n/a ci_spawn_ev=n/a ci_spawn_tk=n/a
 fi
 
 # --- servers -----------------------------------------------------------------------------------
@@ -116,7 +124,7 @@ start_server() {
     pids+=("$server_pid")
     local i
     server_addr=
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < 600; i++)); do
         server_addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$tmp/server.out" | head -n 1)
         [[ -z $server_addr ]] || return 0
         kill -0 "$server_pid" 2>/dev/null || break
@@ -128,89 +136,133 @@ start_server() {
 }
 stop_server() {
     kill -TERM "$server_pid" 2>/dev/null || true
-    sleep 0.2
+    local i
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.05
+    done
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
 }
 server_ticks() { sed 's/.*) //' "/proc/$server_pid/stat" | awk '{ print $12 + $13 }'; }
 
-# run_echo <name> <cmd...>: one round of 100 x 1 KiB ping-pong; appends "rate per_cpu_s".
-run_echo() {
-    local name=$1 t0 t1 out
-    shift
-    start_server "$@" || { echo "0 0" >>"$tmp/echo.$name"; return; }
-    t0=$(server_ticks)
+# echo_load <secs>: 100 x 1 KiB ping-pong against $server_addr; prints "ops rate".
+echo_load() {
+    local out
     out=$("${pin_client[@]}" "$client" pingpong --addr "$server_addr" --conns 100 --size 1024 \
-        --secs "$secs" 2>>"$tmp/client.err" || true)
-    t1=$(server_ticks)
-    stop_server
-    awk -v out="$out" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" 'BEGIN {
-        split(out, f, " "); ops = 0; rate = 0
+        --secs "$1" 2>>"$tmp/client.err" || true)
+    awk -v out="$out" 'BEGIN { split(out, f, " "); ops = 0; rate = 0
         for (i in f) { split(f[i], kv, "="); if (kv[1] == "ops") ops = kv[2]; if (kv[1] == "rate") rate = kv[2] }
-        cpu = (t1 - t0) / hz; printf "%.0f %.0f\n", rate, (cpu > 0 ? ops / cpu : 0) }' >>"$tmp/echo.$name"
+        print ops, rate }'
 }
-
-# run_wrk <name> <cmd...>: one round of wrk -t1 -c100; appends "req_per_s per_cpu_s".
-run_wrk() {
-    local name=$1 t0 t1 out
-    shift
-    start_server "$@" || { echo "0 0" >>"$tmp/wrk.$name"; return; }
-    t0=$(server_ticks)
-    out=$("${pin_client[@]}" wrk -t1 -c100 -d"${secs}s" "http://$server_addr/" 2>&1 || true)
-    t1=$(server_ticks)
-    stop_server
-    awk -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" '
+# wrk_load <secs> <conns>: wrk -t1 against $server_addr; prints "requests req_per_s".
+wrk_load() {
+    "${pin_client[@]}" wrk -t1 -c"$2" -d"$1s" "http://$server_addr/" 2>&1 | awk '
         /requests in/ { total = $1 }
         /Requests\/sec/ { rate = $2 }
         /Non-2xx|Socket errors/ { print "wrk: " $0 > "/dev/stderr" }
-        END { cpu = (t1 - t0) / hz; printf "%.0f %.0f\n", rate, (cpu > 0 ? total / cpu : 0) }' \
-        <<<"$out" >>"$tmp/wrk.$name"
+        END { printf "%d %.0f\n", total, rate }'
+}
+
+# measure <kind echo|wrk> <cmd...>: one round; prints "rate per_cpu_s".
+measure() {
+    local kind=$1 t0 t1 out
+    shift
+    start_server "$@" || { echo "0 0"; return; }
+    t0=$(server_ticks)
+    if [[ $kind == echo ]]; then out=$(echo_load "$secs"); else out=$(wrk_load "$secs" 100); fi
+    t1=$(server_ticks)
+    stop_server
+    awk -v out="$out" -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" 'BEGIN {
+        split(out, f, " "); cpu = (t1 - t0) / hz
+        printf "%.0f %.0f\n", f[2], (cpu > 0 ? f[1] / cpu : 0) }'
+}
+
+# cg_server <kind> <cmd...>: the server under callgrind for cg_secs of load (fewer clients:
+# it runs ~50x slower); prints instructions per round trip / request.
+cg_server() {
+    local kind=$1 total ops
+    shift
+    start_server valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$@" || { echo n/a; return; }
+    sleep 1
+    if [[ $kind == echo ]]; then
+        ops=$("${pin_client[@]}" "$client" pingpong --addr "$server_addr" --conns 10 --size 1024 \
+            --secs "$cg_secs" 2>>"$tmp/client.err" | sed -n 's/.*ops=\([0-9]*\).*/\1/p')
+    else
+        ops=$(wrk_load "$cg_secs" 10 | cut -d' ' -f1)
+    fi
+    stop_server
+    total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/server.err" | tail -n 1)
+    awk -v t="${total:-0}" -v n="${ops:-0}" 'BEGIN { if (t > 0 && n > 0) printf "%.0f", t / n; else print "n/a" }'
 }
 
 have_wrk=1
 command -v wrk >/dev/null || { have_wrk=0; log "wrk: not installed, hyper rows are n/a"; }
 for ((r = 1; r <= runs; r++)); do
-    log "round $r/$runs: echo (callbacks, async, tokio) and hyper (evloop, tokio)"
-    run_echo callbacks "$echo_bin" --addr 127.0.0.1:0
-    run_echo async "$echo_bin" --addr 127.0.0.1:0 --async
-    run_echo tokio "$tokio_echo" --addr 127.0.0.1:0
+    log "round $r/$runs: echo (async, callbacks, tokio) and hyper (evloop, tokio), interleaved"
+    {
+        echo "$(measure echo "$echo_bin" --addr 127.0.0.1:0 --async)" \
+            "$(measure echo "$echo_bin" --addr 127.0.0.1:0)" \
+            "$(measure echo "$tokio_echo" --addr 127.0.0.1:0)"
+    } >>"$tmp/echo"
     if [[ $have_wrk -eq 1 ]]; then
-        run_wrk evloop "$hyper_bin" --addr 127.0.0.1:0
-        run_wrk tokio "$tokio_hyper" --addr 127.0.0.1:0
+        echo "$(measure wrk "$hyper_bin" --addr 127.0.0.1:0)" \
+            "$(measure wrk "$tokio_hyper" --addr 127.0.0.1:0)" >>"$tmp/wrk"
     fi
 done
+ci_echo_as=n/a ci_echo_cb=n/a ci_echo_tk=n/a ci_hyper_ev=n/a ci_hyper_tk=n/a
+if [[ $have_cg -eq 1 ]]; then
+    log "callgrind: instructions per echo round trip and per hyper request"
+    ci_echo_as=$(cg_server echo "$echo_bin" --addr 127.0.0.1:0 --async)
+    ci_echo_cb=$(cg_server echo "$echo_bin" --addr 127.0.0.1:0)
+    ci_echo_tk=$(cg_server echo "$tokio_echo" --addr 127.0.0.1:0)
+    if [[ $have_wrk -eq 1 ]]; then
+        ci_hyper_ev=$(cg_server wrk "$hyper_bin" --addr 127.0.0.1:0)
+        ci_hyper_tk=$(cg_server wrk "$tokio_hyper" --addr 127.0.0.1:0)
+    fi
+fi
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- tables ------------------------------------------------------------------------------------
-col() { awk -v c="$2" '{ print $c }' "$1" | sort -g | tail -n 1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+# ratios <file> <num col> <den col>: per-round num/den; prints "median (min–max)".
+ratios() {
+    awk -v a="$2" -v b="$3" '$a > 0 && $b > 0 { print $a / $b }' "$1" | sort -g | awk '
+        { v[NR] = $1 }
+        END { if (NR == 0) { print "n/a"; exit }
+              m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+              printf "%.2f× (%.2f–%.2f)\n", m, v[1], v[NR] }'
+}
+# median <file> <col>
+median() {
+    awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) { print "n/a"; exit }
+              m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f\n", m }'
+}
+median2() {
+    awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) { print "n/a"; exit }
+              m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f\n", m }'
+}
 
-aw_ev=$(best_min "$tmp/await.evloop")
-aw_tk=$(best_min "$tmp/await.tokio")
-aw_nd=$([[ -s $tmp/await.node ]] && best_min "$tmp/await.node" || echo 0)
-sp_ev=$(best_min "$tmp/spawn.evloop")
-sp_tk=$(best_min "$tmp/spawn.tokio")
 echo
-echo "| workload | evloop | peer | evloop vs peer (higher is better) | instructions per op, evloop / peer |"
+echo "Load average: $load_before before, $load_after after ($(nproc) CPUs); $runs interleaved rounds."
+echo
+echo "| workload | evloop (median) | peer (median) | evloop vs peer, median of per-round ratios (min–max); higher is better | instructions per op, evloop / peer |"
 echo "|---|---|---|---|---|"
-echo "| await chain, ns per await (N=$n_await) | $aw_ev | Node $aw_nd | $(ratio "$aw_nd" "$aw_ev") | $ci_await_ev / n/a |"
-echo "| await chain, ns per await | $aw_ev | tokio LocalSet $aw_tk | $(ratio "$aw_tk" "$aw_ev") | $ci_await_ev / $ci_await_tk |"
-echo "| spawn and complete, ns per task (N=$n_spawn) | $sp_ev | tokio spawn_local $sp_tk | $(ratio "$sp_tk" "$sp_ev") | $ci_spawn_ev / $ci_spawn_tk |"
+echo "| await chain, ns per await (N=$n_await) | $(median2 "$tmp/await" 1) | Node $(median2 "$tmp/await" 3) | $(ratios "$tmp/await" 3 1) | $ci_await_ev / n/a (JIT) |"
+echo "| await chain, ns per await | $(median2 "$tmp/await" 1) | tokio LocalSet $(median2 "$tmp/await" 2) | $(ratios "$tmp/await" 2 1) | $ci_await_ev / $ci_await_tk |"
+echo "| spawn and complete, ns per task (N=$n_spawn) | $(median2 "$tmp/spawn" 1) | tokio spawn_local $(median2 "$tmp/spawn" 2) | $(ratios "$tmp/spawn" 2 1) | $ci_spawn_ev / $ci_spawn_tk |"
 echo
-e_cb=$(col "$tmp/echo.callbacks" 1) e_cb_cpu=$(col "$tmp/echo.callbacks" 2)
-e_as=$(col "$tmp/echo.async" 1) e_as_cpu=$(col "$tmp/echo.async" 2)
-e_tk=$(col "$tmp/echo.tokio" 1) e_tk_cpu=$(col "$tmp/echo.tokio" 2)
-echo "| echo, 100 × 1 KiB ping-pong | round trips/s | per server CPU-second | async vs this, per CPU-second |"
-echo "|---|---|---|---|"
-echo "| evloop \`echo --async\` | $e_as | $e_as_cpu | — |"
-echo "| evloop \`echo\` (callbacks) | $e_cb | $e_cb_cpu | $(ratio "$e_as_cpu" "$e_cb_cpu") |"
-echo "| tokio current_thread echo | $e_tk | $e_tk_cpu | $(ratio "$e_as_cpu" "$e_tk_cpu") |"
+echo "| echo, 100 × 1 KiB ping-pong | round trips/s (median) | per server CPU-second (median) | \`--async\` vs this: round trips/s; per CPU-second | instructions per round trip |"
+echo "|---|---|---|---|---|"
+echo "| evloop \`echo --async\` | $(median "$tmp/echo" 1) | $(median "$tmp/echo" 2) | — | $ci_echo_as |"
+echo "| evloop \`echo\` (callbacks) | $(median "$tmp/echo" 3) | $(median "$tmp/echo" 4) | $(ratios "$tmp/echo" 1 3); $(ratios "$tmp/echo" 2 4) | $ci_echo_cb |"
+echo "| tokio current_thread echo | $(median "$tmp/echo" 5) | $(median "$tmp/echo" 6) | $(ratios "$tmp/echo" 1 5); $(ratios "$tmp/echo" 2 6) | $ci_echo_tk |"
 if [[ $have_wrk -eq 1 ]]; then
-    h_ev=$(col "$tmp/wrk.evloop" 1) h_ev_cpu=$(col "$tmp/wrk.evloop" 2)
-    h_tk=$(col "$tmp/wrk.tokio" 1) h_tk_cpu=$(col "$tmp/wrk.tokio" 2)
     echo
-    echo "| hyper, \`wrk -t1 -c100\` on / | req/s | per server CPU-second |"
-    echo "|---|---|---|"
-    echo "| hyper on evloop (\`examples/hyper\`) | $h_ev | $h_ev_cpu |"
-    echo "| hyper on tokio current_thread | $h_tk | $h_tk_cpu |"
-    echo "| evloop vs tokio | $(ratio "$h_ev" "$h_tk") | $(ratio "$h_ev_cpu" "$h_tk_cpu") |"
+    echo "| hyper, \`wrk -t1 -c100\` on / | req/s (median) | per server CPU-second (median) | instructions per request |"
+    echo "|---|---|---|---|"
+    echo "| hyper on evloop (\`examples/hyper\`) | $(median "$tmp/wrk" 1) | $(median "$tmp/wrk" 2) | $ci_hyper_ev |"
+    echo "| hyper on tokio current_thread | $(median "$tmp/wrk" 3) | $(median "$tmp/wrk" 4) | $ci_hyper_tk |"
+    echo "| evloop vs tokio, median of per-round ratios (min–max) | $(ratios "$tmp/wrk" 1 3) | $(ratios "$tmp/wrk" 2 4) | |"
 fi

@@ -615,3 +615,98 @@ fn dropping_the_loop_drops_pending_futures() {
         assert!(dropped.get());
     });
 }
+
+/// Sets its flag when dropped: shows when a task's future (which owns it) is dropped.
+struct DropFlag(Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn a_finished_tasks_future_is_dropped_while_its_join_handle_is_kept() {
+    with_timeout(10, || {
+        let dropped = Rc::new(Cell::new(false));
+        let mut lp = Loop::new().unwrap();
+        let flag = DropFlag(Rc::clone(&dropped));
+        let join = lp.spawn_local(async move {
+            let _f = flag;
+            task::yield_now().await;
+            7
+        });
+        lp.run().unwrap();
+        assert!(join.is_finished());
+        assert!(
+            dropped.get(),
+            "the future (and what it owns) went when the task finished"
+        );
+        // The result is still there for the handle.
+        let out = Rc::new(Cell::new(None));
+        let o = Rc::clone(&out);
+        join.on_done(&mut lp, move |_, r| o.set(Some(r.unwrap())));
+        lp.run().unwrap();
+        assert_eq!(out.get(), Some(7));
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_task_aborted_before_it_entered_the_loop_drops_its_future_though_its_handle_is_kept() {
+    with_timeout(10, || {
+        let dropped = Rc::new(Cell::new(false));
+        let d = Rc::clone(&dropped);
+        let polled = Counter::new();
+        let p = polled.clone();
+        let kept: Rc<Cell<Option<task::JoinHandle<()>>>> = Rc::default();
+        let k = Rc::clone(&kept);
+        let mut lp = Loop::new().unwrap();
+        lp.spawn_local(async move {
+            let flag = DropFlag(d);
+            let child = task::spawn(async move {
+                let _f = flag;
+                p.inc();
+            })
+            .unwrap();
+            // Aborted in the poll that spawned it: before it entered the table.
+            assert!(child.abort());
+            k.set(Some(child));
+        })
+        .detach();
+        lp.run().unwrap();
+        assert_eq!(polled.get(), 0, "never polled");
+        assert!(
+            dropped.get(),
+            "its future was dropped with its handle still alive"
+        );
+        let child = kept.take().unwrap();
+        assert!(child.is_finished());
+        assert_eq!(lp.task_count(), 0);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_waker_outliving_its_task_and_its_loop_is_harmless_on_another_thread() {
+    with_timeout(10, || {
+        let stash: Arc<Mutex<Option<Waker>>> = Arc::default();
+        let s = Arc::clone(&stash);
+        let mut lp = Loop::new().unwrap();
+        let join = lp.spawn_local(std::future::poll_fn(move |cx| {
+            *s.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Ready(3)
+        }));
+        assert_eq!(lp.block_on(join).unwrap().unwrap(), 3);
+        drop(lp);
+        let waker = stash.lock().unwrap().take().unwrap();
+        std::thread::spawn(move || {
+            let cloned = waker.clone();
+            waker.wake_by_ref();
+            cloned.wake();
+            waker.wake();
+        })
+        .join()
+        .unwrap();
+    });
+}

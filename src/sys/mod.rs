@@ -53,6 +53,7 @@ pub(crate) mod process;
     target_os = "ios"
 ))]
 pub(crate) mod sendfile;
+pub(crate) mod task_cell;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 mod timerfd;
 #[cfg(target_os = "linux")]

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::Site;
-use crate::task::join::{JoinHandle, JoinSlot};
+use crate::task::join::{JoinHandle, new_task};
 use crate::task::runtime::{Shared, current};
 
 /// How a [`callback`] future cancels its operation when it is dropped before completing.
@@ -295,10 +295,10 @@ where
 {
     let site = Location::caller();
     let shared = current()?;
-    let slot = Rc::new(JoinSlot::new(Rc::clone(&shared), site));
-    let s = Rc::clone(&slot);
-    shared.defer(site, move |lp| lp.insert_task(fut, s, site));
-    Ok(JoinHandle::new(slot))
+    let remote = shared.remote();
+    let (run, waker, join) = new_task(Rc::clone(&shared), remote, site, fut);
+    shared.defer(site, move |lp| lp.insert_task(run, waker, site));
+    Ok(join)
 }
 
 /// Gives other microtasks a turn: the first poll wakes the task and returns `Pending`, so the

@@ -1,21 +1,26 @@
 //! [`JoinHandle`]: the result of a spawned task, awaited or observed with a callback.
 
-use std::cell::Cell;
+use std::cell::{Cell, Ref};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
+use crate::event_loop::sender::Remote;
 use crate::event_loop::tasks::TaskRef;
 use crate::handle::Site;
+use crate::sys::task_cell::{LocalTask, Owned, TaskCell};
 use crate::task::runtime::Shared;
+use crate::task::waker::TaskWaker;
 
 type DoneFn<T> = Box<dyn FnOnce(&mut Loop, Result<T>)>;
 
-/// Where a task's result waits for its [`JoinHandle`].
+/// Where a task's result waits for its [`JoinHandle`]: the header of the task's allocation
+/// ([`TaskCell`]), which holds the future too.
 pub(crate) struct JoinSlot<T> {
     shared: Rc<Shared>,
     site: Site,
@@ -30,36 +35,131 @@ pub(crate) struct JoinSlot<T> {
     on_done: Cell<Option<DoneFn<T>>>,
 }
 
-/// How the runtime fails a task without knowing its output type (a panic).
-pub(crate) trait Fail {
+/// How the runtime and an [`AbortHandle`] reach a task without knowing its output type.
+pub(crate) trait Fail: Owned {
+    /// Completes the task with an error (a panic).
     fn fail(&self, err: Error);
     fn is_aborted(&self) -> bool;
+    /// See [`JoinHandle::abort`].
     fn abort(&self) -> bool;
 }
 
-impl<T: 'static> Fail for JoinSlot<T> {
+/// A spawned task as the runtime's table holds it, type-erased: one allocation with the
+/// future, its join slot and its waker state (`sys::task_cell`).
+pub(crate) trait Run: Fail {
+    /// Polls the future in place; on completion stores the output in the join slot (or hands
+    /// it to `on_done`). `Ready` also when there is no future left to poll.
+    fn run(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// Drops the future in place (finished, panicked or aborted); `false` if it was already.
+    fn drop_future(&self) -> bool;
+    /// The task was inserted in the table as `r` (for `abort` and the waker).
+    fn set_task(&self, r: TaskRef);
+    /// The waker's state.
+    fn waker_state(&self) -> &TaskWaker;
+    /// A poll is about to start: wakes from now on queue another; `false` if the task was
+    /// aborted (it must not be polled again).
+    fn start_poll(&self) -> bool;
+}
+
+/// What a [`JoinHandle`] reaches in the task's allocation.
+pub(crate) trait Join<T>: Fail {
+    /// The join slot; `None` only while the task's allocation is being released.
+    fn slot(&self) -> Option<Ref<'_, JoinSlot<T>>>;
+}
+
+/// A task: its waker state, its join slot and its future, in one allocation.
+pub(crate) type TaskOf<F> = TaskCell<TaskWaker, JoinSlot<<F as Future>::Output>, F>;
+
+impl<F: Future + 'static> Fail for TaskOf<F>
+where
+    F::Output: 'static,
+{
     fn fail(&self, err: Error) {
-        self.complete(Err(err));
+        if let Some(h) = self.head() {
+            h.complete(Err(err));
+        }
     }
 
+    #[inline]
     fn is_aborted(&self) -> bool {
-        self.aborted.get()
+        self.with_head(|h| h.aborted.get()).unwrap_or(true)
     }
 
     fn abort(&self) -> bool {
-        if self.done.get() || self.aborted.get() {
+        self.head().is_some_and(|h| h.abort())
+    }
+}
+
+impl<F: Future + 'static> Run for TaskOf<F>
+where
+    F::Output: 'static,
+{
+    #[inline]
+    fn run(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.poll(cx) {
+            Some(Poll::Pending) => Poll::Pending,
+            Some(Poll::Ready(v)) => {
+                if let Some(h) = self.head() {
+                    h.complete(Ok(v));
+                }
+                Poll::Ready(())
+            }
+            None => Poll::Ready(()),
+        }
+    }
+
+    fn drop_future(&self) -> bool {
+        self.clear_future()
+    }
+
+    fn set_task(&self, r: TaskRef) {
+        if let Some(h) = self.head() {
+            h.task.set(Some(r));
+        }
+        self.wake_state().set_task(r);
+    }
+
+    #[inline]
+    fn waker_state(&self) -> &TaskWaker {
+        self.wake_state()
+    }
+
+    #[inline]
+    fn start_poll(&self) -> bool {
+        if self.with_head(|h| h.aborted.get()).unwrap_or(true) {
             return false;
         }
-        self.aborted.set(true);
-        drop(self.on_done.take());
-        if let Some(r) = self.task.get() {
-            self.shared.microtask(self.site, move |lp| lp.abort_task(r));
-        }
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
+        self.wake_state().clear_queued();
         true
     }
+}
+
+impl<F: Future + 'static> Join<F::Output> for TaskOf<F>
+where
+    F::Output: 'static,
+{
+    fn slot(&self) -> Option<Ref<'_, JoinSlot<F::Output>>> {
+        self.head()
+    }
+}
+
+/// A new task for `fut`, spawned at `site` on the loop of `shared` (whose inbox is `remote`):
+/// the table's handle, its waker, and the [`JoinHandle`]. One allocation.
+pub(crate) fn new_task<F>(
+    shared: Rc<Shared>,
+    remote: Arc<Remote>,
+    site: Site,
+    fut: F,
+) -> (LocalTask<dyn Run>, Waker, JoinHandle<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let wake = TaskWaker::new(shared.loop_id, remote);
+    let task: LocalTask<TaskOf<F>> = LocalTask::new(wake, JoinSlot::new(shared, site), fut);
+    let run = task.cast(|a| a as Arc<dyn Run>);
+    let join = task.cast(|a| a as Arc<dyn Join<F::Output>>);
+    (run, task.waker(), JoinHandle { task: join })
 }
 
 impl<T: 'static> JoinSlot<T> {
@@ -77,12 +177,20 @@ impl<T: 'static> JoinSlot<T> {
         }
     }
 
-    pub(crate) fn set_task(&self, r: TaskRef) {
-        self.task.set(Some(r));
-    }
-
-    pub(crate) fn is_aborted(&self) -> bool {
-        self.aborted.get()
+    /// See [`JoinHandle::abort`].
+    fn abort(&self) -> bool {
+        if self.done.get() || self.aborted.get() {
+            return false;
+        }
+        self.aborted.set(true);
+        drop(self.on_done.take());
+        if let Some(r) = self.task.get() {
+            self.shared.microtask(self.site, move |lp| lp.abort_task(r));
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        true
     }
 
     /// The task finished with `r`: hand it to the callback (as a microtask) or store it and
@@ -112,12 +220,15 @@ impl<T: 'static> JoinSlot<T> {
 /// future.
 #[must_use = "dropping a JoinHandle detaches the task; call detach() to say so"]
 pub struct JoinHandle<T> {
-    slot: Rc<JoinSlot<T>>,
+    task: LocalTask<dyn Join<T>>,
 }
 
 impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn new(slot: Rc<JoinSlot<T>>) -> Self {
-        Self { slot }
+    /// Runs `f` on the join slot; `default` if there is none (only while the task's
+    /// allocation is being released, which no handle can observe).
+    #[inline]
+    fn with_slot<R>(&self, default: R, f: impl FnOnce(&JoinSlot<T>) -> R) -> R {
+        self.task.slot().map_or(default, |s| f(&s))
     }
 
     /// Lets the task run on its own; its result is dropped.
@@ -125,7 +236,7 @@ impl<T: 'static> JoinHandle<T> {
 
     /// Whether the task has finished (completed, panicked or been aborted).
     pub fn is_finished(&self) -> bool {
-        self.slot.done.get() || self.slot.aborted.get()
+        self.with_slot(true, |s| s.done.get() || s.aborted.get())
     }
 
     /// Aborts the task: its future is dropped on the loop thread in the microtask drain after
@@ -135,14 +246,14 @@ impl<T: 'static> JoinHandle<T> {
     /// called; a task awaiting this handle gets [`Error::Canceled`]. Returns `false` if the task
     /// had already finished.
     pub fn abort(&self) -> bool {
-        Fail::abort(&*self.slot)
+        self.task.abort()
     }
 
     /// A handle that can abort the task without owning its result (e.g. to keep after
     /// handing the `JoinHandle` to another task).
     pub fn abort_handle(&self) -> AbortHandle {
         AbortHandle {
-            slot: Rc::clone(&self.slot) as Rc<dyn Fail>,
+            task: self.task.cast(|a| a as Arc<dyn Fail>),
         }
     }
 
@@ -151,7 +262,9 @@ impl<T: 'static> JoinHandle<T> {
     /// has already finished — never inside this call. Not called if the task is aborted.
     #[track_caller]
     pub fn on_done(self, lp: &mut Loop, cb: impl FnOnce(&mut Loop, Result<T>) + 'static) {
-        let s = &self.slot;
+        let Some(s) = self.task.slot() else {
+            return;
+        };
         if s.aborted.get() {
             return;
         }
@@ -170,7 +283,9 @@ impl<T: 'static> Future for JoinHandle<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let s = &self.slot;
+        let Some(s) = self.task.slot() else {
+            return Poll::Ready(Err(Error::InvalidState("the task is gone")));
+        };
         if let Some(r) = s.result.take() {
             s.taken.set(true);
             return Poll::Ready(r);
@@ -194,31 +309,33 @@ impl<T: 'static> Future for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle")
-            .field("site", &self.slot.site)
-            .field("done", &self.slot.done.get())
-            .field("aborted", &self.slot.aborted.get())
-            .finish()
+        let mut d = f.debug_struct("JoinHandle");
+        if let Some(s) = self.task.slot() {
+            d.field("site", &s.site)
+                .field("done", &s.done.get())
+                .field("aborted", &s.aborted.get());
+        }
+        d.finish()
     }
 }
 
 /// Aborts a task without owning its result: see [`JoinHandle::abort_handle`].
 #[derive(Clone)]
 pub struct AbortHandle {
-    slot: Rc<dyn Fail>,
+    task: LocalTask<dyn Fail>,
 }
 
 impl AbortHandle {
     /// As [`JoinHandle::abort`].
     pub fn abort(&self) -> bool {
-        self.slot.abort()
+        self.task.abort()
     }
 }
 
 impl fmt::Debug for AbortHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AbortHandle")
-            .field("aborted", &self.slot.is_aborted())
+            .field("aborted", &self.task.is_aborted())
             .finish()
     }
 }

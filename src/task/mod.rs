@@ -47,9 +47,14 @@
 //!   [`Error::InvalidState`](crate::Error::InvalidState) naming the problem — never undefined
 //!   behaviour, never a panic.
 //!
-//! Wakers are `Send + Sync` (`Arc` of plain data): on the loop's thread a wake finds the loop's
-//! microtask queue through a thread-local registry keyed by a loop id; on another thread it
-//! posts through the loop's cross-thread inbox.
+//! A task is one allocation: its future, its join slot and its waker's state. Wakers are
+//! `Send + Sync` and reach only the waker's state (plain data and atomics): on the loop's
+//! thread a wake finds the loop's microtask queue through a thread-local registry keyed by a
+//! loop id; on another thread it posts through the loop's cross-thread inbox. The future and
+//! the join slot are dropped on the loop's thread when the task finishes (or is aborted, or
+//! its loop dropped) and its handles are gone, even while a waker lives on elsewhere; the one
+//! `unsafe` part of this (the waker's vtable and polling the future in place) is in
+//! `sys::task_cell` with its safety argument.
 
 mod block_on;
 mod call;

@@ -4,7 +4,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,11 +15,8 @@ use crate::error::Error;
 use crate::event_loop::tasks::{Micro, MicroQueue, Task, TaskRef};
 use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
 use crate::handle::Site;
-use crate::task::join::{Fail, JoinHandle, JoinSlot};
-use crate::task::waker::TaskWaker;
-
-/// A spawned future, type-erased: it completes its join slot itself.
-type BoxTask = Pin<Box<dyn Future<Output = ()>>>;
+use crate::sys::task_cell::LocalTask;
+use crate::task::join::{JoinHandle, Run, new_task};
 
 /// What futures of one loop share with it: the microtask queue, and the operations they ask
 /// the loop to run right after the current poll.
@@ -34,6 +30,8 @@ pub(crate) struct Shared {
     /// Set while the loop polls a task (or drops one): operations go to `ops`.
     polling: Cell<bool>,
     pub(crate) loop_id: u64,
+    /// The loop's cross-thread inbox, where a waker on another thread posts.
+    remote: Arc<crate::event_loop::sender::Remote>,
 }
 
 impl Shared {
@@ -50,6 +48,11 @@ impl Shared {
                 site,
             }));
         }
+    }
+
+    /// The loop's cross-thread inbox (for a new task's waker).
+    pub(crate) fn remote(&self) -> Arc<crate::event_loop::sender::Remote> {
+        Arc::clone(&self.remote)
     }
 
     /// Queues a closure as a microtask.
@@ -117,15 +120,20 @@ pub(crate) fn current() -> crate::Result<Rc<Shared>> {
 /// A spawned task.
 struct Entry {
     gen_: u32,
-    /// `None` while the task is being polled.
-    fut: Option<BoxTask>,
-    waker: Arc<TaskWaker>,
-    /// `waker` as a `std` waker, made once and lent to each poll (no atomic per poll).
-    std_waker: Option<Waker>,
-    fail: Rc<dyn Fail>,
+    /// The task; `None` while it is being polled (lent to the poll).
+    live: Option<Live>,
     site: Site,
     /// Aborted while being polled: dropped when the poll returns.
     abort: bool,
+}
+
+/// A task's allocation and its waker.
+struct Live {
+    /// The future, its join slot and its waker state, in one allocation (shared with the
+    /// `JoinHandle` and the wakers).
+    cell: LocalTask<dyn Run>,
+    /// The task's waker, made once and lent to each poll (no atomic per poll).
+    waker: Waker,
 }
 
 /// A pending task, as [`Loop::pending_tasks`] lists it.
@@ -148,7 +156,6 @@ struct State {
     tasks: Slab<Entry>,
     next_gen: u32,
     shared: Rc<Shared>,
-    remote: Arc<crate::event_loop::sender::Remote>,
 }
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -166,7 +173,12 @@ impl Runtime {
             }
         });
         for (_, entry) in state.tasks {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(entry)));
+            let _ = catch_unwind(AssertUnwindSafe(move || {
+                if let Some(live) = &entry.live {
+                    live.cell.drop_future();
+                }
+                drop(entry);
+            }));
         }
     }
 
@@ -194,14 +206,13 @@ impl Loop {
                 op_count: Cell::new(0),
                 polling: Cell::new(false),
                 loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+                remote: Arc::clone(self.remote()),
             });
             let _ = LOOPS.try_with(|l| l.borrow_mut().push(Rc::clone(&shared)));
-            let remote = Arc::clone(self.remote());
             self.rt_mut().state = Some(Box::new(State {
                 tasks: Slab::new(),
                 next_gen: 0,
                 shared,
-                remote,
             }));
         }
         match &mut self.rt_mut().state {
@@ -244,45 +255,37 @@ impl Loop {
     {
         let site = std::panic::Location::caller();
         let shared = self.task_shared();
-        let slot = Rc::new(JoinSlot::new(shared, site));
-        self.insert_task(fut, Rc::clone(&slot), site);
-        JoinHandle::new(slot)
+        let remote = shared.remote();
+        let (run, waker, join) = new_task(shared, remote, site, fut);
+        self.insert_task(run, waker, site);
+        join
     }
 
     /// Puts a task in the table and queues its first poll.
-    pub(crate) fn insert_task<F>(&mut self, fut: F, slot: Rc<JoinSlot<F::Output>>, site: Site)
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        if slot.is_aborted() {
+    pub(crate) fn insert_task(&mut self, cell: LocalTask<dyn Run>, waker: Waker, site: Site) {
+        if cell.is_aborted() {
+            // Aborted before it entered the table: its future goes now (the `JoinHandle` may
+            // keep the allocation, not the future).
+            let _ = catch_unwind(AssertUnwindSafe(|| cell.drop_future()));
             return;
         }
-        let done = Rc::clone(&slot);
-        let task: BoxTask = Box::pin(async move {
-            let v = fut.await;
-            done.complete(Ok(v));
-        });
         let state = self.rt_state();
         let gen_ = state.next_gen;
-        state.next_gen = gen_.wrapping_add(1);
+        state.next_gen = state.next_gen.wrapping_add(1);
         let entry = state.tasks.vacant_entry();
         let Ok(key) = u32::try_from(entry.key()) else {
-            slot.complete(Err(Error::InvalidState("too many tasks")));
+            cell.fail(Error::InvalidState("too many tasks"));
+            let _ = catch_unwind(AssertUnwindSafe(|| cell.drop_future()));
             return;
         };
         let r = TaskRef { key, gen_ };
-        let waker = TaskWaker::new(state.shared.loop_id, r, Arc::clone(&state.remote));
+        cell.set_task(r);
         entry.insert(Entry {
             gen_,
-            fut: Some(task),
-            std_waker: Some(Waker::from(Arc::clone(&waker))),
-            waker,
-            fail: slot.clone() as Rc<dyn Fail>,
+            live: Some(Live { cell, waker }),
             site,
             abort: false,
         });
-        slot.set_task(r);
         state.shared.micro.push(Micro::Poll(r));
     }
 
@@ -298,56 +301,56 @@ impl Loop {
         if entry.gen_ != r.gen_ {
             return;
         }
-        if entry.fail.is_aborted() {
+        let Some(live) = &entry.live else {
+            return; // being polled: the wake is already recorded in its flag
+        };
+        if !live.cell.start_poll() {
             // Aborted with a wake already queued: never polled again.
             self.abort_task(r);
             return;
         }
-        let Some(mut fut) = entry.fut.take() else {
-            return; // being polled: the wake is already recorded in its flag
+        let Some(Live { cell, waker }) = entry.live.take() else {
+            return;
         };
-        entry.waker.clear_queued();
-        let waker = entry
-            .std_waker
-            .take()
-            .unwrap_or_else(|| Waker::from(Arc::clone(&entry.waker)));
         let site = entry.site;
         let shared = Rc::clone(&state.shared);
         let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
             shared.polling.set(true);
             let prev = CURRENT.replace(shared.loop_id);
             let mut cx = Context::from_waker(&waker);
-            let out = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            let out = catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)));
             CURRENT.set(prev);
             out
         });
-        let Some(state) = self.rt_mut().state.as_deref_mut() else {
-            return;
-        };
         let ready = match out {
             Ok(Poll::Ready(())) => true,
             Ok(Poll::Pending) => false,
             Err(panic) => {
-                if let Some(e) = state.tasks.get(r.key as usize) {
-                    e.fail.fail(Error::Panicked(panic_message(&*panic)));
-                }
+                cell.fail(Error::Panicked(panic_message(&*panic)));
                 true
             }
         };
-        match state.tasks.get_mut(r.key as usize) {
-            Some(e) if e.gen_ == r.gen_ && !ready && !e.abort => {
-                e.fut = Some(fut);
-                e.std_waker = Some(waker);
-            }
-            Some(e) if e.gen_ == r.gen_ => {
+        let mut done = Some((cell, waker));
+        if let Some(state) = self.rt_mut().state.as_deref_mut()
+            && let Some(e) = state.tasks.get_mut(r.key as usize)
+            && e.gen_ == r.gen_
+        {
+            if !ready && !e.abort {
+                if let Some((cell, waker)) = done.take() {
+                    // (`live` is `None` here: no old value to drop.)
+                    e.live.get_or_insert(Live { cell, waker });
+                }
+            } else {
                 state.tasks.remove(r.key as usize);
-                // A future that panics while dropped must not take the loop down either.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
             }
-            _ => {
-                // A future that panics while dropped must not take the loop down either.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(fut)));
-            }
+        }
+        if let Some((cell, waker)) = done {
+            drop(waker);
+            // A future that panics while dropped must not take the loop down either.
+            let _ = catch_unwind(AssertUnwindSafe(move || {
+                cell.drop_future();
+                drop(cell);
+            }));
         }
         shared.polling.set(false);
         self.run_task_ops(&shared);
@@ -356,6 +359,12 @@ impl Loop {
     /// Runs the operations the last poll (or drop) deferred, in order.
     #[inline]
     fn run_task_ops(&mut self, shared: &Shared) {
+        if shared.op_count.get() > 0 {
+            self.run_task_ops_slow(shared);
+        }
+    }
+
+    fn run_task_ops_slow(&mut self, shared: &Shared) {
         while shared.op_count.get() > 0 {
             let next = {
                 let mut ops = shared.ops.borrow_mut();
@@ -380,14 +389,21 @@ impl Loop {
         if entry.gen_ != r.gen_ {
             return;
         }
-        if entry.fut.is_none() {
+        if entry.live.is_none() {
             entry.abort = true;
             return;
         }
         let entry = state.tasks.remove(r.key as usize);
+        let Some(Live { cell, waker }) = entry.live else {
+            return;
+        };
+        drop(waker);
         let shared = Rc::clone(&state.shared);
         shared.polling.set(true);
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(entry)));
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            cell.drop_future();
+            drop(cell);
+        }));
         shared.polling.set(false);
         self.run_task_ops(&shared);
     }
@@ -403,7 +419,10 @@ impl Loop {
             .iter()
             .map(|(_, e)| TaskInfo {
                 site: e.site,
-                woken: e.waker.is_queued(),
+                woken: e
+                    .live
+                    .as_ref()
+                    .is_some_and(|l| l.cell.waker_state().is_queued()),
             })
             .collect()
     }

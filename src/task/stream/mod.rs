@@ -1,155 +1,38 @@
 //! Streams as futures: [`AsyncStream`] (TCP or Unix) with `read`, `write_all`, `shutdown`, and
-//! `futures-io`'s [`AsyncRead`]/[`AsyncWrite`].
+//! `futures-io`'s [`AsyncRead`](futures_io::AsyncRead)/[`AsyncWrite`](futures_io::AsyncWrite).
 
 use std::cell::Cell;
 use std::fmt;
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
-
-use futures_io::{AsyncRead, AsyncWrite};
+use std::task::{Context, Poll};
 
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
-use crate::handle::Handle;
 #[cfg(unix)]
 use crate::net::UnixStream;
 use crate::net::{ReadEvent, TcpStream, WriteBuf};
 use crate::task::call::{Callback, callback, register};
 use crate::task::runtime::Shared;
 
+mod compat;
+mod futs;
+mod io;
+mod kind;
+
+use self::futs::StopOnDrop;
+pub use self::futs::{ReadFut, SendFut};
+use self::io::Io;
+pub use self::kind::StreamKind;
+
 /// Bytes read ahead of the reader before reading pauses (backpressure on the peer).
 const READ_HIGH_WATER: usize = 64 * 1024;
 /// Bytes queued by `poll_write` before it asks the writer to wait.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// A stream handle kind an [`AsyncStream`] can wrap: [`TcpStream`] or [`UnixStream`].
-pub trait StreamKind: Handle + fmt::Debug + 'static + sealed::Sealed {
-    #[doc(hidden)]
-    fn start_reading(
-        self,
-        lp: &mut Loop,
-        cb: impl FnMut(&mut Loop, Self, ReadEvent<'_>) + 'static,
-    ) -> Result<()>;
-    #[doc(hidden)]
-    fn stop_reading(self, lp: &mut Loop) -> Result<()>;
-    #[doc(hidden)]
-    fn write_buf(
-        self,
-        lp: &mut Loop,
-        buf: WriteBuf,
-        cb: impl FnOnce(&mut Loop, Result<()>) + 'static,
-    ) -> Result<bool>;
-    #[doc(hidden)]
-    fn shut_down(
-        self,
-        lp: &mut Loop,
-        cb: impl FnOnce(&mut Loop, Result<()>) + 'static,
-    ) -> Result<()>;
-}
-
-macro_rules! stream_kind {
-    ($t:ty) => {
-        impl sealed::Sealed for $t {}
-        impl StreamKind for $t {
-            fn start_reading(
-                self,
-                lp: &mut Loop,
-                cb: impl FnMut(&mut Loop, Self, ReadEvent<'_>) + 'static,
-            ) -> Result<()> {
-                self.read_start(lp, cb)
-            }
-            fn stop_reading(self, lp: &mut Loop) -> Result<()> {
-                self.read_stop(lp)
-            }
-            fn write_buf(
-                self,
-                lp: &mut Loop,
-                buf: WriteBuf,
-                cb: impl FnOnce(&mut Loop, Result<()>) + 'static,
-            ) -> Result<bool> {
-                self.write(lp, buf, cb)
-            }
-            fn shut_down(
-                self,
-                lp: &mut Loop,
-                cb: impl FnOnce(&mut Loop, Result<()>) + 'static,
-            ) -> Result<()> {
-                self.shutdown(lp, cb)
-            }
-        }
-    };
-}
-stream_kind!(TcpStream);
-#[cfg(unix)]
-stream_kind!(UnixStream);
-
-/// What the stream's callbacks and its futures share.
-#[derive(Default)]
-struct Io {
-    /// Read-ahead bytes, from `pos` on.
-    buf: Cell<Vec<u8>>,
-    pos: Cell<usize>,
-    eof: Cell<bool>,
-    read_err: Cell<Option<Error>>,
-    /// A read callback is installed.
-    reading: Cell<bool>,
-    read_waker: Cell<Option<Waker>>,
-    /// Bytes handed to `write` whose callback has not run.
-    in_flight: Cell<usize>,
-    write_err: Cell<Option<Error>>,
-    write_waker: Cell<Option<Waker>>,
-    /// 0: open, 1: shutdown requested, 2: shutdown done.
-    shut: Cell<u8>,
-    shut_err: Cell<Option<Error>>,
-}
-
-impl Io {
-    fn buffered(&self) -> usize {
-        let b = self.buf.take();
-        let n = b.len() - self.pos.get();
-        self.buf.set(b);
-        n
-    }
-
-    fn wake_reader(&self) {
-        if let Some(w) = self.read_waker.take() {
-            w.wake();
-        }
-    }
-
-    fn wake_writer(&self) {
-        if let Some(w) = self.write_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Copies buffered bytes into `out`.
-    fn copy_out(&self, out: &mut [u8]) -> usize {
-        let mut b = self.buf.take();
-        let pos = self.pos.get();
-        let n = out.len().min(b.len() - pos);
-        out[..n].copy_from_slice(&b[pos..pos + n]);
-        if pos + n == b.len() {
-            b.clear();
-            self.pos.set(0);
-        } else {
-            self.pos.set(pos + n);
-        }
-        self.buf.set(b);
-        n
-    }
-}
-
 /// A TCP or Unix stream for `async` code: `read`, `write_all`, `shutdown`, and `futures-io`'s
-/// [`AsyncRead`]/[`AsyncWrite`] (so the ecosystem's codecs and combinators accept it; tokio's
-/// traits through `tokio-util`'s compat layer).
+/// [`AsyncRead`](futures_io::AsyncRead)/[`AsyncWrite`](futures_io::AsyncWrite) (so the
+/// ecosystem's codecs and combinators accept it; tokio's traits through `tokio-util`'s compat
+/// layer).
 ///
 /// Reading reads ahead up to 64 KiB and then pauses until the reader catches up. A [`read`]
 /// future dropped before it completes stops reading. A write is not undone by dropping its
@@ -255,25 +138,10 @@ impl<S: StreamKind> AsyncStream<S> {
         let (io2, stream) = (Rc::clone(io), self.stream);
         self.shared
             .defer(std::panic::Location::caller(), move |lp| {
-                let io3 = Rc::clone(&io2);
-                let done = move |r: Result<()>| {
-                    io3.in_flight.set(io3.in_flight.get() - n);
-                    if let Err(e) = r
-                        && !e.is_canceled()
-                    {
-                        io3.write_err.set(Some(e));
-                    }
-                    io3.wake_writer();
-                };
-                let done = Rc::new(Cell::new(Some(done)));
-                let d2 = Rc::clone(&done);
-                if let Err(e) = stream.write_buf(lp, data, move |_, r| {
-                    if let Some(d) = d2.take() {
-                        d(r);
-                    }
-                }) && let Some(d) = done.take()
-                {
-                    d(Err(e));
+                let cb_io = Rc::clone(&io2);
+                // Refused, the callback was dropped without running: account for it here.
+                if let Err(e) = stream.write_buf(lp, data, move |_, r| cb_io.write_done(n, r)) {
+                    io2.write_done(n, Err(e));
                 }
             });
     }
@@ -527,176 +395,5 @@ impl<S: StreamKind> fmt::Debug for AsyncStream<S> {
             .field("buffered", &self.io.buffered())
             .field("eof", &self.io.eof.get())
             .finish()
-    }
-}
-
-/// Stops reading if a read is given up before it completes.
-struct StopOnDrop<'a, S: StreamKind> {
-    stream: &'a mut AsyncStream<S>,
-    done: bool,
-}
-
-impl<S: StreamKind> Drop for StopOnDrop<'_, S> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.stream.io.read_waker.take();
-            self.stream.stop_reading();
-        }
-    }
-}
-
-/// The future of [`AsyncStream::send`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct SendFut<'a, S: StreamKind> {
-    stream: &'a mut AsyncStream<S>,
-    data: Option<WriteBuf>,
-}
-
-impl<S: StreamKind> Future for SendFut<'_, S> {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        let s = &*this.stream;
-        if let Some(e) = s.io.write_err.take() {
-            return Poll::Ready(Err(e));
-        }
-        if s.closed || s.io.shut.get() != 0 {
-            return Poll::Ready(Err(Error::InvalidState("write after close or shutdown")));
-        }
-        if s.io.in_flight.get() >= WRITE_HIGH_WATER {
-            register(&s.io.write_waker, cx);
-            return Poll::Pending;
-        }
-        if let Some(data) = this.data.take() {
-            s.queue_write(data);
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: StreamKind> fmt::Debug for SendFut<'_, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendFut")
-    }
-}
-
-/// The future of [`AsyncStream::read`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct ReadFut<'a, S: StreamKind> {
-    stream: &'a mut AsyncStream<S>,
-    buf: &'a mut [u8],
-    done: bool,
-}
-
-impl<S: StreamKind> Future for ReadFut<'_, S> {
-    type Output = Result<usize>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<usize>> {
-        let this = self.get_mut();
-        let out = this.stream.poll_read_inner(cx, this.buf);
-        if out.is_ready() {
-            this.done = true;
-        }
-        out
-    }
-}
-
-impl<S: StreamKind> Drop for ReadFut<'_, S> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.stream.io.read_waker.take();
-            self.stream.stop_reading();
-        }
-    }
-}
-
-impl<S: StreamKind> fmt::Debug for ReadFut<'_, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadFut")
-            .field("len", &self.buf.len())
-            .finish()
-    }
-}
-
-impl<S: StreamKind> AsyncRead for AsyncStream<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_read_inner(cx, buf).map_err(io::Error::from)
-    }
-}
-
-impl<S: StreamKind> AsyncWrite for AsyncStream<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let io = &self.io;
-        if let Some(e) = io.write_err.take() {
-            return Poll::Ready(Err(e.into()));
-        }
-        if self.closed || io.shut.get() != 0 {
-            return Poll::Ready(Err(
-                Error::InvalidState("write after close or shutdown").into()
-            ));
-        }
-        if io.in_flight.get() >= WRITE_HIGH_WATER {
-            register(&io.write_waker, cx);
-            return Poll::Pending;
-        }
-        let n = buf.len();
-        self.queue_write(buf.to_vec().into());
-        Poll::Ready(Ok(n))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let io = &self.io;
-        if let Some(e) = io.write_err.take() {
-            return Poll::Ready(Err(e.into()));
-        }
-        if io.in_flight.get() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        register(&io.write_waker, cx);
-        Poll::Pending
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.io.shut.get() == 0 {
-            if self.closed {
-                return Poll::Ready(Ok(()));
-            }
-            self.io.shut.set(1);
-            let (io, stream) = (Rc::clone(&self.io), self.stream);
-            self.shared
-                .defer(std::panic::Location::caller(), move |lp| {
-                    let io2 = Rc::clone(&io);
-                    let r = stream.shut_down(lp, move |_, r| {
-                        io2.shut.set(2);
-                        if let Err(e) = r {
-                            io2.shut_err.set(Some(e));
-                        }
-                        io2.wake_writer();
-                    });
-                    if let Err(e) = r {
-                        io.shut.set(2);
-                        io.shut_err.set(Some(e));
-                        io.wake_writer();
-                    }
-                });
-        }
-        if self.io.shut.get() == 2 {
-            if let Some(e) = self.io.shut_err.take() {
-                return Poll::Ready(Err(e.into()));
-            }
-            return Poll::Ready(Ok(()));
-        }
-        register(&self.io.write_waker, cx);
-        let _ = &mut self;
-        Poll::Pending
     }
 }

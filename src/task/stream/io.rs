@@ -1,0 +1,76 @@
+//! The state a stream's callbacks and its futures share: read-ahead, write accounting,
+//! shutdown, and the wakers.
+
+use std::cell::Cell;
+use std::task::Waker;
+
+use crate::error::{Error, Result};
+
+/// What the stream's callbacks and its futures share.
+#[derive(Default)]
+pub(super) struct Io {
+    /// Read-ahead bytes, from `pos` on.
+    pub(super) buf: Cell<Vec<u8>>,
+    pub(super) pos: Cell<usize>,
+    pub(super) eof: Cell<bool>,
+    pub(super) read_err: Cell<Option<Error>>,
+    /// A read callback is installed.
+    pub(super) reading: Cell<bool>,
+    pub(super) read_waker: Cell<Option<Waker>>,
+    /// Bytes handed to `write` whose callback has not run.
+    pub(super) in_flight: Cell<usize>,
+    pub(super) write_err: Cell<Option<Error>>,
+    pub(super) write_waker: Cell<Option<Waker>>,
+    /// 0: open, 1: shutdown requested, 2: shutdown done.
+    pub(super) shut: Cell<u8>,
+    pub(super) shut_err: Cell<Option<Error>>,
+}
+
+impl Io {
+    pub(super) fn buffered(&self) -> usize {
+        let b = self.buf.take();
+        let n = b.len() - self.pos.get();
+        self.buf.set(b);
+        n
+    }
+
+    pub(super) fn wake_reader(&self) {
+        if let Some(w) = self.read_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(super) fn wake_writer(&self) {
+        if let Some(w) = self.write_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// A write of `n` bytes completed with `r`: lowers the in-flight count, records an error
+    /// for the next write or flush, wakes the writer.
+    pub(super) fn write_done(&self, n: usize, r: Result<()>) {
+        self.in_flight.set(self.in_flight.get() - n);
+        if let Err(e) = r
+            && !e.is_canceled()
+        {
+            self.write_err.set(Some(e));
+        }
+        self.wake_writer();
+    }
+
+    /// Copies buffered bytes into `out`.
+    pub(super) fn copy_out(&self, out: &mut [u8]) -> usize {
+        let mut b = self.buf.take();
+        let pos = self.pos.get();
+        let n = out.len().min(b.len() - pos);
+        out[..n].copy_from_slice(&b[pos..pos + n]);
+        if pos + n == b.len() {
+            b.clear();
+            self.pos.set(0);
+        } else {
+            self.pos.set(pos + n);
+        }
+        self.buf.set(b);
+        n
+    }
+}
