@@ -9,6 +9,10 @@
 //! `--async` serves the same protocol with one `async` task per connection
 //! (`evloop::task`): read a chunk, send it, repeat; the same backpressure (a connection with
 //! 64 KiB in flight stops reading) and the same graceful shutdown.
+//!
+//! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
+//! (`TcpListenOptions::shared`), and Ctrl-C or Ctrl-Break (console events, as evloop signals)
+//! take SIGINT's and SIGTERM's place.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -20,7 +24,9 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use evloop::net::{ReadEvent, TcpListenOptions, TcpListener, TcpStream};
 use evloop::{Handle, Loop, LoopSender};
+#[cfg(unix)]
 use signal_hook::consts::{SIGINT, SIGTERM};
+#[cfg(unix)]
 use signal_hook::iterator::Signals;
 
 /// One loop's server state. Posted closures (the shutdown) reach it on the loop's thread.
@@ -77,22 +83,78 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    #[cfg(unix)]
     if threads == 1 {
         return serve_single(addr, async_mode);
     }
-    // Registered before any loop starts. Until every loop has started (no senders yet) a
-    // signal exits at once; after, the first one stops every loop gracefully and a second one
-    // exits without waiting.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(s) => s,
+    let started: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
+    let stop_rx = match watch_signals(Arc::clone(&started), async_mode) {
+        Ok(rx) => rx,
         Err(e) => {
             eprintln!("echo: cannot watch signals: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let started: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
+    let claimed = match claim_port(addr) {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            eprintln!("echo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = claimed.addr;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for _ in 0..threads {
+        let ready_tx = ready_tx.clone();
+        let options = claimed.options();
+        workers.push(std::thread::spawn(move || {
+            serve(addr, &options, ready_tx, async_mode)
+        }));
+        match ready_rx.recv() {
+            Ok(Ok((_, sender))) => senders.push(sender),
+            Ok(Err(e)) => {
+                eprintln!("echo: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+            Err(_) => return ExitCode::FAILURE,
+        }
+    }
+    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(senders);
+    let mode = if async_mode { ", async" } else { "" };
+    println!("echo: listening on {addr} ({threads} threads{mode})");
+    let clean = workers.into_iter().all(|w| w.join().is_ok());
+    #[cfg(unix)]
+    let name = match stop_rx.try_recv() {
+        Ok(SIGINT) => "SIGINT",
+        _ => "SIGTERM",
+    };
+    #[cfg(windows)]
+    let name = match stop_rx.try_recv() {
+        Ok(evloop::signal::SIGBREAK) => "Ctrl-Break",
+        _ => "Ctrl-C",
+    };
+    println!("echo: stopped on {name}");
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Watches SIGINT and SIGTERM on a thread, registered before any loop starts. Until every
+/// loop has started (no senders in `started` yet) a signal exits at once; after, the first one
+/// stops every loop gracefully and a second one exits without waiting. The receiver gets the
+/// signal that stopped the loops.
+#[cfg(unix)]
+fn watch_signals(
+    started: Arc<Mutex<Option<Vec<LoopSender>>>>,
+    async_mode: bool,
+) -> io::Result<mpsc::Receiver<i32>> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let (stop_tx, stop_rx) = mpsc::channel();
-    let watch = Arc::clone(&started);
+    let watch = started;
     std::thread::spawn(move || {
         let mut forever = signals.forever();
         let Some(signal) = forever.next() else {
@@ -115,58 +177,97 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     });
-    let addr = match claim_port(addr) {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    Ok(stop_rx)
+}
+
+/// Windows: Ctrl-C and Ctrl-Break, watched as evloop signals on a loop of their own, with the
+/// same rules as the Unix signals above.
+#[cfg(windows)]
+fn watch_signals(
+    started: Arc<Mutex<Option<Vec<LoopSender>>>>,
+    async_mode: bool,
+) -> io::Result<mpsc::Receiver<i32>> {
+    use evloop::signal::{SIGBREAK, SIGINT};
+    let (stop_tx, stop_rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
-    let mut senders = Vec::new();
-    let mut workers = Vec::new();
-    for _ in 0..threads {
-        let ready_tx = ready_tx.clone();
-        workers.push(std::thread::spawn(move || {
-            serve(addr, ready_tx, async_mode)
-        }));
-        match ready_rx.recv() {
-            Ok(Ok((_, sender))) => senders.push(sender),
-            Ok(Err(e)) => {
-                eprintln!("echo: cannot listen on {addr}: {e}");
-                return ExitCode::FAILURE;
+    std::thread::spawn(move || {
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+        let watching = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
+            for signum in [SIGINT, SIGBREAK] {
+                let (seen, started, stop_tx) = (seen.clone(), started.clone(), stop_tx.clone());
+                lp.signal(signum, move |_, _, signal| {
+                    seen.set(seen.get() + 1);
+                    if seen.get() > 1 {
+                        eprintln!("echo: second signal, exiting without waiting");
+                        std::process::exit(1);
+                    }
+                    let taken = started
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    let Some(senders) = taken else {
+                        eprintln!("echo: signal {signal} during start-up: exiting");
+                        std::process::exit(128 + signal);
+                    };
+                    for sender in &senders {
+                        let _ = if async_mode {
+                            sender.post(asynch::stop_gracefully)
+                        } else {
+                            sender.post(stop_gracefully)
+                        };
+                    }
+                    let _ = stop_tx.send(signal);
+                })?;
             }
-            Err(_) => return ExitCode::FAILURE,
+            Ok(lp)
+        });
+        match watching {
+            Ok(mut lp) => {
+                let _ = ready_tx.send(Ok(()));
+                let _ = lp.run();
+            }
+            Err(e) => drop(ready_tx.send(Err(io::Error::other(e.to_string())))),
         }
-    }
-    *started.lock().unwrap_or_else(PoisonError::into_inner) = Some(senders);
-    let mode = if async_mode { ", async" } else { "" };
-    println!("echo: listening on {addr} ({threads} threads{mode})");
-    let clean = workers.into_iter().all(|w| w.join().is_ok());
-    let name = match stop_rx.try_recv() {
-        Ok(SIGINT) => "SIGINT",
-        _ => "SIGTERM",
-    };
-    println!("echo: stopped on {name}");
-    if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("the signal thread ended"))??;
+    Ok(stop_rx)
+}
+
+/// The port the loops listen on, and how they share it.
+struct Claimed {
+    addr: SocketAddr,
+    /// Where `SO_REUSEPORT` is missing: the one listening socket every loop accepts from.
+    shared: Option<Arc<std::net::TcpListener>>,
+}
+
+impl Claimed {
+    /// Each loop's listen options: `SO_REUSEPORT`, or a copy of the shared socket.
+    fn options(&self) -> TcpListenOptions {
+        match &self.shared {
+            Some(listener) => TcpListenOptions::new().shared(listener),
+            None => TcpListenOptions::new().reuse_port(true),
+        }
     }
 }
 
-/// Binds `addr` once without `SO_REUSEPORT` and lets it go: that fails if any other socket
-/// holds the port (another process's `SO_REUSEPORT` listeners included), which a listener
-/// that sets the option would silently share with; and it fixes the port when `addr` asks for
-/// port 0. Our loops then bind it with `SO_REUSEPORT`, so they share it among themselves
-/// only. (A process starting in the instant between the two binds could still slip in.)
-fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+/// Binds `addr` once without `SO_REUSEPORT`: that fails if any other socket holds the port
+/// (another process's `SO_REUSEPORT` listeners included), which a listener that sets the
+/// option would silently share with; and it fixes the port when `addr` asks for port 0. On
+/// Unix it lets the probe go, and our loops bind the port with `SO_REUSEPORT`, so they share it
+/// among themselves only (a process starting in the instant between the two binds could still
+/// slip in). On Windows, which has no `SO_REUSEPORT`, the probe is kept and shared by the
+/// loops.
+fn claim_port(addr: SocketAddr) -> Result<Claimed, String> {
     let probe = std::net::TcpListener::bind(addr).map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another server running on this port?)")
     })?;
-    probe
+    let addr = probe
         .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let shared = cfg!(windows).then(|| Arc::new(probe));
+    Ok(Claimed { addr, shared })
 }
 
 /// `--threads 1` (the default): the one loop runs on the main thread and watches SIGINT and
@@ -175,8 +276,10 @@ fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
 /// (`recv`, `send`, `epoll_wait`) in cancellation-point bookkeeping, about 90 instructions per
 /// echo round trip, a tenth of what the loop spends on one (callgrind, `benches/echo_rounds.sh`).
 /// The first signal stops gracefully as the threaded path does; a second exits at once.
+#[cfg(unix)]
 fn serve_single(addr: SocketAddr, async_mode: bool) -> ExitCode {
-    let started = claim_port(addr).and_then(|addr| {
+    let started = claim_port(addr).and_then(|claimed| {
+        let addr = claimed.addr;
         let mut lp = Loop::new().map_err(|e| format!("cannot start the loop: {e}"))?;
         let stopped_by = std::rc::Rc::new(std::cell::Cell::new(None));
         for signum in [SIGINT, SIGTERM] {
@@ -199,7 +302,7 @@ fn serve_single(addr: SocketAddr, async_mode: bool) -> ExitCode {
                 .unref(&mut lp)
                 .map_err(|e| format!("cannot watch signals: {e}"))?;
         }
-        let bound = listen(&mut lp, addr, async_mode)
+        let bound = listen(&mut lp, addr, &claimed.options(), async_mode)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         Ok((lp, bound, stopped_by))
     });
@@ -224,14 +327,18 @@ fn serve_single(addr: SocketAddr, async_mode: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Listens on `addr` (shared with this process's other loops by `SO_REUSEPORT`) and serves it
-/// from `lp`; returns the bound address.
-fn listen(lp: &mut Loop, addr: SocketAddr, async_mode: bool) -> evloop::Result<SocketAddr> {
-    let opts = TcpListenOptions::new().reuse_port(true);
+/// Listens on `addr` with `opts` (shared with this process's other loops: `SO_REUSEPORT`, or
+/// one shared socket where that is missing) and serves it from `lp`; returns the bound address.
+fn listen(
+    lp: &mut Loop,
+    addr: SocketAddr,
+    opts: &TcpListenOptions,
+    async_mode: bool,
+) -> evloop::Result<SocketAddr> {
     if async_mode {
-        return asynch::listen(lp, addr, &opts);
+        return asynch::listen(lp, addr, opts);
     }
-    let listener = lp.tcp_listen_with(addr, &opts, on_connection)?;
+    let listener = lp.tcp_listen_with(addr, opts, on_connection)?;
     let bound = listener.local_addr(lp)?;
     SERVER.with(|s| s.borrow_mut().listener = Some(listener));
     Ok(bound)
@@ -240,9 +347,9 @@ fn listen(lp: &mut Loop, addr: SocketAddr, async_mode: bool) -> evloop::Result<S
 type Ready = evloop::Result<(SocketAddr, LoopSender)>;
 
 /// One loop on this thread until its listener and connections are closed.
-fn serve(addr: SocketAddr, ready: mpsc::Sender<Ready>, async_mode: bool) {
+fn serve(addr: SocketAddr, opts: &TcpListenOptions, ready: mpsc::Sender<Ready>, async_mode: bool) {
     let started = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
-        let bound = listen(&mut lp, addr, async_mode)?;
+        let bound = listen(&mut lp, addr, opts, async_mode)?;
         Ok((lp, bound))
     });
     let mut lp = match started {

@@ -213,9 +213,10 @@
 //! error (libuv's order). [`TcpStream::close_reset`](net::TcpStream::close_reset) after `shutdown` is
 //! [`Error::InvalidState`], and `only_v6(true)` on an IPv4 address fails with `InvalidInput`
 //! (libuv's `EINVAL` for both). Listeners accept at most 32 connections per
-//! wake-up. Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
+//! wake-up; a connection reset or aborted while it waited in the backlog is skipped, not
+//! reported as the listener's error (libuv too). Writes never raise `SIGPIPE`: Linux and FreeBSD send with `MSG_NOSIGNAL`; macOS,
 //! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
-//! signals. On Windows mio re-arms a socket only after an I/O call through it reported
+//! `SIGPIPE`. On Windows mio re-arms a socket only after an I/O call through it reported
 //! `WouldBlock`: there, a short read does not end the batch (the stream reads until
 //! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`](process::Pipe) and
 //! [`Tty`](process::Tty) are the same stream core over a
@@ -266,11 +267,9 @@
 // All `unsafe` lives in `sys`; everywhere else it is a compile error.
 #![deny(unsafe_code)]
 
-#[cfg(unix)]
 pub mod dns;
 mod error;
 mod event_loop;
-#[cfg(unix)]
 pub mod fs;
 mod handle;
 pub mod http;
@@ -279,14 +278,25 @@ pub mod net;
 mod pool;
 #[cfg(target_os = "linux")] // clone(CLONE_VFORK), pidfds, pipe2; not ported yet
 pub mod process;
-#[cfg(unix)]
 pub mod signal {
     //! Signal numbers for [`Loop::signal`](crate::Loop::signal), so a program needs no other
-    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`.
+    //! crate for them: `lp.signal(evloop::signal::SIGINT, ...)`. On Windows only the console
+    //! events libuv emulates exist: `SIGINT` (Ctrl-C), `SIGBREAK` (Ctrl-Break) and `SIGHUP`
+    //! (the console window closing).
 
+    #[cfg(unix)]
     pub use libc::{
         SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
     };
+    /// The console window is closing (Windows).
+    #[cfg(windows)]
+    pub const SIGHUP: i32 = crate::sys::console::SIGHUP;
+    /// Ctrl-C (Windows).
+    #[cfg(windows)]
+    pub const SIGINT: i32 = crate::sys::console::SIGINT;
+    /// Ctrl-Break (Windows).
+    #[cfg(windows)]
+    pub const SIGBREAK: i32 = crate::sys::console::SIGBREAK;
 }
 #[allow(unsafe_code)]
 mod sys;
@@ -304,7 +314,8 @@ pub use event_loop::{CallbackKind, Loop, Phase, RunMode};
 pub use handle::{Handle, HandleId, HandleInfo, HandleKind, Site};
 pub use pool::work::{Work, WorkClass};
 pub use timer::Timer;
+pub use watcher::Signal;
 pub use watcher::channel;
 pub use watcher::{AsyncHandle, Check, Idle, Notifier, NotifyError, Prepare};
 #[cfg(unix)]
-pub use watcher::{Interest, Readiness, Signal, Watcher};
+pub use watcher::{Interest, Readiness, Watcher};

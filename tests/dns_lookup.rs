@@ -1,6 +1,5 @@
-//! evloop::dns: lookups against this machine's resolver (`/etc/hosts`; no network needed).
-// Unix only: evloop::dns calls the C library's getaddrinfo; not yet ported to Windows.
-#![cfg(unix)]
+//! evloop::dns: lookups against this machine's resolver (`/etc/hosts`; no network needed). On
+//! Unix (the C library's resolver) and Windows (Winsock's, under wine in CI).
 mod util;
 
 use std::cell::RefCell;
@@ -10,7 +9,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use evloop::dns::{self, AddressFamily, DnsError, Hints, NameInfoFlags, SocketType};
+use evloop::dns::{self, AddrInfoFlags, AddressFamily, DnsError, Hints, NameInfoFlags, SocketType};
 use evloop::{Error, Loop, WorkClass};
 use util::{Counter, assert_clean, with_timeout};
 
@@ -194,6 +193,72 @@ fn a_lookup_waiting_for_a_dns_slot_can_be_canceled() {
             Error::from_io_ref(&err).is_some_and(Error::is_canceled),
             "{err}"
         );
+        assert_clean(&lp);
+    });
+}
+
+/// `EAI_NONAME`: the C library's, or Winsock's `WSAHOST_NOT_FOUND`.
+#[cfg(unix)]
+const EAI_NONAME: i32 = libc::EAI_NONAME;
+#[cfg(windows)]
+const EAI_NONAME: i32 = 11001;
+
+#[test]
+fn numeric_lookups_answer_without_a_resolver_and_names_are_refused() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        let hints = Hints {
+            socktype: SocketType::Stream,
+            flags: AddrInfoFlags::NUMERIC_HOST | AddrInfoFlags::NUMERIC_SERV,
+            ..Hints::default()
+        };
+        let answers = Rc::new(RefCell::new(Vec::new()));
+        for host in ["127.0.0.1", "::1", "localhost"] {
+            let a = answers.clone();
+            dns::getaddrinfo(&mut lp, host, "8080", hints, move |_, r| {
+                a.borrow_mut().push((host, r));
+            });
+        }
+        lp.run().unwrap();
+        let mut answers = answers.borrow_mut();
+        answers.sort_by_key(|(host, _)| *host);
+        assert_eq!(answers.len(), 3);
+        let v4 = answers[0].1.as_ref().unwrap();
+        assert_eq!(v4, &["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
+        let v6 = answers[1].1.as_ref().unwrap();
+        assert_eq!(v6, &["[::1]:8080".parse::<SocketAddr>().unwrap()]);
+        // A name with NUMERIC_HOST: EAI_NONAME, kind NotFound, the query named.
+        let err = answers[2].1.as_ref().unwrap_err();
+        assert_eq!(answers[2].0, "localhost");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let payload = err.get_ref().and_then(|e| e.downcast_ref::<DnsError>());
+        assert_eq!(payload.expect("a DnsError").gai_code(), EAI_NONAME);
+        assert!(
+            err.to_string().ends_with(": getaddrinfo 'localhost:8080'"),
+            "{err}"
+        );
+        drop(answers);
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_host_with_a_nul_byte_is_invalid_input() {
+    with_timeout(30, || {
+        let mut lp = Loop::new().unwrap();
+        let answer = slot();
+        let a = answer.clone();
+        dns::getaddrinfo(
+            &mut lp,
+            "local\0host",
+            "80",
+            Hints::default(),
+            move |_, r| *a.borrow_mut() = Some(r),
+        );
+        lp.run().unwrap();
+        let err = answer.borrow_mut().take().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("NUL"), "{err}");
         assert_clean(&lp);
     });
 }

@@ -432,52 +432,133 @@ fn end_still_calls_back_once_when_the_stream_is_closed_while_it_lingers() {
     });
 }
 
+/// The raw OS code of a connection reset: `ECONNRESET`, or Winsock's `WSAECONNRESET`.
+#[cfg(unix)]
+const RAW_CONNRESET: i32 = libc::ECONNRESET;
+#[cfg(windows)]
+const RAW_CONNRESET: i32 = windows_sys::Win32::Networking::WinSock::WSAECONNRESET;
+
+/// A client that waits until the server has accepted it (it reads `hi` of `hi, unread`), sends
+/// one byte and then resets the connection: it closes with `SO_LINGER` 0 and with bytes it never
+/// read, either of which makes the kernel answer with a RST.
+fn reset_after_accept(addr: SocketAddr) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut hi = [0u8; 2];
+        s.read_exact(&mut hi).unwrap();
+        assert_eq!(&hi, b"hi");
+        s.write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s); // RST
+    })
+}
+
+/// Writes to a reset stream, logs the (named) write error and closes the stream.
+fn write_late(lp: &mut Loop, stream: TcpStream) {
+    stream
+        .write(lp, b"late", |lp, r| {
+            let e = r.unwrap_err();
+            lp.state::<Vec<String>>().unwrap().push(e.to_string());
+        })
+        .unwrap();
+    lp.set_timeout_once(Duration::from_millis(20), move |lp| {
+        stream.close(lp, |_| {}).unwrap();
+    });
+}
+
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "OPEN BUG under wine: the accepted stream's accept fails with WSAENOTCONN (10057); found at the deadline, not yet investigated"
-)]
 fn read_and_write_errors_name_the_operation_and_an_address() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();
         lp.insert_state(Vec::<String>::new());
         let addr = accept_one(&mut lp, |lp, stream| {
+            stream.write(lp, b"hi, unread", |_, r| r.unwrap()).unwrap();
             stream
-                .read_start(lp, |lp, stream, ev| {
-                    if let evloop::net::ReadEvent::Error(e) = ev {
+                .read_start(lp, |lp, stream, ev| match ev {
+                    evloop::net::ReadEvent::Error(e) => {
                         assert_eq!(e.kind(), ErrorKind::ConnectionReset);
-                        assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
+                        assert_eq!(e.raw_os_error(), Some(RAW_CONNRESET));
                         lp.state::<Vec<String>>().unwrap().push(e.to_string());
                         // Writing to the reset peer fails too, named.
-                        stream
-                            .write(lp, b"late", |lp, r| {
-                                let e = r.unwrap_err();
-                                lp.state::<Vec<String>>().unwrap().push(e.to_string());
-                            })
-                            .unwrap();
-                        lp.set_timeout_once(Duration::from_millis(20), move |lp| {
-                            stream.close(lp, |_| {}).unwrap();
+                        write_late(lp, stream);
+                    }
+                    evloop::net::ReadEvent::Eof => {
+                        // Wine shuts every socket down before closing it, so a wine peer's
+                        // reset comes after a FIN: the read sees EOF, the reset lands after it.
+                        lp.state::<Vec<String>>().unwrap().push("eof".into());
+                        lp.set_timeout_once(Duration::from_millis(50), move |lp| {
+                            write_late(lp, stream);
                         });
                     }
+                    _ => {}
                 })
                 .unwrap();
         });
-        let s = std::net::TcpStream::connect(addr).unwrap();
-        socket2::SockRef::from(&s)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        (&s).write_all(b"x").unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        drop(s); // RST
+        let client = reset_after_accept(addr);
         lp.run().unwrap();
+        client.join().unwrap();
         let log = lp.state_ref::<Vec<String>>().unwrap();
         assert_eq!(log.len(), 2, "{log:?}");
-        assert!(log[0].starts_with("read 127.0.0.1:"), "{log:?}");
-        assert!(log[1].starts_with("write 127.0.0.1:"), "{log:?}");
         // The reset connection's peer is gone from the kernel (`getpeername` says ENOTCONN):
         // both errors name the server's end, the listener's address.
-        assert!(log[0].starts_with(&format!("read {addr}: ")), "{log:?}");
+        if cfg!(windows) && log[0] == "eof" {
+            // Under wine (above); the write error is still checked.
+        } else {
+            assert!(log[0].starts_with(&format!("read {addr}: ")), "{log:?}");
+        }
         assert!(log[1].starts_with(&format!("write {addr}: ")), "{log:?}");
+        assert_clean(&lp);
+    });
+}
+
+/// A connection reset while it waited in the backlog is that connection's failure: the
+/// listener neither reports it as its own error nor stops accepting. (Under wine the accept of
+/// such a connection fails with `WSAENOTCONN`; on Linux it succeeds and the stream's first read
+/// reports the reset.)
+#[test]
+fn a_connection_reset_before_accept_does_not_stop_the_listener() {
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<String>::new());
+        let listener = TcpListener::bind(&mut lp, "127.0.0.1:0", |lp, listener, conn| {
+            let stream = match conn {
+                Ok(stream) => stream,
+                Err(e) => {
+                    lp.state::<Vec<String>>()
+                        .unwrap()
+                        .push(format!("accept {e}"));
+                    listener.close(lp, |_| {}).unwrap();
+                    return;
+                }
+            };
+            stream
+                .read_start(lp, move |lp, stream, ev| match ev {
+                    evloop::net::ReadEvent::Data(d) => {
+                        let line = String::from_utf8_lossy(d).into_owned();
+                        lp.state::<Vec<String>>().unwrap().push(line);
+                        listener.close(lp, |_| {}).unwrap();
+                        stream.close(lp, |_| {}).unwrap();
+                    }
+                    _ => stream.close(lp, |_| {}).unwrap(),
+                })
+                .unwrap();
+        })
+        .unwrap();
+        let addr = listener.local_addr(&lp).unwrap();
+        let reset = std::net::TcpStream::connect(addr).unwrap();
+        socket2::SockRef::from(&reset)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(reset); // RST, before the loop accepts anything
+        std::thread::sleep(Duration::from_millis(50));
+        let mut good = std::net::TcpStream::connect(addr).unwrap();
+        good.write_all(b"hello").unwrap();
+        lp.run().unwrap();
+        drop(good);
+        assert_eq!(lp.state_ref::<Vec<String>>().unwrap(), &["hello"]);
         assert_clean(&lp);
     });
 }

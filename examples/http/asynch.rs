@@ -7,7 +7,9 @@ use std::sync::Arc;
 use evloop::http::{Request, Response};
 use evloop::task;
 
-use super::{Route, Shared, WorkSlot, block, busy, file_answer, metrics, route, worked};
+#[cfg(unix)]
+use super::file_answer;
+use super::{Route, Shared, WorkSlot, block, busy, metrics, route, worked};
 
 /// The server's handler: the response to one request.
 pub(crate) async fn handle(index: usize, shared: Arc<Shared>, req: Request) -> Response {
@@ -28,6 +30,7 @@ pub(crate) async fn handle(index: usize, shared: Arc<Shared>, req: Request) -> R
             };
             worked(task::spawn_blocking(move || busy(ms)).await, ms)
         }
+        #[cfg(unix)]
         Route::File(root, rel) => {
             let path = rel.clone();
             let opened = task::callback(move |lp, done| {

@@ -1,7 +1,9 @@
 //! The default mode: every route answered by callbacks (the handler, a pool job's completion,
 //! a file open's).
 
-use super::{Route, Shared, WorkSlot, block, busy, file_answer, metrics, route, worked};
+#[cfg(unix)]
+use super::file_answer;
+use super::{Route, Shared, WorkSlot, block, busy, metrics, route, worked};
 use evloop::Loop;
 use evloop::http::{Request, Responder};
 
@@ -24,6 +26,7 @@ pub(crate) fn handle(lp: &mut Loop, index: usize, shared: &Shared, req: Request,
                 );
             }
         },
+        #[cfg(unix)]
         Route::File(root, rel) => {
             evloop::fs::open_beneath(lp, &root, rel.clone(), move |lp, opened| {
                 file_answer(opened, &rel).send(lp, res);

@@ -29,6 +29,11 @@
 //! - `--instrument` turns on callback timing, slow-callback reports (> 100 ms) and the watchdog
 //!   (> 1 s).
 //!
+//! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
+//! (`TcpListenOptions::shared`); `--root` is refused (the confined open, `fs::open_beneath`, is
+//! Unix-only), and Ctrl-C or Ctrl-Break (console events, as evloop signals) take SIGINT's and
+//! SIGTERM's place.
+//!
 //! Two modes, one behaviour: by default every route is answered by callbacks
 //! (`callbacks.rs`); `--async` answers each request from an `async` handler, a task of the
 //! loop (`asynch.rs`, on [`Server::listen_async`]). The command line, the routing table, the
@@ -39,7 +44,9 @@ mod callbacks;
 
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -47,7 +54,9 @@ use evloop::http::method::Method;
 use evloop::http::{Request, Response, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
 use evloop::{Loop, LoopSender};
+#[cfg(unix)]
 use signal_hook::consts::{SIGINT, SIGTERM};
+#[cfg(unix)]
 use signal_hook::iterator::Signals;
 
 /// More loops than this is a typo, not a deployment (one per core is the usual choice).
@@ -86,6 +95,8 @@ struct Shared {
     no_sendfile: bool,
     log: bool,
     instrument: bool,
+    /// How each loop listens: on an `SO_REUSEPORT` port, or a copy of one shared socket.
+    listen: TcpListenOptions,
     async_mode: bool,
 }
 
@@ -97,6 +108,14 @@ fn main() {
             std::process::exit(2);
         }
     };
+    #[cfg(windows)]
+    if opts.root.is_some() {
+        eprintln!(
+            "http: --root: static files need fs::open_beneath (openat2, or an O_NOFOLLOW walk), \
+             which Windows lacks"
+        );
+        std::process::exit(2);
+    }
     let root = match &opts.root {
         None => None,
         Some(dir) => match std::fs::File::open(dir).and_then(|f| {
@@ -115,17 +134,13 @@ fn main() {
     };
     // Registered before any loop starts: a signal during start-up exits at once, one after it
     // shuts every loop down (see `watch_signals`).
-    let signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            eprintln!("http: cannot watch signals: {e}");
-            std::process::exit(1);
-        }
-    };
     let senders: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
-    watch_signals(signals, Arc::clone(&senders));
-    let addr = match claim_port(opts.addr) {
-        Ok(addr) => addr,
+    if let Err(e) = watch_signals(Arc::clone(&senders)) {
+        eprintln!("http: cannot watch signals: {e}");
+        std::process::exit(1);
+    }
+    let (addr, listen) = match claim_port(opts.addr) {
+        Ok(claimed) => claimed,
         Err(e) => {
             eprintln!("http: {e}");
             std::process::exit(1);
@@ -138,6 +153,7 @@ fn main() {
         no_sendfile: opts.no_sendfile,
         log: opts.log,
         instrument: opts.instrument,
+        listen,
         async_mode: opts.async_mode,
     });
     let (tx, rx) = std::sync::mpsc::channel::<Result<LoopSender, String>>();
@@ -173,24 +189,93 @@ fn main() {
     }
 }
 
-/// Binds `addr` once without `SO_REUSEPORT` and lets it go: that fails if any other socket
-/// holds the port (another process's `SO_REUSEPORT` listeners included), which a listener
-/// that sets the option would silently share with; and it fixes the port when `addr` asks for
-/// port 0. Our loops then bind it with `SO_REUSEPORT`, so they share it among themselves
-/// only. (A process starting in the instant between the two binds could still slip in.)
-fn claim_port(addr: SocketAddr) -> Result<SocketAddr, String> {
+/// Binds `addr` once without `SO_REUSEPORT`: that fails if any other socket holds the port
+/// (another process's `SO_REUSEPORT` listeners included), which a listener that sets the
+/// option would silently share with; and it fixes the port when `addr` asks for port 0. On
+/// Unix the probe goes and our loops bind the port with `SO_REUSEPORT`, so they share it among
+/// themselves only (a process starting in the instant between the two binds could still slip
+/// in). On Windows, which has no `SO_REUSEPORT`, the loops share the probe itself. Returns the
+/// address and each loop's listen options.
+fn claim_port(addr: SocketAddr) -> Result<(SocketAddr, TcpListenOptions), String> {
     let probe = std::net::TcpListener::bind(addr).map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another server running on this port?)")
     })?;
-    probe
+    let addr = probe
         .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let options = if cfg!(windows) {
+        TcpListenOptions::new().shared(&Arc::new(probe))
+    } else {
+        TcpListenOptions::new().reuse_port(true)
+    };
+    Ok((addr, options))
+}
+
+/// Windows: Ctrl-C and Ctrl-Break, watched as evloop signals on a loop of their own, with the
+/// same rules as the Unix signals below.
+#[cfg(windows)]
+fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
+    use evloop::signal::{SIGBREAK, SIGINT};
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let seen = std::rc::Rc::new(Cell::new(0));
+        let watching = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
+            for signum in [SIGINT, SIGBREAK] {
+                let (seen, senders) = (seen.clone(), senders.clone());
+                lp.signal(signum, move |_, _, signal| {
+                    seen.set(seen.get() + 1);
+                    if seen.get() > 1 {
+                        eprintln!("http: second signal: exiting without waiting");
+                        std::process::exit(1);
+                    }
+                    let taken = senders
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    let Some(senders) = taken else {
+                        eprintln!("http: signal {signal} during start-up: exiting");
+                        std::process::exit(128 + signal);
+                    };
+                    shut_down(&senders);
+                })?;
+            }
+            Ok(lp)
+        });
+        match watching {
+            Ok(mut lp) => {
+                let _ = ready_tx.send(Ok(()));
+                let _ = lp.run();
+            }
+            Err(e) => drop(ready_tx.send(Err(std::io::Error::other(e.to_string())))),
+        }
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the signal thread ended"))?
+}
+
+/// Shuts every loop's server down gracefully: after the grace, jobs still queued for the pool
+/// are canceled and the loop stops, whatever is still running on the pool, so the process
+/// exits within the grace, not when the last queued job would have finished.
+fn shut_down(senders: &[LoopSender]) {
+    for sender in senders {
+        let _ = sender.post(|lp| {
+            if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
+                server.shutdown(lp, GRACE, |lp| {
+                    lp.cancel_queued_work();
+                    lp.stop();
+                });
+            }
+        });
+    }
 }
 
 /// Watches SIGINT and SIGTERM on a thread of its own. Before every loop has started (no
 /// senders yet) a signal exits at once; after, the first one shuts every loop's server down
 /// gracefully and a second one exits without waiting.
-fn watch_signals(mut signals: Signals, senders: Arc<Mutex<Option<Vec<LoopSender>>>>) {
+#[cfg(unix)]
+fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::spawn(move || {
         let mut forever = signals.forever();
         let Some(signal) = forever.next() else {
@@ -204,24 +289,13 @@ fn watch_signals(mut signals: Signals, senders: Arc<Mutex<Option<Vec<LoopSender>
             eprintln!("http: signal {signal} during start-up: exiting");
             std::process::exit(128 + signal);
         };
-        for sender in &senders {
-            let _ = sender.post(|lp| {
-                if let Some(server) = SERVER.with(|s| s.borrow().clone()) {
-                    // After the grace, jobs still queued for the pool are canceled and the
-                    // loop stops, whatever is still running on the pool: the process exits
-                    // within the grace, not when the last queued job would have finished.
-                    server.shutdown(lp, GRACE, |lp| {
-                        lp.cancel_queued_work();
-                        lp.stop();
-                    });
-                }
-            });
-        }
+        shut_down(&senders);
         if forever.next().is_some() {
             eprintln!("http: second signal: exiting without waiting");
             std::process::exit(1);
         }
     });
+    Ok(())
 }
 
 thread_local! {
@@ -255,7 +329,7 @@ fn serve(
     config.server_header = Some("evloop".into());
     config.header_timeout = shared.header_timeout;
     config.sendfile = !shared.no_sendfile;
-    let options = TcpListenOptions::new().reuse_port(true);
+    let options = shared.listen.clone();
     let shared = Arc::clone(shared);
     let server = if shared.async_mode {
         Server::listen_async_with(&mut lp, addr, &options, config, move |req| {
@@ -296,7 +370,9 @@ enum Route {
     /// An answer known at once.
     Answer(Response),
     Metrics,
-    /// A file path relative to the root, checked (no dot-segments, no dotfiles).
+    /// A file path relative to the root, checked (no dot-segments, no dotfiles). Unix only:
+    /// it is opened with `fs::open_beneath`.
+    #[cfg(unix)]
     File(Arc<std::fs::File>, String),
     Block(u64),
     Work(u64),
@@ -482,10 +558,18 @@ fn file_route(shared: &Shared, rest: &str) -> Route {
     if refused {
         return Route::Answer(Response::text(403, "forbidden\n"));
     }
-    Route::File(root, rel)
+    #[cfg(unix)]
+    let file = Route::File(root, rel);
+    #[cfg(windows)] // `--root` is refused there, so `root` is never set
+    let file = {
+        let _ = (root, rel);
+        Route::Answer(Response::text(404, "not found (no --root)\n"))
+    };
+    file
 }
 
 /// The answer to `/files/<rel>` once `fs::open_beneath` has tried to open it.
+#[cfg(unix)]
 fn file_answer(opened: std::io::Result<(std::fs::File, std::fs::Metadata)>, rel: &str) -> Response {
     match opened {
         Ok((file, meta)) if meta.is_file() => {
@@ -499,6 +583,7 @@ fn file_answer(opened: std::io::Result<(std::fs::File, std::fs::Metadata)>, rel:
     }
 }
 
+#[cfg(unix)] // no static files on Windows (see `route`)
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
         "html" | "htm" => "text/html; charset=utf-8",

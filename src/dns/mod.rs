@@ -1,5 +1,7 @@
 //! Name resolution on the thread pool: the C library's `getaddrinfo` and `getnameinfo`, so
-//! lookups honour `/etc/hosts`, `nsswitch.conf` and `gai.conf` like every other program.
+//! lookups honour `/etc/hosts`, `nsswitch.conf` and `gai.conf` like every other program. On
+//! Windows the same API runs Winsock's `GetAddrInfoW` and `GetNameInfoW` (as libuv does), with
+//! Winsock's codes behind [`DnsError::gai_code`].
 //!
 //! ```
 //! use evloop::{Loop, dns};
@@ -26,7 +28,8 @@
 //!
 //! **Errors** are `io::Error`s with the resolver's own text and the query, e.g.
 //! `Name or service not known: getaddrinfo 'name.invalid.'`; their payload is a [`DnsError`]
-//! with the `EAI_*` code.
+//! with the `EAI_*` code. Their kind is the same on every platform: `NotFound` for a name that
+//! does not resolve, `InvalidInput` for bad flags, family, socket type or service.
 
 pub(crate) mod ops;
 

@@ -140,13 +140,11 @@ impl Loop {
     }
 
     #[inline]
-    #[cfg(unix)]
     pub(crate) fn files(&self) -> &crate::fs::FileTable {
         &self.files
     }
 
     #[inline]
-    #[cfg(unix)]
     pub(crate) fn files_mut(&mut self) -> &mut crate::fs::FileTable {
         &mut self.files
     }

@@ -154,7 +154,6 @@ handle_kinds! {
         /// A UDP socket ([`crate::net::UdpSocket`]).
         Udp = "udp",
     ];
-    #[cfg(unix)]
     Signal(Box<crate::watcher::signal::SignalData>) => [
         /// A signal handle ([`crate::Signal`]).
         Signal = "signal",

@@ -122,7 +122,6 @@ pub struct Loop {
     /// Pool requests in flight and the pool they go to.
     requests: crate::pool::work::Requests,
     /// Open files: what `fs::File` ids name.
-    #[cfg(unix)]
     files: crate::fs::FileTable,
     /// Pool size asked of the builder (`None`: `EVLOOP_THREADPOOL_SIZE` or 4).
     pool_size: Option<usize>,
@@ -182,7 +181,6 @@ impl Loop {
             #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
             deadline_timer,
             requests: crate::pool::work::Requests::default(),
-            #[cfg(unix)]
             files: crate::fs::FileTable::default(),
             pool_size: b.threadpool_size,
             stop_flag: false,

@@ -14,7 +14,10 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+#[cfg(unix)]
+use std::os::fd::{AsRawFd, RawFd};
+#[cfg(windows)]
+use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
 
 /// What a failed file operation was about.
@@ -31,7 +34,12 @@ pub enum FsTarget {
         to: PathBuf,
     },
     /// An open file, named by its descriptor: `read`, `fstat`, `fsync`…
+    #[cfg(unix)]
     Fd(RawFd),
+    /// An open file, named by its handle's value (Windows has handles where Unix has
+    /// descriptors): `read`, `fstat`, `fsync`…
+    #[cfg(windows)]
+    Handle(usize),
 }
 
 impl fmt::Display for FsTarget {
@@ -39,7 +47,10 @@ impl fmt::Display for FsTarget {
         match self {
             Self::Path(path) => write!(f, "'{}'", path.display()),
             Self::Pair { from, to } => write!(f, "'{}' -> '{}'", from.display(), to.display()),
+            #[cfg(unix)]
             Self::Fd(fd) => write!(f, "fd {fd}"),
+            #[cfg(windows)]
+            Self::Handle(handle) => write!(f, "handle {handle:#x}"),
         }
     }
 }
@@ -107,6 +118,26 @@ pub(crate) fn annotate(op: &'static str, target: FsTarget, err: io::Error) -> io
     )
 }
 
+/// [`annotate`] with another kind than the OS error's: what Unix would report where Windows
+/// reports something vaguer (a read of a directory: `IsADirectory`, not "invalid function").
+/// The OS error stays the payload's source, so [`raw_os_error`] still finds its code.
+#[cfg(windows)]
+pub(crate) fn annotate_as(
+    kind: io::ErrorKind,
+    op: &'static str,
+    target: FsTarget,
+    err: io::Error,
+) -> io::Error {
+    io::Error::new(
+        kind,
+        FsError {
+            op,
+            target,
+            source: err,
+        },
+    )
+}
+
 /// A closure for `map_err` that annotates an error about one path. The path is copied only if
 /// the operation fails: a successful `stat` allocates nothing for its error path.
 pub(crate) fn at_path<'a>(
@@ -132,8 +163,24 @@ pub(crate) fn at_pair<'a>(
 }
 
 /// A closure for `map_err` that annotates an error about an open file.
-pub(crate) fn at_fd(op: &'static str, fd: RawFd) -> impl FnOnce(io::Error) -> io::Error {
-    move |err| annotate(op, FsTarget::Fd(fd), err)
+pub(crate) fn at_fd(
+    op: &'static str,
+    file: &std::fs::File,
+) -> impl FnOnce(io::Error) -> io::Error + use<> {
+    let target = file_target(file);
+    move |err| annotate(op, target, err)
+}
+
+/// How an error names an open file: its descriptor, or on Windows its handle's value.
+pub(crate) fn file_target(file: &std::fs::File) -> FsTarget {
+    #[cfg(unix)]
+    {
+        FsTarget::Fd(file.as_raw_fd())
+    }
+    #[cfg(windows)]
+    {
+        FsTarget::Handle(file.as_raw_handle() as usize)
+    }
 }
 
 /// The OS error code (`errno`) behind `err`, looking through evloop's payload errors
@@ -152,7 +199,8 @@ pub fn raw_os_error(err: &io::Error) -> Option<i32> {
     }
 }
 
-#[cfg(test)]
+// Unix only: the messages and codes are the C library's.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

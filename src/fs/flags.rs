@@ -8,11 +8,18 @@ use std::ops::BitOr;
 /// with the chaining methods or the fields. Descriptors are always opened close-on-exec, as std
 /// does.
 ///
+/// **Windows** has no Unix permission bits and no `O_*` flags: `mode` and `custom_flags` (and
+/// their methods) do not exist there. Files are opened as libuv opens them, shared for reading,
+/// writing and deleting (so a file open here can still be renamed or unlinked, as on Unix), and
+/// with backup semantics so that a directory can be opened for [`File::fstat`](crate::fs::File::fstat).
+///
 /// ```
 /// use evloop::fs::OpenFlags;
 /// // Node's `wx`: create for writing, failing if the file exists.
-/// let flags = OpenFlags::WRITE.create_new(true).mode(0o600);
+/// let flags = OpenFlags::WRITE.create_new(true);
 /// assert!(flags.write && flags.create_new);
+/// # #[cfg(unix)]
+/// let flags = flags.mode(0o600); // Unix only
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenFlags {
@@ -28,9 +35,12 @@ pub struct OpenFlags {
     pub create: bool,
     /// Create the file, failing if it exists (`O_CREAT | O_EXCL`); wins over `create`/`truncate`.
     pub create_new: bool,
-    /// Permission bits for a created file, before the umask.
+    /// Permission bits for a created file, before the umask (Unix only).
+    #[cfg(unix)]
     pub mode: u32,
-    /// Extra `O_*` flags such as `O_NOFOLLOW` or `O_SYNC`; access-mode bits are ignored.
+    /// Extra `O_*` flags such as `O_NOFOLLOW` or `O_SYNC`; access-mode bits are ignored (Unix
+    /// only).
+    #[cfg(unix)]
     pub custom_flags: i32,
 }
 
@@ -43,7 +53,9 @@ impl OpenFlags {
         truncate: false,
         create: false,
         create_new: false,
+        #[cfg(unix)]
         mode: 0o666,
+        #[cfg(unix)]
         custom_flags: 0,
     };
     /// Write from the start, creating or truncating (Node's `w`).
@@ -68,12 +80,15 @@ impl OpenFlags {
         ..Self::READ
     };
 
-    /// These flags with a different creation mode.
+    /// These flags with a different creation mode (Unix only).
+    #[cfg(unix)]
     pub const fn with_mode(self, mode: u32) -> Self {
         Self { mode, ..self }
     }
 
-    /// These flags with a different creation mode (an alias of [`with_mode`](Self::with_mode)).
+    /// These flags with a different creation mode (an alias of [`with_mode`](Self::with_mode);
+    /// Unix only).
+    #[cfg(unix)]
     pub const fn mode(self, mode: u32) -> Self {
         self.with_mode(mode)
     }
@@ -108,7 +123,8 @@ impl OpenFlags {
         Self { create_new, ..self }
     }
 
-    /// These flags with extra `O_*` flags (replacing earlier extra flags).
+    /// These flags with extra `O_*` flags (replacing earlier extra flags; Unix only).
+    #[cfg(unix)]
     pub const fn custom_flags(self, custom_flags: i32) -> Self {
         Self {
             custom_flags,
@@ -126,26 +142,33 @@ impl Default for OpenFlags {
 
 /// The checks [`fs::access`](crate::fs::access) makes; combine with `|`. `EXISTS` alone only
 /// checks existence.
+///
+/// On Windows, as libuv: every check but `WRITE` only checks that the file exists, and `WRITE`
+/// fails with `PermissionDenied` for a file (not a directory) with the read-only attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AccessMode(libc::c_int);
+pub struct AccessMode(i32);
 
 impl AccessMode {
     /// The file exists (`F_OK`).
-    pub const EXISTS: Self = Self(libc::F_OK);
+    pub const EXISTS: Self = Self(0);
     /// The caller may read it (`R_OK`).
-    pub const READ: Self = Self(libc::R_OK);
+    pub const READ: Self = Self(4);
     /// The caller may write it (`W_OK`).
-    pub const WRITE: Self = Self(libc::W_OK);
+    pub const WRITE: Self = Self(2);
     /// The caller may execute it, or search it if a directory (`X_OK`).
-    pub const EXECUTE: Self = Self(libc::X_OK);
-}
+    pub const EXECUTE: Self = Self(1);
 
-impl AccessMode {
-    /// The `access(2)` mode bits.
-    pub(crate) fn bits(self) -> libc::c_int {
+    /// The `access(2)` mode bits (POSIX gives these values; checked against libc's below).
+    pub(crate) fn bits(self) -> i32 {
         self.0
     }
 }
+
+#[cfg(unix)]
+const _: () = assert!(
+    libc::F_OK == 0 && libc::R_OK == 4 && libc::W_OK == 2 && libc::X_OK == 1,
+    "access(2) bits differ from POSIX's values"
+);
 
 impl BitOr for AccessMode {
     type Output = Self;

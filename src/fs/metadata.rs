@@ -2,8 +2,13 @@
 
 use std::ffi::OsString;
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, SystemTime};
+#[cfg(windows)]
+use std::os::windows::fs::MetadataExt;
+#[cfg(unix)]
+use std::time::Duration;
+use std::time::SystemTime;
 
 /// The type of a file, as far as evloop's file API distinguishes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,43 +41,64 @@ impl FileKind {
 
 /// The result of [`fs::stat`](crate::fs::stat), [`fs::lstat`](crate::fs::lstat) and
 /// [`File::fstat`](crate::fs::File::fstat) (libuv's `uv_stat_t`).
+///
+/// On Windows only what std reports there exists: the kind, length, times and the file
+/// attributes; the Unix fields (mode, owner, inode, device, links, blocks, `st_ctime`) are
+/// absent at compile time rather than filled with made-up values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metadata {
     /// The file type.
     pub kind: FileKind,
-    /// `st_mode`: the type bits and the permission bits (`mode & 0o7777`).
+    /// `st_mode`: the type bits and the permission bits (`mode & 0o7777`). Unix only.
+    #[cfg(unix)]
     pub mode: u32,
     /// The size in bytes (`st_size`): the file's length, a symlink's target length.
     pub len: u64,
-    /// The space allocated, in 512-byte blocks (`st_blocks`); smaller than `len` for sparse files.
+    /// The space allocated, in 512-byte blocks (`st_blocks`); smaller than `len` for sparse
+    /// files. Unix only.
+    #[cfg(unix)]
     pub blocks: u64,
-    /// The preferred I/O block size (`st_blksize`).
+    /// The preferred I/O block size (`st_blksize`). Unix only.
+    #[cfg(unix)]
     pub block_size: u64,
     /// Last access (`st_atime`).
     pub accessed: SystemTime,
     /// Last modification of the contents (`st_mtime`).
     pub modified: SystemTime,
-    /// Last status change: contents, mode, owner, links (`st_ctime`).
+    /// Last status change: contents, mode, owner, links (`st_ctime`). Unix only.
+    #[cfg(unix)]
     pub changed: SystemTime,
-    /// Creation time, where the file system and kernel report it (`statx` birth time).
+    /// Creation time, where the file system and kernel report it (`statx` birth time; always
+    /// on Windows).
     pub created: Option<SystemTime>,
-    /// The device holding the file (`st_dev`).
+    /// The device holding the file (`st_dev`). Unix only.
+    #[cfg(unix)]
     pub dev: u64,
-    /// The inode number (`st_ino`).
+    /// The inode number (`st_ino`). Unix only.
+    #[cfg(unix)]
     pub ino: u64,
-    /// The number of hard links (`st_nlink`).
+    /// The number of hard links (`st_nlink`). Unix only.
+    #[cfg(unix)]
     pub nlink: u64,
-    /// The owner's user id.
+    /// The owner's user id. Unix only.
+    #[cfg(unix)]
     pub uid: u32,
-    /// The owner's group id.
+    /// The owner's group id. Unix only.
+    #[cfg(unix)]
     pub gid: u32,
-    /// The device id, for device files (`st_rdev`).
+    /// The device id, for device files (`st_rdev`). Unix only.
+    #[cfg(unix)]
     pub rdev: u64,
+    /// The file's attributes (`FILE_ATTRIBUTE_*`: read-only `0x1`, hidden `0x2`, directory
+    /// `0x10`, reparse point `0x400`...). Windows only.
+    #[cfg(windows)]
+    pub attributes: u32,
 }
 
 impl Metadata {
-    /// The permission bits, `mode & 0o7777` (what `chmod` sets).
+    /// The permission bits, `mode & 0o7777` (what `chmod` sets). Unix only.
+    #[cfg(unix)]
     pub fn permissions(&self) -> u32 {
         self.mode & 0o7777
     }
@@ -91,8 +117,20 @@ impl Metadata {
     pub fn is_symlink(&self) -> bool {
         self.kind == FileKind::Symlink
     }
+
+    /// Whether the file has the read-only attribute (what [`fs::access`](crate::fs::access)
+    /// checks for `WRITE`). Windows only.
+    #[cfg(windows)]
+    pub fn is_readonly(&self) -> bool {
+        self.attributes & READONLY_ATTRIBUTE != 0
+    }
 }
 
+/// `FILE_ATTRIBUTE_READONLY`.
+#[cfg(windows)]
+pub(crate) const READONLY_ATTRIBUTE: u32 = 0x1;
+
+#[cfg(unix)]
 impl From<&fs::Metadata> for Metadata {
     fn from(meta: &fs::Metadata) -> Self {
         Self {
@@ -115,6 +153,22 @@ impl From<&fs::Metadata> for Metadata {
     }
 }
 
+#[cfg(windows)]
+impl From<&fs::Metadata> for Metadata {
+    fn from(meta: &fs::Metadata) -> Self {
+        // std reads all three times from the same FILETIMEs on Windows; they cannot be missing.
+        let time = |t: std::io::Result<SystemTime>| t.unwrap_or(SystemTime::UNIX_EPOCH);
+        Self {
+            kind: FileKind::from_file_type(meta.file_type()),
+            len: meta.len(),
+            accessed: time(meta.accessed()),
+            modified: time(meta.modified()),
+            created: meta.created().ok(),
+            attributes: meta.file_attributes(),
+        }
+    }
+}
+
 /// One entry of a directory listing from [`fs::readdir`](crate::fs::readdir).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -126,6 +180,7 @@ pub struct DirEntry {
 }
 
 /// A `stat` timestamp (seconds and nanoseconds since the epoch, either side of it) as `SystemTime`.
+#[cfg(unix)]
 fn system_time(secs: i64, nanos: i64) -> SystemTime {
     // The kernel keeps nanos in 0..1e9 even before 1970, so only the seconds carry the sign.
     let nanos = Duration::from_nanos(nanos.clamp(0, 999_999_999).unsigned_abs());
@@ -140,7 +195,7 @@ fn system_time(secs: i64, nanos: i64) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -37,6 +37,14 @@
 //! [`Error::from_io_ref`](crate::Error::from_io_ref)), the same error `queue_work` reports.
 //!
 //! **Open files** are [`File`] ids into a table on the loop; see there for how closing works.
+//!
+//! **Windows.** The same API on std's files and Windows handles, opened as libuv opens them
+//! (shared for delete, so an open file can be renamed or unlinked). What only Unix has is absent
+//! there at compile time, not a silent no-op: `chmod`, the `mode` of [`OpenFlags`] and
+//! [`MkdirOptions`], `OpenFlags::custom_flags`, the Unix fields of [`Metadata`] (it has
+//! `attributes` instead), [`FsTarget::Fd`] (errors name a `Handle`), `open_beneath` (it needs
+//! `openat2` or `O_NOFOLLOW` per component) and `fs::event`. [`access`] checks existence and,
+//! for `WRITE`, the read-only attribute, as libuv does.
 
 #[cfg(unix)]
 mod beneath;
@@ -64,25 +72,30 @@ pub use self::file::File;
 pub(crate) use self::file::FileTable;
 pub use self::flags::{AccessMode, OpenFlags};
 pub use self::metadata::{DirEntry, FileKind, Metadata};
+#[cfg(unix)]
+pub use self::paths::chmod;
 pub use self::paths::{
-    access, append, chmod, copy_file, exists, lstat, mkdir, mkdtemp, open, read_file, readdir,
-    readlink, realpath, rename, rmdir, stat, symlink, unlink, write_file,
+    access, append, copy_file, exists, lstat, mkdir, mkdtemp, open, read_file, readdir, readlink,
+    realpath, rename, rmdir, stat, symlink, unlink, write_file,
 };
 
 /// How [`mkdir`] creates a directory. The default is Node's: not recursive, mode `0o777`
-/// (before the umask).
+/// (before the umask; Unix only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MkdirOptions {
     /// Create missing parents too, and succeed if the directory already exists.
     pub recursive: bool,
-    /// Permission bits of the new directories, before the umask.
+    /// Permission bits of the new directories, before the umask (Unix only).
+    #[cfg(unix)]
     pub mode: u32,
 }
 
+#[allow(clippy::derivable_impls)] // on Windows, where `mode` is absent
 impl Default for MkdirOptions {
     fn default() -> Self {
         Self {
             recursive: false,
+            #[cfg(unix)]
             mode: 0o777,
         }
     }
@@ -92,6 +105,7 @@ impl MkdirOptions {
     /// The default options with `recursive` set (Node's `{ recursive: true }`).
     pub const RECURSIVE: Self = Self {
         recursive: true,
+        #[cfg(unix)]
         mode: 0o777,
     };
 }

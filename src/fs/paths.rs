@@ -11,9 +11,6 @@ use crate::fs::metadata::{DirEntry, Metadata};
 use crate::fs::ops;
 use crate::pool::work::Work;
 
-/// Mode of files created by [`write_file`] and [`append`], before the umask (as Node).
-const NEW_FILE_MODE: u32 = 0o666;
-
 /// Opens `path` as `flags` say and calls back with a [`File`] id (libuv `uv_fs_open`).
 #[track_caller]
 pub fn open(
@@ -52,7 +49,8 @@ pub fn write_file(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    let job = move || ops::write_file(&path, data.as_ref(), NEW_FILE_MODE);
+    // Mode 0o666 before the umask on Unix, as Node (OpenFlags::WRITE's mode).
+    let job = move || ops::write_file(&path, data.as_ref(), OpenFlags::WRITE);
     submit(lp, Location::caller(), job, cb)
 }
 
@@ -65,7 +63,7 @@ pub fn append(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
-    let job = move || ops::append(&path, data.as_ref(), NEW_FILE_MODE);
+    let job = move || ops::append(&path, data.as_ref(), OpenFlags::APPEND);
     submit(lp, Location::caller(), job, cb)
 }
 
@@ -112,7 +110,10 @@ pub fn mkdir(
     cb: impl FnOnce(&mut Loop, io::Result<()>) + 'static,
 ) -> Work {
     let path = path.as_ref().to_path_buf();
+    #[cfg(unix)]
     let job = move || ops::mkdir(&path, options.mode, options.recursive);
+    #[cfg(windows)]
+    let job = move || ops::mkdir(&path, options.recursive);
     submit(lp, Location::caller(), job, cb)
 }
 
@@ -167,7 +168,9 @@ pub fn copy_file(
     )
 }
 
-/// Creates a symlink at `link` whose contents are `target` (which need not exist).
+/// Creates a symlink at `link` whose contents are `target` (which need not exist). On Windows,
+/// as Node, a directory link if `target` is a directory now, else a file link; creating one
+/// needs the symlink privilege or developer mode (else `PermissionDenied`).
 #[track_caller]
 pub fn symlink(
     lp: &mut Loop,
@@ -206,7 +209,9 @@ pub fn realpath(
     submit(lp, Location::caller(), move || ops::realpath(&path), cb)
 }
 
-/// Sets the permission bits of `path` (following symlinks).
+/// Sets the permission bits of `path` (following symlinks). Unix only: Windows has no
+/// permission bits (its read-only attribute is std's `set_permissions`).
+#[cfg(unix)]
 #[track_caller]
 pub fn chmod(
     lp: &mut Loop,
@@ -218,7 +223,8 @@ pub fn chmod(
     submit(lp, Location::caller(), move || ops::chmod(&path, mode), cb)
 }
 
-/// Checks that this process may access `path` as `mode` asks (`access(2)`, real ids).
+/// Checks that this process may access `path` as `mode` asks (`access(2)`, real ids; on
+/// Windows as [`AccessMode`] says).
 #[track_caller]
 pub fn access(
     lp: &mut Loop,
@@ -243,7 +249,8 @@ pub fn exists(
 }
 
 /// Creates a new directory named `prefix` plus six random characters, mode `0o700`, and calls
-/// back with its path. `prefix` is a path prefix, e.g. `/tmp/app-`.
+/// back with its path. `prefix` is a path prefix, e.g. `/tmp/app-`. (On Windows the directory
+/// gets its parent's permissions: there is no mode.)
 #[track_caller]
 pub fn mkdtemp(
     lp: &mut Loop,

@@ -69,6 +69,18 @@ pub(crate) fn pathname(addr: &socket2::SockAddr) -> Option<&std::path::Path> {
     }
 }
 
+/// An accept error that belongs to the one waiting connection (interrupted, or reset or
+/// aborted before it was taken), after which the next connection can still be accepted.
+fn died_in_backlog(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::NotConnected
+    )
+}
+
 fn is_out_of_fds(e: &io::Error) -> bool {
     errno::out_of_descriptors(e)
 }
@@ -149,14 +161,12 @@ impl Loop {
                     l.readable = false;
                     return;
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    continue;
-                }
+                // A connection that died in the backlog is that connection's failure, not the
+                // listener's: skip it and accept the next (libuv does the same on both
+                // platforms). Wine's `accept` reads the peer's address with `getpeername`
+                // after the fact and so fails with `WSAENOTCONN` for a connection reset
+                // while it waited; Windows itself may answer `WSAECONNRESET`.
+                Err(e) if died_in_backlog(&e) => continue,
                 Err(e) => {
                     let local = show_addr(socket.sock_ref().local_addr().ok().as_ref());
                     if is_out_of_fds(&e) {
@@ -250,8 +260,7 @@ fn shed_backlog(l: &mut ListenerState) {
     loop {
         match socket.accept() {
             Ok(stream) => drop(stream),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) if died_in_backlog(&e) => {}
             Err(_) => break,
         }
     }

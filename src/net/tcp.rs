@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, TcpKeepalive, Type};
@@ -112,6 +113,7 @@ pub struct TcpListenOptions {
     reuse_address: bool,
     reuse_port: bool,
     only_v6: Option<bool>,
+    shared: Option<Arc<std::net::TcpListener>>,
 }
 
 impl Default for TcpListenOptions {
@@ -129,6 +131,7 @@ impl TcpListenOptions {
             reuse_address: true,
             reuse_port: false,
             only_v6: None,
+            shared: None,
         }
     }
 
@@ -162,7 +165,30 @@ impl TcpListenOptions {
         self
     }
 
+    /// Listens on a copy of `listener` (its socket duplicated, `try_clone`) instead of a new
+    /// socket, so that several loops accept from one listening socket: the OS hands each
+    /// connection to whichever loop accepts it first. This is how loops share a port where
+    /// `SO_REUSEPORT` is missing (Windows); it works on Unix too. `addr` must be `listener`'s
+    /// own address (else `InvalidInput`); the other options do not apply, the socket already
+    /// listens. Its blocking mode is switched to non-blocking for every copy.
+    pub fn shared(mut self, listener: &Arc<std::net::TcpListener>) -> Self {
+        self.shared = Some(Arc::clone(listener));
+        self
+    }
+
     fn bind(&self, addr: SocketAddr) -> io::Result<Socket> {
+        if let Some(listener) = &self.shared {
+            let own = listener.local_addr()?;
+            if own != addr {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("a shared listener listens on {own}, not on {addr}"),
+                ));
+            }
+            let copy = listener.try_clone()?;
+            copy.set_nonblocking(true)?;
+            return Ok(Socket::from(copy));
+        }
         if self.only_v6 == Some(true) && addr.is_ipv4() {
             return Err(super::socket::only_v6_on_ipv4());
         }

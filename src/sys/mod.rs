@@ -7,6 +7,9 @@
 
 #[cfg(unix)]
 pub(crate) mod dns;
+#[cfg(windows)]
+#[path = "dns_windows.rs"]
+pub(crate) mod dns;
 
 #[cfg(unix)]
 use std::ffi::{CString, OsString};
@@ -35,6 +38,8 @@ macro_rules! syscall {
 
 #[cfg(unix)]
 pub(crate) mod beneath;
+#[cfg(windows)]
+pub(crate) mod console;
 mod dgram;
 pub(crate) mod errno;
 #[cfg(target_os = "linux")]
@@ -53,6 +58,8 @@ pub(crate) mod task_cell;
 mod timerfd;
 #[cfg(target_os = "linux")]
 pub(crate) mod tty;
+#[cfg(windows)]
+pub(crate) mod windows;
 #[cfg(all(target_os = "linux", not(feature = "portable-fallbacks")))]
 pub(crate) use timerfd::DeadlineTimer;
 

@@ -10,10 +10,12 @@ pub(crate) mod fd;
 pub(crate) mod loop_phase;
 #[cfg(unix)]
 pub(crate) mod signal;
+#[cfg(windows)]
+#[path = "signal_windows.rs"]
+pub(crate) mod signal;
 
 pub use async_handle::{AsyncHandle, Notifier, NotifyError};
 #[cfg(unix)]
 pub use fd::{Interest, Readiness, Watcher};
 pub use loop_phase::{Check, Idle, Prepare};
-#[cfg(unix)]
 pub use signal::Signal;

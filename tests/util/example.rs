@@ -6,7 +6,23 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// `target/<profile>/examples/<name>.exe`. Under wine cargo cannot be run from a test, so
+/// `.ci/run` builds the Windows examples before the tests; a missing one fails with the command.
+#[cfg(windows)]
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(format!("{name}.exe"));
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --examples --target x86_64-pc-windows-gnu",
+        path.display()
+    );
+    path
+}
+
 /// `target/<profile>/examples/<name>`, (re)built first so a stale binary is never tested.
+#[cfg(unix)]
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();

@@ -1,20 +1,41 @@
 //! Blocking name resolution: what the loop's DNS API runs on the pool (as `JobKind::Dns`).
 //!
 //! `getaddrinfo` and `getnameinfo` from the C library, so lookups honour `/etc/hosts`,
-//! `nsswitch.conf` and `gai.conf` exactly as every other program on the machine. Failures are
-//! `io::Error`s whose payload is a [`DnsError`]: the resolver's own text (`gai_strerror`), the
-//! operation and the query, e.g. `Name or service not known: getaddrinfo 'name.invalid.'`.
+//! `nsswitch.conf` and `gai.conf` exactly as every other program on the machine (on Windows,
+//! Winsock's `GetAddrInfoW` and `GetNameInfoW`, as libuv). Failures are `io::Error`s whose
+//! payload is a [`DnsError`]: the resolver's own text (`gai_strerror`), the operation and the
+//! query, e.g. `Name or service not known: getaddrinfo 'name.invalid.'`.
 
 #[cfg(test)]
 mod tests;
 
 use std::error::Error;
-use std::ffi::{CString, c_int};
+#[cfg(unix)]
+use std::ffi::CString;
+use std::ffi::c_int;
 use std::net::SocketAddr;
 use std::ops::BitOr;
 use std::{fmt, io};
 
 use crate::sys::dns::{self as sys_dns, GaiFailure};
+// The resolver's constants: the C library's, or Winsock's values of the same names.
+#[cfg(unix)]
+use libc::{
+    AF_INET, AF_INET6, AF_UNSPEC, AI_ADDRCONFIG, AI_ALL, AI_NUMERICHOST, AI_NUMERICSERV,
+    AI_PASSIVE, AI_V4MAPPED, EAI_BADFLAGS, EAI_FAMILY, EAI_MEMORY, EAI_NONAME, EAI_SERVICE,
+    EAI_SOCKTYPE, NI_DGRAM, NI_NAMEREQD, NI_NOFQDN, NI_NUMERICHOST, NI_NUMERICSERV, SOCK_DGRAM,
+    SOCK_STREAM,
+};
+// FreeBSD dropped the obsolete `EAI_NODATA` (its resolver answers `EAI_NONAME`).
+#[cfg(all(unix, not(target_os = "freebsd")))]
+use libc::EAI_NODATA;
+#[cfg(windows)]
+use sys_dns::{
+    AF_INET, AF_INET6, AF_UNSPEC, AI_ADDRCONFIG, AI_ALL, AI_NUMERICHOST, AI_NUMERICSERV,
+    AI_PASSIVE, AI_V4MAPPED, EAI_BADFLAGS, EAI_FAMILY, EAI_MEMORY, EAI_NODATA, EAI_NONAME,
+    EAI_SERVICE, EAI_SOCKTYPE, NI_DGRAM, NI_NAMEREQD, NI_NOFQDN, NI_NUMERICHOST, NI_NUMERICSERV,
+    SOCK_DGRAM, SOCK_STREAM,
+};
 
 /// Which address families a lookup may return.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -50,17 +71,17 @@ impl AddrInfoFlags {
     /// No flags.
     pub const NONE: Self = Self(0);
     /// Without a host, answer the wildcard address, for binding (`AI_PASSIVE`).
-    pub const PASSIVE: Self = Self(libc::AI_PASSIVE);
+    pub const PASSIVE: Self = Self(AI_PASSIVE);
     /// The host must be a numeric address; never ask a resolver (`AI_NUMERICHOST`).
-    pub const NUMERIC_HOST: Self = Self(libc::AI_NUMERICHOST);
+    pub const NUMERIC_HOST: Self = Self(AI_NUMERICHOST);
     /// The service must be a port number (`AI_NUMERICSERV`).
-    pub const NUMERIC_SERV: Self = Self(libc::AI_NUMERICSERV);
+    pub const NUMERIC_SERV: Self = Self(AI_NUMERICSERV);
     /// Only families the machine has a non-loopback address for (`AI_ADDRCONFIG`).
-    pub const ADDRCONFIG: Self = Self(libc::AI_ADDRCONFIG);
+    pub const ADDRCONFIG: Self = Self(AI_ADDRCONFIG);
     /// With `V6`, answer IPv4-mapped addresses when there are no IPv6 ones (`AI_V4MAPPED`).
-    pub const V4MAPPED: Self = Self(libc::AI_V4MAPPED);
+    pub const V4MAPPED: Self = Self(AI_V4MAPPED);
     /// With `V4MAPPED`, answer both IPv6 and mapped IPv4 addresses (`AI_ALL`).
-    pub const ALL: Self = Self(libc::AI_ALL);
+    pub const ALL: Self = Self(AI_ALL);
 
     /// Whether every flag of `other` is set here.
     pub fn contains(self, other: Self) -> bool {
@@ -96,15 +117,15 @@ impl NameInfoFlags {
     /// No flags: names where known, numbers otherwise.
     pub const NONE: Self = Self(0);
     /// Answer the host as a numeric address (`NI_NUMERICHOST`).
-    pub const NUMERIC_HOST: Self = Self(libc::NI_NUMERICHOST);
+    pub const NUMERIC_HOST: Self = Self(NI_NUMERICHOST);
     /// Answer the service as a port number (`NI_NUMERICSERV`).
-    pub const NUMERIC_SERV: Self = Self(libc::NI_NUMERICSERV);
+    pub const NUMERIC_SERV: Self = Self(NI_NUMERICSERV);
     /// Fail if the host has no name, rather than answering the number (`NI_NAMEREQD`).
-    pub const NAME_REQUIRED: Self = Self(libc::NI_NAMEREQD);
+    pub const NAME_REQUIRED: Self = Self(NI_NAMEREQD);
     /// Only the host part of a local name (`NI_NOFQDN`).
-    pub const NO_FQDN: Self = Self(libc::NI_NOFQDN);
+    pub const NO_FQDN: Self = Self(NI_NOFQDN);
     /// The service is a datagram service, for the few ports that differ (`NI_DGRAM`).
-    pub const DGRAM: Self = Self(libc::NI_DGRAM);
+    pub const DGRAM: Self = Self(NI_DGRAM);
 }
 
 impl BitOr for NameInfoFlags {
@@ -127,12 +148,12 @@ pub struct DnsError {
 }
 
 impl DnsError {
-    /// The `EAI_*` code, e.g. to retry on `libc::EAI_AGAIN`.
+    /// The `EAI_*` code, e.g. to retry on `EAI_AGAIN`.
     pub fn gai_code(&self) -> c_int {
         self.code
     }
 
-    /// The `errno` behind an `EAI_SYSTEM` failure.
+    /// The `errno` behind an `EAI_SYSTEM` failure (Windows has no `EAI_SYSTEM`: always `None`).
     pub fn raw_os_error(&self) -> Option<i32> {
         self.system.as_ref().and_then(io::Error::raw_os_error)
     }
@@ -174,30 +195,38 @@ pub(crate) fn getaddrinfo(
         (Some(host), Some(service)) if host.contains(':') => format!("[{host}]:{service}"),
         (Some(host), Some(service)) => format!("{host}:{service}"),
     };
-    let to_c = |text: &str| {
-        CString::new(text)
-            .map_err(|_| invalid_input(&format!("getaddrinfo '{query}' contains a NUL byte")))
-    };
-    let c_host = host.map(to_c).transpose()?;
-    let c_service = service.map(to_c).transpose()?;
+    if host.is_some_and(|h| h.contains('\0')) || service.is_some_and(|s| s.contains('\0')) {
+        return Err(invalid_input(&format!(
+            "getaddrinfo '{query}' contains a NUL byte"
+        )));
+    }
     let family = match hints.family {
-        AddressFamily::Any => libc::AF_UNSPEC,
-        AddressFamily::V4 => libc::AF_INET,
-        AddressFamily::V6 => libc::AF_INET6,
+        AddressFamily::Any => AF_UNSPEC,
+        AddressFamily::V4 => AF_INET,
+        AddressFamily::V6 => AF_INET6,
     };
     let socktype = match hints.socktype {
         SocketType::Any => 0,
-        SocketType::Stream => libc::SOCK_STREAM,
-        SocketType::Dgram => libc::SOCK_DGRAM,
+        SocketType::Stream => SOCK_STREAM,
+        SocketType::Dgram => SOCK_DGRAM,
     };
-    let answer = sys_dns::getaddrinfo(
-        c_host.as_deref(),
-        c_service.as_deref(),
-        family,
-        socktype,
-        hints.flags.0,
-    )
-    .map_err(|failure| dns_error("getaddrinfo", query, failure))?;
+    #[cfg(unix)]
+    let answer = {
+        // No NUL inside (checked above), so these cannot fail.
+        let to_c = |text: &str| CString::new(text).map_err(|_| invalid_input("a NUL byte"));
+        let c_host = host.map(to_c).transpose()?;
+        let c_service = service.map(to_c).transpose()?;
+        sys_dns::getaddrinfo(
+            c_host.as_deref(),
+            c_service.as_deref(),
+            family,
+            socktype,
+            hints.flags.0,
+        )
+    };
+    #[cfg(windows)]
+    let answer = sys_dns::getaddrinfo(host, service, family, socktype, hints.flags.0);
+    let answer = answer.map_err(|failure| dns_error("getaddrinfo", query, failure))?;
     let mut addrs = Vec::with_capacity(answer.len());
     for addr in answer {
         if !addrs.contains(&addr) {
@@ -244,14 +273,11 @@ fn dns_error(op: &'static str, query: String, failure: GaiFailure) -> io::Error 
 /// The closest `io::ErrorKind` for an `EAI_*` code; `gai_code()` has the exact one.
 fn gai_error_kind(code: c_int) -> io::ErrorKind {
     match code {
-        libc::EAI_NONAME => io::ErrorKind::NotFound,
-        // FreeBSD dropped the obsolete `EAI_NODATA` (its resolver answers `EAI_NONAME`).
+        EAI_NONAME => io::ErrorKind::NotFound,
         #[cfg(not(target_os = "freebsd"))]
-        libc::EAI_NODATA => io::ErrorKind::NotFound,
-        libc::EAI_BADFLAGS | libc::EAI_FAMILY | libc::EAI_SOCKTYPE | libc::EAI_SERVICE => {
-            io::ErrorKind::InvalidInput
-        }
-        libc::EAI_MEMORY => io::ErrorKind::OutOfMemory,
+        EAI_NODATA => io::ErrorKind::NotFound,
+        EAI_BADFLAGS | EAI_FAMILY | EAI_SOCKTYPE | EAI_SERVICE => io::ErrorKind::InvalidInput,
+        EAI_MEMORY => io::ErrorKind::OutOfMemory,
         _ => io::ErrorKind::Other,
     }
 }

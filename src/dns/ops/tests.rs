@@ -53,7 +53,7 @@ fn numeric_hosts_are_parsed_without_a_resolver() {
     );
     let err = getaddrinfo(Some("localhost"), None, hints).expect_err("not numeric");
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    assert_eq!(dns_error_of(&err).gai_code(), libc::EAI_NONAME);
+    assert_eq!(dns_error_of(&err).gai_code(), EAI_NONAME);
 }
 
 #[test]

@@ -6,6 +6,16 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::fs::error::{FsError, raw_os_error};
 
+/// `write_file` creating with `mode` (shadows the glob import).
+fn write_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    super::write_file(path, data, OpenFlags::WRITE.with_mode(mode))
+}
+
+/// `append` creating with `mode` (shadows the glob import).
+fn append(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    super::append(path, data, OpenFlags::APPEND.with_mode(mode))
+}
+
 /// A directory made by our own `mkdtemp`, removed with its contents when dropped.
 struct TempDir(PathBuf);
 
