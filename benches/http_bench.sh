@@ -77,7 +77,7 @@ for round in $(seq "$RUNS"); do
   for server in "${servers[@]}"; do
     echo "round $round of $RUNS: $server" >&2
     case $server in
-      evloop) start target/release/examples/http --addr 127.0.0.1:0 --threads 1 ;;
+      evloop) start "${CARGO_TARGET_DIR:-target}/release/examples/http" --addr 127.0.0.1:0 --threads 1 ;;
       node) start node benches/peers/node/http_hello.js 0 ;;
       mio) start "$mio_http" --addr 127.0.0.1:0 ;;
     esac

@@ -79,7 +79,7 @@ per_request() {
 
 # Measured from copies: a build in this tree while the script runs cannot swap them.
 # EVLOOP_HTTP=path measures another build of examples/http (an older commit's, say).
-cp "${EVLOOP_HTTP:-target/release/examples/http}" "$tmp/http"
+cp "${EVLOOP_HTTP:-${CARGO_TARGET_DIR:-target}/release/examples/http}" "$tmp/http"
 cp "$mio_http" "$tmp/mio_http"
 mio_http=$tmp/mio_http
 server=("$tmp/http" --threads 1)

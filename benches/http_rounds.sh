@@ -34,7 +34,7 @@ rm -f "$cargo_json"
 # Run from copies: a build in this tree during the rounds cannot swap a binary between them.
 # EVLOOP_HTTP=path measures another build of examples/http (an older commit's, say).
 bins=$(mktemp -d)
-cp "${EVLOOP_HTTP:-target/release/examples/http}" "$bins/http"
+cp "${EVLOOP_HTTP:-${CARGO_TARGET_DIR:-target}/release/examples/http}" "$bins/http"
 cp "$mio_http" "$bins/mio_http"
 mio_http=$bins/mio_http
 servers=(evloop mio)

@@ -26,7 +26,7 @@ round() {
   local label=$1 out addr before after rps
   shift
   out=$(mktemp)
-  taskset -c 0 target/release/examples/http --addr 127.0.0.1:0 "$@" >"$out" 2>/dev/null &
+  taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/examples/http" --addr 127.0.0.1:0 "$@" >"$out" 2>/dev/null &
   PID=$!
   addr=
   for _ in $(seq 100); do

@@ -15,7 +15,7 @@ quick=()
 bash "$here/peers/run.sh" "${quick[@]}" --markdown spawn pipe_1g
 
 if command -v perf >/dev/null; then
-    evloop_bin=$(ls -t "$here"/../target/release/deps/peer_workloads-* 2>/dev/null | grep -v '\.d$' | head -n 1)
+    evloop_bin=$(ls -t "${CARGO_TARGET_DIR:-$here/../target}"/release/deps/peer_workloads-* 2>/dev/null | grep -v '\.d$' | head -n 1)
     libuv_bin=$here/peers/build/spawn
     n=2000
     [[ ${#quick[@]} -gt 0 ]] && n=200

@@ -83,9 +83,9 @@ start() {
   local out port
   out=$(mktemp)
   case $1 in
-    evloop) taskset -c 0 target/release/examples/http --addr 127.0.0.1:0 --root "$dir" >"$out" 2>/dev/null & ;;
+    evloop) taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/examples/http" --addr 127.0.0.1:0 --root "$dir" >"$out" 2>/dev/null & ;;
     evloop-pool)
-      taskset -c 0 target/release/examples/http --addr 127.0.0.1:0 --root "$dir" --no-sendfile \
+      taskset -c 0 "${CARGO_TARGET_DIR:-target}/release/examples/http" --addr 127.0.0.1:0 --root "$dir" --no-sendfile \
         >"$out" 2>/dev/null &
       ;;
     node) taskset -c 0 node "$dir/node_static.js" "$dir" >"$out" 2>/dev/null & ;;
