@@ -599,3 +599,49 @@ fn addresses_come_from_strings_pairs_and_lists() {
     lp.run().unwrap();
     assert_clean(&lp);
 }
+
+/// A connected stream (not accepted: its local address is not its listener's) that the peer
+/// resets names its own local address in the read error, asked of the kernel.
+#[test]
+#[cfg_attr(
+    windows,
+    ignore = "wine 8.0 closes a SO_LINGER-0 socket with a FIN, not a RST, so the peer reads EOF"
+)]
+fn a_reset_of_a_connected_stream_names_its_own_local_address() {
+    with_timeout(20, || {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (s, _) = server.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s); // RST
+        });
+        let mut lp = Loop::new().unwrap();
+        lp.insert_state(Vec::<String>::new());
+        lp.tcp_connect(addr, |lp, stream, connected| {
+            connected.unwrap();
+            let local = stream.local_addr(lp).unwrap();
+            lp.state::<Vec<String>>().unwrap().push(local.to_string());
+            stream
+                .read_start(lp, |lp, stream, ev| {
+                    if let evloop::net::ReadEvent::Error(e) = ev {
+                        assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+                        lp.state::<Vec<String>>().unwrap().push(e.to_string());
+                        stream.close(lp, |_| {}).unwrap();
+                    }
+                })
+                .unwrap();
+        })
+        .unwrap();
+        lp.run().unwrap();
+        peer.join().unwrap();
+        let log = lp.state_ref::<Vec<String>>().unwrap();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_ne!(log[0], addr.to_string());
+        assert!(log[1].starts_with(&format!("read {}: ", log[0])), "{log:?}");
+        assert_clean(&lp);
+    });
+}

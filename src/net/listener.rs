@@ -28,6 +28,9 @@ pub(crate) struct ListenerState {
     reserve: Option<File>,
     readable: bool,
     queued: bool,
+    /// The listener's address in `NetShared::local_names` (0: a wildcard or Unix address):
+    /// every stream it accepts has it as its own local address.
+    pub(crate) local_name: u16,
 }
 
 impl ListenerState {
@@ -39,6 +42,7 @@ impl ListenerState {
             reserve: open_reserve(),
             readable: false,
             queued: false,
+            local_name: 0,
         }
     }
 }
@@ -150,12 +154,13 @@ impl Loop {
                 return;
             }
             let stream_kind = l.stream_kind;
+            let local_name = l.local_name;
             let conn = match socket.accept() {
                 Ok(stream) => {
                     if l.reserve.is_none() {
                         l.reserve = open_reserve();
                     }
-                    self.stream_insert(stream_kind, stream, true, site)
+                    self.stream_insert(stream_kind, stream, true, site, local_name)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     l.readable = false;

@@ -55,7 +55,63 @@ pub(crate) struct NetShared {
     /// closing stream at once (so a mass close is not quadratic), until each one's close
     /// phase runs them.
     pub(crate) closing_done: std::collections::HashMap<crate::handle::HandleId, Vec<Done>>,
+    /// The local addresses of this loop's TCP listeners bound to a specific IP, interned:
+    /// every stream such a listener accepts has that address as its own, so a reset stream's
+    /// error is named from here (see `StreamState::local_name`) without a `getsockname` per
+    /// reset. Append-only and deduplicated (listeners come and go, their addresses repeat), at
+    /// most `u16::MAX` entries; past that, streams are named by the syscall.
+    pub(crate) local_names: Vec<std::net::SocketAddr>,
+}
+
+impl NetShared {
+    /// The 1-based index of `addr` in [`local_names`](Self::local_names), added if new, for a
+    /// listener bound to it; 0 (unknown) for a wildcard address, whose streams each have their
+    /// own, or when the table is full.
+    pub(crate) fn intern_local_name(&mut self, addr: std::net::SocketAddr) -> u16 {
+        if addr.ip().is_unspecified() {
+            return 0;
+        }
+        let at = match self.local_names.iter().position(|a| *a == addr) {
+            Some(at) => at,
+            None if self.local_names.len() < usize::from(u16::MAX) => {
+                self.local_names.push(addr);
+                self.local_names.len() - 1
+            }
+            None => return 0,
+        };
+        u16::try_from(at + 1).unwrap_or(0)
+    }
+
+    /// The address a stream's `local_name` index stands for (`None` for 0).
+    pub(crate) fn local_name(&self, index: u16) -> Option<std::net::SocketAddr> {
+        let at = usize::from(index).checked_sub(1)?;
+        self.local_names.get(at).copied()
+    }
 }
 
 /// How many closed streams' boxes a loop keeps for reuse (a few KiB).
 pub(crate) const SPARE_STREAMS: usize = 64;
+
+#[cfg(test)]
+mod local_names {
+    use super::NetShared;
+
+    #[test]
+    fn listener_addresses_are_interned_and_wildcards_are_not() {
+        let mut net = NetShared::default();
+        let a = "127.0.0.1:8000".parse().unwrap();
+        let b = "[::1]:8000".parse().unwrap();
+        assert_eq!(net.intern_local_name("0.0.0.0:8000".parse().unwrap()), 0);
+        assert_eq!(net.intern_local_name("[::]:8000".parse().unwrap()), 0);
+        let ia = net.intern_local_name(a);
+        let ib = net.intern_local_name(b);
+        assert_eq!((ia, ib), (1, 2));
+        // A listener bound again to the same address shares its entry.
+        assert_eq!(net.intern_local_name(a), 1);
+        assert_eq!(net.local_names.len(), 2);
+        assert_eq!(net.local_name(ia), Some(a));
+        assert_eq!(net.local_name(ib), Some(b));
+        assert_eq!(net.local_name(0), None);
+        assert_eq!(net.local_name(3), None);
+    }
+}

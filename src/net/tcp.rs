@@ -270,8 +270,12 @@ impl Loop {
         let socket = options
             .bind(addr)
             .map_err(|e| Error::named(e, "listen", addr))?;
+        let bound = socket.local_addr().ok().and_then(|a| a.as_socket());
         let socket = ListenSocket::Tcp(mio::net::TcpListener::from_std(socket.into()));
-        let state = ListenerState::new(socket, HandleKind::TcpStream);
+        let mut state = ListenerState::new(socket, HandleKind::TcpStream);
+        if let Some(bound) = bound {
+            state.local_name = self.net_mut().intern_local_name(bound);
+        }
         let id = self.listener_insert(
             HandleKind::TcpListener,
             state,

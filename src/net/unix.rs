@@ -66,8 +66,8 @@ impl Loop {
     pub fn unix_pair(&mut self) -> Result<(UnixStream, UnixStream)> {
         let site = Location::caller();
         let (a, b) = mio::net::UnixStream::pair()?;
-        let a = self.stream_insert(HandleKind::UnixStream, StreamSocket::Unix(a), true, site)?;
-        match self.stream_insert(HandleKind::UnixStream, StreamSocket::Unix(b), true, site) {
+        let a = self.stream_insert(HandleKind::UnixStream, StreamSocket::Unix(a), true, site, 0)?;
+        match self.stream_insert(HandleKind::UnixStream, StreamSocket::Unix(b), true, site, 0) {
             Ok(b) => Ok((UnixStream(a), UnixStream(b))),
             Err(e) => {
                 // Do not leak the first half: close it at once, with no callback.

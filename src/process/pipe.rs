@@ -203,7 +203,7 @@ impl Loop {
         kind: HandleKind,
         site: Site,
     ) -> Result<crate::handle::HandleId> {
-        self.stream_insert(kind, StreamSocket::Pipe(fd), true, site)
+        self.stream_insert(kind, StreamSocket::Pipe(fd), true, site, 0)
     }
 }
 

@@ -21,7 +21,7 @@ impl Loop {
         site: Site,
         cb: impl FnOnce(&mut Self, HandleId, Result<()>) + 'static,
     ) -> Result<HandleId> {
-        let id = self.stream_insert(kind, socket, false, site)?;
+        let id = self.stream_insert(kind, socket, false, site, 0)?;
         let req = Request {
             cb: Box::new(move |lp, r| cb(lp, id, r)),
             site,

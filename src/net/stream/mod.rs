@@ -17,8 +17,8 @@ use mio::Interest;
 
 use self::api::ReadEvent;
 use self::write_queue::WriteQueue;
-use super::DEFAULT_HIGH_WATER_MARK;
 use super::socket::StreamSocket;
+use super::{DEFAULT_HIGH_WATER_MARK, NetShared};
 use crate::error::{Error, Result, SockName};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{
@@ -130,6 +130,9 @@ pub(crate) struct StreamState {
     pub(crate) write_interest: bool,
     /// This stream's completions waiting on the loop's pending queue.
     pub(crate) done_queued: u32,
+    /// Its local address as an index into `NetShared::local_names` (0: not known without a
+    /// syscall): set for streams accepted by a listener bound to a specific IP.
+    pub(crate) local_name: u16,
     pub(crate) read_cb: Option<ReadCb>,
     pub(crate) read_site: Site,
     pub(crate) queue: WriteQueue<Request>,
@@ -200,12 +203,13 @@ impl StreamState {
 
     /// [`name`](Self::name) for an error of kind `kind` from a read or a send. A TCP
     /// connection that failed with a reset, an abort or a timeout is closed in the kernel,
-    /// which then answers `getpeername` with `ENOTCONN`: its name is the local address, asked
+    /// which then answers `getpeername` with `ENOTCONN`: its name is the local address, which an
+    /// accepted stream shares with its listener (kept in `net`, no syscall), or else is asked
     /// for at once (one syscall per reset instead of two). Out of line: errors are not the
     /// data path.
     #[cold]
     #[inline(never)]
-    pub(crate) fn name_after(&self, kind: io::ErrorKind) -> Option<SockName> {
+    pub(crate) fn name_after(&self, kind: io::ErrorKind, net: &NetShared) -> Option<SockName> {
         use io::ErrorKind::{
             BrokenPipe, ConnectionAborted, ConnectionReset, HostUnreachable, NetworkUnreachable,
             TimedOut,
@@ -222,7 +226,11 @@ impl StreamState {
                         | NetworkUnreachable
                 ) =>
             {
-                s.local_addr().ok().map(SockName::Ip)
+                // An accepted stream's address is its listener's: no syscall per reset.
+                match net.local_name(self.local_name) {
+                    Some(addr) => Some(SockName::Ip(addr)),
+                    None => s.local_addr().ok().map(SockName::Ip),
+                }
             }
             _ => self.name(),
         }
@@ -354,6 +362,7 @@ impl Loop {
         socket: StreamSocket,
         connected: bool,
         site: Site,
+        local_name: u16,
     ) -> Result<HandleId> {
         let state = StreamState {
             socket: Some(socket),
@@ -367,6 +376,7 @@ impl Loop {
             reset_on_close: false,
             write_interest: !connected,
             done_queued: 0,
+            local_name,
             read_cb: None,
             read_site: site,
             // Empty: a write the socket takes at once never touches the queue.

@@ -65,7 +65,10 @@ impl Loop {
             budget_left = round + 1 < IO_BATCH;
             let mut drained = false;
             let IoCx {
-                handles, counters, ..
+                handles,
+                counters,
+                net,
+                ..
             } = self.io_cx();
             let Ok(entry) = handles.open_mut(id) else {
                 break;
@@ -96,7 +99,7 @@ impl Loop {
                     }
                     io::ErrorKind::Interrupted => continue,
                     kind => {
-                        let name = s.name_after(kind);
+                        let name = s.name_after(kind, net);
                         (0, Err(Error::named_sock(e, "read", name)))
                     }
                 },

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, IoCx, Loop, Pending};
 use crate::handle::{HandleId, HandleTable, Site};
+use crate::net::NetShared;
 
 /// Buffers per `sendmsg` (well under every platform's `IOV_MAX`).
 const MAX_IOV: usize = 64;
@@ -38,6 +39,7 @@ impl StreamState {
         pending: &mut VecDeque<Pending>,
         id: HandleId,
         e: &io::Error,
+        net: &NetShared,
     ) {
         let nothing_queued = self.queue.is_empty()
             && !self
@@ -48,7 +50,7 @@ impl StreamState {
             return;
         }
         let mut n = 0;
-        let name = self.name_after(e.kind());
+        let name = self.name_after(e.kind(), net);
         self.fail_with(
             || Error::named_sock(super::copy_io_error(e), "write", name.clone()),
             |done| {
@@ -96,7 +98,7 @@ impl Loop {
             counters,
             reqs,
             io,
-            ..
+            net,
         } = self.io_cx();
         let s = writable_stream(handles, id)?;
         reqs.begin();
@@ -126,13 +128,13 @@ impl Loop {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 s.queue.push([buf], req);
                 if let Err(e) = s.want_writable(io, id) {
-                    s.fail_requests(pending, id, &e);
+                    s.fail_requests(pending, id, &e, net);
                     return Ok(true);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                let name = s.name_after(e.kind());
+                let name = s.name_after(e.kind(), net);
                 let err = Error::named_sock(e, "write", name);
                 s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
@@ -234,6 +236,7 @@ impl Loop {
             pending,
             counters,
             io,
+            net,
             ..
         } = self.io_cx();
         let Ok(s) = stream_mut(handles, id) else {
@@ -306,7 +309,7 @@ impl Loop {
             }
         }
         if let Some(e) = failed {
-            s.fail_requests(pending, id, &e);
+            s.fail_requests(pending, id, &e, net);
         } else if file_budget == 0 && s.writable && !s.queue.is_empty() {
             self.stream_flush_later(id);
         } else if s.queue.is_empty() {
