@@ -307,14 +307,14 @@ impl Loop {
         work: impl FnOnce() -> T + Send + 'static,
         done: impl FnOnce(&mut Self, Result<T>) + 'static,
     ) -> Work {
-        let (kind, cb_kind) = match class {
-            WorkClass::Cpu => (JobKind::Cpu, CallbackKind::Work),
-            WorkClass::FastIo => (JobKind::Fs, CallbackKind::Work),
-            WorkClass::SlowIo => (JobKind::Dns, CallbackKind::Work),
+        let kind = match class {
+            WorkClass::Cpu => JobKind::Cpu,
+            WorkClass::FastIo => JobKind::Fs,
+            WorkClass::SlowIo => JobKind::Dns,
         };
         self.submit_job(
             kind,
-            cb_kind,
+            CallbackKind::Work,
             Location::caller(),
             Box::new(move || Box::new(work()) as Box<dyn Any + Send>),
             typed_done(done),
