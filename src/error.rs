@@ -138,6 +138,9 @@ pub struct NetError {
 pub(crate) enum SockName {
     Ip(std::net::SocketAddr),
     Other(Box<socket2::SockAddr>),
+    /// A named pipe's name (Windows).
+    #[cfg(windows)]
+    Pipe(std::sync::Arc<str>),
 }
 
 impl From<socket2::SockAddr> for SockName {
@@ -160,6 +163,8 @@ impl NetError {
         self.addr.get_or_init(|| match &self.sock {
             Some(SockName::Ip(ip)) => ip.to_string(),
             Some(SockName::Other(addr)) => show_addr(Some(addr)),
+            #[cfg(windows)]
+            Some(SockName::Pipe(name)) => name.to_string(),
             None => show_addr(None),
         })
     }

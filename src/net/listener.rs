@@ -12,7 +12,7 @@ use super::IO_BATCH;
 use super::socket::ListenSocket;
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
-use crate::event_loop::{HandleData, HandleState, IoCx, Loop, Never};
+use crate::event_loop::{HandleData, HandleState, IoCx, IoRegistry, Loop, Never};
 use crate::handle::{HandleId, HandleKind, HandleTable, Site};
 
 pub(crate) type ConnectionCb = Box<dyn FnMut(&mut Loop, HandleId, Result<HandleId>)>;
@@ -57,8 +57,6 @@ fn listener_mut(handles: &mut HandleTable<HandleData>, id: HandleId) -> Result<&
         _ => Err(Error::StaleHandle),
     }
 }
-
-use crate::error::show_addr;
 
 /// A Unix-domain socket address's path (Windows builds have no Unix-domain sockets).
 pub(crate) fn pathname(addr: &socket2::SockAddr) -> Option<&std::path::Path> {
@@ -121,7 +119,13 @@ impl Loop {
         let IoCx { handles, io, .. } = self.io_cx();
         let l = listener_mut(handles, id)?;
         let registered = match &mut l.socket {
-            Some(socket) => io.register(socket.source(), id, Interest::READABLE),
+            Some(socket) => io
+                .register(socket.source(), id, Interest::READABLE)
+                .and_then(|()| {
+                    socket
+                        .registered()
+                        .inspect_err(|_| io.deregister(socket.source()))
+                }),
             None => Ok(()),
         };
         if let Err(e) = registered {
@@ -142,20 +146,21 @@ impl Loop {
     /// waiting connections are accepted next iteration (no new edge will say so).
     fn listener_accept_batch(&mut self, id: HandleId, phase: Phase) {
         for _ in 0..IO_BATCH {
-            let Ok(entry) = self.handles_mut().open_mut(id) else {
+            let IoCx { handles, io, .. } = self.io_cx();
+            let Ok(entry) = handles.open_mut(id) else {
                 return;
             };
             let site = entry.site;
             let HandleData::Listener(l) = &mut entry.data else {
                 return;
             };
-            let Some(socket) = &l.socket else { return };
+            let Some(socket) = &mut l.socket else { return };
             if !l.readable {
                 return;
             }
             let stream_kind = l.stream_kind;
             let local_name = l.local_name;
-            let conn = match socket.accept() {
+            let conn = match socket.accept(io, id) {
                 Ok(stream) => {
                     if l.reserve.is_none() {
                         l.reserve = open_reserve();
@@ -173,9 +178,9 @@ impl Loop {
                 // while it waited; Windows itself may answer `WSAECONNRESET`.
                 Err(e) if died_in_backlog(&e) => continue,
                 Err(e) => {
-                    let local = show_addr(socket.sock_ref().local_addr().ok().as_ref());
+                    let local = socket.shown();
                     if is_out_of_fds(&e) {
-                        shed_backlog(l);
+                        shed_backlog(l, io, id);
                     }
                     // Drained, or an error a retry would repeat: wait for the next edge.
                     l.readable = false;
@@ -250,20 +255,20 @@ impl Loop {
             return Err(Error::StaleHandle);
         };
         let socket = l.socket.as_ref().ok_or(Error::Closing)?;
-        Ok(socket.sock_ref().local_addr()?)
+        Ok(socket.sock_ref()?.local_addr()?)
     }
 }
 
 /// libuv's `EMFILE` trick: free the reserve fd, accept and drop every waiting connection (so
 /// the peers see a close instead of hanging and the listener stops being readable), then take
 /// the reserve back.
-fn shed_backlog(l: &mut ListenerState) {
-    let Some(socket) = &l.socket else { return };
+fn shed_backlog(l: &mut ListenerState, io: &mut IoRegistry, id: HandleId) {
+    let Some(socket) = &mut l.socket else { return };
     if l.reserve.take().is_none() {
         return;
     }
     loop {
-        match socket.accept() {
+        match socket.accept(io, id) {
             Ok(stream) => drop(stream),
             Err(e) if died_in_backlog(&e) => {}
             Err(_) => break,

@@ -17,8 +17,10 @@ mod socket;
 pub(crate) mod stream;
 mod tcp;
 pub(crate) mod udp;
-#[cfg(unix)]
 mod unix;
+/// Windows' named pipes behind the Unix-domain API.
+#[cfg(windows)]
+mod named_pipe;
 
 pub use addr::{Addrs, ToAddrs};
 pub(crate) use listener::{ListenerState, pathname};
@@ -29,7 +31,6 @@ pub use stream::write_queue::WriteBuf;
 pub(crate) use stream::{Done, StreamState};
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};
-#[cfg(unix)]
 pub use unix::{UnixListener, UnixStream};
 
 /// Size of the loop-owned read buffer every stream read is lent from.

@@ -25,18 +25,45 @@ pub(crate) enum StreamSocket {
     Unix(mio::net::UnixStream),
     #[cfg(target_os = "linux")]
     Pipe(crate::process::pipe::PipeFd),
+    /// A named pipe (Windows' stand-in for a Unix-domain stream): see `net/named_pipe.rs`.
+    #[cfg(windows)]
+    NamedPipe(super::named_pipe::PipeStream),
 }
 
 impl StreamSocket {
-    pub(crate) fn sock_ref(&self) -> SockRef<'_> {
+    /// The socket, for socket options and addresses; a named pipe has none (`Unsupported`).
+    pub(crate) fn sock_ref(&self) -> io::Result<SockRef<'_>> {
         match self {
-            Self::Tcp(s) => SockRef::from(s),
+            Self::Tcp(s) => Ok(SockRef::from(s)),
             #[cfg(unix)]
-            Self::Unix(s) => SockRef::from(s),
+            Self::Unix(s) => Ok(SockRef::from(s)),
             // Socket options on a pipe fail with `ENOTSOCK`, which is the right answer.
             #[cfg(target_os = "linux")]
-            Self::Pipe(p) => SockRef::from(p),
+            Self::Pipe(p) => Ok(SockRef::from(p)),
+            #[cfg(windows)]
+            Self::NamedPipe(p) => Err(p.no_socket()),
         }
+    }
+
+    /// Whether reads may find data that came before any readiness event: a named pipe handed
+    /// from its listener to its stream may have completed a read while it still answered to
+    /// the listener's token, and mio announces a completed read only once.
+    pub(crate) fn starts_readable(&self) -> bool {
+        #[cfg(windows)]
+        if let Self::NamedPipe(_) = self {
+            return true;
+        }
+        false
+    }
+
+    /// Whether the write side can be shut on its own (a FIN the peer reads as EOF). A named
+    /// pipe has no half-close: the peer sees EOF only when the handle closes.
+    pub(crate) fn half_closes(&self) -> bool {
+        #[cfg(windows)]
+        if let Self::NamedPipe(_) = self {
+            return false;
+        }
+        true
     }
 
     pub(crate) fn source(&mut self) -> &mut dyn Source {
@@ -46,6 +73,8 @@ impl StreamSocket {
             Self::Unix(s) => s,
             #[cfg(target_os = "linux")]
             Self::Pipe(p) => p,
+            #[cfg(windows)]
+            Self::NamedPipe(p) => p.source(),
         }
     }
 
@@ -56,6 +85,8 @@ impl StreamSocket {
             Self::Unix(s) => (&*s).read(buf),
             #[cfg(target_os = "linux")]
             Self::Pipe(p) => p.read(buf),
+            #[cfg(windows)]
+            Self::NamedPipe(p) => p.read(buf),
         }
     }
 
@@ -70,6 +101,8 @@ impl StreamSocket {
             Self::Unix(s) => s.try_io(|| f(SockRef::from(s))),
             #[cfg(target_os = "linux")]
             Self::Pipe(p) => f(SockRef::from(p)),
+            #[cfg(windows)]
+            Self::NamedPipe(p) => Err(p.no_socket()),
         }
     }
 
@@ -77,6 +110,10 @@ impl StreamSocket {
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         #[cfg(target_os = "linux")]
         if let Self::Pipe(p) = self {
+            return p.write_vectored(bufs);
+        }
+        #[cfg(windows)]
+        if let Self::NamedPipe(p) = self {
             return p.write_vectored(bufs);
         }
         self.try_io(|sock| match bufs {
@@ -91,6 +128,10 @@ impl StreamSocket {
         if let Self::Pipe(p) = self {
             return p.write(buf);
         }
+        #[cfg(windows)]
+        if let Self::NamedPipe(p) = self {
+            return p.write(buf);
+        }
         self.try_io(|sock| sock.send_with_flags(buf, SEND_FLAGS))
     }
 
@@ -99,7 +140,13 @@ impl StreamSocket {
         if let Self::Pipe(p) = self {
             return p.shutdown_write();
         }
-        self.sock_ref().shutdown(Shutdown::Write)
+        #[cfg(windows)]
+        if let Self::NamedPipe(_) = self {
+            // No half-close on a named pipe (see `half_closes`): the shutdown is complete once
+            // every queued write has been handed to the pipe.
+            return Ok(());
+        }
+        self.sock_ref()?.shutdown(Shutdown::Write)
     }
 
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
@@ -107,7 +154,11 @@ impl StreamSocket {
         if let Self::Pipe(_) = self {
             return Ok(None);
         }
-        self.sock_ref().take_error()
+        #[cfg(windows)]
+        if let Self::NamedPipe(p) = self {
+            return p.take_error();
+        }
+        self.sock_ref()?.take_error()
     }
 
     /// The descriptor, borrowed (for `sendfile`).
@@ -140,7 +191,12 @@ impl StreamSocket {
         if let Self::Pipe(_) = self {
             return Ok(true);
         }
-        match self.sock_ref().peer_addr() {
+        #[cfg(windows)]
+        if let Self::NamedPipe(_) = self {
+            // A client end is connected once opened.
+            return Ok(true);
+        }
+        match self.sock_ref()?.peer_addr() {
             Ok(_) => Ok(true),
             Err(e) if e.raw_os_error() == Some(errno::ENOTCONN) => Ok(false),
             Err(e) => Err(e),
@@ -183,6 +239,9 @@ pub(crate) enum ListenSocket {
     Tcp(mio::net::TcpListener),
     #[cfg(unix)]
     Unix(mio::net::UnixListener),
+    /// A named-pipe server: its one instance waiting for a client.
+    #[cfg(windows)]
+    NamedPipe(super::named_pipe::PipeServer),
 }
 
 impl ListenSocket {
@@ -191,25 +250,59 @@ impl ListenSocket {
             Self::Tcp(s) => s,
             #[cfg(unix)]
             Self::Unix(s) => s,
+            #[cfg(windows)]
+            Self::NamedPipe(s) => s.source(),
         }
     }
 
-    pub(crate) fn sock_ref(&self) -> SockRef<'_> {
+    /// The socket, for its address; a named pipe has none (`Unsupported`).
+    pub(crate) fn sock_ref(&self) -> io::Result<SockRef<'_>> {
         match self {
-            Self::Tcp(s) => SockRef::from(s),
+            Self::Tcp(s) => Ok(SockRef::from(s)),
             #[cfg(unix)]
-            Self::Unix(s) => SockRef::from(s),
+            Self::Unix(s) => Ok(SockRef::from(s)),
+            #[cfg(windows)]
+            Self::NamedPipe(s) => Err(s.no_socket()),
         }
     }
 
-    /// Accepts one connection (non-blocking, close-on-exec).
-    pub(crate) fn accept(&self) -> io::Result<StreamSocket> {
+    /// Called once the listener is registered: a named-pipe server starts waiting for its
+    /// first client (its wait completes on the poller, so it needs the registration first).
+    pub(crate) fn registered(&self) -> io::Result<()> {
+        #[cfg(windows)]
+        if let Self::NamedPipe(s) = self {
+            return s.listen();
+        }
+        Ok(())
+    }
+
+    /// What an accept error names: the bound address, or the pipe's name.
+    pub(crate) fn shown(&self) -> String {
+        #[cfg(windows)]
+        if let Self::NamedPipe(s) = self {
+            return s.name().to_owned();
+        }
+        let addr = self.sock_ref().and_then(|s| s.local_addr()).ok();
+        crate::error::show_addr(addr.as_ref())
+    }
+
+    /// Accepts one connection (non-blocking, close-on-exec). A named-pipe server hands out its
+    /// connected instance and puts a new one, registered as the listener `id`, in its place.
+    pub(crate) fn accept(
+        &mut self,
+        io: &mut crate::event_loop::IoRegistry,
+        id: crate::handle::HandleId,
+    ) -> io::Result<StreamSocket> {
         let socket = match self {
             Self::Tcp(l) => StreamSocket::Tcp(l.accept()?.0),
             #[cfg(unix)]
             Self::Unix(l) => StreamSocket::Unix(l.accept()?.0),
+            #[cfg(windows)]
+            Self::NamedPipe(s) => return s.accept(io, id),
         };
-        set_nosigpipe(&socket.sock_ref())?;
+        let _ = (io, id);
+        let sock = socket.sock_ref()?;
+        set_nosigpipe(&sock)?;
         Ok(socket)
     }
 }

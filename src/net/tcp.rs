@@ -298,13 +298,13 @@ impl TcpStream {
     pub fn set_nodelay(self, lp: &mut Loop, nodelay: bool) -> Result<()> {
         Ok(lp
             .stream_socket(self.0)?
-            .sock_ref()
+            .sock_ref()?
             .set_tcp_nodelay(nodelay)?)
     }
 
     /// Turns TCP keepalive on, probing after `idle` without traffic, or off (`None`).
     pub fn set_keepalive(self, lp: &mut Loop, idle: Option<Duration>) -> Result<()> {
-        let sock = lp.stream_socket(self.0)?.sock_ref();
+        let sock = lp.stream_socket(self.0)?.sock_ref()?;
         match idle {
             Some(idle) => sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?,
             None => sock.set_keepalive(false)?,
@@ -314,12 +314,12 @@ impl TcpStream {
 
     /// The local address.
     pub fn local_addr(self, lp: &Loop) -> Result<SocketAddr> {
-        inet(lp.stream_socket(self.0)?.sock_ref().local_addr()?)
+        inet(lp.stream_socket(self.0)?.sock_ref()?.local_addr()?)
     }
 
     /// The peer's address (`ENOTCONN` before the connect completes).
     pub fn peer_addr(self, lp: &Loop) -> Result<SocketAddr> {
-        inet(lp.stream_socket(self.0)?.sock_ref().peer_addr()?)
+        inet(lp.stream_socket(self.0)?.sock_ref()?.peer_addr()?)
     }
 
     /// Closes the connection with a RST instead of a FIN (`SO_LINGER` 0): unsent data is

@@ -1,38 +1,70 @@
-//! Unix-domain stream sockets: [`UnixStream`] and [`UnixListener`], the TCP API on paths.
+//! Unix-domain stream sockets: [`UnixStream`] and [`UnixListener`], the TCP API on paths. On
+//! Windows the same ids and calls are named pipes (`net/named_pipe.rs`).
 
+#[cfg(unix)]
 use std::os::unix::net::SocketAddr;
+#[cfg(unix)]
 use std::panic::Location;
+#[cfg(unix)]
 use std::path::Path;
 
+#[cfg(unix)]
 use socket2::{Domain, SockAddr, Socket, Type};
 
+#[cfg(unix)]
 use super::listener::ListenerState;
+#[cfg(unix)]
 use super::socket::{ListenSocket, StreamSocket, start_connect};
 use super::stream::api::stream_ops;
+#[cfg(unix)]
 use crate::error::{Error, Result};
+#[cfg(unix)]
 use crate::event_loop::Loop;
-use crate::handle::{HandleKind, handle_type};
+#[cfg(unix)]
+use crate::handle::HandleKind;
+use crate::handle::handle_type;
 
 handle_type! {
-    /// A Unix-domain stream: from [`Loop::unix_connect`], [`Loop::unix_pair`], or accepted by
-    /// a [`UnixListener`]. Same reads, writes, backpressure and shutdown as
+    /// A Unix-domain stream: from [`Loop::unix_connect`](crate::Loop::unix_connect),
+    /// [`Loop::unix_pair`](crate::Loop::unix_pair) (Unix only), or accepted by a
+    /// [`UnixListener`]. Same reads, writes, backpressure and shutdown as
     /// [`TcpStream`](crate::net::TcpStream).
+    ///
+    /// **On Windows it is a named pipe** (`\\.\pipe\NAME`, as in libuv and Node), with
+    /// these differences: a write's callback runs once the pipe has taken its bytes (mio
+    /// copies them into its buffer and hands them to the pipe; the next write waits until
+    /// that one is done), not once the peer read them; `shutdown` completes once every queued
+    /// write has been handed to the pipe, but a named pipe has no half-close, so the peer sees
+    /// EOF only when this end is closed (and [`end`](Self::end) closes right after its
+    /// shutdown instead of waiting for the peer's EOF); socket options and addresses
+    /// (`set_send_buffer_size`, `local_addr`...) do not exist (`Unsupported`, or not
+    /// compiled). Errors name the pipe.
     UnixStream
 }
 stream_ops!(UnixStream);
 
 handle_type! {
-    /// A listening Unix-domain socket bound to a path ([`Loop::unix_listen`]). The socket file
-    /// is not removed on close; remove it yourself.
+    /// A listening Unix-domain socket bound to a path
+    /// ([`Loop::unix_listen`](crate::Loop::unix_listen)). The socket file is not removed on
+    /// close; remove it yourself.
+    ///
+    /// **On Windows it is a named-pipe server**: one pipe instance waits for a client; each
+    /// client gets its own instance, and a new one is made for the next client as each is
+    /// accepted. Nothing is left behind on close.
     UnixListener
 }
 
+#[cfg(unix)]
 /// # I/O: Unix-domain sockets
 impl Loop {
     /// Connects to the socket at `path` without blocking; `cb` runs once, in the pending phase,
     /// with `Ok` or the error (no such file, refused...: an [`Error::Net`] naming the path).
     /// On error the stream stays open until
     /// you close it.
+    ///
+    /// On Windows `path` is a named pipe's name, `\\.\pipe\NAME` (anything else is an
+    /// `InvalidInput` error here); when every instance of the pipe is busy the open is tried
+    /// again for up to 30 s (libuv waits as long), then fails with `ERROR_PIPE_BUSY`.
     #[track_caller]
     pub fn unix_connect(
         &mut self,
@@ -79,6 +111,9 @@ impl Loop {
 
     /// Listens on a new socket file at `path` (backlog 511); `cb` gets each accepted stream,
     /// or an accept error. Fails with `EADDRINUSE` if the file exists.
+    ///
+    /// On Windows `path` is a named pipe's name, `\\.\pipe\NAME`: see [`UnixListener`].
+    /// A name that already has a server fails with `PermissionDenied` (`ERROR_ACCESS_DENIED`).
     #[track_caller]
     pub fn unix_listen(
         &mut self,
@@ -106,6 +141,7 @@ impl Loop {
     }
 }
 
+#[cfg(unix)]
 impl UnixListener {
     /// The bound address.
     pub fn local_addr(self, lp: &Loop) -> Result<SocketAddr> {
@@ -113,18 +149,20 @@ impl UnixListener {
     }
 }
 
+#[cfg(unix)]
 impl UnixStream {
     /// The local address (unnamed for a client or a pair).
     pub fn local_addr(self, lp: &Loop) -> Result<SocketAddr> {
-        unix_addr(lp.stream_socket(self.0)?.sock_ref().local_addr()?)
+        unix_addr(lp.stream_socket(self.0)?.sock_ref()?.local_addr()?)
     }
 
     /// The peer's address.
     pub fn peer_addr(self, lp: &Loop) -> Result<SocketAddr> {
-        unix_addr(lp.stream_socket(self.0)?.sock_ref().peer_addr()?)
+        unix_addr(lp.stream_socket(self.0)?.sock_ref()?.peer_addr()?)
     }
 }
 
+#[cfg(unix)]
 fn unix_addr(addr: SockAddr) -> Result<SocketAddr> {
     // Unnamed and abstract addresses come back unnamed.
     Ok(SocketAddr::from_pathname(

@@ -44,6 +44,8 @@ mod dgram;
 pub(crate) mod errno;
 #[cfg(target_os = "linux")]
 pub(crate) mod inotify;
+#[cfg(windows)]
+pub(crate) mod named_pipe;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
 #[cfg(any(

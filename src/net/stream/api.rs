@@ -252,7 +252,7 @@ macro_rules! stream_ops {
                 bytes: usize,
             ) -> $crate::Result<()> {
                 lp.stream_socket(self.0)?
-                    .sock_ref()
+                    .sock_ref()?
                     .set_send_buffer_size(bytes)?;
                 Ok(())
             }
@@ -264,7 +264,7 @@ macro_rules! stream_ops {
                 bytes: usize,
             ) -> $crate::Result<()> {
                 lp.stream_socket(self.0)?
-                    .sock_ref()
+                    .sock_ref()?
                     .set_recv_buffer_size(bytes)?;
                 Ok(())
             }

@@ -20,21 +20,33 @@ impl Loop {
         s.reading = false;
         s.read_cb = None;
         let (mut idle, mut ending) = (None, None);
+        #[cfg(windows)]
+        let mut retry = None;
         if let Some(extra) = &mut s.extra {
             extra.drain_cb = None;
             idle = extra.idle.take();
             ending = extra.ending.take();
+            #[cfg(windows)]
+            {
+                retry = extra.retry.take();
+            }
         }
         if let Some(mut socket) = s.socket.take() {
             io.deregister(socket.source());
-            if s.reset_on_close {
-                let _ = socket
-                    .sock_ref()
-                    .set_linger(Some(std::time::Duration::ZERO));
+            if s.reset_on_close
+                && let Ok(sock) = socket.sock_ref()
+            {
+                let _ = sock.set_linger(Some(std::time::Duration::ZERO));
             }
         }
         if let Some(timer) = idle {
             // Closed with the stream: an idle timeout never fires after close.
+            let _ = crate::Handle::close(timer, self, |_| {});
+        }
+        #[cfg(windows)]
+        if let Some(timer) = retry {
+            // A named-pipe client still waiting for a free instance gives up with the stream
+            // (the timer may have fired already: closing a stale id is a harmless error).
             let _ = crate::Handle::close(timer, self, |_| {});
         }
         if let Some((cb, linger)) = ending {

@@ -3,6 +3,9 @@
 
 use std::io;
 
+#[cfg(windows)]
+use mio::Interest;
+
 use super::{ConnectState, Done, Request, done_entry, stream_mut, stream_open};
 use crate::error::{Error, Result};
 use crate::event_loop::{IoCx, Loop};
@@ -117,6 +120,84 @@ impl Loop {
             );
             s.done_queued += n;
             s.writable = true;
+        }
+    }
+}
+
+/// A connect whose socket comes later: a named-pipe client waiting for a free instance
+/// (`net/named_pipe.rs`).
+#[cfg(windows)]
+impl Loop {
+    /// Adds a connecting stream with no socket yet; `cb` waits for
+    /// [`stream_connect_attach`](Self::stream_connect_attach) or
+    /// [`stream_connect_failed`](Self::stream_connect_failed).
+    pub(crate) fn stream_connect_unopened(
+        &mut self,
+        kind: HandleKind,
+        site: Site,
+        cb: impl FnOnce(&mut Self, HandleId, Result<()>) + 'static,
+    ) -> Result<HandleId> {
+        let id = self.stream_insert_opt(kind, None, false, site, 0)?;
+        let req = Request {
+            cb: Box::new(move |lp, r| cb(lp, id, r)),
+            site,
+        };
+        self.reqs_mut().begin();
+        stream_mut(self.handles_mut(), id)?.extra_mut().connect = ConnectState::InFlight(req);
+        Ok(id)
+    }
+
+    /// Whether `id` is open and still waits for its socket.
+    pub(crate) fn stream_connect_waiting(&mut self, id: HandleId) -> bool {
+        stream_open(self.handles_mut(), id).is_ok_and(|s| s.socket.is_none() && s.connect_in_flight())
+    }
+
+    /// Gives a waiting stream its socket and registers it: the connect completes on its
+    /// writable edge, as any connect. A stream no longer waiting drops `socket`.
+    pub(crate) fn stream_connect_attach(&mut self, id: HandleId, socket: StreamSocket) {
+        if !self.stream_connect_waiting(id) {
+            return;
+        }
+        let IoCx {
+            handles,
+            pending,
+            io,
+            ..
+        } = self.io_cx();
+        let Ok(s) = stream_mut(handles, id) else {
+            return;
+        };
+        s.readable = socket.starts_readable();
+        let socket = s.socket.insert(socket);
+        if let Err(e) = io.register(socket.source(), id, Interest::READABLE | Interest::WRITABLE) {
+            s.socket = None;
+            if let Some(req) = s.extra.as_mut().and_then(|x| x.connect.take_request()) {
+                s.complete(pending, id, Done::Connect(req, Err(Error::Io(e))));
+            }
+        }
+    }
+
+    /// Fails a waiting stream's connect with `e` (through the pending phase).
+    pub(crate) fn stream_connect_failed(&mut self, id: HandleId, e: io::Error) {
+        let IoCx {
+            handles, pending, ..
+        } = self.io_cx();
+        let Ok(s) = stream_mut(handles, id) else {
+            return;
+        };
+        if let Some(req) = s.extra.as_mut().and_then(|x| x.connect.take_request()) {
+            s.complete(pending, id, Done::Connect(req, Err(Error::Io(e))));
+        }
+    }
+
+    /// Keeps the timer of the next attempt to open the stream's socket, closed with the
+    /// stream (the previous one has fired).
+    pub(crate) fn stream_set_connect_retry(&mut self, id: HandleId, timer: crate::timer::Timer) {
+        match stream_open(self.handles_mut(), id) {
+            Ok(s) => s.extra_mut().retry = Some(timer),
+            Err(_) => {
+                let _ = crate::Handle::close(timer, self, |_| {});
+            }
         }
     }
 }

@@ -52,7 +52,12 @@ impl Loop {
             // already runs in the close phase).
             return cb(self, r);
         }
-        if r.is_err() {
+        // Without a half-close (a named pipe) the peer sees EOF only at close, so there is no
+        // FIN of its own to wait for: close now (the pipe keeps what it was handed).
+        let half_closes = self
+            .stream_socket(id)
+            .is_ok_and(crate::net::socket::StreamSocket::half_closes);
+        if r.is_err() || !half_closes {
             let closed = self.close_handle(id, Some(Box::new(move |lp| cb(lp, r))), site);
             debug_assert!(closed.is_ok(), "checked open above");
             return;

@@ -101,6 +101,9 @@ pub(crate) struct StreamExtra {
     /// `end` sent the FIN and waits for the peer's (discarding what it still sends): the
     /// end callback, and the timer that closes anyway after [`ends::LINGER`].
     pub(crate) ending: Option<(ends::EndCb, crate::timer::Timer)>,
+    /// A named-pipe client's next attempt to open a busy pipe: closed with the stream.
+    #[cfg(windows)]
+    pub(crate) retry: Option<crate::timer::Timer>,
 }
 
 /// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
@@ -153,6 +156,8 @@ impl StreamState {
                 shutdown: ShutdownState::Open,
                 idle: None,
                 ending: None,
+                #[cfg(windows)]
+                retry: None,
             })
         })
     }
@@ -189,9 +194,11 @@ impl StreamState {
                 .or_else(|_| s.local_addr())
                 .ok()
                 .map(SockName::Ip),
+            #[cfg(windows)]
+            StreamSocket::NamedPipe(p) => Some(SockName::Pipe(p.name_arc())),
             #[cfg(unix)]
             other => {
-                let s = other.sock_ref();
+                let s = other.sock_ref().ok()?;
                 s.peer_addr()
                     .ok()
                     .filter(|a| a.as_socket().is_some() || super::listener::pathname(a).is_some())
@@ -245,7 +252,7 @@ impl StreamState {
     }
 
     /// Whether a connect is in flight (its result not known yet).
-    fn connect_in_flight(&self) -> bool {
+    pub(crate) fn connect_in_flight(&self) -> bool {
         self.extra
             .as_ref()
             .is_some_and(|e| matches!(e.connect, ConnectState::InFlight(_)))
@@ -356,6 +363,7 @@ pub(crate) fn copy_io_error(e: &io::Error) -> io::Error {
 impl Loop {
     /// Adds a stream handle for `socket` and registers it (`READABLE | WRITABLE`, once).
     /// `connected` says whether the socket can be written at once.
+    #[inline]
     pub(crate) fn stream_insert(
         &mut self,
         kind: HandleKind,
@@ -364,9 +372,23 @@ impl Loop {
         site: Site,
         local_name: u16,
     ) -> Result<HandleId> {
+        self.stream_insert_opt(kind, Some(socket), connected, site, local_name)
+    }
+
+    /// [`stream_insert`](Self::stream_insert), or with no socket yet (`None`): a named-pipe
+    /// client still waiting for a free instance, whose pipe comes later.
+    pub(crate) fn stream_insert_opt(
+        &mut self,
+        kind: HandleKind,
+        socket: Option<StreamSocket>,
+        connected: bool,
+        site: Site,
+        local_name: u16,
+    ) -> Result<HandleId> {
+        let readable = socket.as_ref().is_some_and(StreamSocket::starts_readable);
         let state = StreamState {
-            socket: Some(socket),
-            readable: false,
+            socket,
+            readable,
             writable: connected,
             read_closed: false,
             reading: false,

@@ -62,6 +62,14 @@ impl StreamState {
     }
 }
 
+/// Writing to an open stream with no socket and no connect under way: a named-pipe client
+/// whose open failed (every other open stream has its socket; one still waiting for a free
+/// instance queues its writes, as any connecting stream).
+#[cold]
+fn not_connected() -> Error {
+    Error::InvalidState("not connected: the named pipe could not be opened")
+}
+
 /// The state of an open stream that may still be written (no `shutdown` asked for).
 pub(super) fn writable_stream(
     handles: &mut HandleTable<HandleData>,
@@ -70,6 +78,9 @@ pub(super) fn writable_stream(
     let s = stream_open(handles, id)?;
     if !s.shutdown_open() {
         return Err(Error::InvalidState("write after shutdown"));
+    }
+    if s.socket.is_none() && !s.connecting() {
+        return Err(not_connected());
     }
     Ok(s)
 }
@@ -213,6 +224,9 @@ impl Loop {
         let s = stream_open(self.handles_mut(), id)?;
         if !s.shutdown_open() {
             return Err(Error::InvalidState("shutdown already requested"));
+        }
+        if s.socket.is_none() && !s.connecting() {
+            return Err(not_connected());
         }
         s.extra_mut().shutdown = ShutdownState::Requested(req);
         self.reqs_mut().begin();
