@@ -13,14 +13,14 @@
 
 mod addr;
 mod listener;
+/// Windows' named pipes behind the Unix-domain API.
+#[cfg(windows)]
+mod named_pipe;
 mod socket;
 pub(crate) mod stream;
 mod tcp;
 pub(crate) mod udp;
 mod unix;
-/// Windows' named pipes behind the Unix-domain API.
-#[cfg(windows)]
-mod named_pipe;
 
 pub use addr::{Addrs, ToAddrs};
 pub(crate) use listener::{ListenerState, pathname};

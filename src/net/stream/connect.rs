@@ -149,7 +149,8 @@ impl Loop {
 
     /// Whether `id` is open and still waits for its socket.
     pub(crate) fn stream_connect_waiting(&mut self, id: HandleId) -> bool {
-        stream_open(self.handles_mut(), id).is_ok_and(|s| s.socket.is_none() && s.connect_in_flight())
+        stream_open(self.handles_mut(), id)
+            .is_ok_and(|s| s.socket.is_none() && s.connect_in_flight())
     }
 
     /// Gives a waiting stream its socket and registers it: the connect completes on its
