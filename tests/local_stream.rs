@@ -53,31 +53,43 @@ fn echo(lp: &mut Loop, stream: UnixStream) {
         .unwrap();
 }
 
-/// Connects, sends `msg`, reads until `msg` came back, then closes and records it in `log`.
+/// Connects and sends `msg` at once (the write waits in the queue until the connect
+/// completes, as on any stream), reads until `msg` came back, then closes and records it in
+/// `log`.
 fn echo_client(lp: &mut Loop, path: &PathBuf, msg: Vec<u8>, log: Trace) {
     let returned = Rc::new(Cell::new(false));
     let r = Rc::clone(&returned);
-    lp.unix_connect(path, move |lp, stream, result| {
-        assert!(r.get(), "connect callback ran inside unix_connect");
-        result.unwrap();
-        stream.write(lp, msg.clone(), |_, r| r.unwrap()).unwrap();
-        let mut got = Vec::new();
-        stream
-            .read_start(lp, move |lp, stream, ev| match ev {
-                ReadEvent::Data(bytes) => {
-                    got.extend_from_slice(bytes);
-                    assert!(msg.starts_with(&got), "echo out of order");
-                    if got.len() == msg.len() {
-                        log.push(String::from_utf8_lossy(&got).into_owned());
-                        stream.close(lp, |_| {}).unwrap();
+    let want = msg.clone();
+    let wrote = Rc::new(Cell::new(false));
+    let w = Rc::clone(&wrote);
+    let stream = lp
+        .unix_connect(path, move |lp, stream, result| {
+            assert!(r.get(), "connect callback ran inside unix_connect");
+            assert!(!w.get(), "write completed before the connect callback");
+            result.unwrap();
+            let mut got = Vec::new();
+            stream
+                .read_start(lp, move |lp, stream, ev| match ev {
+                    ReadEvent::Data(bytes) => {
+                        got.extend_from_slice(bytes);
+                        assert!(want.starts_with(&got), "echo out of order");
+                        if got.len() == want.len() {
+                            log.push(String::from_utf8_lossy(&got).into_owned());
+                            stream.close(lp, |_| {}).unwrap();
+                        }
                     }
-                }
-                other => panic!("client read: {other:?}"),
-            })
-            .unwrap();
-    })
-    .unwrap();
+                    other => panic!("client read: {other:?}"),
+                })
+                .unwrap();
+        })
+        .unwrap();
     returned.set(true);
+    stream
+        .write(lp, msg, move |_, r| {
+            r.unwrap();
+            wrote.set(true);
+        })
+        .unwrap();
 }
 
 #[test]
@@ -163,6 +175,17 @@ fn concurrent_clients_are_accepted_on_instances_of_their_own() {
                 format!("concurrent {n}").into_bytes(),
                 log.clone(),
             );
+        }
+        // On Windows the first client took the one waiting instance; the others wait for
+        // theirs on retry timers (one each).
+        #[cfg(windows)]
+        {
+            let timers = lp
+                .active_handles()
+                .iter()
+                .filter(|h| h.kind == HandleKind::Timer)
+                .count();
+            assert_eq!(timers, CLIENTS - 1, "clients waiting for a free instance");
         }
         let l = log.clone();
         wait_for(&mut lp, move |lp| {
@@ -808,6 +831,56 @@ fn active_handles_name_listeners_and_streams_until_closed() {
 #[cfg(windows)]
 mod windows_only {
     use super::*;
+
+    #[test]
+    fn closing_a_client_that_waits_for_a_free_instance_cancels_its_connect() {
+        with_timeout(30, || {
+            let path = endpoint("busy-close");
+            let mut lp = Loop::new().unwrap();
+            lp.unix_listen(&path, |lp, server, conn| {
+                server.close(lp, |_| {}).unwrap();
+                conn.unwrap().close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+            let trace = Trace::new();
+            let t = trace.clone();
+            lp.unix_connect(&path, move |lp, stream, r| {
+                r.unwrap();
+                t.push("first connected");
+                stream.close(lp, |_| {}).unwrap();
+            })
+            .unwrap();
+            let t = trace.clone();
+            let second = lp
+                .unix_connect(&path, move |_, _, r| {
+                    assert!(matches!(r, Err(Error::Canceled)), "{r:?}");
+                    t.push("second canceled");
+                })
+                .unwrap();
+            // The second found the one instance taken: it waits on a retry timer.
+            let kinds: Vec<_> = lp.active_handles().iter().map(|h| h.kind).collect();
+            let timers = kinds.iter().filter(|k| **k == HandleKind::Timer).count();
+            assert_eq!(timers, 1, "{kinds:?}");
+            // A write made while it waits is queued; closing cancels the connect, then it.
+            let t = trace.clone();
+            second
+                .write(&mut lp, b"never sent", move |_, r| {
+                    assert!(matches!(r, Err(Error::Canceled)), "{r:?}");
+                    t.push("write canceled");
+                })
+                .unwrap();
+            let t = trace.clone();
+            second
+                .close(&mut lp, move |_| t.push("second closed"))
+                .unwrap();
+            lp.run().unwrap();
+            let got = trace.get();
+            assert!(got.contains(&"first connected".to_owned()), "{got:?}");
+            let mine: Vec<_> = got.iter().filter(|e| !e.starts_with("first")).collect();
+            assert_eq!(mine, ["second canceled", "write canceled", "second closed"]);
+            assert_clean(&lp);
+        });
+    }
 
     #[test]
     fn a_name_that_is_not_a_pipe_name_is_refused_naming_it() {
