@@ -14,7 +14,6 @@ use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::Handle;
 use crate::net::{TcpListener, TcpStream};
-#[cfg(unix)]
 use crate::net::{UnixListener, UnixStream};
 use crate::task::call::{Completer, callback, register};
 use crate::task::runtime::{Shared, current};
@@ -42,7 +41,6 @@ pub struct AsyncListener<L: Handle + 'static, S: StreamKind> {
 /// A TCP [`AsyncListener`].
 pub type AsyncTcpListener = AsyncListener<TcpListener, TcpStream>;
 /// A Unix-domain [`AsyncListener`].
-#[cfg(unix)]
 pub type AsyncUnixListener = AsyncListener<UnixListener, UnixStream>;
 
 impl<S> Default for Backlog<S> {
@@ -101,9 +99,9 @@ impl AsyncTcpListener {
     }
 }
 
-#[cfg(unix)]
 impl AsyncUnixListener {
-    /// Listens on a new socket file at `path` (see [`Loop::unix_listen`]).
+    /// Listens on a new socket file at `path` (see [`Loop::unix_listen`]; on Windows a named
+    /// pipe, `\\.\pipe\NAME`).
     pub fn unix(lp: &mut Loop, path: impl AsRef<std::path::Path>) -> Result<Self> {
         let backlog: Rc<Backlog<UnixStream>> = Rc::default();
         let b = Rc::clone(&backlog);
@@ -210,8 +208,8 @@ pub async fn tcp_connect(addr: SocketAddr) -> Result<crate::task::AsyncTcpStream
     Ok(AsyncStream::with_shared(shared, s))
 }
 
-/// Connects to the Unix socket at `path`; as [`tcp_connect`].
-#[cfg(unix)]
+/// Connects to the Unix socket at `path` (on Windows the named pipe `\\.\pipe\NAME`); as
+/// [`tcp_connect`].
 pub async fn unix_connect(path: impl Into<PathBuf>) -> Result<crate::task::AsyncUnixStream> {
     let shared = current()?;
     let path = path.into();

@@ -82,11 +82,9 @@ pub use self::call::{
 };
 pub use self::join::{AbortHandle, JoinHandle};
 pub use self::listener::{Accept, AsyncListener, AsyncTcpListener, tcp_connect};
-#[cfg(unix)]
 pub use self::listener::{AsyncUnixListener, unix_connect};
 pub(crate) use self::runtime::Runtime;
 pub use self::runtime::TaskInfo;
-#[cfg(unix)]
 pub use self::stream::AsyncUnixStream;
 pub use self::stream::{AsyncStream, AsyncTcpStream, ReadFut, SendFut, StreamKind};
 pub use self::time::{Interval, Sleep, interval, sleep};

@@ -6,7 +6,6 @@ use std::fmt;
 use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::Handle;
-#[cfg(unix)]
 use crate::net::UnixStream;
 use crate::net::{ReadEvent, TcpStream, WriteBuf};
 
@@ -73,5 +72,4 @@ macro_rules! stream_kind {
     };
 }
 stream_kind!(TcpStream);
-#[cfg(unix)]
 stream_kind!(UnixStream);

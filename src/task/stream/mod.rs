@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 
 use crate::error::{Error, Result};
 use crate::event_loop::Loop;
-#[cfg(unix)]
 use crate::net::UnixStream;
 use crate::net::{ReadEvent, TcpStream, WriteBuf};
 use crate::task::call::{Callback, callback, register};
@@ -49,8 +48,7 @@ pub struct AsyncStream<S: StreamKind> {
 
 /// An [`AsyncStream`] over TCP.
 pub type AsyncTcpStream = AsyncStream<TcpStream>;
-/// An [`AsyncStream`] over a Unix-domain socket.
-#[cfg(unix)]
+/// An [`AsyncStream`] over a Unix-domain socket (a named pipe on Windows).
 pub type AsyncUnixStream = AsyncStream<UnixStream>;
 
 impl<S: StreamKind> AsyncStream<S> {
