@@ -734,6 +734,58 @@ fn end_delivers_everything_then_closes_without_lingering() {
 }
 
 #[test]
+fn write_file_sends_a_file_range_in_order_with_writes() {
+    with_timeout(30, || {
+        let path = endpoint("file");
+        let file_path =
+            std::env::temp_dir().join(format!("evloop-local-{}-file.bin", std::process::id()));
+        let content: Vec<u8> = (0..300_000).map(|i| pattern(9, i)).collect();
+        std::fs::write(&file_path, &content).unwrap();
+        let file = std::sync::Arc::new(std::fs::File::open(&file_path).unwrap());
+        let mut lp = Loop::new().unwrap();
+        lp.unix_listen(&path, move |lp, server, conn| {
+            server.close(lp, |_| {}).unwrap();
+            let stream = conn.unwrap();
+            stream.write(lp, b"head:", |_, r| r.unwrap()).unwrap();
+            stream
+                .write_file(lp, std::sync::Arc::clone(&file), 1000, 250_000, |_, r| {
+                    r.unwrap()
+                })
+                .unwrap();
+            stream.end(lp, b":tail", |_, r| r.unwrap()).unwrap();
+        })
+        .unwrap();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = Rc::clone(&got);
+        lp.unix_connect(&path, move |lp, stream, r| {
+            r.unwrap();
+            let g = Rc::clone(&g);
+            stream
+                .read_start(lp, move |lp, stream, ev| match ev {
+                    ReadEvent::Data(b) => g.borrow_mut().extend_from_slice(b),
+                    ReadEvent::Eof => stream.close(lp, |_| {}).unwrap(),
+                    ReadEvent::Error(e) => panic!("client read: {e}"),
+                })
+                .unwrap();
+        })
+        .unwrap();
+        lp.run().unwrap();
+        let mut want = b"head:".to_vec();
+        want.extend_from_slice(&content[1000..251_000]);
+        want.extend_from_slice(b":tail");
+        assert!(
+            *got.borrow() == want,
+            "{} bytes, want {}",
+            got.borrow().len(),
+            want.len()
+        );
+        assert_clean(&lp);
+        cleanup(&path);
+        let _ = std::fs::remove_file(&file_path);
+    });
+}
+
+#[test]
 fn writing_to_a_closed_peer_fails_naming_the_path() {
     with_timeout(30, || {
         let path = endpoint("closed-peer");
