@@ -218,7 +218,11 @@
 //! which lacks it, sets `SO_NOSIGPIPE` on every socket it creates or accepts; Windows has no
 //! `SIGPIPE`. On Windows mio re-arms a socket only after an I/O call through it reported
 //! `WouldBlock`: there, a short read does not end the batch (the stream reads until
-//! `WouldBlock`), and every send goes through mio's `try_io`. [`Pipe`](process::Pipe) and
+//! `WouldBlock`), and every send goes through mio's `try_io`. On Windows
+//! [`UnixStream`](net::UnixStream) and [`UnixListener`](net::UnixListener) are named pipes
+//! (`\\.\pipe\NAME`) on the same core, with the same order of callbacks; what differs is
+//! said on the types (no half-close: the peer sees EOF at close; a write completes once the
+//! pipe has its bytes). [`Pipe`](process::Pipe) and
 //! [`Tty`](process::Tty) are the same stream core over a
 //! pipe or terminal fd (a pipe write cannot pass `MSG_NOSIGNAL`: the first pipe sets `SIGPIPE`
 //! to ignored if it had its default action).

@@ -395,7 +395,7 @@ fn the_peer_closing_is_eof_after_its_last_bytes() {
         let t = trace.clone();
         lp.unix_connect(&path, move |lp, stream, r| {
             r.unwrap();
-            let t = t.clone();
+
             stream
                 .write(lp, b"last words", move |lp, r| {
                     r.unwrap();
@@ -474,7 +474,7 @@ fn backpressure_holds_writes_in_order_until_the_peer_reads() {
             // Only now the server starts reading: the queue drains in order.
             let server = ss.get().expect("accepted before the connect callback ran");
             let mut got = 0usize;
-            let t3 = t.clone();
+            let t3 = t;
             server
                 .read_start(lp, move |lp, server, ev| match ev {
                     ReadEvent::Data(b) => {
@@ -667,7 +667,7 @@ fn shutdown_completes_after_the_writes_and_the_peer_reads_everything() {
                     })
                     .unwrap();
             }
-            let t = t.clone();
+
             stream
                 .shutdown(lp, move |lp, r| {
                     r.unwrap();
