@@ -64,16 +64,17 @@ impl PipeStream {
     /// One pipe write: the first buffer if it is large, else the buffers gathered up to
     /// [`GATHER`] bytes (mio copies a write into its own buffer either way).
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let mut bufs = bufs.iter().filter(|b| !b.is_empty());
-        let Some(first) = bufs.next() else {
+        let mut rest = bufs.iter().filter(|b| !b.is_empty());
+        let Some(first) = rest.next() else {
             return Ok(0);
         };
-        if first.len() >= GATHER {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if first.len() >= GATHER || total == first.len() {
             return self.write(first);
         }
-        let mut gathered = Vec::with_capacity(GATHER);
+        let mut gathered = Vec::with_capacity(total.min(GATHER));
         gathered.extend_from_slice(first);
-        for b in bufs {
+        for b in rest {
             let room = GATHER - gathered.len();
             if room == 0 {
                 break;
@@ -167,10 +168,10 @@ impl PipeServer {
             }
         }
         let pipe = self.replace(io, id)?;
-        Ok(StreamSocket::NamedPipe(PipeStream {
+        Ok(StreamSocket::NamedPipe(Box::new(PipeStream {
             pipe,
             name: Arc::clone(&self.name),
-        }))
+        })))
     }
 
     /// Puts a new listening instance in place of the current one, which is returned
@@ -240,7 +241,7 @@ impl Loop {
         };
         let id = match sys::open_client(OsStr::new(&*name)) {
             Ok(pipe) => {
-                let socket = StreamSocket::NamedPipe(PipeStream { pipe, name });
+                let socket = StreamSocket::NamedPipe(Box::new(PipeStream { pipe, name }));
                 // Registered, mio reports the open pipe writable: the connect completes then.
                 self.stream_connect(HandleKind::UnixStream, socket, None, site, cb)?
             }
@@ -305,10 +306,10 @@ fn pipe_retry_later(
             }
             match sys::open_client(OsStr::new(&*name)) {
                 Ok(pipe) => {
-                    let socket = StreamSocket::NamedPipe(PipeStream {
+                    let socket = StreamSocket::NamedPipe(Box::new(PipeStream {
                         pipe,
                         name: Arc::clone(&name),
-                    });
+                    }));
                     lp.stream_connect_attach(id, socket);
                 }
                 Err(e) if is_busy(&e) && Instant::now() < deadline => {

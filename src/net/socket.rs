@@ -26,8 +26,9 @@ pub(crate) enum StreamSocket {
     #[cfg(target_os = "linux")]
     Pipe(crate::process::pipe::PipeFd),
     /// A named pipe (Windows' stand-in for a Unix-domain stream): see `net/named_pipe.rs`.
+    /// Boxed, so that it does not make every stream's slot larger (it holds its name too).
     #[cfg(windows)]
-    NamedPipe(super::named_pipe::PipeStream),
+    NamedPipe(Box<super::named_pipe::PipeStream>),
 }
 
 impl StreamSocket {

@@ -38,7 +38,9 @@ handle_type! {
     /// EOF only when this end is closed (and [`end`](Self::end) closes right after its
     /// shutdown instead of waiting for the peer's EOF); socket options and addresses
     /// (`set_send_buffer_size`, `local_addr`...) do not exist (`Unsupported`, or not
-    /// compiled). Errors name the pipe.
+    /// compiled). Errors name the pipe. Closing gives the pipe back to mio, which closes its
+    /// handle once the pipe's pending read and write have completed (seen at the loop's next
+    /// poll): the peer sees EOF then, after every byte handed to the pipe.
     UnixStream
 }
 stream_ops!(UnixStream);
