@@ -9,6 +9,12 @@
 //! read takes bytes from mio's buffer, filled by an overlapped read. The stream core's Windows
 //! path (read until `WouldBlock`) is what mio needs.
 //!
+//! Shutdown: a named pipe has no half-close, so `shutdown` completes once every queued write
+//! has been handed to the pipe, and the peer sees EOF only when this end closes. (libuv waits
+//! in a thread for the peer to have read everything, `FlushFileBuffers`, and then, once 50 ms
+//! pass with no data coming in, closes the pipe and reports EOF; evloop closes only when told
+//! to, and reports EOF only when the peer's end is closed.)
+//!
 //! A listener keeps one pipe instance waiting for a client (`ConnectNamedPipe`); when a client
 //! comes, that instance becomes the accepted stream and a new instance takes its place (libuv
 //! keeps four waiting; a client that finds none busy-waits below). A client opens the name;
