@@ -867,13 +867,14 @@ fn active_handles_name_listeners_and_streams_until_closed() {
             1,
             "{seen:?}"
         );
-        assert!(
+        assert_eq!(
             seen.iter()
                 .filter(|k| **k == HandleKind::UnixStream)
-                .count()
-                >= 1,
+                .count(),
+            2,
             "{seen:?}"
         );
+        assert_eq!(seen.len(), 3, "{seen:?}");
         assert_clean(&lp);
         cleanup(&path);
     });

@@ -64,7 +64,9 @@ impl StreamState {
 
 /// Writing to an open stream with no socket and no connect under way: a named-pipe client
 /// whose open failed (every other open stream has its socket; one still waiting for a free
-/// instance queues its writes, as any connecting stream).
+/// instance queues its writes, as any connecting stream). Windows only: elsewhere every open
+/// stream has its socket.
+#[cfg(windows)]
 #[cold]
 fn not_connected() -> Error {
     Error::InvalidState("not connected: the named pipe could not be opened")
@@ -79,6 +81,7 @@ pub(super) fn writable_stream(
     if !s.shutdown_open() {
         return Err(Error::InvalidState("write after shutdown"));
     }
+    #[cfg(windows)]
     if s.socket.is_none() && !s.connecting() {
         return Err(not_connected());
     }
@@ -225,6 +228,7 @@ impl Loop {
         if !s.shutdown_open() {
             return Err(Error::InvalidState("shutdown already requested"));
         }
+        #[cfg(windows)]
         if s.socket.is_none() && !s.connecting() {
             return Err(not_connected());
         }
