@@ -8,7 +8,7 @@ use super::{ReadCb, StreamEvent, stream_mut, stream_open};
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, HandleData, HandleEvent, IoCx, Loop, Phase};
 use crate::handle::{HandleId, Site};
-use crate::net::{IO_BATCH, READ_BUFFER_SIZE};
+use crate::net::{IO_BATCH, READ_BUFFER_SIZE, StreamOp};
 
 impl Loop {
     /// `read_start`: reads begin at the next readable edge, or in the pending phase if the
@@ -99,8 +99,8 @@ impl Loop {
                     }
                     io::ErrorKind::Interrupted => continue,
                     kind => {
-                        let name = s.name_after(kind, net);
-                        (0, Err(Error::named_sock(e, "read", name)))
+                        let name = s.error_name(StreamOp::Read, kind, net);
+                        (0, Err(Error::named_by(e, name)))
                     }
                 },
             };
