@@ -59,7 +59,10 @@ impl Loop {
     /// edge-triggered poller will not report it again).
     pub(super) fn stream_read_batch(&mut self, id: HandleId, phase: Phase) {
         let mut buf = std::mem::take(&mut self.net_mut().read_buf);
-        buf.resize(READ_BUFFER_SIZE, 0);
+        if buf.len() != READ_BUFFER_SIZE {
+            // Once per loop: the buffer is put back at its full size after every batch.
+            size_read_buf(&mut buf);
+        }
         let mut budget_left = true;
         for round in 0..IO_BATCH {
             budget_left = round + 1 < IO_BATCH;
@@ -157,4 +160,12 @@ impl Loop {
             self.stream_queue_read(id);
         }
     }
+}
+
+/// Makes the loop's read buffer [`READ_BUFFER_SIZE`] bytes long (zeroed: it is lent out as a
+/// `&mut [u8]`). Out of line: the first batch of a loop is the only one that needs it.
+#[cold]
+#[inline(never)]
+fn size_read_buf(buf: &mut Vec<u8>) {
+    buf.resize(READ_BUFFER_SIZE, 0);
 }
