@@ -83,8 +83,8 @@ impl Loop {
                 break;
             }
             let Some(socket) = &s.socket else { break };
-            let (n, event) = match socket.read(&mut buf) {
-                Ok(0) => (0, Ok(None)),
+            let ev = match socket.read(&mut buf) {
+                Ok(0) => ReadEvent::Eof,
                 Ok(n) => {
                     counters.bytes_read += n as u64;
                     if crate::sys::SHORT_READ_DRAINS && n < buf.len() && !s.read_closed {
@@ -92,7 +92,7 @@ impl Loop {
                         s.readable = false;
                         drained = true;
                     }
-                    (n, Ok(Some(())))
+                    ReadEvent::Data(&buf[..n])
                 }
                 // One `kind()` per error (a function call, not a field read).
                 Err(e) => match e.kind() {
@@ -103,11 +103,11 @@ impl Loop {
                     io::ErrorKind::Interrupted => continue,
                     kind => {
                         let name = s.error_name(StreamOp::Read, kind, net);
-                        (0, Err(Error::named_by(e, name)))
+                        ReadEvent::Error(Error::named_by(e, name))
                     }
                 },
             };
-            let stops = !matches!(event, Ok(Some(())));
+            let stops = !matches!(ev, ReadEvent::Data(_));
             if stops {
                 // EOF and errors stop reading (libuv); reading again after EOF reports it again.
                 s.reading = false;
@@ -123,20 +123,12 @@ impl Loop {
             {
                 self.stream_idle_touch(timer);
             }
-            let data = &buf[..n];
             self.invoke_restoring(
                 phase,
                 CallbackKind::Read,
                 site,
                 cb,
-                move |lp, cb| {
-                    let ev = match event {
-                        Ok(Some(())) => ReadEvent::Data(data),
-                        Ok(None) => ReadEvent::Eof,
-                        Err(e) => ReadEvent::Error(e),
-                    };
-                    cb(lp, id, ev);
-                },
+                move |lp, cb| cb(lp, id, ev),
                 move |lp, cb| {
                     if let Ok(s) = stream_mut(lp.handles_mut(), id)
                         && s.reading
