@@ -83,6 +83,17 @@ pub struct ServerConfig {
     /// size. Default 256 KiB: a pool round trip costs about as much as copying a few KiB, so
     /// this keeps it under 1 % of a chunk's cost.
     pub file_chunk_bytes: usize,
+    /// File bodies of [`Responder::send_file`](super::Responder::send_file) up to this many
+    /// bytes are read into the response buffer on the loop thread and leave with the head in
+    /// one `send` (one segment on the wire), provided the page cache holds them: Linux only,
+    /// with `preadv2(RWF_NOWAIT)`, which never waits for a disk (a body not cached, or only
+    /// partly, goes the usual way, as does every body elsewhere). For small files that costs
+    /// less than a `sendfile` after the head (nginx corks the head and the body into one
+    /// segment for the same reason) and much less than a pool round trip. `0` turns it off.
+    /// Default 16 KiB: a copy that size is cheaper than the syscall it saves, and with
+    /// [`response_high_water`](Self::response_high_water) it bounds what pipelined requests
+    /// for small files hold.
+    pub file_inline_bytes: usize,
     /// Pass methods the parser does not know to the handler instead of answering 501.
     /// Default `false`.
     pub allow_unknown_methods: bool,
@@ -109,6 +120,7 @@ impl Default for ServerConfig {
             send_timeout: Duration::from_secs(60),
             sendfile: true,
             file_chunk_bytes: 256 * 1024,
+            file_inline_bytes: 16 * 1024,
             allow_unknown_methods: false,
             server_header: None,
         }

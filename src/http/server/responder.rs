@@ -90,9 +90,10 @@ impl Responder {
     ) {
         self.answered = true;
         let seq = self.seq;
+        let inline = self.shared.inline_file();
         headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
-                conn.send_file(seq, status, fields, file, len, close, now)
+                conn.send_file(seq, status, fields, file, len, close, inline, now)
             })
         });
     }
