@@ -1,5 +1,5 @@
 use super::*;
-use crate::http::conn::pipeline::{Fields, InlineFile};
+use crate::http::conn::pipeline::Fields;
 use crate::http::response::EncodeError;
 use std::time::Duration;
 
@@ -616,19 +616,16 @@ fn a_file_body_is_read_one_bounded_chunk_at_a_time_from_the_front() {
     let _ = std::fs::remove_file(path);
 }
 
-/// An inline read that fills the buffer from the file (no page-cache check: a plain read).
-fn read_plain(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, 0)
-}
-
 #[cfg(unix)]
 #[test]
 fn a_small_file_body_goes_out_behind_its_head_and_a_large_or_short_one_streams() {
+    use crate::http::conn::pipeline::InlineFile;
     use std::cell::Cell;
     thread_local!(static READS: Cell<usize> = const { Cell::new(0) });
+    /// An inline read that fills the buffer from the file (a plain read), counted.
     fn counted(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
         READS.set(READS.get() + 1);
-        read_plain(file, buf)
+        std::os::unix::fs::FileExt::read_at(file, buf, 0)
     }
     let inline = Some(InlineFile {
         max: 8,

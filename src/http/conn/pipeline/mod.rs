@@ -78,6 +78,13 @@ pub(crate) struct FileRead {
 /// buffer from the file's start without waiting for a disk (or fails: the body then goes the
 /// usual way). The reading is the server's business; the queue only asks.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(
+        dead_code,
+        reason = "built only where reads can refuse to wait (Linux)"
+    )
+)]
 pub(crate) struct InlineFile {
     pub(crate) max: usize,
     pub(crate) read: fn(&std::fs::File, &mut [u8]) -> std::io::Result<usize>,
