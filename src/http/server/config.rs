@@ -101,11 +101,14 @@ pub struct ServerConfig {
     /// (without it, up to `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default) and makes the
     /// server send its segments as it writes instead of leaving a large backlog to be pushed
     /// out by the client's acknowledgements (on loopback, on the client's CPU: measured with
-    /// `sendfile` and 1 MiB files, the client's CPU per response halved and server plus client
-    /// dropped by a quarter). Bytes in flight are not limited, so throughput over a long path is
-    /// not either; the cost is a write (a `sendfile`) per `notsent_lowat` bytes instead of per
-    /// socket buffer. `None`: the kernel's default (unlimited unless the system sets it).
-    /// Default 16 KiB, the value common for HTTP servers.
+    /// `sendfile` and 1 MiB files against wrk, the client's CPU per response fell to between a
+    /// half and a third while the server's stayed within 15 %; see BENCHMARKS.md). Bytes in
+    /// flight are not limited, so throughput over a long path is not either. The cost: one
+    /// `setsockopt` per accepted connection, and more writes for a large body when the peer
+    /// is slow (one per `notsent_lowat` bytes it takes instead of one per socket buffer).
+    /// `None`: the kernel's default (unlimited unless the system sets
+    /// `net.ipv4.tcp_notsent_lowat`). Default 16 KiB, the best of 16, 64, 128 and 256 KiB in
+    /// that benchmark, and the value common for HTTP servers.
     pub notsent_lowat: Option<u32>,
     /// Pass methods the parser does not know to the handler instead of answering 501.
     /// Default `false`.
