@@ -69,7 +69,7 @@ pub fn open_beneath(
 /// exactly [`open_beneath`]'s: a symlink anywhere on the path is refused (`ELOOP`), and only
 /// plain names are accepted (`InvalidInput`). The final open and the `fstat` do no I/O on a
 /// local file system; on a network one they may revalidate (as they do on the pool). Errors
-/// name the path.
+/// name the path, except `WouldBlock` (it only says "use the pool", and costs no allocation).
 ///
 /// ```no_run
 /// use std::io::ErrorKind;
