@@ -48,6 +48,8 @@ pub(crate) mod inotify;
 pub(crate) mod named_pipe;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
+#[cfg(target_os = "linux")]
+pub(crate) mod read_nowait;
 #[cfg(any(
     target_os = "linux",
     target_os = "freebsd",
