@@ -314,7 +314,7 @@ impl TcpStream {
     pub fn set_notsent_lowat(self, lp: &mut Loop, bytes: u32) -> Result<()> {
         Ok(lp
             .stream_socket(self.0)?
-            .sock_ref()
+            .sock_ref()?
             .set_tcp_notsent_lowat(bytes)?)
     }
 
@@ -322,7 +322,7 @@ impl TcpStream {
     /// [`set_notsent_lowat`](Self::set_notsent_lowat).
     #[cfg(target_os = "linux")]
     pub fn notsent_lowat(self, lp: &Loop) -> Result<u32> {
-        Ok(lp.stream_socket(self.0)?.sock_ref().tcp_notsent_lowat()?)
+        Ok(lp.stream_socket(self.0)?.sock_ref()?.tcp_notsent_lowat()?)
     }
 
     /// Turns TCP keepalive on, probing after `idle` without traffic, or off (`None`).
