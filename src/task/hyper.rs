@@ -34,6 +34,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::event_loop::Loop;
+use crate::sys::loop_scope;
 use crate::task::AsyncStream;
 use crate::task::runtime::{current, shared_for};
 use crate::task::stream::StreamKind;
@@ -93,6 +94,7 @@ impl hyper::rt::Timer for HyperTimer {
 struct SleepState {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// The loop timer, when it was started after a poll (the deferred path).
     timer: Mutex<Option<crate::Timer>>,
 }
 
@@ -116,6 +118,8 @@ struct HyperSleep {
     state: Arc<SleepState>,
     /// The loop whose timer it started.
     loop_id: Option<u64>,
+    /// The loop timer, when it was started inline (inside the poll).
+    timer: Option<crate::Timer>,
 }
 
 impl HyperSleep {
@@ -124,8 +128,16 @@ impl HyperSleep {
             deadline,
             state: Arc::default(),
             loop_id: None,
+            timer: None,
         }
     }
+}
+
+/// Starts the timer of a sleep until `deadline` that fires `state`.
+fn start_timer(lp: &mut Loop, deadline: Instant, state: &Arc<SleepState>) -> crate::Timer {
+    let delay = deadline.saturating_duration_since(lp.now());
+    let state = Arc::clone(state);
+    lp.set_timeout(delay, move |_, _| state.fire())
 }
 
 impl Future for HyperSleep {
@@ -135,23 +147,34 @@ impl Future for HyperSleep {
         if self.state.fired.load(Ordering::Acquire) {
             return Poll::Ready(());
         }
-        *self
-            .state
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+        {
+            let mut w = self
+                .state
+                .waker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match &*w {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                _ => *w = Some(cx.waker().clone()),
+            }
+        }
         if self.loop_id.is_none() {
             let Ok(shared) = current() else {
                 return Poll::Ready(());
             };
             self.loop_id = Some(shared.loop_id);
             let (state, deadline) = (Arc::clone(&self.state), self.deadline);
-            shared.defer(std::panic::Location::caller(), move |lp| {
-                let delay = deadline.saturating_duration_since(lp.now());
-                let s2 = Arc::clone(&state);
-                let timer = lp.set_timeout(delay, move |_, _| s2.fire());
-                *state.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(timer);
-            });
+            // Inside the task's poll the timer starts at once; a timer never fires inside
+            // `set_timeout`, so the wake comes later, from the timer phase.
+            match loop_scope::with_loop::<Loop, _>(shared.loop_id, |lp| {
+                start_timer(lp, deadline, &state)
+            }) {
+                Ok(t) => self.timer = Some(t),
+                Err(_) => shared.defer(std::panic::Location::caller(), move |lp| {
+                    let timer = start_timer(lp, deadline, &state);
+                    *state.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(timer);
+                }),
+            }
         }
         if self.state.fired.load(Ordering::Acquire) {
             return Poll::Ready(());
@@ -168,16 +191,23 @@ impl Drop for HyperSleep {
         if self.state.fired.load(Ordering::Acquire) {
             return;
         }
+        // Inside a poll of its loop (hyper drops the header-read sleep while it polls the
+        // connection): cleared at once. `clear` drops the timer's callback, never runs it.
+        if let Some(t) = self.timer
+            && loop_scope::with_loop::<Loop, _>(id, |lp| t.clear(lp)).is_ok()
+        {
+            return;
+        }
         // Dropped on another thread (hyper does not do that): the timer fires harmlessly.
         if let Some(shared) = shared_for(id) {
-            let state = Arc::clone(&self.state);
+            let (state, inline) = (Arc::clone(&self.state), self.timer);
             shared.defer(std::panic::Location::caller(), move |lp| {
                 let t = state
                     .timer
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .take();
-                if let Some(t) = t {
+                if let Some(t) = t.or(inline) {
                     t.clear(lp);
                 }
             });

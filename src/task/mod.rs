@@ -78,7 +78,7 @@ mod waker;
 mod work;
 
 pub use self::call::{
-    Callback, Cancel, Completer, YieldNow, callback, spawn, with_loop, yield_now,
+    Callback, Cancel, Completer, YieldNow, callback, spawn, try_with_loop, with_loop, yield_now,
 };
 pub use self::join::{AbortHandle, JoinHandle};
 pub use self::listener::{Accept, AsyncListener, AsyncTcpListener, tcp_connect};

@@ -314,11 +314,14 @@ impl Loop {
         };
         let site = entry.site;
         let shared = Rc::clone(&state.shared);
-        let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
+        let out = self.call(Phase::Microtask, CallbackKind::Task, site, |lp| {
             shared.polling.set(true);
             let prev = CURRENT.replace(shared.loop_id);
             let mut cx = Context::from_waker(&waker);
-            let out = catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)));
+            // The future reaches the loop inline through `sys::loop_scope` during its poll.
+            let out = crate::sys::loop_scope::lend(lp, shared.loop_id, || {
+                catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)))
+            });
             CURRENT.set(prev);
             out
         });

@@ -40,9 +40,10 @@ impl<S: StreamKind> AsyncWrite for AsyncStream<S> {
             register(&io.write_waker, cx);
             return Poll::Pending;
         }
-        let n = buf.len();
-        self.queue_write(buf.to_vec().into());
-        Poll::Ready(Ok(n))
+        // Inside a poll the socket takes the bytes at once (only an unsent tail is copied and
+        // queued); elsewhere they are copied and queued right after.
+        self.write_slice(buf)?;
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -2,6 +2,7 @@
 //! shutdown, and the wakers.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::task::Waker;
 
 use crate::error::{Error, Result};
@@ -24,6 +25,31 @@ pub(super) struct Io {
     /// 0: open, 1: shutdown requested, 2: shutdown done.
     pub(super) shut: Cell<u8>,
     pub(super) shut_err: Cell<Option<Error>>,
+    /// Operations of this stream deferred to after the poll (or to a microtask) and not run
+    /// yet: while there are any, later ones are deferred too, so none overtakes another.
+    pub(super) deferred: Cell<usize>,
+}
+
+/// A deferred operation's place in line: counted in [`Io::deferred`] from its making until
+/// it runs (or is dropped unrun, with the loop).
+pub(super) struct Turn(Rc<Io>);
+
+impl Turn {
+    pub(super) fn new(io: &Rc<Io>) -> Self {
+        io.deferred.set(io.deferred.get() + 1);
+        Self(Rc::clone(io))
+    }
+
+    /// The operation runs now: it leaves the line, and gets the stream's state.
+    pub(super) fn done(self) -> Rc<Io> {
+        Rc::clone(&self.0)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.deferred.set(self.0.deferred.get().saturating_sub(1));
+    }
 }
 
 impl Io {
