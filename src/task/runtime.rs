@@ -69,10 +69,6 @@ thread_local! {
     /// its loop's microtask queue. A loop is not `Send`, so it stays on the thread it
     /// registered from.
     static LOOPS: RefCell<Vec<Rc<Shared>>> = const { RefCell::new(Vec::new()) };
-    /// The id of the loop whose task is being polled on this thread (0: none): what a future
-    /// reaches the loop through (its shared state, from `LOOPS`). Set only by
-    /// [`Loop::poll_task`] for the duration of the poll.
-    static CURRENT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Queues a poll of `r` on loop `loop_id` if that loop lives on this thread; `false` if it
@@ -108,7 +104,8 @@ pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
 /// The loop whose task is being polled right now, or the error a future reports when it is
 /// polled anywhere else.
 pub(crate) fn current() -> crate::Result<Rc<Shared>> {
-    let id = CURRENT.try_with(Cell::get).unwrap_or(0);
+    // The loop lent to the poll running on this thread (`poll_task`), if any.
+    let id = crate::sys::loop_scope::lent_id::<Loop>();
     (id != 0)
         .then(|| shared_for(id))
         .flatten()
@@ -316,14 +313,12 @@ impl Loop {
         let shared = Rc::clone(&state.shared);
         let out = self.call(Phase::Microtask, CallbackKind::Task, site, |lp| {
             shared.polling.set(true);
-            let prev = CURRENT.replace(shared.loop_id);
             let mut cx = Context::from_waker(&waker);
-            // The future reaches the loop inline through `sys::loop_scope` during its poll.
-            let out = crate::sys::loop_scope::lend(lp, shared.loop_id, || {
+            // The loop is lent to the poll (`sys::loop_scope`): it is `current()`, and the
+            // future does its I/O inline through it.
+            crate::sys::loop_scope::lend(lp, shared.loop_id, || {
                 catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)))
-            });
-            CURRENT.set(prev);
-            out
+            })
         });
         let ready = match out {
             Ok(Poll::Ready(())) => true,
