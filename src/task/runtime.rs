@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub(crate) loop_id: u64,
     /// The loop's cross-thread inbox, where a waker on another thread posts.
     remote: Arc<crate::event_loop::sender::Remote>,
+    /// hyper's in-order sleeps and the one loop timer they share (`task::hyper`).
+    #[cfg(feature = "hyper")]
+    pub(crate) hyper_sleeps: RefCell<crate::task::hyper::Sleeps>,
 }
 
 impl Shared {
@@ -204,6 +207,8 @@ impl Loop {
                 polling: Cell::new(false),
                 loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
                 remote: Arc::clone(self.remote()),
+                #[cfg(feature = "hyper")]
+                hyper_sleeps: RefCell::default(),
             });
             let _ = LOOPS.try_with(|l| l.borrow_mut().push(Rc::clone(&shared)));
             self.rt_mut().state = Some(Box::new(State {
