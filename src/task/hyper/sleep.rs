@@ -97,8 +97,10 @@ impl HyperSleep {
             .hyper_sleeps
             .borrow_mut()
             .push(self.deadline, &self.state);
-        if let Some((key, gen_)) = queued {
-            sync(shared);
+        if let Some((key, gen_, unarmed)) = queued {
+            if unarmed {
+                sync(shared);
+            }
             return Armed::Queued { key, gen_ };
         }
         // Earlier than a queued deadline: a timer of its own. A timer never fires inside
@@ -173,8 +175,10 @@ impl Drop for HyperSleep {
         };
         match armed {
             Armed::Queued { key, gen_ } => {
-                shared.hyper_sleeps.borrow_mut().remove(key, gen_);
-                sync(&shared);
+                let last = shared.hyper_sleeps.borrow_mut().remove(key, gen_);
+                if last {
+                    sync(&shared);
+                }
             }
             // `clear` drops the timer's callback, never runs it.
             Armed::Own(t) if loop_scope::with_loop::<Loop, _>(id, |lp| t.clear(lp)).is_ok() => {}
@@ -228,8 +232,9 @@ enum Want {
 }
 
 impl Sleeps {
-    /// Queues a sleep if its deadline is not earlier than the last one queued.
-    fn push(&mut self, deadline: Instant, state: &Arc<SleepState>) -> Option<(usize, u32)> {
+    /// Queues a sleep if its deadline is not earlier than the last one queued: its key and
+    /// generation, and whether the shared timer must be armed.
+    fn push(&mut self, deadline: Instant, state: &Arc<SleepState>) -> Option<(usize, u32, bool)> {
         if self.last.is_some_and(|last| deadline < last) {
             return None;
         }
@@ -242,10 +247,11 @@ impl Sleeps {
             state: Arc::clone(state),
         });
         self.order.push_back((key, gen_));
-        Some((key, gen_))
+        Some((key, gen_, self.timer.is_none()))
     }
 
-    fn remove(&mut self, key: usize, gen_: u32) {
+    /// Takes a dropped sleep out; whether the shared timer must be cleared (none is left).
+    fn remove(&mut self, key: usize, gen_: u32) -> bool {
         if self.live.get(key).is_some_and(|e| e.gen_ == gen_) {
             self.live.remove(key);
         }
@@ -258,6 +264,7 @@ impl Sleeps {
             self.order
                 .retain(|&(k, g)| live.get(k).is_some_and(|e| e.gen_ == g));
         }
+        self.live.is_empty() && self.timer.is_some()
     }
 
     fn is_live(&self, (key, gen_): (usize, u32)) -> bool {

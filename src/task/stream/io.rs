@@ -25,6 +25,9 @@ pub(super) struct Io {
     /// 0: open, 1: shutdown requested, 2: shutdown done.
     pub(super) shut: Cell<u8>,
     pub(super) shut_err: Cell<Option<Error>>,
+    /// An emptied buffer kept for the next read-ahead: the vector of a chunk handed out by
+    /// `read_chunk` and sent back whole (an echo, a proxy) saves an allocation per chunk.
+    pub(super) spare: Cell<Vec<u8>>,
     /// Operations of this stream deferred to after the poll (or to a microtask) and not run
     /// yet: while there are any, later ones are deferred too, so none overtakes another.
     pub(super) deferred: Cell<usize>,
@@ -52,7 +55,26 @@ impl Drop for Turn {
     }
 }
 
+/// The largest vector kept as [`Io::spare`].
+const SPARE_MAX: usize = 128 * 1024;
+
 impl Io {
+    /// Keeps `data`'s vector (sent, no longer needed) for the next read-ahead, if there is
+    /// none kept and it is not too big.
+    pub(super) fn recycle(&self, data: crate::net::WriteBuf) {
+        if let Some(mut v) = data.into_vec()
+            && v.capacity() <= SPARE_MAX
+        {
+            let old = self.spare.take();
+            if old.capacity() == 0 {
+                v.clear();
+                self.spare.set(v);
+            } else {
+                self.spare.set(old);
+            }
+        }
+    }
+
     pub(super) fn buffered(&self) -> usize {
         let b = self.buf.take();
         let n = b.len() - self.pos.get();

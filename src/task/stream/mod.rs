@@ -145,6 +145,7 @@ impl<S: StreamKind> AsyncStream<S> {
             };
             let sent = try_send(lp, stream, &self.io, data.as_slice())?;
             if sent == data.len() {
+                self.io.recycle(data);
                 return Ok(());
             }
             let rest = if sent == 0 {
@@ -455,6 +456,9 @@ fn arm_reading<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>) {
         match ev {
             ReadEvent::Data(bytes) => {
                 let mut b = io.buf.take();
+                if b.capacity() == 0 {
+                    b = io.spare.take();
+                }
                 b.extend_from_slice(bytes);
                 let full = b.len() - io.pos.get() >= READ_HIGH_WATER;
                 io.buf.set(b);
