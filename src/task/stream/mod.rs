@@ -407,7 +407,10 @@ impl<S: StreamKind> AsyncStream<S> {
     pub fn shutdown(&mut self) -> Callback<Result<()>> {
         let (stream, io) = (self.stream, Rc::clone(&self.io));
         self.io.shut.set(1);
+        // In line as `write_all`'s start: a close that follows waits for it.
+        let turn = Turn::new(&self.io);
         callback(move |lp, done| {
+            drop(turn);
             let slot = Rc::new(Cell::new(Some(done)));
             let s2 = Rc::clone(&slot);
             if let Err(e) = stream.shut_down(lp, move |_, r| {
