@@ -233,6 +233,12 @@ fn eof_and_a_reset_are_met_by_the_inline_read_and_write() {
         assert_eq!(read, b"hello");
         assert_eq!(eof, 0, "EOF stays EOF");
         assert_eq!(chunk_eof, None);
+        if cfg!(windows) {
+            // A reset's error kinds differ there (and under wine); the Unix run pins them.
+            lp.run().unwrap();
+            assert_clean(&lp);
+            return;
+        }
 
         let (mut conn, client) = pair(&mut lp);
         socket2::SockRef::from(&client)
