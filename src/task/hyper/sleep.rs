@@ -42,11 +42,12 @@ impl hyper::rt::Timer for HyperTimer {
     }
 }
 
+/// What a sleep with a loop timer of its own shares with that timer's callback.
 #[derive(Default)]
 struct SleepState {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
-    /// Its own loop timer, when it was started after a poll (the deferred path).
+    /// The loop timer, when it was started after a poll (the deferred path).
     timer: Mutex<Option<crate::Timer>>,
 }
 
@@ -64,57 +65,74 @@ impl SleepState {
     }
 }
 
-/// Where a sleep's timer is.
-#[derive(Clone, Copy)]
-enum Armed {
-    /// In its loop's [`Sleeps`] queue, at `key` (generation `gen_`).
-    Queued { key: usize, gen_: u32 },
-    /// A loop timer of its own, started inline.
-    Own(crate::Timer),
-    /// A loop timer of its own, started after the poll (kept in its state).
-    Deferred,
+/// Where a sleep is.
+enum How {
+    /// Not polled yet.
+    New,
+    /// Fired (or polled outside a task of a loop, where it completes at once).
+    Done,
+    /// In its loop's [`Sleeps`] queue, at `key` (generation `gen_`): it fired once its entry
+    /// is gone.
+    Queued { id: u64, key: usize, gen_: u64 },
+    /// A loop timer of its own (`timer`, or in `state` when it was started after the poll).
+    Own {
+        id: u64,
+        state: Arc<SleepState>,
+        timer: Option<crate::Timer>,
+    },
 }
 
 /// The sleep [`HyperTimer`] hands out.
 struct HyperSleep {
     deadline: Instant,
-    state: Arc<SleepState>,
-    /// Its loop and its timer, once started.
-    armed: Option<(u64, Armed)>,
+    how: How,
 }
 
 impl HyperSleep {
     fn new(deadline: Instant) -> Self {
         Self {
             deadline,
-            state: Arc::default(),
-            armed: None,
+            how: How::New,
         }
     }
 
-    fn start(&self, shared: &Rc<Shared>) -> Armed {
+    /// The first poll, inside a task of loop `shared`.
+    fn start(&self, shared: &Rc<Shared>, cx: &Context<'_>) -> How {
         let queued = shared
             .hyper_sleeps
             .borrow_mut()
-            .push(self.deadline, &self.state);
+            .push(self.deadline, cx.waker());
+        let id = shared.loop_id;
         if let Some((key, gen_, unarmed)) = queued {
             if unarmed {
                 sync(shared);
             }
-            return Armed::Queued { key, gen_ };
+            return How::Queued { id, key, gen_ };
         }
         // Earlier than a queued deadline: a timer of its own. A timer never fires inside
         // `set_timeout`, so the wake comes later, from the timer phase.
-        let (state, deadline) = (Arc::clone(&self.state), self.deadline);
-        match loop_scope::with_loop::<Loop, _>(shared.loop_id, |lp| start_own(lp, deadline, &state))
-        {
-            Ok(t) => Armed::Own(t),
+        let state = Arc::new(SleepState {
+            waker: Mutex::new(Some(cx.waker().clone())),
+            ..SleepState::default()
+        });
+        let deadline = self.deadline;
+        match loop_scope::with_loop::<Loop, _>(id, |lp| start_own(lp, deadline, &state)) {
+            Ok(t) => How::Own {
+                id,
+                state,
+                timer: Some(t),
+            },
             Err(_) => {
+                let s = Arc::clone(&state);
                 shared.defer(std::panic::Location::caller(), move |lp| {
-                    let timer = start_own(lp, deadline, &state);
-                    *state.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(timer);
+                    let timer = start_own(lp, deadline, &s);
+                    *s.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(timer);
                 });
-                Armed::Deferred
+                How::Own {
+                    id,
+                    state,
+                    timer: None,
+                }
             }
         }
     }
@@ -131,28 +149,31 @@ impl Future for HyperSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.state.fired.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        {
-            let mut w = self
-                .state
-                .waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match &*w {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                _ => *w = Some(cx.waker().clone()),
+        let ready = match &self.how {
+            How::Done => true,
+            How::New => match current() {
+                Ok(shared) => {
+                    let how = self.start(&shared, cx);
+                    self.how = how;
+                    false
+                }
+                Err(_) => true,
+            },
+            // Off its loop's thread (hyper does not do that) it completes at once.
+            How::Queued { id, key, gen_ } => shared_for(*id)
+                .is_none_or(|s| !s.hyper_sleeps.borrow_mut().wait(*key, *gen_, cx.waker())),
+            How::Own { state, .. } => {
+                let mut w = state.waker.lock().unwrap_or_else(PoisonError::into_inner);
+                match &*w {
+                    Some(old) if old.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                drop(w);
+                state.fired.load(Ordering::Acquire)
             }
-        }
-        if self.armed.is_none() {
-            let Ok(shared) = current() else {
-                return Poll::Ready(());
-            };
-            let armed = self.start(&shared);
-            self.armed = Some((shared.loop_id, armed));
-        }
-        if self.state.fired.load(Ordering::Acquire) {
+        };
+        if ready {
+            self.how = How::Done;
             return Poll::Ready(());
         }
         Poll::Pending
@@ -163,38 +184,37 @@ impl hyper::rt::Sleep for HyperSleep {}
 
 impl Drop for HyperSleep {
     fn drop(&mut self) {
-        let Some((id, armed)) = self.armed else {
-            return;
-        };
-        if self.state.fired.load(Ordering::Acquire) {
-            return;
-        }
-        // Dropped on another thread (hyper does not do that): it fires harmlessly.
-        let Some(shared) = shared_for(id) else {
-            return;
-        };
-        match armed {
-            Armed::Queued { key, gen_ } => {
-                let last = shared.hyper_sleeps.borrow_mut().remove(key, gen_);
-                if last {
-                    sync(&shared);
+        match std::mem::replace(&mut self.how, How::Done) {
+            How::New | How::Done => {}
+            How::Queued { id, key, gen_ } => {
+                // Dropped on another thread (hyper does not do that): it fires harmlessly.
+                if let Some(shared) = shared_for(id) {
+                    let last = shared.hyper_sleeps.borrow_mut().remove(key, gen_);
+                    if last {
+                        sync(&shared);
+                    }
                 }
             }
-            // `clear` drops the timer's callback, never runs it.
-            Armed::Own(t) if loop_scope::with_loop::<Loop, _>(id, |lp| t.clear(lp)).is_ok() => {}
-            Armed::Own(_) | Armed::Deferred => {
-                let (state, own) = (Arc::clone(&self.state), armed);
+            How::Own { id, state, timer } => {
+                if state.fired.load(Ordering::Acquire) {
+                    return;
+                }
+                // `clear` drops the timer's callback, never runs it.
+                if let Some(t) = timer
+                    && loop_scope::with_loop::<Loop, _>(id, |lp| t.clear(lp)).is_ok()
+                {
+                    return;
+                }
+                let Some(shared) = shared_for(id) else {
+                    return; // another thread: the timer fires harmlessly
+                };
                 shared.defer(std::panic::Location::caller(), move |lp| {
                     let t = state
                         .timer
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .take();
-                    let own = match own {
-                        Armed::Own(t) => Some(t),
-                        _ => None,
-                    };
-                    if let Some(t) = t.or(own) {
+                    if let Some(t) = t.or(timer) {
                         t.clear(lp);
                     }
                 });
@@ -205,9 +225,9 @@ impl Drop for HyperSleep {
 
 /// A queued sleep.
 struct Entry {
-    gen_: u32,
+    gen_: u64,
     deadline: Instant,
-    state: Arc<SleepState>,
+    waker: Waker,
 }
 
 /// The in-order sleeps of one loop and the loop timer they share (see the module docs).
@@ -216,8 +236,8 @@ pub(crate) struct Sleeps {
     live: Slab<Entry>,
     /// Keys in deadline order; keys of dropped sleeps stay until they reach the front or the
     /// queue is compacted.
-    order: VecDeque<(usize, u32)>,
-    next_gen: u32,
+    order: VecDeque<(usize, u64)>,
+    next_gen: u64,
     /// The latest deadline queued (a later sleep must not be earlier).
     last: Option<Instant>,
     /// The shared loop timer while it is armed.
@@ -234,24 +254,24 @@ enum Want {
 impl Sleeps {
     /// Queues a sleep if its deadline is not earlier than the last one queued: its key and
     /// generation, and whether the shared timer must be armed.
-    fn push(&mut self, deadline: Instant, state: &Arc<SleepState>) -> Option<(usize, u32, bool)> {
+    fn push(&mut self, deadline: Instant, waker: &Waker) -> Option<(usize, u64, bool)> {
         if self.last.is_some_and(|last| deadline < last) {
             return None;
         }
         self.last = Some(deadline);
         let gen_ = self.next_gen;
-        self.next_gen = self.next_gen.wrapping_add(1);
+        self.next_gen += 1;
         let key = self.live.insert(Entry {
             gen_,
             deadline,
-            state: Arc::clone(state),
+            waker: waker.clone(),
         });
         self.order.push_back((key, gen_));
         Some((key, gen_, self.timer.is_none()))
     }
 
     /// Takes a dropped sleep out; whether the shared timer must be cleared (none is left).
-    fn remove(&mut self, key: usize, gen_: u32) -> bool {
+    fn remove(&mut self, key: usize, gen_: u64) -> bool {
         if self.live.get(key).is_some_and(|e| e.gen_ == gen_) {
             self.live.remove(key);
         }
@@ -267,8 +287,21 @@ impl Sleeps {
         self.live.is_empty() && self.timer.is_some()
     }
 
-    fn is_live(&self, (key, gen_): (usize, u32)) -> bool {
+    fn is_live(&self, (key, gen_): (usize, u64)) -> bool {
         self.live.get(key).is_some_and(|e| e.gen_ == gen_)
+    }
+
+    /// A queued sleep polled again: keeps `waker`; `false` if it fired (its entry is gone).
+    fn wait(&mut self, key: usize, gen_: u64, waker: &Waker) -> bool {
+        match self.live.get_mut(key) {
+            Some(e) if e.gen_ == gen_ => {
+                if !e.waker.will_wake(waker) {
+                    e.waker = waker.clone();
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The earliest live deadline (dropped sleeps at the front leave the queue).
@@ -292,7 +325,7 @@ impl Sleeps {
     }
 
     /// Takes the sleeps due at `now` (in order) into `due`; the next live deadline, if any.
-    fn take_due(&mut self, now: Instant, due: &mut Vec<Arc<SleepState>>) -> Option<Instant> {
+    fn take_due(&mut self, now: Instant, due: &mut Vec<Waker>) -> Option<Instant> {
         while let Some(&front) = self.order.front() {
             if !self.is_live(front) {
                 self.order.pop_front();
@@ -303,7 +336,7 @@ impl Sleeps {
                 return Some(e.deadline);
             }
             self.order.pop_front();
-            due.push(self.live.remove(front.0).state);
+            due.push(self.live.remove(front.0).waker);
         }
         self.last = None;
         None
@@ -355,7 +388,7 @@ fn fire_due(lp: &mut Loop, shared: &Rc<Shared>, t: crate::Timer) {
     if next.is_some() && !rearmed {
         sync_on(lp, shared);
     }
-    for s in due {
-        s.fire();
+    for w in due {
+        w.wake();
     }
 }
