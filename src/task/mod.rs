@@ -39,7 +39,7 @@
 //!   stream's write goes to the socket right there (what the socket does not take is queued
 //!   in order, as the callback API's `try_write` then `write`), so a write that fits completes
 //!   in the same poll; a read that finds nothing read ahead arms the read callback at once;
-//!   hyper's timers start and stop inline.
+//!   hyper's sleeps share one loop timer, armed and cleared inline.
 //! - The borrow is refused with [`Error::InvalidState`](crate::Error::InvalidState), never
 //!   undefined behaviour and never a panic, outside that scope (in a callback, on another
 //!   thread, in a future polled by another executor), from inside another borrow (one
