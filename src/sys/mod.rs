@@ -47,6 +47,8 @@ pub(crate) mod inotify;
 pub(crate) mod loop_scope;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
+#[cfg(target_os = "linux")]
+pub(crate) mod read_nowait;
 #[cfg(any(
     target_os = "linux",
     target_os = "freebsd",
