@@ -14,7 +14,7 @@ use crate::event_loop::sender::Remote;
 use crate::event_loop::tasks::TaskRef;
 use crate::handle::Site;
 use crate::sys::task_cell::{LocalTask, Owned, TaskCell};
-use crate::task::runtime::Shared;
+use crate::task::runtime::{Chain, Shared};
 use crate::task::waker::TaskWaker;
 
 type DoneFn<T> = Box<dyn FnOnce(&mut Loop, Result<T>)>;
@@ -47,9 +47,10 @@ pub(crate) trait Fail: Owned {
 /// A spawned task as the runtime's table holds it, type-erased: one allocation with the
 /// future, its join slot and its waker state (`sys::task_cell`).
 pub(crate) trait Run: Fail {
-    /// Polls the future in place; on completion stores the output in the join slot (or hands
-    /// it to `on_done`). `Ready` also when there is no future left to poll.
-    fn run(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// Polls the future in place, and again at once while `chain` says so (it woke itself at
+    /// the queue's front: see `task::self_wake`); on completion stores the output in the join
+    /// slot (or hands it to `on_done`). `Ready` also when there is no future left to poll.
+    fn run(&self, cx: &mut Context<'_>, chain: &Chain<'_>) -> Poll<()>;
     /// Drops the future in place (finished, panicked or aborted); `false` if it was already.
     fn drop_future(&self) -> bool;
     /// The task was inserted in the table as `r` (for `abort` and the waker).
@@ -95,8 +96,8 @@ where
     F::Output: 'static,
 {
     #[inline]
-    fn run(&self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.poll(cx) {
+    fn run(&self, cx: &mut Context<'_>, chain: &Chain<'_>) -> Poll<()> {
+        match self.poll_while(cx, || chain.again(|| self.start_poll())) {
             Some(Poll::Pending) => Poll::Pending,
             Some(Poll::Ready(v)) => {
                 if let Some(h) = self.head() {
@@ -144,13 +145,14 @@ where
 }
 
 /// A new task for `fut`, spawned at `site` on the loop of `shared` (whose inbox is `remote`):
-/// the table's handle, its waker, and the [`JoinHandle`]. One allocation.
+/// the table's handle, its waker, its identity for the self-wake fast path
+/// ([`TaskWaker::id`]), and the [`JoinHandle`]. One allocation.
 pub(crate) fn new_task<F>(
     shared: Rc<Shared>,
     remote: Arc<Remote>,
     site: Site,
     fut: F,
-) -> (LocalTask<dyn Run>, Waker, JoinHandle<F::Output>)
+) -> (LocalTask<dyn Run>, Waker, usize, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -159,7 +161,8 @@ where
     let task: LocalTask<TaskOf<F>> = LocalTask::new(wake, JoinSlot::new(shared, site), fut);
     let run = task.cast(|a| a as Arc<dyn Run>);
     let join = task.cast(|a| a as Arc<dyn Join<F::Output>>);
-    (run, task.waker(), JoinHandle { task: join })
+    let id = task.wake_state().id();
+    (run, task.waker(), id, JoinHandle { task: join })
 }
 
 impl<T: 'static> JoinSlot<T> {

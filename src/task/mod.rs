@@ -67,6 +67,7 @@ pub(crate) mod join;
 )]
 mod listener;
 pub(crate) mod runtime;
+pub(crate) mod self_wake;
 mod stream;
 mod time;
 mod udp;

@@ -17,6 +17,7 @@ use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
 use crate::handle::Site;
 use crate::sys::task_cell::LocalTask;
 use crate::task::join::{JoinHandle, Run, new_task};
+use crate::task::self_wake::PollScope;
 
 /// What futures of one loop share with it: the microtask queue, and the operations they ask
 /// the loop to run right after the current poll.
@@ -117,6 +118,36 @@ pub(crate) fn current() -> crate::Result<Rc<Shared>> {
         ))
 }
 
+/// What decides, inside a task's poll, whether it is polled again at once (see
+/// [`Loop::poll_task`]), and what counts those polls.
+pub(crate) struct Chain<'a> {
+    shared: &'a Shared,
+    scope: &'a PollScope,
+    /// Polls run after the first.
+    polls: Cell<u64>,
+    /// A re-poll was due but the task had been aborted (from its own poll).
+    aborted: Cell<bool>,
+}
+
+impl Chain<'_> {
+    /// Called after a poll returned `Pending`: whether to poll again now. Yes if the task woke
+    /// itself at the queue's front, deferred nothing, and `start_poll` (the check and reset a
+    /// queued poll does first) lets it.
+    #[inline]
+    pub(crate) fn again(&self, start_poll: impl FnOnce() -> bool) -> bool {
+        if self.shared.op_count.get() != 0 || !self.scope.take_woke() {
+            return false;
+        }
+        if !start_poll() {
+            self.aborted.set(true);
+            return false;
+        }
+        self.polls.set(self.polls.get() + 1);
+        self.scope.restart(self.shared.micro.len() == 0);
+        true
+    }
+}
+
 /// A spawned task.
 struct Entry {
     gen_: u32,
@@ -134,6 +165,8 @@ struct Live {
     cell: LocalTask<dyn Run>,
     /// The task's waker, made once and lent to each poll (no atomic per poll).
     waker: Waker,
+    /// The identity the self-wake fast path knows it by (`TaskWaker::id`).
+    id: usize,
 }
 
 /// A pending task, as [`Loop::pending_tasks`] lists it.
@@ -256,13 +289,19 @@ impl Loop {
         let site = std::panic::Location::caller();
         let shared = self.task_shared();
         let remote = shared.remote();
-        let (run, waker, join) = new_task(shared, remote, site, fut);
-        self.insert_task(run, waker, site);
+        let (run, waker, id, join) = new_task(shared, remote, site, fut);
+        self.insert_task(run, waker, id, site);
         join
     }
 
     /// Puts a task in the table and queues its first poll.
-    pub(crate) fn insert_task(&mut self, cell: LocalTask<dyn Run>, waker: Waker, site: Site) {
+    pub(crate) fn insert_task(
+        &mut self,
+        cell: LocalTask<dyn Run>,
+        waker: Waker,
+        id: usize,
+        site: Site,
+    ) {
         if cell.is_aborted() {
             // Aborted before it entered the table: its future goes now (the `JoinHandle` may
             // keep the allocation, not the future).
@@ -282,7 +321,7 @@ impl Loop {
         cell.set_task(r);
         entry.insert(Entry {
             gen_,
-            live: Some(Live { cell, waker }),
+            live: Some(Live { cell, waker, id }),
             site,
             abort: false,
         });
@@ -291,60 +330,114 @@ impl Loop {
 
     /// Polls task `r` (from the microtask drain), as a callback of kind `Task` so slow polls
     /// are reported and the watchdog names the spawn site.
+    ///
+    /// A task that wakes itself during the poll while its poll would be the microtask queue's
+    /// next entry (see `task::self_wake`) is polled again at once instead of through the queue:
+    /// the same order, without the queue's push and pop, the drain's dispatch, the thread's
+    /// loop-registry lookup and the table lookup. Such a chain of polls is one `Task` callback
+    /// run (timed as one, like a long synchronous callback: the slow-callback hook and the
+    /// watchdog name the task for the whole chain), while the counters still count every poll
+    /// as one callback and one microtask, as the queue would have. A poll that deferred
+    /// operations ends the chain: they run, then the task is polled again through the table.
     pub(crate) fn poll_task(&mut self, r: TaskRef) {
-        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+        let Some((mut live, site, shared)) = self.begin_task_poll(r) else {
             return;
         };
-        let Some(entry) = state.tasks.get_mut(r.key as usize) else {
-            return;
-        };
-        if entry.gen_ != r.gen_ {
-            return;
+        let scope = PollScope::enter(live.id, shared.micro.len() == 0);
+        loop {
+            let chain = Chain {
+                shared: &shared,
+                scope: &scope,
+                polls: Cell::new(0),
+                aborted: Cell::new(false),
+            };
+            let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
+                shared.polling.set(true);
+                let prev = CURRENT.replace(shared.loop_id);
+                let mut cx = Context::from_waker(&live.waker);
+                let out = catch_unwind(AssertUnwindSafe(|| live.cell.run(&mut cx, &chain)));
+                CURRENT.set(prev);
+                out
+            });
+            let (polls, aborted) = (chain.polls.get(), chain.aborted.get());
+            if polls > 0 || aborted {
+                let c = self.counters_mut();
+                c.callbacks[Phase::Microtask as usize] += polls;
+                c.microtasks += polls + u64::from(aborted);
+            }
+            let ready = match out {
+                Ok(Poll::Ready(())) => true,
+                Ok(Poll::Pending) => false,
+                Err(panic) => {
+                    live.cell.fail(Error::Panicked(panic_message(&*panic)));
+                    true
+                }
+            };
+            if aborted && !ready {
+                // Aborted from its own poll, with a re-poll due: dropped as the queued poll
+                // would have dropped it.
+                shared.polling.set(false);
+                self.end_task_poll(r, live, false);
+                self.abort_task(r);
+                return;
+            }
+            self.end_task_poll(r, live, ready);
+            shared.polling.set(false);
+            self.run_task_ops(&shared);
+            if ready || !scope.take_woke() {
+                return;
+            }
+            // Woken by itself at the front, and the operations it deferred have run (with
+            // `&mut Loop`: they may have aborted it): the next poll goes through the table.
+            self.counters_mut().microtasks += 1;
+            let Some((next, _, _)) = self.begin_task_poll(r) else {
+                return;
+            };
+            live = next;
+            scope.restart(shared.micro.len() == 0);
         }
-        let Some(live) = &entry.live else {
-            return; // being polled: the wake is already recorded in its flag
-        };
+    }
+
+    /// Takes task `r` out of the table for a poll: `None` if it is gone, stale or being polled,
+    /// or was aborted (then it is dropped here).
+    #[inline]
+    fn begin_task_poll(&mut self, r: TaskRef) -> Option<(Live, Site, Rc<Shared>)> {
+        let state = self.rt_mut().state.as_deref_mut()?;
+        let entry = state.tasks.get_mut(r.key as usize)?;
+        if entry.gen_ != r.gen_ {
+            return None;
+        }
+        // `None` while being polled: the wake is already recorded in its flag.
+        let live = entry.live.as_ref()?;
         if !live.cell.start_poll() {
             // Aborted with a wake already queued: never polled again.
             self.abort_task(r);
-            return;
+            return None;
         }
-        let Some(Live { cell, waker }) = entry.live.take() else {
-            return;
-        };
-        let site = entry.site;
-        let shared = Rc::clone(&state.shared);
-        let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
-            shared.polling.set(true);
-            let prev = CURRENT.replace(shared.loop_id);
-            let mut cx = Context::from_waker(&waker);
-            let out = catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)));
-            CURRENT.set(prev);
-            out
-        });
-        let ready = match out {
-            Ok(Poll::Ready(())) => true,
-            Ok(Poll::Pending) => false,
-            Err(panic) => {
-                cell.fail(Error::Panicked(panic_message(&*panic)));
-                true
-            }
-        };
-        let mut done = Some((cell, waker));
+        let live = entry.live.take()?;
+        Some((live, entry.site, Rc::clone(&state.shared)))
+    }
+
+    /// After a poll: puts task `r` back in the table if it is still pending and not aborted,
+    /// else removes it and drops its future (with deferred operations still collected: the
+    /// caller runs them).
+    #[inline(always)]
+    fn end_task_poll(&mut self, r: TaskRef, live: Live, ready: bool) {
+        let mut done = Some(live);
         if let Some(state) = self.rt_mut().state.as_deref_mut()
             && let Some(e) = state.tasks.get_mut(r.key as usize)
             && e.gen_ == r.gen_
         {
             if !ready && !e.abort {
-                if let Some((cell, waker)) = done.take() {
+                if let Some(live) = done.take() {
                     // (`live` is `None` here: no old value to drop.)
-                    e.live.get_or_insert(Live { cell, waker });
+                    e.live.get_or_insert(live);
                 }
             } else {
                 state.tasks.remove(r.key as usize);
             }
         }
-        if let Some((cell, waker)) = done {
+        if let Some(Live { cell, waker, .. }) = done {
             drop(waker);
             // A future that panics while dropped must not take the loop down either.
             let _ = catch_unwind(AssertUnwindSafe(move || {
@@ -352,8 +445,6 @@ impl Loop {
                 drop(cell);
             }));
         }
-        shared.polling.set(false);
-        self.run_task_ops(&shared);
     }
 
     /// Runs the operations the last poll (or drop) deferred, in order.
@@ -394,7 +485,7 @@ impl Loop {
             return;
         }
         let entry = state.tasks.remove(r.key as usize);
-        let Some(Live { cell, waker }) = entry.live else {
+        let Some(Live { cell, waker, .. }) = entry.live else {
             return;
         };
         drop(waker);

@@ -59,23 +59,47 @@ impl TaskWaker {
     pub(crate) fn is_queued(&self) -> bool {
         self.queued.load(Ordering::Acquire)
     }
+
+    /// The identity the self-wake fast path knows the task by (this state's address: unique
+    /// while the task lives, and the poll that uses it holds the task).
+    #[inline]
+    pub(crate) fn id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
 }
 
 impl TaskWake for TaskWaker {
     #[inline]
     fn wake(&self) {
-        if self.queued.load(Ordering::Acquire) || self.queued.swap(true, Ordering::AcqRel) {
+        if self.queued.load(Ordering::Acquire) {
             return; // a poll is already queued
         }
+        // The task waking itself in its own poll with nothing queued before its place: it is
+        // polled again right after this poll (same order; see `task::self_wake`).
+        let front = crate::task::self_wake::is_front(self.id());
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return; // a poll is already queued
+        }
+        if front {
+            crate::task::self_wake::record_self_wake();
+            return;
+        }
+        self.queue_poll();
+    }
+}
+
+impl TaskWaker {
+    /// The wake took the queued flag: queue the poll on the loop's microtask queue if the loop
+    /// lives on this thread, else post it. Out of line: the self-wake fast path stays small.
+    #[inline(never)]
+    fn queue_poll(&self) {
         let task = unpack(self.task.load(Ordering::Acquire));
         if crate::task::runtime::wake_local(self.loop_id, task) {
             return;
         }
         self.wake_remote(task);
     }
-}
 
-impl TaskWaker {
     /// Another thread: post the wake. The post does not keep the loop alive by itself beyond
     /// its delivery (as any message); a refused post means the loop is gone.
     #[cold]
