@@ -35,7 +35,7 @@ build_c_peers() {
     for prog in "$@"; do
         src=$c_dir/$prog.c
         bin=$dir/$prog
-        if [[ ! -x $bin || $src -nt $bin || $c_dir/common.h -nt $bin ]]; then
+        if [[ ! -x $bin || $src -nt $bin || $c_dir/common.h -nt $bin || $c_dir/echo_common.h -nt $bin ]]; then
             "${CC:-cc}" -O2 -Wall -Wextra -o "$bin" "$src" -luv -lpthread >&2 ||
                 { log "libuv: building $src failed"; rm -f "$bin"; }
         fi

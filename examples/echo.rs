@@ -14,11 +14,14 @@
 //! (`TcpListenOptions::shared`), and Ctrl-C or Ctrl-Break (console events, as evloop signals)
 //! take SIGINT's and SIGTERM's place.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, IoSlice};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
@@ -26,8 +29,6 @@ use evloop::net::{ReadEvent, TcpListenOptions, TcpListener, TcpStream};
 use evloop::{Handle, Loop, LoopSender};
 #[cfg(unix)]
 use signal_hook::consts::{SIGINT, SIGTERM};
-#[cfg(unix)]
-use signal_hook::iterator::Signals;
 
 /// One loop's server state. Posted closures (the shutdown) reach it on the loop's thread.
 #[derive(Default)]
@@ -87,15 +88,23 @@ fn main() -> ExitCode {
     if threads == 1 {
         return serve_single(addr, async_mode);
     }
-    let started: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
-    let stop_rx = match watch_signals(Arc::clone(&started), async_mode) {
-        Ok(rx) => rx,
-        Err(e) => {
-            eprintln!("echo: cannot watch signals: {e}");
-            return ExitCode::FAILURE;
+    let started: support::Started = Arc::new(Mutex::new(None));
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let stop = move |senders: &[LoopSender], signal| {
+        for sender in senders {
+            let _ = if async_mode {
+                sender.post(asynch::stop_gracefully)
+            } else {
+                sender.post(stop_gracefully)
+            };
         }
+        let _ = stop_tx.send(signal);
     };
-    let claimed = match claim_port(addr) {
+    if let Err(e) = support::watch_signals("echo", Arc::clone(&started), stop) {
+        eprintln!("echo: cannot watch signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    let claimed = match support::claim_port(addr) {
         Ok(claimed) => claimed,
         Err(e) => {
             eprintln!("echo: {e}");
@@ -143,133 +152,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Watches SIGINT and SIGTERM on a thread, registered before any loop starts. Until every
-/// loop has started (no senders in `started` yet) a signal exits at once; after, the first one
-/// stops every loop gracefully and a second one exits without waiting. The receiver gets the
-/// signal that stopped the loops.
-#[cfg(unix)]
-fn watch_signals(
-    started: Arc<Mutex<Option<Vec<LoopSender>>>>,
-    async_mode: bool,
-) -> io::Result<mpsc::Receiver<i32>> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let (stop_tx, stop_rx) = mpsc::channel();
-    let watch = started;
-    std::thread::spawn(move || {
-        let mut forever = signals.forever();
-        let Some(signal) = forever.next() else {
-            return;
-        };
-        let Some(senders) = watch.lock().unwrap_or_else(PoisonError::into_inner).take() else {
-            eprintln!("echo: signal {signal} during start-up: exiting");
-            std::process::exit(128 + signal);
-        };
-        for sender in &senders {
-            let _ = if async_mode {
-                sender.post(asynch::stop_gracefully)
-            } else {
-                sender.post(stop_gracefully)
-            };
-        }
-        let _ = stop_tx.send(signal);
-        if forever.next().is_some() {
-            eprintln!("echo: second signal, exiting without waiting");
-            std::process::exit(1);
-        }
-    });
-    Ok(stop_rx)
-}
-
-/// Windows: Ctrl-C and Ctrl-Break, watched as evloop signals on a loop of their own, with the
-/// same rules as the Unix signals above.
-#[cfg(windows)]
-fn watch_signals(
-    started: Arc<Mutex<Option<Vec<LoopSender>>>>,
-    async_mode: bool,
-) -> io::Result<mpsc::Receiver<i32>> {
-    use evloop::signal::{SIGBREAK, SIGINT};
-    let (stop_tx, stop_rx) = mpsc::channel();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let seen = std::rc::Rc::new(std::cell::Cell::new(0));
-        let watching = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
-            for signum in [SIGINT, SIGBREAK] {
-                let (seen, started, stop_tx) = (seen.clone(), started.clone(), stop_tx.clone());
-                lp.signal(signum, move |_, _, signal| {
-                    seen.set(seen.get() + 1);
-                    if seen.get() > 1 {
-                        eprintln!("echo: second signal, exiting without waiting");
-                        std::process::exit(1);
-                    }
-                    let taken = started
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
-                    let Some(senders) = taken else {
-                        eprintln!("echo: signal {signal} during start-up: exiting");
-                        std::process::exit(128 + signal);
-                    };
-                    for sender in &senders {
-                        let _ = if async_mode {
-                            sender.post(asynch::stop_gracefully)
-                        } else {
-                            sender.post(stop_gracefully)
-                        };
-                    }
-                    let _ = stop_tx.send(signal);
-                })?;
-            }
-            Ok(lp)
-        });
-        match watching {
-            Ok(mut lp) => {
-                let _ = ready_tx.send(Ok(()));
-                let _ = lp.run();
-            }
-            Err(e) => drop(ready_tx.send(Err(io::Error::other(e.to_string())))),
-        }
-    });
-    ready_rx
-        .recv()
-        .map_err(|_| io::Error::other("the signal thread ended"))??;
-    Ok(stop_rx)
-}
-
-/// The port the loops listen on, and how they share it.
-struct Claimed {
-    addr: SocketAddr,
-    /// Where `SO_REUSEPORT` is missing: the one listening socket every loop accepts from.
-    shared: Option<Arc<std::net::TcpListener>>,
-}
-
-impl Claimed {
-    /// Each loop's listen options: `SO_REUSEPORT`, or a copy of the shared socket.
-    fn options(&self) -> TcpListenOptions {
-        match &self.shared {
-            Some(listener) => TcpListenOptions::new().shared(listener),
-            None => TcpListenOptions::new().reuse_port(true),
-        }
-    }
-}
-
-/// Binds `addr` once without `SO_REUSEPORT`: that fails if any other socket holds the port
-/// (another process's `SO_REUSEPORT` listeners included), which a listener that sets the
-/// option would silently share with; and it fixes the port when `addr` asks for port 0. On
-/// Unix it lets the probe go, and our loops bind the port with `SO_REUSEPORT`, so they share it
-/// among themselves only (a process starting in the instant between the two binds could still
-/// slip in). On Windows, which has no `SO_REUSEPORT`, the probe is kept and shared by the
-/// loops.
-fn claim_port(addr: SocketAddr) -> Result<Claimed, String> {
-    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
-        format!("cannot listen on {addr}: {e} (is another server running on this port?)")
-    })?;
-    let addr = probe
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let shared = cfg!(windows).then(|| Arc::new(probe));
-    Ok(Claimed { addr, shared })
-}
-
 /// `--threads 1` (the default): the one loop runs on the main thread and watches SIGINT and
 /// SIGTERM itself ([`Loop::signal`]), so the process never starts a second thread. That is
 /// worth having: once a process has had two threads, glibc wraps every blocking syscall
@@ -278,7 +160,7 @@ fn claim_port(addr: SocketAddr) -> Result<Claimed, String> {
 /// The first signal stops gracefully as the threaded path does; a second exits at once.
 #[cfg(unix)]
 fn serve_single(addr: SocketAddr, async_mode: bool) -> ExitCode {
-    let started = claim_port(addr).and_then(|claimed| {
+    let started = support::claim_port(addr).and_then(|claimed| {
         let addr = claimed.addr;
         let mut lp = Loop::new().map_err(|e| format!("cannot start the loop: {e}"))?;
         let stopped_by = std::rc::Rc::new(std::cell::Cell::new(None));
@@ -476,22 +358,8 @@ fn parse_args() -> Result<(SocketAddr, usize, bool), String> {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             // A name or an address: the first address the name resolves to.
-            "--addr" => {
-                addr = value
-                    .to_socket_addrs()
-                    .map_err(|e| format!("--addr {value}: {e} (want HOST:PORT)"))?
-                    .next()
-                    .ok_or(format!("--addr {value}: the name has no address"))?;
-            }
-            "--threads" => {
-                threads = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_THREADS).contains(n))
-                    .ok_or(format!(
-                        "--threads {value}: want a whole number from 1 to {MAX_THREADS}"
-                    ))?;
-            }
+            "--addr" => addr = support::resolve(&value)?,
+            "--threads" => threads = support::count("--threads", &value, MAX_THREADS)?,
             _ => return Err(format!("unknown argument {flag}")),
         }
     }

@@ -41,9 +41,11 @@
 
 mod asynch;
 mod callbacks;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::cell::{Cell, RefCell};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 #[cfg(unix)]
 use std::path::Path;
 use std::path::PathBuf;
@@ -54,10 +56,6 @@ use evloop::http::method::Method;
 use evloop::http::{Request, Response, Server, ServerConfig, percent_decode};
 use evloop::net::TcpListenOptions;
 use evloop::{Loop, LoopSender};
-#[cfg(unix)]
-use signal_hook::consts::{SIGINT, SIGTERM};
-#[cfg(unix)]
-use signal_hook::iterator::Signals;
 
 /// More loops than this is a typo, not a deployment (one per core is the usual choice).
 const MAX_THREADS: usize = 256;
@@ -134,13 +132,15 @@ fn main() {
     };
     // Registered before any loop starts: a signal during start-up exits at once, one after it
     // shuts every loop down (see `watch_signals`).
-    let senders: Arc<Mutex<Option<Vec<LoopSender>>>> = Arc::new(Mutex::new(None));
-    if let Err(e) = watch_signals(Arc::clone(&senders)) {
+    let senders: support::Started = Arc::new(Mutex::new(None));
+    if let Err(e) = support::watch_signals("http", Arc::clone(&senders), |senders, _| {
+        shut_down(senders)
+    }) {
         eprintln!("http: cannot watch signals: {e}");
         std::process::exit(1);
     }
-    let (addr, listen) = match claim_port(opts.addr) {
-        Ok(claimed) => claimed,
+    let (addr, listen) = match support::claim_port(opts.addr) {
+        Ok(claimed) => (claimed.addr, claimed.options()),
         Err(e) => {
             eprintln!("http: {e}");
             std::process::exit(1);
@@ -189,71 +189,6 @@ fn main() {
     }
 }
 
-/// Binds `addr` once without `SO_REUSEPORT`: that fails if any other socket holds the port
-/// (another process's `SO_REUSEPORT` listeners included), which a listener that sets the
-/// option would silently share with; and it fixes the port when `addr` asks for port 0. On
-/// Unix the probe goes and our loops bind the port with `SO_REUSEPORT`, so they share it among
-/// themselves only (a process starting in the instant between the two binds could still slip
-/// in). On Windows, which has no `SO_REUSEPORT`, the loops share the probe itself. Returns the
-/// address and each loop's listen options.
-fn claim_port(addr: SocketAddr) -> Result<(SocketAddr, TcpListenOptions), String> {
-    let probe = std::net::TcpListener::bind(addr).map_err(|e| {
-        format!("cannot listen on {addr}: {e} (is another server running on this port?)")
-    })?;
-    let addr = probe
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let options = if cfg!(windows) {
-        TcpListenOptions::new().shared(&Arc::new(probe))
-    } else {
-        TcpListenOptions::new().reuse_port(true)
-    };
-    Ok((addr, options))
-}
-
-/// Windows: Ctrl-C and Ctrl-Break, watched as evloop signals on a loop of their own, with the
-/// same rules as the Unix signals below.
-#[cfg(windows)]
-fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
-    use evloop::signal::{SIGBREAK, SIGINT};
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let seen = std::rc::Rc::new(Cell::new(0));
-        let watching = Loop::new().map_err(evloop::Error::from).and_then(|mut lp| {
-            for signum in [SIGINT, SIGBREAK] {
-                let (seen, senders) = (seen.clone(), senders.clone());
-                lp.signal(signum, move |_, _, signal| {
-                    seen.set(seen.get() + 1);
-                    if seen.get() > 1 {
-                        eprintln!("http: second signal: exiting without waiting");
-                        std::process::exit(1);
-                    }
-                    let taken = senders
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
-                    let Some(senders) = taken else {
-                        eprintln!("http: signal {signal} during start-up: exiting");
-                        std::process::exit(128 + signal);
-                    };
-                    shut_down(&senders);
-                })?;
-            }
-            Ok(lp)
-        });
-        match watching {
-            Ok(mut lp) => {
-                let _ = ready_tx.send(Ok(()));
-                let _ = lp.run();
-            }
-            Err(e) => drop(ready_tx.send(Err(std::io::Error::other(e.to_string())))),
-        }
-    });
-    ready_rx
-        .recv()
-        .map_err(|_| std::io::Error::other("the signal thread ended"))?
-}
-
 /// Shuts every loop's server down gracefully: after the grace, jobs still queued for the pool
 /// are canceled and the loop stops, whatever is still running on the pool, so the process
 /// exits within the grace, not when the last queued job would have finished.
@@ -268,34 +203,6 @@ fn shut_down(senders: &[LoopSender]) {
             }
         });
     }
-}
-
-/// Watches SIGINT and SIGTERM on a thread of its own. Before every loop has started (no
-/// senders yet) a signal exits at once; after, the first one shuts every loop's server down
-/// gracefully and a second one exits without waiting.
-#[cfg(unix)]
-fn watch_signals(senders: Arc<Mutex<Option<Vec<LoopSender>>>>) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    std::thread::spawn(move || {
-        let mut forever = signals.forever();
-        let Some(signal) = forever.next() else {
-            return;
-        };
-        let started = senders
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let Some(senders) = started else {
-            eprintln!("http: signal {signal} during start-up: exiting");
-            std::process::exit(128 + signal);
-        };
-        shut_down(&senders);
-        if forever.next().is_some() {
-            eprintln!("http: second signal: exiting without waiting");
-            std::process::exit(1);
-        }
-    });
-    Ok(())
 }
 
 thread_local! {
@@ -617,11 +524,11 @@ fn parse_args() -> Result<Options, String> {
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--addr" => opts.addr = resolve(&value()?)?,
-            "--threads" => opts.threads = count("--threads", &value()?, MAX_THREADS)?,
-            "--max-work" => opts.max_work = count("--max-work", &value()?, 100_000)?,
+            "--addr" => opts.addr = support::resolve(&value()?)?,
+            "--threads" => opts.threads = support::count("--threads", &value()?, MAX_THREADS)?,
+            "--max-work" => opts.max_work = support::count("--max-work", &value()?, 100_000)?,
             "--header-timeout" => {
-                opts.header_timeout = count("--header-timeout", &value()?, 3600)? as u64
+                opts.header_timeout = support::count("--header-timeout", &value()?, 3600)? as u64
             }
             "--root" => opts.root = Some(PathBuf::from(value()?)),
             "--no-sendfile" => opts.no_sendfile = true,
@@ -632,26 +539,4 @@ fn parse_args() -> Result<Options, String> {
         }
     }
     Ok(opts)
-}
-
-/// `HOST:PORT` with a name or an address (`localhost:8080`, `[::1]:0`): the first address the
-/// name resolves to.
-fn resolve(value: &str) -> Result<SocketAddr, String> {
-    let mut addrs = value
-        .to_socket_addrs()
-        .map_err(|e| format!("--addr {value}: {e} (want HOST:PORT)"))?;
-    addrs
-        .next()
-        .ok_or(format!("--addr {value}: the name has no address"))
-}
-
-/// A whole number in `1..=max`.
-fn count(flag: &str, value: &str, max: usize) -> Result<usize, String> {
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|n| (1..=max).contains(n))
-        .ok_or(format!(
-            "{flag} {value}: want a whole number from 1 to {max}"
-        ))
 }

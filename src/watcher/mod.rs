@@ -8,10 +8,6 @@ pub mod channel;
 #[cfg(unix)]
 pub(crate) mod fd;
 pub(crate) mod loop_phase;
-#[cfg(unix)]
-pub(crate) mod signal;
-#[cfg(windows)]
-#[path = "signal_windows.rs"]
 pub(crate) mod signal;
 
 pub use async_handle::{AsyncHandle, Notifier, NotifyError};

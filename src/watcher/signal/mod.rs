@@ -1,47 +1,71 @@
-//! Signal handles: POSIX signals delivered as loop callbacks, through signal-hook's self-pipe.
+//! Signal handles: signals delivered as loop callbacks. The handle, its API and its callback
+//! are one piece of code; how a delivery reaches the loop is the platform's backend: POSIX
+//! signals through signal-hook's self-pipe ([`unix`]), console control events through the
+//! console handler ([`windows`], libuv's `uv_signal` emulation).
 
-use std::io;
 use std::panic::Location;
-
-use mio::Interest;
-use signal_hook_mio::v1_0::Signals;
 
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, HandleState, Loop, Never};
 use crate::handle::{HandleId, HandleKind, handle_type};
 
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as backend;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as backend;
+
 handle_type! {
     /// A signal handle from [`Loop::signal`]: runs its callback on the loop thread each time
     /// the process receives the signal (libuv `uv_signal_t`).
     ///
-    /// - Delivery goes through [signal-hook]'s self-pipe: the real handler only writes a byte,
-    ///   the callback runs in the loop's poll phase. Several deliveries between two wake-ups
-    ///   are *coalesced* into one call (the kernel coalesces pending standard signals too).
+    /// On every platform:
     /// - Every handle gets every delivery: several handles for one signal in one loop, and
-    ///   handles in several loops on several threads, each run their callback.
+    ///   handles in several loops on several threads, each run their callback, in the loop's
+    ///   poll phase.
     /// - An active ref'd signal handle keeps the loop alive, as in libuv; [`Handle::unref`]
     ///   it for a "shut down on SIGINT" handle that should not keep an idle server running.
     /// - [`Signal::stop`] and [`Handle::close`] unregister at once: deliveries after that are not
     ///   reported, even ones that arrive while the handle is stopped and then restarted.
+    ///
+    /// On Unix (POSIX signals):
+    /// - Delivery goes through [signal-hook]'s self-pipe: the real handler only writes a byte.
+    ///   Several deliveries between two wake-ups are *coalesced* into one call (the kernel
+    ///   coalesces pending standard signals too).
     /// - Once any handle watched a signal, signal-hook's process-wide handler stays installed:
     ///   after the last handle closes, the signal is *ignored* rather than taking its default
     ///   action (a closed SIGINT handle does not make Ctrl-C kill the process again).
     /// - `SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE` and `SIGSEGV` cannot be watched.
     ///
-    /// ```
-    /// use evloop::{Handle, Loop};
-    /// use signal_hook::consts::SIGUSR2;
+    /// On Windows the signals are console control events, as libuv emulates them: `SIGINT`
+    /// for Ctrl-C, `SIGBREAK` for Ctrl-Break and `SIGHUP` for the console window closing
+    /// (numbers in [`evloop::signal`](crate::signal)); any other number is an `InvalidInput`
+    /// error, never a handle that waits for nothing.
+    /// - Each event is posted to the loop; events are not coalesced (each runs the callback
+    ///   once).
+    /// - An event that some handle watches does not end the process; with no handle watching
+    ///   it, Windows' default runs (Ctrl-C ends the process), unlike Unix where a signal once
+    ///   watched stays ignored.
+    /// - After a `SIGHUP` Windows ends the process within a few seconds whatever happens:
+    ///   the callback gets those seconds.
     ///
-    /// # fn main() -> Result<(), evloop::Error> {
-    /// let mut lp = Loop::new()?;
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use evloop::{Handle, Loop};
+    /// use evloop::signal::SIGUSR2;
+    ///
+    /// let mut lp = Loop::new().unwrap();
     /// lp.signal(SIGUSR2, |lp, sig, signum| {
     ///     assert_eq!(signum, SIGUSR2);
     ///     sig.close(lp, |_| println!("got SIGUSR2, handle closed")).unwrap();
-    /// })?;
-    /// signal_hook::low_level::raise(SIGUSR2)?;
-    /// lp.run()?; // the handle kept the loop alive until it closed
-    /// # Ok(())
+    /// })
+    /// .unwrap();
+    /// signal_hook::low_level::raise(SIGUSR2).unwrap();
+    /// lp.run().unwrap(); // the handle kept the loop alive until it closed
     /// # }
     /// ```
     ///
@@ -55,8 +79,10 @@ type SignalCallback = Box<dyn FnMut(&mut Loop, Signal, i32)>;
 
 pub(crate) struct SignalData {
     signum: i32,
-    /// The self-pipe registration while started; dropping it unregisters signal-hook's action.
-    signals: Option<Signals>,
+    /// The backend's registration while started; dropping it unregisters.
+    started: Option<backend::Started>,
+    /// Counts starts, so a delivery from an earlier start is never reported after a restart.
+    starts: u64,
     cb: Option<SignalCallback>,
 }
 
@@ -68,7 +94,7 @@ impl HandleState for Box<SignalData> {
     }
 
     fn ready(lp: &mut Loop, id: HandleId, _event: &mio::event::Event) {
-        lp.signal_ready(id);
+        backend::ready(lp, id);
     }
 
     fn pending(_lp: &mut Loop, _id: HandleId, never: Never) {
@@ -78,13 +104,15 @@ impl HandleState for Box<SignalData> {
 
 /// # Handles: signals
 impl Loop {
-    /// Watches `signum` (e.g. `signal_hook::consts::SIGINT`): `cb(lp, handle, signum)` runs on
-    /// the loop thread after each delivery. The handle starts active. See [`Signal`] for the
-    /// delivery rules.
+    /// Watches `signum` (e.g. [`evloop::signal::SIGINT`](crate::signal)): `cb(lp, handle,
+    /// signum)` runs on the loop thread after each delivery. The handle starts active. See
+    /// [`Signal`] for the delivery rules on each platform.
     ///
-    /// Errors: an invalid or forbidden signal number (`SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`,
-    /// `SIGSEGV`) is an [`io::ErrorKind::InvalidInput`] error; OS errors setting up the
-    /// self-pipe or the handler as [`Error::Io`].
+    /// Errors: a number that cannot be watched here is an
+    /// [`io::ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) error naming it (on
+    /// Unix `SIGKILL`, `SIGSTOP`, `SIGILL`, `SIGFPE`, `SIGSEGV` and out-of-range numbers; on
+    /// Windows anything but `SIGINT`, `SIGBREAK` and `SIGHUP`); an OS error setting up the
+    /// delivery (the self-pipe, the handler) is [`Error::Io`].
     #[track_caller]
     pub fn signal(
         &mut self,
@@ -92,9 +120,11 @@ impl Loop {
         cb: impl FnMut(&mut Self, Signal, i32) + 'static,
     ) -> Result<Signal> {
         let site = Location::caller();
+        backend::check_signum(signum)?;
         let data = SignalData {
             signum,
-            signals: None,
+            started: None,
+            starts: 0,
             cb: Some(Box::new(cb)),
         };
         let id = self.handles_mut().insert(
@@ -117,33 +147,31 @@ impl Loop {
         }
     }
 
-    /// Installs the signal-hook action and registers its self-pipe with the poller.
+    /// Starts the backend's delivery and marks the handle active.
     fn signal_register(&mut self, id: HandleId) -> Result<()> {
-        let signum = self.signal_data(id)?.signum;
-        check_signum(signum)?;
-        let mut signals = Signals::new([signum])?;
-        self.io_mut()
-            .register(&mut signals, id, Interest::READABLE)?;
-        self.signal_data(id)?.signals = Some(signals);
+        let data = self.signal_data(id)?;
+        data.starts += 1;
+        let (signum, start) = (data.signum, data.starts);
+        let started = backend::start(self, id, signum, start)?;
+        self.signal_data(id)?.started = Some(started);
         self.handles_mut().set_active(id, true);
         Ok(())
     }
 
-    /// Deregisters and drops the self-pipe (which unregisters the action); used by `stop` and
-    /// `close`.
+    /// Stops the backend's delivery; used by `stop` and `close`.
     pub(crate) fn signal_stop(&mut self, id: HandleId) {
         let Ok(data) = self.signal_data(id) else {
             return;
         };
-        if let Some(mut signals) = data.signals.take() {
-            // A failure here leaves nothing registered that we could undo anyway.
-            self.io_mut().deregister(&mut signals);
+        if let Some(started) = data.started.take() {
+            backend::stop(self, started);
         }
         self.handles_mut().set_active(id, false);
     }
 
-    /// Poll-phase dispatch: drain the self-pipe, then one callback per signal seen.
-    pub(crate) fn signal_ready(&mut self, id: HandleId) {
+    /// A delivery (poll phase): the callback, if the handle is still in the start that saw
+    /// it. `signum` is what the backend saw delivered.
+    fn signal_deliver(&mut self, id: HandleId, start: u64) {
         let Ok(entry) = self.handles_mut().get_mut(id) else {
             return;
         };
@@ -151,12 +179,10 @@ impl Loop {
         let HandleData::Signal(data) = &mut entry.data else {
             return;
         };
-        let Some(signals) = data.signals.as_mut() else {
-            return; // stopped earlier in this batch
-        };
-        // `pending` reads the pipe until it is empty, as edge-triggered readiness requires.
-        let fired = signals.pending().next();
-        let Some(signum) = fired else { return };
+        if data.started.is_none() || data.starts != start {
+            return; // stopped (or stopped and started again) since the delivery
+        }
+        let signum = data.signum;
         let Some(cb) = data.cb.take() else { return };
         self.invoke_restoring(
             Phase::Poll,
@@ -173,18 +199,6 @@ impl Loop {
             },
         );
     }
-}
-
-/// Refuses what signal-hook would panic on (forbidden or out-of-range numbers).
-fn check_signum(signum: i32) -> Result<()> {
-    // signal-hook's slot table holds signal numbers below 128.
-    if !(1..128).contains(&signum) || signal_hook::consts::FORBIDDEN.contains(&signum) {
-        return Err(Error::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("signal {signum} cannot be watched"),
-        )));
-    }
-    Ok(())
 }
 
 impl Signal {
