@@ -130,7 +130,7 @@ where
         if self.with_head(|h| h.aborted.get()).unwrap_or(true) {
             return false;
         }
-        self.wake_state().clear_queued();
+        self.wake_state().poll_starts();
         true
     }
 }

@@ -18,6 +18,7 @@ use crate::handle::Site;
 use crate::sys::task_cell::LocalTask;
 use crate::task::join::{JoinHandle, Run, new_task};
 use crate::task::self_wake::PollScope;
+use crate::task::waker::TaskWaker;
 
 /// What futures of one loop share with it: the microtask queue, and the operations they ask
 /// the loop to run right after the current poll.
@@ -76,9 +77,10 @@ thread_local! {
     static CURRENT: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Queues a poll of `r` on loop `loop_id` if that loop lives on this thread; `false` if it
-/// does not (the wake must then be posted across threads).
-pub(crate) fn wake_local(loop_id: u64, r: TaskRef) -> bool {
+/// Queues a poll of `w`'s task on loop `loop_id` if that loop lives on this thread (unless `w`
+/// says one is queued already); `false` if it does not (the wake must then be posted across
+/// threads).
+pub(crate) fn wake_local(loop_id: u64, w: &TaskWaker) -> bool {
     LOOPS
         .try_with(|loops| {
             let Ok(loops) = loops.try_borrow() else {
@@ -86,7 +88,9 @@ pub(crate) fn wake_local(loop_id: u64, r: TaskRef) -> bool {
             };
             match loops.iter().find(|s| s.loop_id == loop_id) {
                 Some(s) => {
-                    s.micro.push(Micro::Poll(r));
+                    if w.mark_local() {
+                        s.micro.push(Micro::Poll(w.task()));
+                    }
                     true
                 }
                 None => false,
@@ -465,6 +469,29 @@ impl Loop {
             };
             let Some((op, site)) = next else { return };
             self.call(Phase::Microtask, CallbackKind::Task, site, op);
+        }
+    }
+
+    /// A wake from another thread arrived for task `r` (a post, in the poll phase): take its
+    /// flag and queue a poll, unless a poll that started since took the flag (it saw what the
+    /// waker did) or a poll is queued already.
+    pub(crate) fn deliver_remote_wake(&mut self, r: TaskRef) {
+        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+            return;
+        };
+        let Some(entry) = state.tasks.get(r.key as usize) else {
+            return;
+        };
+        if entry.gen_ != r.gen_ {
+            return;
+        }
+        // (`None` only during the task's poll, which no post runs inside.)
+        let Some(live) = &entry.live else {
+            return;
+        };
+        let w = live.cell.waker_state();
+        if w.take_posted() && w.mark_local() {
+            state.shared.micro.push(Micro::Poll(r));
         }
     }
 
