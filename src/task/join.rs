@@ -97,7 +97,16 @@ where
 {
     #[inline]
     fn run(&self, cx: &mut Context<'_>, chain: &Chain<'_>) -> Poll<()> {
-        match self.poll_while(cx, || chain.again(|| self.start_poll())) {
+        let start_poll = |quiet: bool| {
+            if quiet {
+                debug_assert!(!self.is_aborted(), "an abort queues a microtask");
+                self.wake_state().poll_starts();
+                true
+            } else {
+                self.start_poll()
+            }
+        };
+        match self.poll_while(cx, || chain.again(start_poll)) {
             Some(Poll::Pending) => Poll::Pending,
             Some(Poll::Ready(v)) => {
                 if let Some(h) = self.head() {

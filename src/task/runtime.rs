@@ -137,17 +137,22 @@ impl Chain<'_> {
     /// Called after a poll returned `Pending`: whether to poll again now. Yes if the task woke
     /// itself at the queue's front, deferred nothing, and `start_poll` (the check and reset a
     /// queued poll does first) lets it.
+    /// `start_poll(quiet)`: `quiet` when nothing was pushed during the poll, so the task cannot
+    /// have been aborted in it (an abort queues a microtask) and the abort check can be
+    /// skipped.
     #[inline]
-    pub(crate) fn again(&self, start_poll: impl FnOnce() -> bool) -> bool {
-        if self.shared.op_count.get() != 0 || !self.scope.take_woke() {
+    pub(crate) fn again(&self, start_poll: impl FnOnce(bool) -> bool) -> bool {
+        if self.shared.op_count.get() != 0 {
             return false;
         }
-        if !start_poll() {
+        let Some(quiet) = self.scope.take_woke() else {
+            return false;
+        };
+        if !start_poll(quiet) {
             self.aborted.set(true);
             return false;
         }
         self.polls.set(self.polls.get() + 1);
-        self.scope.restart(self.shared.micro.len() == 0);
         true
     }
 }
@@ -388,7 +393,7 @@ impl Loop {
             self.end_task_poll(r, live, ready);
             shared.polling.set(false);
             self.run_task_ops(&shared);
-            if ready || !scope.take_woke() {
+            if ready || scope.take_woke().is_none() {
                 return;
             }
             // Woken by itself at the front, and the operations it deferred have run (with
@@ -398,7 +403,6 @@ impl Loop {
                 return;
             };
             live = next;
-            scope.restart(shared.micro.len() == 0);
         }
     }
 

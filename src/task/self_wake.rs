@@ -38,8 +38,12 @@ thread_local! {
 /// Marks the poll of one task on this thread, from its start until its deferred operations
 /// have run. Scopes nest (a future that runs another loop inside its poll): dropping one
 /// restores the outer scope, whose `FRONT` stays only if nothing was pushed meanwhile.
+///
+/// While a scope is current and no queue is popped (nothing pops during a poll and its
+/// deferred operations), `FRONT` set means the loop's microtask queue is empty and nothing was
+/// pushed since the scope began: so it stays true for the next poll of a chain, with no need
+/// to look at the queue again.
 pub(crate) struct PollScope {
-    task: usize,
     outer: usize,
 }
 
@@ -50,22 +54,22 @@ impl PollScope {
     pub(crate) fn enter(task: usize, front: bool) -> Self {
         debug_assert_eq!(task & FLAGS, 0, "a waker state is 8-aligned");
         let outer = STATE.replace(task | usize::from(front));
-        Self { task, outer }
+        Self { outer }
     }
 
     /// Whether the task woke itself through the fast path (and so must be polled again before
-    /// anything else in the queue). Clears the record: the caller acts on it once.
+    /// anything else in the queue): `Some(quiet)`, where `quiet` says nothing at all was pushed
+    /// during the poll (so the queue is still empty, and the task was not aborted: an abort
+    /// queues a microtask). Clears the record: the caller acts on it once. The next poll of the
+    /// chain starts with `FRONT` as it is now.
     #[inline]
-    pub(crate) fn take_woke(&self) -> bool {
+    pub(crate) fn take_woke(&self) -> Option<bool> {
         let s = STATE.get();
+        if s & WOKE == 0 {
+            return None;
+        }
         STATE.set(s & !WOKE);
-        s & WOKE != 0
-    }
-
-    /// Starts the next poll of the same task, as [`enter`](Self::enter) would.
-    #[inline]
-    pub(crate) fn restart(&self, front: bool) {
-        STATE.set(self.task | usize::from(front));
+        Some(s & FRONT != 0)
     }
 }
 
@@ -78,18 +82,33 @@ impl Drop for PollScope {
     }
 }
 
-/// Called by a waker on its task's thread before the ordinary wake: `true` if `task` is being
-/// polled on this thread and its re-poll would be the queue's next entry. The caller then takes
-/// the queued flag and calls [`record_self_wake`] if it got it; it must not queue anything.
-#[inline]
-pub(crate) fn is_front(task: usize) -> bool {
-    STATE.get() & !WOKE == task | FRONT
+/// What a wake on the fast path found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SelfWake {
+    /// Not the polled task, or something is queued before its place: the ordinary wake.
+    No,
+    /// The polled task's first wake in this poll, recorded: it is to be polled again right
+    /// after this poll. The caller marks it queued (nothing else can have since the poll
+    /// began: an ordinary wake needs `FRONT` gone, and `FRONT` never comes back in a poll).
+    First,
+    /// Recorded already.
+    Again,
 }
 
-/// The polled task took its queued flag through the fast path: poll it again next.
+/// Called by a waker before the ordinary wake, with its task's identity: see [`SelfWake`].
+/// [`SelfWake::First`] and [`SelfWake::Again`] prove the caller is on the loop's thread, inside
+/// its task's poll.
 #[inline]
-pub(crate) fn record_self_wake() {
-    STATE.set(STATE.get() | WOKE);
+pub(crate) fn self_wake(task: usize) -> SelfWake {
+    let s = STATE.get();
+    if s & !WOKE != task | FRONT {
+        SelfWake::No
+    } else if s & WOKE != 0 {
+        SelfWake::Again
+    } else {
+        STATE.set(s | WOKE);
+        SelfWake::First
+    }
 }
 
 /// Something was pushed onto a microtask queue of this thread: a self-wake from now on queues
@@ -101,52 +120,69 @@ pub(crate) fn pushed() {
 
 #[cfg(test)]
 mod tests {
-    use super::{PollScope, is_front, pushed, record_self_wake};
+    use super::{PollScope, SelfWake, pushed, self_wake};
 
     #[test]
     fn front_holds_until_a_push_and_only_for_the_polled_task() {
         let scope = PollScope::enter(0x1000, true);
-        assert!(is_front(0x1000));
-        assert!(!is_front(0x2000), "another task is never on the fast path");
-        record_self_wake();
+        assert_eq!(self_wake(0x2000), SelfWake::No, "another task: never");
+        assert_eq!(scope.take_woke(), None);
+        assert_eq!(self_wake(0x1000), SelfWake::First);
+        assert_eq!(self_wake(0x1000), SelfWake::Again);
+        assert_eq!(scope.take_woke(), Some(true), "nothing pushed: quiet");
+        assert_eq!(scope.take_woke(), None, "taken once");
+        // The next poll of the chain: still at the front.
+        assert_eq!(self_wake(0x1000), SelfWake::First);
         pushed();
-        assert!(!is_front(0x1000), "a push ends the front");
-        assert!(scope.take_woke());
-        assert!(!scope.take_woke(), "taken once");
-        scope.restart(false);
-        assert!(
-            !is_front(0x1000),
-            "a queue not empty at the start: never front"
+        // Recorded before the push; a wake now goes the ordinary way (which finds the task
+        // marked queued and queues nothing).
+        assert_eq!(self_wake(0x1000), SelfWake::No);
+        assert_eq!(
+            scope.take_woke(),
+            Some(false),
+            "pushed after the wake: not quiet"
         );
-        scope.restart(true);
-        assert!(is_front(0x1000));
+        assert_eq!(self_wake(0x1000), SelfWake::No, "a push ends the front");
         drop(scope);
-        assert!(!is_front(0x1000), "no scope, no fast path");
+        let scope = PollScope::enter(0x1000, false);
+        assert_eq!(
+            self_wake(0x1000),
+            SelfWake::No,
+            "a queue not empty at the start"
+        );
+        drop(scope);
+        assert_eq!(self_wake(0x1000), SelfWake::No, "no scope, no fast path");
     }
 
     #[test]
     fn a_nested_scope_restores_the_outer_one_without_its_front_if_it_pushed() {
         let outer = PollScope::enter(0x1000, true);
-        record_self_wake();
+        assert_eq!(self_wake(0x1000), SelfWake::First);
         {
             let inner = PollScope::enter(0x2000, true);
-            assert!(is_front(0x2000) && !is_front(0x1000));
-            assert!(!inner.take_woke(), "the inner poll starts unwoken");
+            assert_eq!(
+                self_wake(0x1000),
+                SelfWake::No,
+                "the outer task is not polled now"
+            );
+            assert_eq!(inner.take_woke(), None, "the inner poll starts unwoken");
         }
-        assert!(
-            is_front(0x1000),
-            "nothing pushed inside: the outer front holds"
+        assert_eq!(
+            self_wake(0x1000),
+            SelfWake::Again,
+            "the outer record survives"
         );
-        assert!(
-            outer.take_woke(),
-            "the outer self-wake survives the inner scope"
-        );
+        assert_eq!(outer.take_woke(), Some(true));
         {
             let _inner = PollScope::enter(0x2000, true);
             pushed();
         }
-        assert!(!is_front(0x1000), "a push inside ends the outer front too");
+        assert_eq!(
+            self_wake(0x1000),
+            SelfWake::No,
+            "a push inside ends the outer front"
+        );
         drop(outer);
-        assert!(!is_front(0x1000));
+        assert_eq!(self_wake(0x1000), SelfWake::No);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::event_loop::sender::{Message, Remote};
 use crate::event_loop::tasks::TaskRef;
 use crate::sys::task_cell::TaskWake;
+use crate::task::self_wake::SelfWake;
 
 /// What a task's [`Waker`](std::task::Waker) reaches. `Send + Sync` (plain data, atomics and an
 /// `Arc`): on the loop's thread a wake pushes a poll onto the loop's microtask queue (found
@@ -111,13 +112,11 @@ impl TaskWake for TaskWaker {
         // The task waking itself in its own poll with nothing queued before its place: it is
         // polled again right after this poll (same order; see `task::self_wake`). Being in
         // its poll proves this is the loop's thread.
-        if crate::task::self_wake::is_front(self.id()) {
-            if self.mark_local() {
-                crate::task::self_wake::record_self_wake();
-            }
-            return;
+        match crate::task::self_wake::self_wake(self.id()) {
+            SelfWake::First => self.local.store(true, Ordering::Relaxed),
+            SelfWake::Again => {}
+            SelfWake::No => self.wake_queued(),
         }
-        self.wake_queued();
     }
 }
 
