@@ -42,7 +42,7 @@ done
 runs=${TASK_BENCH_RUNS:-$([[ $quick -eq 1 ]] && echo 3 || echo 5)}
 secs=${TASK_BENCH_SECS:-$([[ $quick -eq 1 ]] && echo 1 || echo 5)}
 cg_secs=${TASK_BENCH_CG_SECS:-$([[ $quick -eq 1 ]] && echo 2 || echo 6)}
-n_await=${TASK_BENCH_AWAITS:-2000000}
+n_await=${TASK_BENCH_AWAITS:-20000000}
 n_spawn=${TASK_BENCH_SPAWNS:-200000}
 tmp=$(mktemp -d)
 pids=()
