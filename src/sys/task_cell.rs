@@ -27,8 +27,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// What a task's waker does; `Send + Sync` because wakers go to any thread.
 pub(crate) trait TaskWake: Send + Sync + 'static {
-    /// Wakes the task (from any thread).
-    fn wake(&self);
+    /// Wakes the task (from any thread). `task` is the task's identity: the address of its
+    /// allocation (a waker's data pointer, [`Waker::data`]).
+    fn wake(&self, task: usize);
 }
 
 /// A proof of being inside this module: [`Owned`]'s methods take one, so only this module
@@ -106,7 +107,7 @@ impl<W: TaskWake, H, F> TaskCell<W, H, F> {
         // through a place projection that makes no reference to the whole `TaskCell` (which
         // is not `Sync`); `W: Sync`, so a `&W` on any thread is sound.
         let wake = unsafe { &*std::ptr::addr_of!((*p.cast::<Self>()).wake) };
-        wake.wake();
+        wake.wake(p.addr());
     }
 
     /// # Safety
@@ -278,7 +279,7 @@ mod tests {
     struct Count(AtomicUsize);
 
     impl TaskWake for Arc<Count> {
-        fn wake(&self) {
+        fn wake(&self, _task: usize) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }

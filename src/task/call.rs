@@ -296,8 +296,8 @@ where
     let site = Location::caller();
     let shared = current()?;
     let remote = shared.remote();
-    let (run, waker, id, join) = new_task(Rc::clone(&shared), remote, site, fut);
-    shared.defer(site, move |lp| lp.insert_task(run, waker, id, site));
+    let (run, waker, join) = new_task(Rc::clone(&shared), remote, site, fut);
+    shared.defer(site, move |lp| lp.insert_task(run, waker, site));
     Ok(join)
 }
 

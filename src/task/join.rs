@@ -154,14 +154,13 @@ where
 }
 
 /// A new task for `fut`, spawned at `site` on the loop of `shared` (whose inbox is `remote`):
-/// the table's handle, its waker, its identity for the self-wake fast path
-/// ([`TaskWaker::id`]), and the [`JoinHandle`]. One allocation.
+/// the table's handle, its waker, and the [`JoinHandle`]. One allocation.
 pub(crate) fn new_task<F>(
     shared: Rc<Shared>,
     remote: Arc<Remote>,
     site: Site,
     fut: F,
-) -> (LocalTask<dyn Run>, Waker, usize, JoinHandle<F::Output>)
+) -> (LocalTask<dyn Run>, Waker, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -170,8 +169,7 @@ where
     let task: LocalTask<TaskOf<F>> = LocalTask::new(wake, JoinSlot::new(shared, site), fut);
     let run = task.cast(|a| a as Arc<dyn Run>);
     let join = task.cast(|a| a as Arc<dyn Join<F::Output>>);
-    let id = task.wake_state().id();
-    (run, task.waker(), id, JoinHandle { task: join })
+    (run, task.waker(), JoinHandle { task: join })
 }
 
 impl<T: 'static> JoinSlot<T> {

@@ -127,10 +127,9 @@ pub(crate) fn current() -> crate::Result<Rc<Shared>> {
 pub(crate) struct Chain<'a> {
     shared: &'a Shared,
     scope: &'a PollScope,
-    /// Polls run after the first.
-    polls: Cell<u64>,
-    /// A re-poll was due but the task had been aborted (from its own poll).
-    aborted: Cell<bool>,
+    /// Polls run after the first, times two; plus one if a re-poll was due but the task had
+    /// been aborted (from its own poll). One word: the common case reads one zero.
+    state: Cell<u64>,
 }
 
 impl Chain<'_> {
@@ -149,10 +148,10 @@ impl Chain<'_> {
             return false;
         };
         if !start_poll(quiet) {
-            self.aborted.set(true);
+            self.state.set(self.state.get() | 1);
             return false;
         }
-        self.polls.set(self.polls.get() + 1);
+        self.state.set(self.state.get() + 2);
         true
     }
 }
@@ -174,8 +173,6 @@ struct Live {
     cell: LocalTask<dyn Run>,
     /// The task's waker, made once and lent to each poll (no atomic per poll).
     waker: Waker,
-    /// The identity the self-wake fast path knows it by (`TaskWaker::id`).
-    id: usize,
 }
 
 /// A pending task, as [`Loop::pending_tasks`] lists it.
@@ -298,19 +295,13 @@ impl Loop {
         let site = std::panic::Location::caller();
         let shared = self.task_shared();
         let remote = shared.remote();
-        let (run, waker, id, join) = new_task(shared, remote, site, fut);
-        self.insert_task(run, waker, id, site);
+        let (run, waker, join) = new_task(shared, remote, site, fut);
+        self.insert_task(run, waker, site);
         join
     }
 
     /// Puts a task in the table and queues its first poll.
-    pub(crate) fn insert_task(
-        &mut self,
-        cell: LocalTask<dyn Run>,
-        waker: Waker,
-        id: usize,
-        site: Site,
-    ) {
+    pub(crate) fn insert_task(&mut self, cell: LocalTask<dyn Run>, waker: Waker, site: Site) {
         if cell.is_aborted() {
             // Aborted before it entered the table: its future goes now (the `JoinHandle` may
             // keep the allocation, not the future).
@@ -330,7 +321,7 @@ impl Loop {
         cell.set_task(r);
         entry.insert(Entry {
             gen_,
-            live: Some(Live { cell, waker, id }),
+            live: Some(Live { cell, waker }),
             site,
             abort: false,
         });
@@ -352,13 +343,14 @@ impl Loop {
         let Some((mut live, site, shared)) = self.begin_task_poll(r) else {
             return;
         };
-        let scope = PollScope::enter(live.id, shared.micro.len() == 0);
+        // The task's identity for the fast path: its allocation's address, which its wakers
+        // pass to `TaskWake::wake`.
+        let scope = PollScope::enter(live.waker.data().addr(), shared.micro.len() == 0);
         loop {
             let chain = Chain {
                 shared: &shared,
                 scope: &scope,
-                polls: Cell::new(0),
-                aborted: Cell::new(false),
+                state: Cell::new(0),
             };
             let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
                 shared.polling.set(true);
@@ -368,12 +360,6 @@ impl Loop {
                 CURRENT.set(prev);
                 out
             });
-            let (polls, aborted) = (chain.polls.get(), chain.aborted.get());
-            if polls > 0 || aborted {
-                let c = self.counters_mut();
-                c.callbacks[Phase::Microtask as usize] += polls;
-                c.microtasks += polls + u64::from(aborted);
-            }
             let ready = match out {
                 Ok(Poll::Ready(())) => true,
                 Ok(Poll::Pending) => false,
@@ -382,18 +368,27 @@ impl Loop {
                     true
                 }
             };
-            if aborted && !ready {
-                // Aborted from its own poll, with a re-poll due: dropped as the queued poll
-                // would have dropped it.
-                shared.polling.set(false);
-                self.end_task_poll(r, live, false);
-                self.abort_task(r);
-                return;
+            let chained = chain.state.get();
+            if chained != 0 {
+                let (polls, aborted) = (chained >> 1, chained & 1);
+                let c = self.counters_mut();
+                c.callbacks[Phase::Microtask as usize] += polls;
+                c.microtasks += polls + aborted;
+                if aborted != 0 && !ready {
+                    // Aborted from its own poll, with a re-poll due: dropped as the queued
+                    // poll would have dropped it.
+                    shared.polling.set(false);
+                    self.end_task_poll(r, live, false);
+                    self.abort_task(r);
+                    return;
+                }
             }
             self.end_task_poll(r, live, ready);
             shared.polling.set(false);
+            // (Without deferred operations, `Chain::again` has already taken any self-wake.)
+            let deferred = shared.op_count.get() > 0;
             self.run_task_ops(&shared);
-            if ready || scope.take_woke().is_none() {
+            if ready || !deferred || scope.take_woke().is_none() {
                 return;
             }
             // Woken by itself at the front, and the operations it deferred have run (with
@@ -445,7 +440,7 @@ impl Loop {
                 state.tasks.remove(r.key as usize);
             }
         }
-        if let Some(Live { cell, waker, .. }) = done {
+        if let Some(Live { cell, waker }) = done {
             drop(waker);
             // A future that panics while dropped must not take the loop down either.
             let _ = catch_unwind(AssertUnwindSafe(move || {
@@ -516,7 +511,7 @@ impl Loop {
             return;
         }
         let entry = state.tasks.remove(r.key as usize);
-        let Some(Live { cell, waker, .. }) = entry.live else {
+        let Some(Live { cell, waker }) = entry.live else {
             return;
         };
         drop(waker);

@@ -21,7 +21,7 @@
 use std::cell::Cell;
 
 /// The poll running on this thread, in one word: the identity of the task being polled (the
-/// address of its waker state, 8-aligned; 0: none) with two flags in the low bits.
+/// address of its allocation, 8-aligned; 0: none) with two flags in the low bits.
 const FRONT: usize = 1;
 /// The polled task woke itself while `FRONT` held and took its queued flag: it is to be polled
 /// again right after this poll, as the queue's front entry would be.
@@ -48,11 +48,11 @@ pub(crate) struct PollScope {
 }
 
 impl PollScope {
-    /// Enters the poll of the task whose waker state is at `task`; `front`: the microtask queue
+    /// Enters the poll of the task whose allocation is at `task`; `front`: the microtask queue
     /// is empty now.
     #[inline]
     pub(crate) fn enter(task: usize, front: bool) -> Self {
-        debug_assert_eq!(task & FLAGS, 0, "a waker state is 8-aligned");
+        debug_assert_eq!(task & FLAGS, 0, "a task's allocation is 8-aligned");
         let outer = STATE.replace(task | usize::from(front));
         Self { outer }
     }

@@ -97,22 +97,15 @@ impl TaskWaker {
     pub(crate) fn is_queued(&self) -> bool {
         self.local.load(Ordering::Relaxed) || self.posted.load(Ordering::Acquire)
     }
-
-    /// The identity the self-wake fast path knows the task by (this state's address: unique
-    /// while the task lives, and the poll that uses it holds the task).
-    #[inline]
-    pub(crate) fn id(&self) -> usize {
-        std::ptr::from_ref(self).addr()
-    }
 }
 
 impl TaskWake for TaskWaker {
     #[inline]
-    fn wake(&self) {
+    fn wake(&self, task: usize) {
         // The task waking itself in its own poll with nothing queued before its place: it is
         // polled again right after this poll (same order; see `task::self_wake`). Being in
         // its poll proves this is the loop's thread.
-        match crate::task::self_wake::self_wake(self.id()) {
+        match crate::task::self_wake::self_wake(task) {
             SelfWake::First => self.local.store(true, Ordering::Relaxed),
             SelfWake::Again => {}
             SelfWake::No => self.wake_queued(),
