@@ -15,7 +15,9 @@
 # /proc/<wrk>/task/*/schedstat 0.3 s before it ends): on-CPU plus waiting-for-CPU near the
 # run's length means the client was runnable all along, i.e. the client, not the server, was
 # the bound. The tables give, per server and file, the median over rounds
-# (min–max), requests and MB per server CPU-second, the largest peak RSS, then the ratios
+# (min–max), requests and MB per server CPU-second, server and wrk CPU time per request (the
+# side that costs more per response is the bound once both have a core to themselves), the
+# largest peak RSS, then the ratios
 # evloop/peer computed per round (a round's servers ran minutes apart at most) as median
 # (min–max).
 set -euo pipefail
@@ -205,9 +207,15 @@ pct = lambda x: f"{x:.0f} %"
 loads = [r['load'] for v in runs.values() for r in v.values()]
 print(f"\n{len(next(iter(runs.values())))} rounds; load average (1 min) at run starts: "
       f"median {statistics.median(loads):.1f}, {min(loads):.1f}–{max(loads):.1f}\n")
-print("| file | server | req/s | MB/s | req per server CPU-s | MB per server CPU-s | server CPU | wrk CPU | wrk runnable | peak RSS (MiB) |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| file | server | req/s | MB/s | req per server CPU-s | MB per server CPU-s | server CPU | wrk CPU | wrk runnable | server µs/req | wrk µs/req | peak RSS (MiB) |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 def per_cpu(r, k): return r[k] * r['dur'] / r['cpu'] if r['cpu'] > 0 else float('nan')
+# CPU time per request of the server or of wrk (µs): which side each response costs more, so
+# which one bounds the rate when both cores are free (the other has room to spare).
+# wrk's CPU is sampled 0.3 s before its end.
+def us_per_req(r, k):
+    span = r['dur'] - (0.3 if k == 'wrk' else 0)
+    return 1e6 * r[k] / (r['rps'] * span) if r['rps'] > 0 else float('nan')
 for f, label in files:
     for s in servers:
         rs = list(runs[(f, s)].values())
@@ -215,6 +223,7 @@ for f, label in files:
               f"| {spread([per_cpu(r, 'rps') for r in rs], num)} | {spread([per_cpu(r, 'mbs') for r in rs], num)} "
               f"| {spread([100 * r['cpu'] / r['dur'] for r in rs], pct)} | {spread([100 * r['wrk'] / r['dur'] for r in rs], pct)} "
               f"| {spread([r['busy'] for r in rs], pct)} "
+              f"| {spread([us_per_req(r, 'cpu') for r in rs], num)} | {spread([us_per_req(r, 'wrk') for r in rs], num)} "
               f"| {max(r['rss'] for r in rs) / 1024:.1f} |")
 print("\nPer-round ratios evloop/peer, median (min–max):\n")
 print("| file | evloop | req/s vs nginx | req/s vs node | per CPU-s vs nginx | per CPU-s vs node | peak RSS vs nginx | peak RSS vs node |")

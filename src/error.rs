@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::{Arc, OnceLock};
 
 /// What went wrong in an evloop call or request.
 ///
@@ -33,9 +34,10 @@ pub enum Error {
     /// Displays as `connect 127.0.0.1:7000: Connection refused (os error 111)`. Listen, bind,
     /// accept and connect name the address asked for; a stream's read, write and shutdown
     /// errors name its peer while the kernel still knows it, else its local address (after a
-    /// reset, say). Boxed, so an `Error` (and every `Result` a completion carries) stays three
-    /// words.
-    Net(Box<NetError>),
+    /// reset, say). Two words: the operation and the address are one shared allocation, so an
+    /// `Error` (and every `Result` a completion carries) stays three words, and the streams a
+    /// listener bound to a specific address accepts share theirs (a reset allocates nothing).
+    Net(NetError),
     /// The loop's state of this type is lent out by [`Loop::with_state`](crate::Loop::with_state)
     /// (a re-entrant request for it); the type's name.
     StateInUse(&'static str),
@@ -119,21 +121,49 @@ impl std::error::Error for Error {
 }
 
 /// What [`Error::Net`] holds: which operation on which address failed, and why.
-#[derive(Debug)]
 pub struct NetError {
-    op: &'static str,
-    /// The address as text, made on first use from `sock` when the error came from a socket:
-    /// a stream's errors (a reset ends every connection of a churning server) cost no
-    /// formatting unless someone reads them.
-    addr: std::sync::OnceLock<String>,
-    sock: Option<SockName>,
+    /// The operation and the address, shared by every error that names the same ones.
+    name: Arc<NetName>,
     source: io::Error,
 }
 
-/// A socket's address kept by a [`NetError`] until its name is read: an IP address inline
-/// (a reset ends every connection of a churning server, so this is on a hot path: no
-/// 128-byte `sockaddr_storage` copied and freed per error), anything else (a socket file's
-/// path) boxed.
+/// The operation and address a [`NetError`] names. Shared (an `Arc`): the streams accepted by
+/// a listener bound to a specific address name their reset errors by one `NetName` per
+/// operation (see `NetShared::local_names`), so a reset, which ends every connection of a
+/// churning server, costs no allocation and no formatting unless someone reads the error.
+#[derive(Debug)]
+pub(crate) struct NetName {
+    op: &'static str,
+    /// The address as text, made on first use from `sock` when the name came from a socket.
+    addr: OnceLock<String>,
+    sock: Option<SockName>,
+}
+
+impl NetName {
+    /// Operation `op` on a socket's address, shown only when an error naming it is read.
+    pub(crate) fn sock(op: &'static str, sock: Option<SockName>) -> Arc<Self> {
+        Arc::new(Self {
+            op,
+            addr: OnceLock::new(),
+            sock,
+        })
+    }
+
+    pub(crate) fn op(&self) -> &'static str {
+        self.op
+    }
+
+    pub(crate) fn addr(&self) -> &str {
+        self.addr.get_or_init(|| match &self.sock {
+            Some(SockName::Ip(ip)) => ip.to_string(),
+            Some(SockName::Other(addr)) => show_addr(Some(addr)),
+            None => show_addr(None),
+        })
+    }
+}
+
+/// A socket's address kept by a [`NetName`] until it is read: an IP address inline (no
+/// 128-byte `sockaddr_storage` copied), anything else (a socket file's path) boxed.
 #[derive(Clone, Debug)]
 pub(crate) enum SockName {
     Ip(std::net::SocketAddr),
@@ -152,16 +182,12 @@ impl From<socket2::SockAddr> for SockName {
 impl NetError {
     /// The operation: `"listen"`, `"connect"`, `"bind"`...
     pub fn op(&self) -> &'static str {
-        self.op
+        self.name.op()
     }
 
     /// The address or path it was for (`127.0.0.1:8080`, `/run/app.sock`, `localhost:7000`).
     pub fn addr(&self) -> &str {
-        self.addr.get_or_init(|| match &self.sock {
-            Some(SockName::Ip(ip)) => ip.to_string(),
-            Some(SockName::Other(addr)) => show_addr(Some(addr)),
-            None => show_addr(None),
-        })
+        self.name.addr()
     }
 
     /// The OS error.
@@ -170,9 +196,19 @@ impl NetError {
     }
 }
 
+impl fmt::Debug for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetError")
+            .field("op", &self.op())
+            .field("addr", &self.addr())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
 impl fmt::Display for NetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.op, self.addr(), self.source)
+        write!(f, "{} {}: {}", self.op(), self.addr(), self.source)
     }
 }
 
@@ -188,12 +224,14 @@ impl Error {
     /// first name.
     pub(crate) fn named(err: impl Into<Self>, op: &'static str, addr: impl fmt::Display) -> Self {
         match err.into() {
-            Self::Io(source) => Self::Net(Box::new(NetError {
-                op,
-                addr: std::sync::OnceLock::from(addr.to_string()),
-                sock: None,
+            Self::Io(source) => Self::Net(NetError {
+                name: Arc::new(NetName {
+                    op,
+                    addr: OnceLock::from(addr.to_string()),
+                    sock: None,
+                }),
                 source,
-            })),
+            }),
             other => other,
         }
     }
@@ -205,14 +243,14 @@ impl Error {
         sock: Option<SockName>,
     ) -> Self {
         match err.into() {
-            Self::Io(source) => Self::Net(Box::new(NetError {
-                op,
-                addr: std::sync::OnceLock::new(),
-                sock,
-                source,
-            })),
+            Self::Io(source) => Self::named_by(source, NetName::sock(op, sock)),
             other => other,
         }
+    }
+
+    /// The OS error `source`, named by `name` (shared with other errors: no allocation).
+    pub(crate) fn named_by(source: io::Error, name: Arc<NetName>) -> Self {
+        Self::Net(NetError { name, source })
     }
 
     /// The [`NetError`] inside, if this is one.
@@ -234,7 +272,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Io(e) => e,
-            Error::Net(e) => Self::new(e.source.kind(), *e),
+            Error::Net(e) => Self::new(e.source.kind(), e),
             other => Self::new(other.kind(), other),
         }
     }
@@ -259,5 +297,13 @@ mod layout {
     #[test]
     fn an_error_stays_three_words() {
         assert!(size_of::<super::Error>() <= 24);
+    }
+
+    /// `Error::Net` holds its `NetError` inline (no box per error): two words, the shared name
+    /// and the OS error, so it costs `Error` (or a `Result<()>`) nothing in size.
+    #[test]
+    fn a_net_error_is_two_words() {
+        assert!(size_of::<super::NetError>() <= 16);
+        assert!(size_of::<super::Result<()>>() <= 24);
     }
 }

@@ -645,3 +645,37 @@ fn a_reset_of_a_connected_stream_names_its_own_local_address() {
         assert_clean(&lp);
     });
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn notsent_lowat_is_set_and_read_back_and_a_large_write_still_arrives_whole() {
+    with_timeout(30, || {
+        const BODY: usize = 4 << 20;
+        let mut lp = Loop::new().unwrap();
+        let addr = accept_one(&mut lp, |lp, stream| {
+            stream.set_notsent_lowat(lp, 16 * 1024).unwrap();
+            assert_eq!(stream.notsent_lowat(lp).unwrap(), 16 * 1024);
+            let body: Vec<u8> = (0..BODY).map(|i| (i % 251) as u8).collect();
+            stream.write(lp, body, |_, r| r.unwrap()).unwrap();
+            // The kernel took at most what is in flight plus 16 KiB: the rest waits here.
+            assert!(
+                stream.write_queue_size(lp).unwrap() > 0,
+                "the client is not reading yet"
+            );
+            stream.end(lp, b"", |_, r| r.unwrap()).unwrap();
+        });
+        let client = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        lp.run().unwrap();
+        let got = client.join().unwrap();
+        assert_eq!(got.len(), BODY);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        assert_clean(&lp);
+    });
+}

@@ -32,11 +32,17 @@ pub(crate) async fn handle(index: usize, shared: Arc<Shared>, req: Request) -> R
         }
         #[cfg(unix)]
         Route::File(root, rel) => {
-            let path = rel.clone();
-            let opened = task::callback(move |lp, done| {
-                evloop::fs::open_beneath(lp, &root, path, move |_, r| done.complete(r))
-            })
-            .await;
+            let opened = match evloop::fs::open_beneath_cached(&root, &rel) {
+                // Not in the kernel's lookup cache (or no way to tell): open on the pool.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let path = rel.clone();
+                    task::callback(move |lp, done| {
+                        evloop::fs::open_beneath(lp, &root, path, move |_, r| done.complete(r))
+                    })
+                    .await
+                }
+                opened => Ok(opened),
+            };
             match opened {
                 Ok(opened) => file_answer(opened, &rel),
                 Err(e) => Response::text(500, format!("{e}\n")),

@@ -27,10 +27,14 @@ pub(crate) fn handle(lp: &mut Loop, index: usize, shared: &Shared, req: Request,
             }
         },
         #[cfg(unix)]
-        Route::File(root, rel) => {
-            evloop::fs::open_beneath(lp, &root, rel.clone(), move |lp, opened| {
-                file_answer(opened, &rel).send(lp, res);
-            });
-        }
+        Route::File(root, rel) => match evloop::fs::open_beneath_cached(&root, &rel) {
+            // Not in the kernel's lookup cache (or no way to tell): open on the pool.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                evloop::fs::open_beneath(lp, &root, rel.clone(), move |lp, opened| {
+                    file_answer(opened, &rel).send(lp, res);
+                });
+            }
+            opened => file_answer(opened, &rel).send(lp, res),
+        },
     }
 }

@@ -17,7 +17,9 @@
 //!   process's loops only: a port another process holds is refused, with the address named.
 //! - `/files` never leaves the root: the path is opened relative to the root directory with no
 //!   symlink followed anywhere (`openat2`, or a component walk), and dot-segments and dotfiles
-//!   (`.git/config`) are refused. Files are streamed in bounded chunks as the client reads.
+//!   (`.git/config`) are refused. A path in the kernel's lookup cache is opened on the loop
+//!   thread (`openat2` with `RESOLVE_CACHED`), any other on the pool. Files are streamed in
+//!   bounded chunks as the client reads.
 //! - `/block` runs one at a time per loop: one arriving while the lag of the last is still being
 //!   worked off (as long after it as it lasted) gets 503. `/work` holds at most `--max-work`
 //!   (default 8) jobs per loop in flight, 503 beyond; CPU jobs never hold the pool worker kept
@@ -445,9 +447,10 @@ fn metrics(lp: &Loop, index: usize) -> Response {
 }
 
 /// `/files/<rest>`: refuses dot-segments, dotfiles and anything odd before touching the disk.
-/// The file is then opened on the pool relative to the root directory, following no symlink
-/// anywhere (so nothing swapped in under the root can lead out of it), and streamed
-/// ([`file_answer`]).
+/// The file is then opened relative to the root directory, following no symlink anywhere (so
+/// nothing swapped in under the root can lead out of it): on the loop thread when the kernel's
+/// lookup cache holds the whole path (`fs::open_beneath_cached`, a few microseconds), else on
+/// the pool (`fs::open_beneath`); and streamed ([`file_answer`]).
 fn file_route(shared: &Shared, rest: &str) -> Route {
     let Some(root) = shared.root.clone() else {
         return Route::Answer(Response::text(404, "not found (no --root)\n"));

@@ -337,11 +337,19 @@ impl Loop {
     /// its start only if a timer could be due, and marked stale at its end, so the callbacks
     /// of the next phases start timers from a time taken after this phase, timers queued or
     /// not.
+    #[inline]
     fn timer_phase(&mut self) {
         if self.timers.is_empty() {
             self.clock.invalidate();
             return;
         }
+        self.timer_pass();
+    }
+
+    /// The timer phase with timers queued (out of line: an iteration without timers pays a
+    /// test, not a call).
+    #[inline(never)]
+    fn timer_pass(&mut self) {
         self.clock.update();
         self.run_timers();
         self.clock.invalidate();

@@ -66,7 +66,7 @@ use crate::pool::JobKind;
 use crate::pool::work::Work;
 
 #[cfg(unix)]
-pub use self::beneath::{open_beneath, open_beneath_sync};
+pub use self::beneath::{open_beneath, open_beneath_cached, open_beneath_sync};
 pub use self::error::{FsError, FsTarget, raw_os_error};
 pub use self::file::File;
 pub(crate) use self::file::FileTable;

@@ -52,9 +52,11 @@
 //!   `100 Continue` as soon as the head is in (413 instead if the announced length is over
 //!   the limit; 417 for other expectations). Responses have a fixed length
 //!   ([`Responder::send`]), are streamed ([`Responder::start`], chunked for HTTP/1.1), or
-//!   come from a file in bounded chunks read on the pool as the socket drains
-//!   ([`Responder::send_file`]; open it with [`crate::fs::open_beneath`]). `HEAD` answers carry
-//!   the headers and no body.
+//!   come from a file ([`Responder::send_file`]; open it with [`crate::fs::open_beneath_cached`]
+//!   on the loop, or [`crate::fs::open_beneath`] on the pool): `sendfile` as the socket drains,
+//!   or bounded chunks read on the pool, and a small body (up to
+//!   [`ServerConfig::file_inline_bytes`], in the page cache) right behind its head in one
+//!   `send`. `HEAD` answers carry the headers and no body.
 //! - **Headers**: `Date` (formatted once a second), `Server` if configured.
 //! - **Defences**: every limit and timeout of [`ServerConfig`] (a client that stops reading is
 //!   closed after [`ServerConfig::send_timeout`]; at [`ServerConfig::max_connections`] the
@@ -65,6 +67,8 @@
 //!   closed. A handler that panics costs only its connection: 500, close, counted in
 //!   [`ServerStats::handler_panics`] and reported with the handler's site to
 //!   [`Server::on_handler_panic`].
+//! - **Sockets**: `TCP_NODELAY`, and (Linux) `TCP_NOTSENT_LOWAT` of
+//!   [`ServerConfig::notsent_lowat`], so the kernel holds little of a response not yet sent.
 //! - **Timers**: one per connection, re-armed lazily, so requests never touch the timer queue.
 //! - **Shutdown**: [`Server::shutdown`] stops accepting, answers the requests already received
 //!   (the last with `Connection: close`), and half-closes every connection once its answers are

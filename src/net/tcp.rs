@@ -302,6 +302,29 @@ impl TcpStream {
             .set_tcp_nodelay(nodelay)?)
     }
 
+    /// Sets `TCP_NOTSENT_LOWAT` (Linux): the kernel keeps at most `bytes` not yet sent in the
+    /// socket's buffer, and reports the socket writable only below that. Writes beyond it
+    /// stay in this stream's write queue (counted by
+    /// [`write_queue_size`](Self::write_queue_size), under its high-water mark) instead of
+    /// the kernel's memory, and the segments leave from the loop's own writes rather than in
+    /// bursts driven by the peer's acknowledgements. Bytes in flight are not limited, so the
+    /// congestion window is not either. The kernel's default is unlimited
+    /// (`net.ipv4.tcp_notsent_lowat`).
+    #[cfg(target_os = "linux")]
+    pub fn set_notsent_lowat(self, lp: &mut Loop, bytes: u32) -> Result<()> {
+        Ok(lp
+            .stream_socket(self.0)?
+            .sock_ref()
+            .set_tcp_notsent_lowat(bytes)?)
+    }
+
+    /// The socket's `TCP_NOTSENT_LOWAT` (Linux): see
+    /// [`set_notsent_lowat`](Self::set_notsent_lowat).
+    #[cfg(target_os = "linux")]
+    pub fn notsent_lowat(self, lp: &Loop) -> Result<u32> {
+        Ok(lp.stream_socket(self.0)?.sock_ref().tcp_notsent_lowat()?)
+    }
+
     /// Turns TCP keepalive on, probing after `idle` without traffic, or off (`None`).
     pub fn set_keepalive(self, lp: &mut Loop, idle: Option<Duration>) -> Result<()> {
         let sock = lp.stream_socket(self.0)?.sock_ref();

@@ -352,11 +352,22 @@ impl Loop {
     /// The batch of completions ended (or the loop is about to block): wake workers for the jobs
     /// submitted during it. Also called before every poll, so jobs held by a batch that a
     /// panicking callback cut short are never left waiting while workers sleep.
+    #[inline]
     pub(crate) fn end_completions(&mut self) {
         let requests = &mut self.pool_requests_mut();
         requests.in_completions = false;
+        if requests.held_wakes > 0 {
+            self.wake_held();
+        }
+    }
+
+    /// Wakes workers for the jobs held by a batch of completions (out of line: most poll
+    /// phases hold none).
+    #[inline(never)]
+    fn wake_held(&mut self) {
+        let requests = &mut self.pool_requests_mut();
         let held = std::mem::take(&mut requests.held_wakes);
-        if let (true, Some(pool)) = (held > 0, requests.pool.as_ref()) {
+        if let Some(pool) = requests.pool.as_ref() {
             pool.wake(held);
         }
     }

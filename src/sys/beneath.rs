@@ -34,21 +34,7 @@ pub(crate) fn open_beneath(
     rel: &Path,
     resolver: Resolver,
 ) -> io::Result<OwnedFd> {
-    let mut names = Vec::new();
-    for component in rel.components() {
-        match component {
-            Component::Normal(name) => names.push(CString::new(name.as_bytes())?),
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the path must be relative and hold only plain names (no `.`, `..`, `/`)",
-                ));
-            }
-        }
-    }
-    if names.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
-    }
+    let names = check_plain(rel)?;
     // openat2 is Linux's; other kernels always walk.
     #[cfg(target_os = "linux")]
     if resolver == Resolver::Best && OPENAT2.load(Ordering::Relaxed) {
@@ -66,6 +52,63 @@ pub(crate) fn open_beneath(
     walk(root, &names)
 }
 
+/// Cleared once `openat2` has refused `RESOLVE_CACHED` (Linux 5.6 to 5.11 know `openat2` but
+/// not that flag), so later cached opens say `WouldBlock` at once.
+#[cfg(target_os = "linux")]
+static CACHED: AtomicBool = AtomicBool::new(true);
+
+/// Opens `rel` beneath `root` as [`open_beneath`] does with [`Resolver::Best`], but only if
+/// every component of the path is in the kernel's lookup cache (`openat2` with
+/// `RESOLVE_CACHED`, Linux 5.12+): the lookup then does no I/O and no revalidation, so the call
+/// is cheap enough for an event loop's thread. `WouldBlock` when the lookup would need more
+/// (a cold dentry, a network file system's revalidation, a rename racing the lookup), and
+/// always where the kernel lacks the flag or `openat2`: the caller then opens on a thread.
+/// Confinement is the same: a symlink anywhere on the path is refused (`ELOOP`).
+pub(crate) fn open_beneath_cached(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    check_plain(rel)?;
+    #[cfg(target_os = "linux")]
+    if OPENAT2.load(Ordering::Relaxed) && CACHED.load(Ordering::Relaxed) {
+        let whole = CString::new(rel.as_os_str().as_bytes())?;
+        let resolve = RESOLVE_CONFINED | libc::RESOLVE_CACHED;
+        match openat2_once(root, &whole, resolve) {
+            // EINVAL: a kernel with openat2 but not RESOLVE_CACHED (the path itself was
+            // checked above, and the other flags are known to every openat2).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                CACHED.store(false, Ordering::Relaxed);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                OPENAT2.store(false, Ordering::Relaxed);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            // EAGAIN: not all in the cache (or a rename raced the lookup).
+            result => return result,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
+    Err(io::ErrorKind::WouldBlock.into())
+}
+
+/// `rel` as its plain names, or `InvalidInput` for anything but plain names.
+fn check_plain(rel: &Path) -> io::Result<Vec<CString>> {
+    let mut names = Vec::new();
+    for component in rel.components() {
+        match component {
+            Component::Normal(name) => names.push(CString::new(name.as_bytes())?),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the path must be relative and hold only plain names (no `.`, `..`, `/`)",
+                ));
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
+    }
+    Ok(names)
+}
+
 /// The flags of every final open: read-only, no symlink, never blocking on a FIFO.
 const FINAL_FLAGS: libc::c_int =
     libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
@@ -79,33 +122,43 @@ struct OpenHow {
     resolve: u64,
 }
 
+/// What confines every `openat2`: beneath the root, no symlink, no magic link.
+#[cfg(target_os = "linux")]
+const RESOLVE_CONFINED: u64 =
+    libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+
 #[cfg(target_os = "linux")]
 fn openat2(root: BorrowedFd<'_>, path: &CString) -> io::Result<OwnedFd> {
+    loop {
+        match openat2_once(root, path, RESOLVE_CONFINED) {
+            // RESOLVE_BENEATH|NO_SYMLINKS may answer EAGAIN when a rename raced the lookup.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => {}
+            result => return result,
+        }
+    }
+}
+
+/// One `openat2` of `path` beneath `root` with the final flags and `resolve`.
+#[cfg(target_os = "linux")]
+fn openat2_once(root: BorrowedFd<'_>, path: &CString, resolve: u64) -> io::Result<OwnedFd> {
     let how = OpenHow {
         flags: FINAL_FLAGS as u64,
         mode: 0,
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
-    loop {
-        // SAFETY: `path` is a NUL-terminated string and `how` a valid `open_how` of the size
-        // passed, both alive for the call; `root` is an open descriptor we only borrow.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        match syscall!(fd) {
-            // SAFETY: the kernel returned a new descriptor that nothing else owns.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }),
-            // RESOLVE_BENEATH|NO_SYMLINKS may answer EAGAIN when a rename raced the lookup.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    // SAFETY: `path` is a NUL-terminated string and `how` a valid `open_how` of the size
+    // passed, both alive for the call; `root` is an open descriptor we only borrow.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    // SAFETY: the kernel returned a new descriptor that nothing else owns.
+    syscall!(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// One `openat` per component, each relative to the directory opened before it and with

@@ -46,6 +46,8 @@ pub(crate) mod errno;
 pub(crate) mod inotify;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
+#[cfg(target_os = "linux")]
+pub(crate) mod read_nowait;
 #[cfg(any(
     target_os = "linux",
     target_os = "freebsd",

@@ -2,7 +2,7 @@
 //! finished response may let parsing resume or the connection move on.
 
 use super::{Conn, Life, Now};
-use crate::http::conn::pipeline::{Fields, HeadContext};
+use crate::http::conn::pipeline::{Fields, HeadContext, InlineFile};
 use crate::http::response::EncodeError;
 use crate::http::server::config::ServerConfig;
 use crate::net::WriteBuf;
@@ -35,12 +35,13 @@ impl Conn {
         file: std::fs::File,
         len: u64,
         close: bool,
+        inline: Option<InlineFile>,
         now: &Now,
     ) -> Result<bool, EncodeError> {
         let ctx = context(&self.cfg, now);
         let sent = self
             .queue
-            .send_file(seq, status, fields, file, len, ctx, close)?;
+            .send_file(seq, status, fields, file, len, ctx, close, inline)?;
         self.after_response(now);
         Ok(sent)
     }

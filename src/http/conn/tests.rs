@@ -579,7 +579,8 @@ fn a_file_body_is_read_one_bounded_chunk_at_a_time_from_the_front() {
     for &seq in seqs.iter().rev() {
         let file = std::fs::File::open(&path).unwrap();
         assert_eq!(
-            h.conn.send_file(seq, 200, TEXT, file, 10, false, &h.now),
+            h.conn
+                .send_file(seq, 200, TEXT, file, 10, false, None, &h.now),
             Ok(true)
         );
     }
@@ -613,4 +614,73 @@ fn a_file_body_is_read_one_bounded_chunk_at_a_time_from_the_front() {
         "closes: the client sees an incomplete body"
     );
     let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_small_file_body_goes_out_behind_its_head_and_a_large_or_short_one_streams() {
+    use crate::http::conn::pipeline::InlineFile;
+    use std::cell::Cell;
+    thread_local!(static READS: Cell<usize> = const { Cell::new(0) });
+    /// An inline read that fills the buffer from the file (a plain read), counted.
+    fn counted(file: &std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+        READS.set(READS.get() + 1);
+        std::os::unix::fs::FileExt::read_at(file, buf, 0)
+    }
+    let inline = Some(InlineFile {
+        max: 8,
+        read: counted,
+    });
+    let dir = std::env::temp_dir().join(format!("evloop-conn-inline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let open = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        std::fs::File::open(dir.join(name)).unwrap()
+    };
+    let mut h = Harness::new();
+    // GET small, HEAD small, GET large, GET of a file shorter than its length, pipelined;
+    // answered last first, so all but the front are held.
+    h.feed(&[GET, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", GET, GET].concat());
+    let seqs = h.seqs();
+    let files = [
+        (open("short", b"abc"), 5),
+        (open("large", b"0123456789"), 10),
+        (open("head", b"hhhh"), 4),
+        (open("small", b"ssss"), 4),
+    ];
+    for (&seq, (file, len)) in seqs.iter().rev().zip(files) {
+        let sent = h
+            .conn
+            .send_file(seq, 200, TEXT, file, len, false, inline, &h.now);
+        assert_eq!(sent, Ok(true));
+    }
+    // Read for the small file and the short one only: not for HEAD, not over `max`.
+    assert_eq!(READS.get(), 2);
+    let head = |len: usize| {
+        format!(
+            "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: text/plain\r\n\
+             Content-Length: {len}\r\n\r\n"
+        )
+    };
+    // The small body is out with its head, and the HEAD answer behind it: no file read is due
+    // for either. The large body streams next (its head is out, its body is read in chunks).
+    let out = h.output();
+    assert_eq!(out, format!("{}ssss{}{}", head(4), head(4), head(10)));
+    let read = h.conn.take_file_read().expect("the large body streams");
+    assert_eq!((read.seq, read.offset, read.len), (seqs[2], 0, 10));
+    h.conn
+        .on_file_chunk(read.seq, Ok(b"0123456789".to_vec()), &h.now);
+    // The short file fell back to the streaming path, whose short read cuts it.
+    assert_eq!(h.output(), format!("0123456789{}", head(5)));
+    let read = h.conn.take_file_read().expect("the short file streams");
+    assert_eq!((read.seq, read.offset, read.len), (seqs[3], 0, 5));
+    h.conn.on_file_chunk(read.seq, Ok(Vec::new()), &h.now);
+    assert_eq!(h.output(), "", "no byte of the short file was sent");
+    assert_eq!(
+        h.conn.life(),
+        Life::Close,
+        "the client sees an incomplete body"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

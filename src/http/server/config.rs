@@ -83,6 +83,33 @@ pub struct ServerConfig {
     /// size. Default 256 KiB: a pool round trip costs about as much as copying a few KiB, so
     /// this keeps it under 1 % of a chunk's cost.
     pub file_chunk_bytes: usize,
+    /// File bodies of [`Responder::send_file`](super::Responder::send_file) up to this many
+    /// bytes are read into the response buffer on the loop thread and leave with the head in
+    /// one `send` (one segment on the wire), provided the page cache holds them: Linux only,
+    /// with `preadv2(RWF_NOWAIT)`, which never waits for a disk (a body not cached, or only
+    /// partly, goes the usual way, as does every body elsewhere). For small files that costs
+    /// less than a `sendfile` after the head (nginx corks the head and the body into one
+    /// segment for the same reason) and much less than a pool round trip. `0` turns it off.
+    /// Default 16 KiB: a copy that size is cheaper than the syscall it saves, and with
+    /// [`response_high_water`](Self::response_high_water) it bounds what pipelined requests
+    /// for small files hold.
+    pub file_inline_bytes: usize,
+    /// `TCP_NOTSENT_LOWAT` for every accepted connection (Linux; ignored elsewhere): the
+    /// kernel holds at most this many bytes of a response not yet sent, and the rest waits in
+    /// the connection's write queue (or, for a file body, in the file) until the socket has
+    /// sent most of them. It bounds the kernel memory a slow client can pin per connection
+    /// (without it, up to `net.ipv4.tcp_wmem`'s maximum, 4 MiB by default) and makes the
+    /// server send its segments as it writes instead of leaving a large backlog to be pushed
+    /// out by the client's acknowledgements (on loopback, on the client's CPU: measured with
+    /// `sendfile` and 1 MiB files against wrk, the client's CPU per response fell to between a
+    /// half and a third while the server's stayed within 15 %; see BENCHMARKS.md). Bytes in
+    /// flight are not limited, so throughput over a long path is not either. The cost: one
+    /// `setsockopt` per accepted connection, and more writes for a large body when the peer
+    /// is slow (one per `notsent_lowat` bytes it takes instead of one per socket buffer).
+    /// `None`: the kernel's default (unlimited unless the system sets
+    /// `net.ipv4.tcp_notsent_lowat`). Default 16 KiB, the best of 16, 64, 128 and 256 KiB in
+    /// that benchmark, and the value common for HTTP servers.
+    pub notsent_lowat: Option<u32>,
     /// Pass methods the parser does not know to the handler instead of answering 501.
     /// Default `false`.
     pub allow_unknown_methods: bool,
@@ -109,6 +136,8 @@ impl Default for ServerConfig {
             send_timeout: Duration::from_secs(60),
             sendfile: true,
             file_chunk_bytes: 256 * 1024,
+            file_inline_bytes: 16 * 1024,
+            notsent_lowat: Some(16 * 1024),
             allow_unknown_methods: false,
             server_header: None,
         }

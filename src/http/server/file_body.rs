@@ -6,7 +6,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::http::conn::pipeline::FileRead;
+use crate::http::conn::pipeline::{FileRead, InlineFile};
 use crate::http::server::{ConnId, Entry, Shared};
 use crate::pool::JobKind;
 use crate::{CallbackKind, Loop};
@@ -20,6 +20,20 @@ const SENDFILE_HERE: bool = cfg!(any(
 ));
 
 impl Shared {
+    /// How a small file body may go out with its head: read from the page cache on the loop
+    /// thread ([`ServerConfig::file_inline_bytes`](super::ServerConfig::file_inline_bytes);
+    /// Linux only, where a read can refuse to wait for a disk).
+    pub(super) fn inline_file(&self) -> Option<InlineFile> {
+        #[cfg(target_os = "linux")]
+        if self.cfg.file_inline_bytes > 0 {
+            return Some(InlineFile {
+                max: self.cfg.file_inline_bytes,
+                read: |file, buf| crate::sys::read_nowait::read_at_nowait(file, buf, 0),
+            });
+        }
+        None
+    }
+
     /// Starts sending the front response's file body, if one is due.
     pub(super) fn file_body_io(
         self: &Rc<Self>,

@@ -23,6 +23,10 @@ impl Shared {
         let id = {
             let mut st = self.state.borrow_mut();
             let _ = stream.set_nodelay(lp, true);
+            #[cfg(target_os = "linux")]
+            if let Some(bytes) = self.cfg.notsent_lowat {
+                let _ = stream.set_notsent_lowat(lp, bytes);
+            }
             let generation = st.take_gen();
             let key = st.conns.insert(Entry {
                 generation,

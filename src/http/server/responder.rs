@@ -73,6 +73,11 @@ impl Responder {
     /// - **Windows, or `sendfile` off**: read on the thread pool in chunks of
     ///   [`ServerConfig::file_chunk_bytes`](super::ServerConfig::file_chunk_bytes), the next
     ///   only once the socket has room (about a chunk or two of memory per download).
+    /// - **Small files (Linux, either mode)**: a body of at most
+    ///   [`ServerConfig::file_inline_bytes`](super::ServerConfig::file_inline_bytes) that the
+    ///   page cache holds is read during this call (`preadv2` with `RWF_NOWAIT`, which never
+    ///   waits for a disk) and leaves right behind the head, in one `send`; one that is not
+    ///   cached, or reads short, goes one of the ways above.
     ///
     /// Either way the send timeout, the high-water mark and a graceful shutdown apply as to
     /// any response, and the file is closed when the response is sent or the connection
@@ -90,9 +95,10 @@ impl Responder {
     ) {
         self.answered = true;
         let seq = self.seq;
+        let inline = self.shared.inline_file();
         headers.visit(|fields, close| {
             self.shared.respond(lp, self.conn, seq, |conn, now| {
-                conn.send_file(seq, status, fields, file, len, close, now)
+                conn.send_file(seq, status, fields, file, len, close, inline, now)
             })
         });
     }

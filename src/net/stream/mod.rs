@@ -19,7 +19,10 @@ use self::api::ReadEvent;
 use self::write_queue::WriteQueue;
 use super::socket::StreamSocket;
 use super::{DEFAULT_HIGH_WATER_MARK, NetShared};
-use crate::error::{Error, Result, SockName};
+use std::sync::Arc;
+
+use super::StreamOp;
+use crate::error::{Error, NetName, Result, SockName};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{
     HandleData, HandleEvent, HandleState, IoCx, IoRegistry, Loop, PanicPayload, Pending,
@@ -201,21 +204,26 @@ impl StreamState {
         }
     }
 
-    /// [`name`](Self::name) for an error of kind `kind` from a read or a send. A TCP
+    /// The name of an `op` error of kind `kind`: [`name`](Self::name), except that a TCP
     /// connection that failed with a reset, an abort or a timeout is closed in the kernel,
     /// which then answers `getpeername` with `ENOTCONN`: its name is the local address, which an
-    /// accepted stream shares with its listener (kept in `net`, no syscall), or else is asked
-    /// for at once (one syscall per reset instead of two). Out of line: errors are not the
-    /// data path.
+    /// accepted stream shares with its listener (a name kept in `net`, shared by every such
+    /// error: no syscall and no allocation), or else is asked for at once (one syscall per
+    /// reset instead of two). Out of line: errors are not the data path.
     #[cold]
     #[inline(never)]
-    pub(crate) fn name_after(&self, kind: io::ErrorKind, net: &NetShared) -> Option<SockName> {
+    pub(crate) fn error_name(
+        &self,
+        op: StreamOp,
+        kind: io::ErrorKind,
+        net: &NetShared,
+    ) -> Arc<NetName> {
         use io::ErrorKind::{
             BrokenPipe, ConnectionAborted, ConnectionReset, HostUnreachable, NetworkUnreachable,
             TimedOut,
         };
-        match self.socket.as_ref()? {
-            StreamSocket::Tcp(s)
+        let sock = match &self.socket {
+            Some(StreamSocket::Tcp(s))
                 if matches!(
                     kind,
                     ConnectionReset
@@ -227,13 +235,14 @@ impl StreamState {
                 ) =>
             {
                 // An accepted stream's address is its listener's: no syscall per reset.
-                match net.local_name(self.local_name) {
-                    Some(addr) => Some(SockName::Ip(addr)),
-                    None => s.local_addr().ok().map(SockName::Ip),
+                if let Some(name) = net.local_error_name(self.local_name, op) {
+                    return Arc::clone(name);
                 }
+                s.local_addr().ok().map(SockName::Ip)
             }
             _ => self.name(),
-        }
+        };
+        NetName::sock(op.as_str(), sock)
     }
 
     /// Whether a connect is in flight or its callback has not run yet: the stream neither

@@ -8,7 +8,7 @@ use super::{ReadCb, StreamEvent, stream_mut, stream_open};
 use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, HandleData, HandleEvent, IoCx, Loop, Phase};
 use crate::handle::{HandleId, Site};
-use crate::net::{IO_BATCH, READ_BUFFER_SIZE};
+use crate::net::{IO_BATCH, READ_BUFFER_SIZE, StreamOp};
 
 impl Loop {
     /// `read_start`: reads begin at the next readable edge, or in the pending phase if the
@@ -59,7 +59,10 @@ impl Loop {
     /// edge-triggered poller will not report it again).
     pub(super) fn stream_read_batch(&mut self, id: HandleId, phase: Phase) {
         let mut buf = std::mem::take(&mut self.net_mut().read_buf);
-        buf.resize(READ_BUFFER_SIZE, 0);
+        if buf.len() != READ_BUFFER_SIZE {
+            // Once per loop: the buffer is put back at its full size after every batch.
+            size_read_buf(&mut buf);
+        }
         let mut budget_left = true;
         for round in 0..IO_BATCH {
             budget_left = round + 1 < IO_BATCH;
@@ -80,8 +83,8 @@ impl Loop {
                 break;
             }
             let Some(socket) = &s.socket else { break };
-            let (n, event) = match socket.read(&mut buf) {
-                Ok(0) => (0, Ok(None)),
+            let ev = match socket.read(&mut buf) {
+                Ok(0) => ReadEvent::Eof,
                 Ok(n) => {
                     counters.bytes_read += n as u64;
                     if crate::sys::SHORT_READ_DRAINS && n < buf.len() && !s.read_closed {
@@ -89,7 +92,7 @@ impl Loop {
                         s.readable = false;
                         drained = true;
                     }
-                    (n, Ok(Some(())))
+                    ReadEvent::Data(&buf[..n])
                 }
                 // One `kind()` per error (a function call, not a field read).
                 Err(e) => match e.kind() {
@@ -99,12 +102,12 @@ impl Loop {
                     }
                     io::ErrorKind::Interrupted => continue,
                     kind => {
-                        let name = s.name_after(kind, net);
-                        (0, Err(Error::named_sock(e, "read", name)))
+                        let name = s.error_name(StreamOp::Read, kind, net);
+                        ReadEvent::Error(Error::named_by(e, name))
                     }
                 },
             };
-            let stops = !matches!(event, Ok(Some(())));
+            let stops = !matches!(ev, ReadEvent::Data(_));
             if stops {
                 // EOF and errors stop reading (libuv); reading again after EOF reports it again.
                 s.reading = false;
@@ -120,20 +123,12 @@ impl Loop {
             {
                 self.stream_idle_touch(timer);
             }
-            let data = &buf[..n];
             self.invoke_restoring(
                 phase,
                 CallbackKind::Read,
                 site,
                 cb,
-                move |lp, cb| {
-                    let ev = match event {
-                        Ok(Some(())) => ReadEvent::Data(data),
-                        Ok(None) => ReadEvent::Eof,
-                        Err(e) => ReadEvent::Error(e),
-                    };
-                    cb(lp, id, ev);
-                },
+                move |lp, cb| cb(lp, id, ev),
                 move |lp, cb| {
                     if let Ok(s) = stream_mut(lp.handles_mut(), id)
                         && s.reading
@@ -157,4 +152,12 @@ impl Loop {
             self.stream_queue_read(id);
         }
     }
+}
+
+/// Makes the loop's read buffer [`READ_BUFFER_SIZE`] bytes long (zeroed: it is lent out as a
+/// `&mut [u8]`). Out of line: the first batch of a loop is the only one that needs it.
+#[cold]
+#[inline(never)]
+fn size_read_buf(buf: &mut Vec<u8>) {
+    buf.resize(READ_BUFFER_SIZE, 0);
 }

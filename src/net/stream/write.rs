@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
 
 use super::write_queue::WriteBuf;
 use super::{
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::{CallbackKind, Phase};
 use crate::event_loop::{HandleData, IoCx, Loop, Pending};
 use crate::handle::{HandleId, HandleTable, Site};
-use crate::net::NetShared;
+use crate::net::{NetShared, StreamOp};
 
 /// Buffers per `sendmsg` (well under every platform's `IOV_MAX`).
 const MAX_IOV: usize = 64;
@@ -50,9 +51,9 @@ impl StreamState {
             return;
         }
         let mut n = 0;
-        let name = self.name_after(e.kind(), net);
+        let name = self.error_name(StreamOp::Write, e.kind(), net);
         self.fail_with(
-            || Error::named_sock(super::copy_io_error(e), "write", name.clone()),
+            || Error::named_by(super::copy_io_error(e), Arc::clone(&name)),
             |done| {
                 n += 1;
                 pending.push_back(done_entry(id, done));
@@ -134,8 +135,8 @@ impl Loop {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => s.queue.push([buf], req),
             Err(e) => {
-                let name = s.name_after(e.kind(), net);
-                let err = Error::named_sock(e, "write", name);
+                let name = s.error_name(StreamOp::Write, e.kind(), net);
+                let err = Error::named_by(e, name);
                 s.complete(pending, id, Done::Write(req, Err(err)));
                 return Ok(true);
             }

@@ -73,6 +73,23 @@ pub(crate) struct FileRead {
     pub(crate) len: usize,
 }
 
+/// How a small file body may be read at once into the response buffer (see
+/// [`ResponseQueue::send_file`]): bodies up to `max` bytes, with `read`, which fills the
+/// buffer from the file's start without waiting for a disk (or fails: the body then goes the
+/// usual way). The reading is the server's business; the queue only asks.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(
+        dead_code,
+        reason = "built only where reads can refuse to wait (Linux)"
+    )
+)]
+pub(crate) struct InlineFile {
+    pub(crate) max: usize,
+    pub(crate) read: fn(&std::fs::File, &mut [u8]) -> std::io::Result<usize>,
+}
+
 /// The in-order response queue of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct ResponseQueue {
@@ -252,7 +269,9 @@ impl ResponseQueue {
     }
 
     /// A complete response whose `len`-byte body is read from `file` (from its start) in
-    /// chunks, as the socket takes them (see [`next_file_read`](Self::next_file_read)).
+    /// chunks, as the socket takes them (see [`next_file_read`](Self::next_file_read)); or,
+    /// when `inline` allows it and its read gets the whole body at once, right behind the
+    /// head, as [`send`](Self::send) would.
     #[expect(clippy::too_many_arguments, reason = "a head's inputs, passed on")]
     pub(crate) fn send_file(
         &mut self,
@@ -263,6 +282,7 @@ impl ResponseQueue {
         len: u64,
         ctx: HeadContext<'_>,
         close: bool,
+        inline: Option<InlineFile>,
     ) -> Result<bool, EncodeError> {
         let Some(i) = self.waiting(seq, status)? else {
             return Ok(false);
@@ -274,7 +294,13 @@ impl ResponseQueue {
             ResponseFraming::Length(len)
         };
         let slot = self.write_head(i, status, fields, framing, ctx, close, None)?;
-        if slot.head_only || bodiless || len == 0 {
+        let body_due = !(slot.head_only || bodiless || len == 0);
+        let inlined = body_due
+            && inline.is_some_and(|inline| {
+                len <= inline.max as u64 && self.read_inline(i, &file, len as usize, inline.read)
+            });
+        let slot = &mut self.slots[i];
+        if !body_due || inlined {
             slot.phase = Phase::Done;
         } else {
             slot.phase = Phase::Streaming {
@@ -290,6 +316,32 @@ impl ResponseQueue {
         }
         self.release();
         Ok(true)
+    }
+
+    /// Reads the whole `len`-byte body of slot `i` from `file` with `read`, behind its head;
+    /// `false` (and nothing appended) when the read fails or falls short.
+    fn read_inline(
+        &mut self,
+        i: usize,
+        file: &std::fs::File,
+        len: usize,
+        read: fn(&std::fs::File, &mut [u8]) -> std::io::Result<usize>,
+    ) -> bool {
+        let sink = self.sink(i);
+        let before = sink.len();
+        let read_all = sink.with_scratch(|out| {
+            let start = out.len();
+            out.resize(start + len, 0);
+            let ok = matches!(read(file, &mut out[start..]), Ok(n) if n == len);
+            if !ok {
+                out.truncate(start);
+            }
+            ok
+        });
+        if i != 0 {
+            self.held_bytes += self.sink(i).len() - before;
+        }
+        read_all
     }
 
     /// The next chunk (at most `chunk` bytes) of the front response's file body to read, if it
