@@ -124,8 +124,9 @@ impl TaskWaker {
         if self.posted.swap(true, Ordering::AcqRel) {
             return; // a post is on its way, or the loop has yet to take the flag
         }
-        // Read after the swap: the flag was clear, so the loop took it at a poll's start,
-        // after it set `task` (the swap's `Acquire` makes that store visible here).
+        // Read after the swap: the flag was clear, so the loop took it (at a poll's start or a
+        // post's delivery, both after it set `task`); the swap's `Acquire` makes that store
+        // visible here.
         self.wake_remote(self.task());
     }
 
