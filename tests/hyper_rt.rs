@@ -175,3 +175,97 @@ fn hypers_header_read_timeout_runs_on_the_loops_timers() {
         assert_clean(&lp);
     });
 }
+
+/// Armed loop timers, from inside a task's poll.
+fn timers() -> usize {
+    task::try_with_loop(|lp| {
+        lp.active_handles()
+            .iter()
+            .filter(|h| h.kind == evloop::HandleKind::Timer && h.active)
+            .count()
+    })
+    .unwrap()
+}
+
+#[test]
+fn hyper_sleeps_in_deadline_order_share_one_loop_timer_and_fire_in_order() {
+    use hyper::rt::Timer as _;
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let ms = Duration::from_millis;
+        let (fired, counts) = lp
+            .block_on(async move {
+                let t = HyperTimer;
+                let start = Instant::now();
+                // In deadline order (queued, one loop timer), then two that are earlier than
+                // one queued already (a timer each).
+                let mut a = t.sleep(ms(40));
+                let mut b = t.sleep(ms(80));
+                let mut c = t.sleep(ms(20));
+                let mut d = t.sleep(ms(60));
+                std::future::poll_fn(|cx| {
+                    for s in [&mut a, &mut b, &mut c, &mut d] {
+                        assert!(s.as_mut().poll(cx).is_pending());
+                    }
+                    std::task::Poll::Ready(())
+                })
+                .await;
+                let started = timers();
+                drop(b); // leaves the queue; a still holds the shared timer
+                let after_drop = timers();
+                let mut fired = Vec::new();
+                c.await;
+                fired.push(("c", start.elapsed()));
+                a.await;
+                fired.push(("a", start.elapsed()));
+                d.await;
+                fired.push(("d", start.elapsed()));
+                let at_end = timers();
+                (fired, (started, after_drop, at_end))
+            })
+            .unwrap();
+        assert_eq!(
+            counts,
+            (3, 3, 0),
+            "one shared timer and two own ones, none left"
+        );
+        let names: Vec<_> = fired.iter().map(|f| f.0).collect();
+        assert_eq!(names, ["c", "a", "d"]);
+        for ((_, at), want) in fired.iter().zip([20, 40, 60]) {
+            assert!(*at >= ms(want), "{fired:?}");
+        }
+        let t0 = Instant::now();
+        lp.run().unwrap();
+        assert!(t0.elapsed() < ms(50), "nothing keeps the loop alive");
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn dropping_the_last_queued_hyper_sleep_clears_the_shared_timer() {
+    use hyper::rt::Timer as _;
+    with_timeout(20, || {
+        let mut lp = Loop::new().unwrap();
+        let counts = lp
+            .block_on(async move {
+                let mut long = HyperTimer.sleep(Duration::from_secs(30));
+                std::future::poll_fn(|cx| {
+                    assert!(long.as_mut().poll(cx).is_pending());
+                    std::task::Poll::Ready(())
+                })
+                .await;
+                let armed = timers();
+                drop(long);
+                (armed, timers())
+            })
+            .unwrap();
+        assert_eq!(counts, (1, 0));
+        let t0 = Instant::now();
+        lp.run().unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "the 30 s sleep is gone"
+        );
+        assert_clean(&lp);
+    });
+}

@@ -44,6 +44,7 @@ mod dgram;
 pub(crate) mod errno;
 #[cfg(target_os = "linux")]
 pub(crate) mod inotify;
+pub(crate) mod loop_scope;
 #[cfg(target_os = "linux")]
 pub(crate) mod process;
 #[cfg(target_os = "linux")]

@@ -283,6 +283,31 @@ pub fn with_loop<R: 'static>(f: impl FnOnce(&mut Loop) -> R + 'static) -> Callba
     callback(move |lp, done| done.complete(f(lp)))
 }
 
+/// Runs `f` with `&mut Loop` *now*, inside the poll of the task that calls it, and returns its
+/// value: how a future calls a synchronous loop API (start a handle, read a setting, try a
+/// write) without waiting for [`with_loop`]'s turn after the poll. The loop is lent to its
+/// task's poll for the poll's duration (see [the module docs](crate::task)).
+///
+/// Errors ([`Error::InvalidState`], never a panic): outside the poll of a task (in a callback,
+/// on another thread, in a future polled by another executor), or from inside another
+/// `try_with_loop` closure (one `&mut Loop` at a time; the evloop futures that reach the loop
+/// this way fall back to doing it right after the poll instead).
+///
+/// ```
+/// use evloop::{Loop, task};
+///
+/// # fn main() -> Result<(), evloop::Error> {
+/// let mut lp = Loop::new()?;
+/// let handles = lp.block_on(async { task::try_with_loop(|lp| lp.active_handles().len()) })??;
+/// assert_eq!(handles, 0);
+/// assert!(task::try_with_loop(|_| ()).is_err(), "not inside a task's poll");
+/// # Ok(())
+/// # }
+/// ```
+pub fn try_with_loop<R>(f: impl FnOnce(&mut Loop) -> R) -> Result<R> {
+    crate::sys::loop_scope::with_lent::<Loop, R>(f)
+}
+
 /// Spawns `fut` on the loop whose task is running (see [`Loop::spawn_local`]): how async code
 /// spawns. The task enters the loop right after the current poll.
 ///

@@ -37,22 +37,38 @@
 //! # How a future reaches the loop
 //!
 //! Callbacks get `&mut Loop`; a future's `poll` cannot (its signature is fixed). evloop keeps
-//! no `RefCell` around the loop and uses no `unsafe` for this. Instead:
+//! no `RefCell` around the loop. Instead the loop **lends itself to the poll of its task**:
 //!
-//! - While the loop polls a task it sets a thread-local *current loop*: an `Rc` to the state
-//!   the loop shares with its futures (its microtask queue and a queue of deferred
-//!   operations). It never holds a pointer to the `Loop` itself.
-//! - A future that needs the loop (to start a timer, a read, a pool job) takes that `Rc` on its
-//!   first poll and *defers* a closure `FnOnce(&mut Loop)` to it. The loop runs deferred
-//!   closures right after the poll returns, with `&mut Loop`, in order. The closure starts the
-//!   callback-based operation, whose callback completes an `Rc` slot shared with the future and
-//!   wakes its task ([`callback`] is this pattern, for any callback API).
-//! - A future dropped outside a poll (an abort, the loop being dropped) defers its cancellation
-//!   the same way; it then runs as a microtask.
-//! - A future polled anywhere else (another executor, a callback calling `poll` by hand, a
-//!   thread without a loop) finds no current loop and resolves to
-//!   [`Error::InvalidState`](crate::Error::InvalidState) naming the problem — never undefined
-//!   behaviour, never a panic.
+//! - While the loop polls a task, it publishes its `&mut Loop` (as a pointer, in a
+//!   thread-local) for exactly the duration of that poll, and does not touch itself
+//!   meanwhile. Code inside the poll borrows it back for one closure at a time:
+//!   [`try_with_loop`] for your own code, and the futures of this module for their I/O. A
+//!   stream's write goes to the socket right there (what the socket does not take is queued
+//!   in order, as the callback API's `try_write` then `write`), so a write that fits completes
+//!   in the same poll; a read that finds nothing read ahead arms the read callback at once;
+//!   hyper's sleeps share one loop timer, armed and cleared inline.
+//! - The borrow is refused with [`Error::InvalidState`](crate::Error::InvalidState), never
+//!   undefined behaviour and never a panic, outside that scope (in a callback, on another
+//!   thread, in a future polled by another executor), from inside another borrow (one
+//!   `&mut Loop` at a time: a re-entrant use is an error), or for a future of another loop.
+//!   The `unsafe` of this (turning the pointer back into `&mut Loop`) is in `sys::loop_scope`,
+//!   with its safety argument: the lent `&mut` stays borrowed by the lending call until the
+//!   poll returns; a task's future lives in its own allocation, not inside `Loop`, so the two
+//!   `&mut` never overlap; what both reach (a stream's read-ahead, the task's cell) is behind
+//!   `Cell`/`RefCell`; the loop's table holds no handle to the task being polled, so an abort
+//!   issued inside the poll is carried out after it; and no evloop API called from there runs
+//!   a callback inside the call (callbacks run in their phases).
+//! - What cannot run inline (a future polled outside its task, a borrow refused because one is
+//!   already out, a future dropped outside any poll) is *deferred*: a closure
+//!   `FnOnce(&mut Loop)` run right after the current poll, in order, or as a microtask outside
+//!   any. A stream keeps its operations in order across both ways: while one of its
+//!   operations is deferred, the next ones are deferred behind it. [`with_loop`] and
+//!   [`callback`] always take this way (their closure runs right after the poll, for any
+//!   callback API: the callback completes an `Rc` slot shared with the future and wakes its
+//!   task).
+//! - A future of this module polled anywhere else that needs its loop's shared state (to start
+//!   a timer, a pool job) finds none and resolves to
+//!   [`Error::InvalidState`](crate::Error::InvalidState) naming the problem.
 //!
 //! A task is one allocation: its future, its join slot and its waker's state. Wakers are
 //! `Send + Sync` and reach only the waker's state (plain data and atomics): on the loop's
@@ -89,7 +105,7 @@ mod waker;
 mod work;
 
 pub use self::call::{
-    Callback, Cancel, Completer, YieldNow, callback, spawn, with_loop, yield_now,
+    Callback, Cancel, Completer, YieldNow, callback, spawn, try_with_loop, with_loop, yield_now,
 };
 pub use self::join::{AbortHandle, JoinHandle};
 pub use self::listener::{Accept, AsyncListener, AsyncTcpListener, tcp_connect};

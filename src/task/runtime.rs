@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) loop_id: u64,
     /// The loop's cross-thread inbox, where a waker on another thread posts.
     remote: Arc<crate::event_loop::sender::Remote>,
+    /// hyper's in-order sleeps and the one loop timer they share (`task::hyper`).
+    #[cfg(feature = "hyper")]
+    pub(crate) hyper_sleeps: RefCell<crate::task::hyper::Sleeps>,
 }
 
 impl Shared {
@@ -71,10 +74,6 @@ thread_local! {
     /// its loop's microtask queue. A loop is not `Send`, so it stays on the thread it
     /// registered from.
     static LOOPS: RefCell<Vec<Rc<Shared>>> = const { RefCell::new(Vec::new()) };
-    /// The id of the loop whose task is being polled on this thread (0: none): what a future
-    /// reaches the loop through (its shared state, from `LOOPS`). Set only by
-    /// [`Loop::poll_task`] for the duration of the poll.
-    static CURRENT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Queues a poll of `w`'s task on loop `loop_id` if that loop lives on this thread (unless `w`
@@ -113,7 +112,8 @@ pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
 /// The loop whose task is being polled right now, or the error a future reports when it is
 /// polled anywhere else.
 pub(crate) fn current() -> crate::Result<Rc<Shared>> {
-    let id = CURRENT.try_with(Cell::get).unwrap_or(0);
+    // The loop lent to the poll running on this thread (`poll_task`), if any.
+    let id = crate::sys::loop_scope::lent_id::<Loop>();
     (id != 0)
         .then(|| shared_for(id))
         .flatten()
@@ -246,6 +246,8 @@ impl Loop {
                 polling: Cell::new(false),
                 loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
                 remote: Arc::clone(self.remote()),
+                #[cfg(feature = "hyper")]
+                hyper_sleeps: RefCell::default(),
             });
             let _ = LOOPS.try_with(|l| l.borrow_mut().push(Rc::clone(&shared)));
             self.rt_mut().state = Some(Box::new(State {
@@ -352,13 +354,14 @@ impl Loop {
                 scope: &scope,
                 state: Cell::new(0),
             };
-            let out = self.call(Phase::Microtask, CallbackKind::Task, site, |_| {
+            let out = self.call(Phase::Microtask, CallbackKind::Task, site, |lp| {
                 shared.polling.set(true);
-                let prev = CURRENT.replace(shared.loop_id);
                 let mut cx = Context::from_waker(&live.waker);
-                let out = catch_unwind(AssertUnwindSafe(|| live.cell.run(&mut cx, &chain)));
-                CURRENT.set(prev);
-                out
+                // The loop is lent to the poll (`sys::loop_scope`): it is `current()`, and the
+                // future does its I/O inline through it (for every poll of a chain).
+                crate::sys::loop_scope::lend(lp, shared.loop_id, || {
+                    catch_unwind(AssertUnwindSafe(|| live.cell.run(&mut cx, &chain)))
+                })
             });
             let ready = match out {
                 Ok(Poll::Ready(())) => true,
@@ -507,7 +510,10 @@ impl Loop {
             return;
         }
         if entry.live.is_none() {
+            // Being polled (this can only be that task's own poll, its loop lent to it): no
+            // re-poll at once either; dropped when the poll returns.
             entry.abort = true;
+            crate::task::self_wake::cancel_woke();
             return;
         }
         let entry = state.tasks.remove(r.key as usize);

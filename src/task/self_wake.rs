@@ -111,6 +111,13 @@ pub(crate) fn self_wake(task: usize) -> SelfWake {
     }
 }
 
+/// The polled task was aborted from inside its poll (`Loop::abort_task` on a task being
+/// polled): forget its self-wake, so that the poll is not followed by another at once.
+#[inline]
+pub(crate) fn cancel_woke() {
+    STATE.set(STATE.get() & !WOKE);
+}
+
 /// Something was pushed onto a microtask queue of this thread: a self-wake from now on queues
 /// behind it, the ordinary way.
 #[inline]

@@ -54,6 +54,14 @@ impl WriteBuf {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The vector, if the buffer owns one (to reuse its allocation once the bytes were sent).
+    pub(crate) fn into_vec(self) -> Option<Vec<u8>> {
+        match self.0 {
+            Repr::Owned(v) => Some(v),
+            Repr::Static(_) | Repr::Shared(_) => None,
+        }
+    }
 }
 
 impl From<Vec<u8>> for WriteBuf {

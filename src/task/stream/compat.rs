@@ -40,9 +40,10 @@ impl<S: StreamKind> AsyncWrite for AsyncStream<S> {
             register(&io.write_waker, cx);
             return Poll::Pending;
         }
-        let n = buf.len();
-        self.queue_write(buf.to_vec().into());
-        Poll::Ready(Ok(n))
+        // Inside a poll the socket takes the bytes at once (only an unsent tail is copied and
+        // queued); elsewhere they are copied and queued right after.
+        self.write_slice(buf)?;
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -63,23 +64,23 @@ impl<S: StreamKind> AsyncWrite for AsyncStream<S> {
                 return Poll::Ready(Ok(()));
             }
             self.io.shut.set(1);
-            let (io, stream) = (Rc::clone(&self.io), self.stream);
-            self.shared
-                .defer(std::panic::Location::caller(), move |lp| {
-                    let io2 = Rc::clone(&io);
-                    let r = stream.shut_down(lp, move |_, r| {
-                        io2.shut.set(2);
-                        if let Err(e) = r {
-                            io2.shut_err.set(Some(e));
-                        }
-                        io2.wake_writer();
-                    });
+            let stream = self.stream;
+            // After the poll, in line with the stream's other deferred operations.
+            self.defer(move |lp, io| {
+                let io2 = Rc::clone(io);
+                let r = stream.shut_down(lp, move |_, r| {
+                    io2.shut.set(2);
                     if let Err(e) = r {
-                        io.shut.set(2);
-                        io.shut_err.set(Some(e));
-                        io.wake_writer();
+                        io2.shut_err.set(Some(e));
                     }
+                    io2.wake_writer();
                 });
+                if let Err(e) = r {
+                    io.shut.set(2);
+                    io.shut_err.set(Some(e));
+                    io.wake_writer();
+                }
+            });
         }
         if self.io.shut.get() == 2 {
             if let Some(e) = self.io.shut_err.take() {

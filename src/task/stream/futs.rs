@@ -49,10 +49,10 @@ impl<S: StreamKind> Future for SendFut<'_, S> {
             register(&s.io.write_waker, cx);
             return Poll::Pending;
         }
-        if let Some(data) = this.data.take() {
-            s.queue_write(data);
+        match this.data.take() {
+            Some(data) => Poll::Ready(s.queue_write(data)),
+            None => Poll::Ready(Ok(())),
         }
-        Poll::Ready(Ok(()))
     }
 }
 

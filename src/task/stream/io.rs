@@ -2,6 +2,7 @@
 //! shutdown, and the wakers.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::task::Waker;
 
 use crate::error::{Error, Result};
@@ -24,9 +25,56 @@ pub(super) struct Io {
     /// 0: open, 1: shutdown requested, 2: shutdown done.
     pub(super) shut: Cell<u8>,
     pub(super) shut_err: Cell<Option<Error>>,
+    /// An emptied buffer kept for the next read-ahead: the vector of a chunk handed out by
+    /// `read_chunk` and sent back whole (an echo, a proxy) saves an allocation per chunk.
+    pub(super) spare: Cell<Vec<u8>>,
+    /// Operations of this stream deferred to after the poll (or to a microtask) and not run
+    /// yet: while there are any, later ones are deferred too, so none overtakes another.
+    pub(super) deferred: Cell<usize>,
 }
 
+/// A deferred operation's place in line: counted in [`Io::deferred`] from its making until
+/// it runs (or is dropped unrun, with the loop).
+pub(super) struct Turn(Rc<Io>);
+
+impl Turn {
+    pub(super) fn new(io: &Rc<Io>) -> Self {
+        io.deferred.set(io.deferred.get() + 1);
+        Self(Rc::clone(io))
+    }
+
+    /// The operation runs now: it leaves the line, and gets the stream's state.
+    pub(super) fn done(self) -> Rc<Io> {
+        Rc::clone(&self.0)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.deferred.set(self.0.deferred.get().saturating_sub(1));
+    }
+}
+
+/// The largest vector kept as [`Io::spare`].
+const SPARE_MAX: usize = 128 * 1024;
+
 impl Io {
+    /// Keeps `data`'s vector (sent, no longer needed) for the next read-ahead, if there is
+    /// none kept and it is not too big.
+    pub(super) fn recycle(&self, data: crate::net::WriteBuf) {
+        if let Some(mut v) = data.into_vec()
+            && v.capacity() <= SPARE_MAX
+        {
+            let old = self.spare.take();
+            if old.capacity() == 0 {
+                v.clear();
+                self.spare.set(v);
+            } else {
+                self.spare.set(old);
+            }
+        }
+    }
+
     pub(super) fn buffered(&self) -> usize {
         let b = self.buf.take();
         let n = b.len() - self.pos.get();

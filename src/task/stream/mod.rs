@@ -11,6 +11,7 @@ use crate::event_loop::Loop;
 #[cfg(unix)]
 use crate::net::UnixStream;
 use crate::net::{ReadEvent, TcpStream, WriteBuf};
+use crate::sys::loop_scope;
 use crate::task::call::{Callback, callback, register};
 use crate::task::runtime::Shared;
 
@@ -21,7 +22,7 @@ mod kind;
 
 use self::futs::StopOnDrop;
 pub use self::futs::{ReadFut, SendFut};
-use self::io::Io;
+use self::io::{Io, Turn};
 pub use self::kind::StreamKind;
 
 /// Bytes read ahead of the reader before reading pauses (backpressure on the peer).
@@ -73,49 +74,49 @@ impl<S: StreamKind> AsyncStream<S> {
         self.stream
     }
 
-    /// Installs the read callback (right after the current poll).
+    /// Runs `f` on the loop now, inside the poll of the task this future belongs to (see
+    /// `sys::loop_scope`), unless an operation of this stream is still deferred (it must run
+    /// first: the stream's operations keep their order). `None`: not possible now.
+    #[inline]
+    fn inline<R>(&self, f: impl FnOnce(&mut Loop) -> R) -> Option<R> {
+        if self.io.deferred.get() != 0 {
+            return None;
+        }
+        loop_scope::with_loop::<Loop, R>(self.shared.loop_id, f).ok()
+    }
+
+    /// Runs `f` on the loop later: right after the current poll, or as a microtask outside
+    /// any (a future polled by hand, a drop outside a poll). Counted, so that later operations
+    /// of this stream wait their turn instead of overtaking it inline.
+    #[track_caller]
+    fn defer(&self, f: impl FnOnce(&mut Loop, &Rc<Io>) + 'static) {
+        let turn = Turn::new(&self.io);
+        self.shared
+            .defer(std::panic::Location::caller(), move |lp| {
+                let io = turn.done();
+                f(lp, &io);
+            });
+    }
+
+    /// Installs the read callback: at once inside a poll, else right after it.
     fn start_reading(&self) {
         if self.io.reading.get() || self.io.eof.get() || self.closed {
             return;
         }
         self.io.reading.set(true);
-        let (io, stream) = (Rc::clone(&self.io), self.stream);
-        self.shared
-            .defer(std::panic::Location::caller(), move |lp| {
-                if !io.reading.get() {
-                    return; // stopped again before it started
-                }
-                let cb_io = Rc::clone(&io);
-                let started = stream.start_reading(lp, move |lp, s, ev| {
-                    let io = &cb_io;
-                    match ev {
-                        ReadEvent::Data(bytes) => {
-                            let mut b = io.buf.take();
-                            b.extend_from_slice(bytes);
-                            let full = b.len() - io.pos.get() >= READ_HIGH_WATER;
-                            io.buf.set(b);
-                            if full {
-                                io.reading.set(false);
-                                let _ = s.stop_reading(lp);
-                            }
-                        }
-                        ReadEvent::Eof => {
-                            io.eof.set(true);
-                            io.reading.set(false);
-                        }
-                        ReadEvent::Error(e) => {
-                            io.read_err.set(Some(e));
-                            io.reading.set(false);
-                        }
-                    }
-                    io.wake_reader();
-                });
-                if let Err(e) = started {
-                    io.read_err.set(Some(e));
-                    io.reading.set(false);
-                    io.wake_reader();
-                }
-            });
+        let stream = self.stream;
+        if self
+            .inline(|lp| arm_reading(lp, stream, &self.io))
+            .is_some()
+        {
+            return;
+        }
+        let io = Rc::clone(&self.io);
+        self.defer(move |lp, _| {
+            if io.reading.get() {
+                arm_reading(lp, stream, &io);
+            } // else stopped again before it started
+        });
     }
 
     fn stop_reading(&self) {
@@ -123,27 +124,76 @@ impl<S: StreamKind> AsyncStream<S> {
             return;
         }
         let stream = self.stream;
-        self.shared
-            .defer(std::panic::Location::caller(), move |lp| {
-                let _ = stream.stop_reading(lp);
-            });
+        if self.inline(|lp| stream.stop_reading(lp)).is_some() {
+            return;
+        }
+        self.defer(move |lp, _| {
+            let _ = stream.stop_reading(lp);
+        });
     }
 
-    /// Hands `data` to the stream's write queue right after the current poll; its completion
-    /// lowers the in-flight count and records an error for the next write or flush.
-    fn queue_write(&self, data: WriteBuf) {
+    /// Hands `data` to the stream: inside a poll, what the socket takes goes at once (no
+    /// callback) and only the rest is queued; else the whole of it is queued right after the
+    /// poll. A queued write's completion lowers the in-flight count and records an error for
+    /// the next write or flush. Errors: a send error met inline (the stream is broken).
+    fn queue_write(&self, data: WriteBuf) -> Result<()> {
+        let stream = self.stream;
+        let mut data = Some(data);
+        let inline = self.inline(|lp| {
+            let Some(data) = data.take() else {
+                return Ok(());
+            };
+            let sent = try_send(lp, stream, &self.io, data.as_slice())?;
+            if sent == data.len() {
+                self.io.recycle(data);
+                return Ok(());
+            }
+            let rest = if sent == 0 {
+                data
+            } else {
+                data.as_slice()[sent..].to_vec().into()
+            };
+            queue_rest(lp, stream, &self.io, rest)
+        });
+        match (inline, data) {
+            (Some(r), _) => r,
+            (None, Some(data)) => {
+                self.defer_write(data);
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// As [`queue_write`](Self::queue_write) for borrowed bytes (`poll_write`): copied only
+    /// if they cannot all go at once.
+    fn write_slice(&self, bytes: &[u8]) -> Result<()> {
+        let stream = self.stream;
+        if let Some(r) = self.inline(|lp| {
+            let sent = try_send(lp, stream, &self.io, bytes)?;
+            if sent == bytes.len() {
+                return Ok(());
+            }
+            queue_rest(lp, stream, &self.io, bytes[sent..].to_vec().into())
+        }) {
+            return r;
+        }
+        self.defer_write(bytes.to_vec().into());
+        Ok(())
+    }
+
+    /// Queues all of `data` right after the current poll.
+    fn defer_write(&self, data: WriteBuf) {
         let n = data.len();
-        let io = &self.io;
-        io.in_flight.set(io.in_flight.get() + n);
-        let (io2, stream) = (Rc::clone(io), self.stream);
-        self.shared
-            .defer(std::panic::Location::caller(), move |lp| {
-                let cb_io = Rc::clone(&io2);
-                // Refused, the callback was dropped without running: account for it here.
-                if let Err(e) = stream.write_buf(lp, data, move |_, r| cb_io.write_done(n, r)) {
-                    io2.write_done(n, Err(e));
-                }
-            });
+        self.io.in_flight.set(self.io.in_flight.get() + n);
+        let stream = self.stream;
+        self.defer(move |lp, io| {
+            io.in_flight.set(io.in_flight.get() - n);
+            // Nobody waits for this write: a refusal shows up on the next write or flush.
+            if let Err(e) = queue_rest(lp, stream, io, data) {
+                io.write_done(0, Err(e));
+            }
+        });
     }
 
     /// Queues `data` for writing without waiting for it to be written (Node's `write()`):
@@ -196,9 +246,7 @@ impl<S: StreamKind> AsyncStream<S> {
             if s.closed {
                 return Poll::Ready(Err(Error::Closing));
             }
-            register(&s.io.read_waker, cx);
-            s.start_reading();
-            Poll::Pending
+            s.wait_readable(cx)
         })
         .await;
         guard.done = true;
@@ -243,13 +291,23 @@ impl<S: StreamKind> AsyncStream<S> {
             if s.closed {
                 return Poll::Ready(Err(Error::Closing));
             }
-            register(&s.io.read_waker, cx);
-            s.start_reading();
-            Poll::Pending
+            s.wait_readable(cx)
         })
         .await;
         guard.done = true;
         out
+    }
+
+    /// Nothing read ahead: arms reading (inline inside a poll, where a refusal is answered at
+    /// once) and waits for the read callback's wake. Never `Ready(Ok)`.
+    fn wait_readable<T>(&self, cx: &Context<'_>) -> Poll<Result<T>> {
+        register(&self.io.read_waker, cx);
+        self.start_reading();
+        if let Some(e) = self.io.read_err.take() {
+            self.io.read_waker.take();
+            return Poll::Ready(Err(e));
+        }
+        Poll::Pending
     }
 
     /// Like `poll_read`, handing the buffered bytes to `put` (at most `max`).
@@ -287,9 +345,7 @@ impl<S: StreamKind> AsyncStream<S> {
         if self.closed {
             return Poll::Ready(Err(Error::Closing));
         }
-        register(&self.io.read_waker, cx);
-        self.start_reading();
-        Poll::Pending
+        self.wait_readable(cx)
     }
 
     fn poll_read_inner(&self, cx: &Context<'_>, out: &mut [u8]) -> Poll<Result<usize>> {
@@ -308,9 +364,7 @@ impl<S: StreamKind> AsyncStream<S> {
         if self.closed {
             return Poll::Ready(Err(Error::Closing));
         }
-        register(&self.io.read_waker, cx);
-        self.start_reading();
-        Poll::Pending
+        self.wait_readable(cx)
     }
 
     /// Reads into `buf`: the bytes read, `0` at EOF. Dropped before it completes, it stops
@@ -328,7 +382,11 @@ impl<S: StreamKind> AsyncStream<S> {
     #[track_caller]
     pub fn write_all(&mut self, data: impl Into<WriteBuf>) -> Callback<Result<()>> {
         let (stream, data) = (self.stream, data.into());
+        // Its start runs after the poll: until then the stream's other operations are deferred
+        // too (behind it), so they cannot overtake it.
+        let turn = Turn::new(&self.io);
         callback(move |lp, done| {
+            drop(turn);
             // The completer moves into the callback; if `write` refuses, it has dropped it.
             let slot = Rc::new(Cell::new(Some(done)));
             let s2 = Rc::clone(&slot);
@@ -349,7 +407,10 @@ impl<S: StreamKind> AsyncStream<S> {
     pub fn shutdown(&mut self) -> Callback<Result<()>> {
         let (stream, io) = (self.stream, Rc::clone(&self.io));
         self.io.shut.set(1);
+        // In line as `write_all`'s start: a close that follows waits for it.
+        let turn = Turn::new(&self.io);
         callback(move |lp, done| {
+            drop(turn);
             let slot = Rc::new(Cell::new(Some(done)));
             let s2 = Rc::clone(&slot);
             if let Err(e) = stream.shut_down(lp, move |_, r| {
@@ -375,11 +436,88 @@ impl<S: StreamKind> AsyncStream<S> {
         }
         self.closed = true;
         let stream = self.stream;
-        self.shared
-            .defer(std::panic::Location::caller(), move |lp| {
+        if self
+            .inline(|lp| {
                 let _ = stream.close(lp, |_| {});
-            });
+            })
+            .is_some()
+        {
+            return;
+        }
+        self.defer(move |lp, _| {
+            let _ = stream.close(lp, |_| {});
+        });
     }
+}
+
+/// Installs the read callback that fills the read-ahead and wakes the reader (never runs
+/// inside this call: see `read_start`).
+fn arm_reading<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>) {
+    let cb_io = Rc::clone(io);
+    let started = stream.start_reading(lp, move |lp, s, ev| {
+        let io = &cb_io;
+        match ev {
+            ReadEvent::Data(bytes) => {
+                let mut b = io.buf.take();
+                if b.capacity() == 0 {
+                    b = io.spare.take();
+                }
+                b.extend_from_slice(bytes);
+                let full = b.len() - io.pos.get() >= READ_HIGH_WATER;
+                io.buf.set(b);
+                if full {
+                    io.reading.set(false);
+                    let _ = s.stop_reading(lp);
+                }
+            }
+            ReadEvent::Eof => {
+                io.eof.set(true);
+                io.reading.set(false);
+            }
+            ReadEvent::Error(e) => {
+                io.read_err.set(Some(e));
+                io.reading.set(false);
+            }
+        }
+        io.wake_reader();
+    });
+    if let Err(e) = started {
+        io.read_err.set(Some(e));
+        io.reading.set(false);
+        io.wake_reader();
+    }
+}
+
+/// Sends what the socket takes of `bytes` now (libuv's `uv_try_write`, no callback), if
+/// nothing of this stream is in flight before them: the count sent (0 when the socket is
+/// full or earlier bytes are queued). Errors: the socket's (a reset peer), a closing handle.
+fn try_send<S: StreamKind>(lp: &mut Loop, stream: S, io: &Io, bytes: &[u8]) -> Result<usize> {
+    if io.in_flight.get() != 0 || bytes.is_empty() {
+        return Ok(0);
+    }
+    match stream.try_write_now(lp, bytes) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Queues `rest` behind everything written before it; its completion lowers the in-flight
+/// count (and records an error for the next write or flush). Errors: the stream refused it
+/// (closing, shut down).
+fn queue_rest<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>, rest: WriteBuf) -> Result<()> {
+    let n = rest.len();
+    if n == 0 {
+        return Ok(());
+    }
+    io.in_flight.set(io.in_flight.get() + n);
+    let cb_io = Rc::clone(io);
+    // Refused, the callback was dropped without running: undo its count.
+    if let Err(e) = stream.write_buf(lp, rest, move |_, r| cb_io.write_done(n, r)) {
+        io.in_flight.set(io.in_flight.get() - n);
+        return Err(e);
+    }
+    Ok(())
 }
 
 impl<S: StreamKind> Drop for AsyncStream<S> {
