@@ -1,11 +1,15 @@
 //! The state a stream's callbacks and its futures share: read-ahead, write accounting,
-//! shutdown, and the wakers.
+//! shutdown, and the wakers; and the loop-side calls that fill and drain it (arming the read
+//! callback, the inline try-send, queueing an unsent tail).
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::task::Waker;
 
+use super::{READ_HIGH_WATER, StreamKind};
 use crate::error::{Error, Result};
+use crate::event_loop::Loop;
+use crate::net::{ReadEvent, WriteBuf};
 
 /// What the stream's callbacks and its futures share.
 #[derive(Default)]
@@ -121,4 +125,84 @@ impl Io {
         self.buf.set(b);
         n
     }
+}
+
+/// Installs the read callback that fills the read-ahead and wakes the reader (never runs
+/// inside this call: see `read_start`).
+pub(super) fn arm_reading<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>) {
+    let cb_io = Rc::clone(io);
+    let started = stream.start_reading(lp, move |lp, s, ev| {
+        let io = &cb_io;
+        match ev {
+            ReadEvent::Data(bytes) => {
+                let mut b = io.buf.take();
+                if b.capacity() == 0 {
+                    b = io.spare.take();
+                }
+                b.extend_from_slice(bytes);
+                let full = b.len() - io.pos.get() >= READ_HIGH_WATER;
+                io.buf.set(b);
+                if full {
+                    io.reading.set(false);
+                    let _ = s.stop_reading(lp);
+                }
+            }
+            ReadEvent::Eof => {
+                io.eof.set(true);
+                io.reading.set(false);
+            }
+            ReadEvent::Error(e) => {
+                io.read_err.set(Some(e));
+                io.reading.set(false);
+            }
+        }
+        io.wake_reader();
+    });
+    if let Err(e) = started {
+        io.read_err.set(Some(e));
+        io.reading.set(false);
+        io.wake_reader();
+    }
+}
+
+/// Sends what the socket takes of `bytes` now (libuv's `uv_try_write`, no callback), if
+/// nothing of this stream is in flight before them: the count sent (0 when the socket is
+/// full or earlier bytes are queued). Errors: the socket's (a reset peer), a closing handle.
+pub(super) fn try_send<S: StreamKind>(
+    lp: &mut Loop,
+    stream: S,
+    io: &Io,
+    bytes: &[u8],
+) -> Result<usize> {
+    if io.in_flight.get() != 0 || bytes.is_empty() {
+        return Ok(0);
+    }
+    match stream.try_write_now(lp, bytes) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Queues `rest` behind everything written before it; its completion lowers the in-flight
+/// count (and records an error for the next write or flush). Errors: the stream refused it
+/// (closing, shut down).
+pub(super) fn queue_rest<S: StreamKind>(
+    lp: &mut Loop,
+    stream: S,
+    io: &Rc<Io>,
+    rest: WriteBuf,
+) -> Result<()> {
+    let n = rest.len();
+    if n == 0 {
+        return Ok(());
+    }
+    io.in_flight.set(io.in_flight.get() + n);
+    let cb_io = Rc::clone(io);
+    // Refused, the callback was dropped without running: undo its count.
+    if let Err(e) = stream.write_buf(lp, rest, move |_, r| cb_io.write_done(n, r)) {
+        io.in_flight.set(io.in_flight.get() - n);
+        return Err(e);
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 #[cfg(unix)]
 use crate::net::UnixStream;
-use crate::net::{ReadEvent, TcpStream, WriteBuf};
+use crate::net::{TcpStream, WriteBuf};
 use crate::sys::loop_scope;
 use crate::task::call::{Callback, callback, register};
 use crate::task::runtime::Shared;
@@ -22,7 +22,7 @@ mod kind;
 
 use self::futs::StopOnDrop;
 pub use self::futs::{ReadFut, SendFut};
-use self::io::{Io, Turn};
+use self::io::{Io, Turn, arm_reading, queue_rest, try_send};
 pub use self::kind::StreamKind;
 
 /// Bytes read ahead of the reader before reading pauses (backpressure on the peer).
@@ -448,76 +448,6 @@ impl<S: StreamKind> AsyncStream<S> {
             let _ = stream.close(lp, |_| {});
         });
     }
-}
-
-/// Installs the read callback that fills the read-ahead and wakes the reader (never runs
-/// inside this call: see `read_start`).
-fn arm_reading<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>) {
-    let cb_io = Rc::clone(io);
-    let started = stream.start_reading(lp, move |lp, s, ev| {
-        let io = &cb_io;
-        match ev {
-            ReadEvent::Data(bytes) => {
-                let mut b = io.buf.take();
-                if b.capacity() == 0 {
-                    b = io.spare.take();
-                }
-                b.extend_from_slice(bytes);
-                let full = b.len() - io.pos.get() >= READ_HIGH_WATER;
-                io.buf.set(b);
-                if full {
-                    io.reading.set(false);
-                    let _ = s.stop_reading(lp);
-                }
-            }
-            ReadEvent::Eof => {
-                io.eof.set(true);
-                io.reading.set(false);
-            }
-            ReadEvent::Error(e) => {
-                io.read_err.set(Some(e));
-                io.reading.set(false);
-            }
-        }
-        io.wake_reader();
-    });
-    if let Err(e) = started {
-        io.read_err.set(Some(e));
-        io.reading.set(false);
-        io.wake_reader();
-    }
-}
-
-/// Sends what the socket takes of `bytes` now (libuv's `uv_try_write`, no callback), if
-/// nothing of this stream is in flight before them: the count sent (0 when the socket is
-/// full or earlier bytes are queued). Errors: the socket's (a reset peer), a closing handle.
-fn try_send<S: StreamKind>(lp: &mut Loop, stream: S, io: &Io, bytes: &[u8]) -> Result<usize> {
-    if io.in_flight.get() != 0 || bytes.is_empty() {
-        return Ok(0);
-    }
-    match stream.try_write_now(lp, bytes) {
-        Ok(n) => Ok(n),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
-        Err(e) => Err(e),
-    }
-}
-
-/// Queues `rest` behind everything written before it; its completion lowers the in-flight
-/// count (and records an error for the next write or flush). Errors: the stream refused it
-/// (closing, shut down).
-fn queue_rest<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>, rest: WriteBuf) -> Result<()> {
-    let n = rest.len();
-    if n == 0 {
-        return Ok(());
-    }
-    io.in_flight.set(io.in_flight.get() + n);
-    let cb_io = Rc::clone(io);
-    // Refused, the callback was dropped without running: undo its count.
-    if let Err(e) = stream.write_buf(lp, rest, move |_, r| cb_io.write_done(n, r)) {
-        io.in_flight.set(io.in_flight.get() - n);
-        return Err(e);
-    }
-    Ok(())
 }
 
 impl<S: StreamKind> Drop for AsyncStream<S> {
