@@ -14,7 +14,8 @@ use crate::event_loop::sender::Remote;
 use crate::event_loop::tasks::TaskRef;
 use crate::handle::Site;
 use crate::sys::task_cell::{LocalTask, Owned, TaskCell};
-use crate::task::runtime::{Chain, Shared};
+use crate::task::runtime::Chain;
+use crate::task::shared::Shared;
 use crate::task::waker::TaskWaker;
 
 type DoneFn<T> = Box<dyn FnOnce(&mut Loop, Result<T>)>;

@@ -94,6 +94,7 @@ pub(crate) mod join;
 mod listener;
 pub(crate) mod runtime;
 pub(crate) mod self_wake;
+pub(crate) mod shared;
 mod stream;
 mod time;
 mod udp;

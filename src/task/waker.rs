@@ -118,7 +118,7 @@ impl TaskWaker {
     /// (unless one is queued); elsewhere, post it. Out of line: the fast path stays small.
     #[inline(never)]
     fn wake_queued(&self) {
-        if crate::task::runtime::wake_local(self.loop_id, self) {
+        if crate::task::shared::wake_local(self.loop_id, self) {
             return;
         }
         if self.posted.swap(true, Ordering::AcqRel) {
