@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Futures benchmarks (evloop::task) against their peers, measured in one run:
 #
-#   bash benches/task_bench.sh [--quick]
+#   bash benches/task_bench.sh [--quick] [--micro]
+#
+# (`--micro`: the await-chain and spawn rows only, with their instruction counts.)
 #
 # - await chain: one task awaiting N futures that each complete after one wake, vs Node's async
 #   function awaiting N times (`await null`: one microtask per await, as ours is one wake and
@@ -29,11 +31,18 @@ root=$(cd "$here/.." && pwd)
 source "$here/common.sh"
 
 quick=0
-[[ ${1:-} == --quick ]] && quick=1
+micro=0
+for arg in "$@"; do
+    case $arg in
+        --quick) quick=1 ;;
+        --micro) micro=1 ;;
+        *) echo "usage: $0 [--quick] [--micro]" >&2; exit 2 ;;
+    esac
+done
 runs=${TASK_BENCH_RUNS:-$([[ $quick -eq 1 ]] && echo 3 || echo 5)}
 secs=${TASK_BENCH_SECS:-$([[ $quick -eq 1 ]] && echo 1 || echo 5)}
 cg_secs=${TASK_BENCH_CG_SECS:-$([[ $quick -eq 1 ]] && echo 2 || echo 6)}
-n_await=${TASK_BENCH_AWAITS:-2000000}
+n_await=${TASK_BENCH_AWAITS:-20000000}
 n_spawn=${TASK_BENCH_SPAWNS:-200000}
 tmp=$(mktemp -d)
 pids=()
@@ -44,19 +53,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building (release): task_workloads, tokio_echo, tokio_hyper, net_client, examples echo and hyper"
 : >"$tmp/cargo.json"
-build_bench_tools "$root" "$tmp/cargo.json" task_workloads tokio_echo tokio_hyper net_client \
-    2>"$tmp/cargo.err" || { tail -n 20 "$tmp/cargo.err" >&2; exit 1; }
-(cd "$root" && timeout 1200 cargo build --release --features hyper --example echo --example hyper \
-    --message-format=json) >>"$tmp/cargo.json" 2>"$tmp/cargo.err" ||
-    { tail -n 20 "$tmp/cargo.err" >&2; exit 1; }
+if [[ $micro -eq 1 ]]; then
+    log "building (release): task_workloads"
+    build_bench_tools "$root" "$tmp/cargo.json" task_workloads 2>"$tmp/cargo.err" ||
+        { tail -n 20 "$tmp/cargo.err" >&2; exit 1; }
+else
+    log "building (release): task_workloads, tokio_echo, tokio_hyper, net_client, examples echo and hyper"
+    build_bench_tools "$root" "$tmp/cargo.json" task_workloads tokio_echo tokio_hyper net_client \
+        2>"$tmp/cargo.err" || { tail -n 20 "$tmp/cargo.err" >&2; exit 1; }
+    (cd "$root" && timeout 1200 cargo build --release --features hyper --example echo --example hyper \
+        --message-format=json) >>"$tmp/cargo.json" 2>"$tmp/cargo.err" ||
+        { tail -n 20 "$tmp/cargo.err" >&2; exit 1; }
+    tokio_echo=$(artifact "$tmp/cargo.json" tokio_echo)
+    tokio_hyper=$(artifact "$tmp/cargo.json" tokio_hyper)
+    client=$(artifact "$tmp/cargo.json" net_client)
+    echo_bin=$(artifact "$tmp/cargo.json" echo)
+    hyper_bin=$(artifact "$tmp/cargo.json" hyper)
+fi
 workloads=$(artifact "$tmp/cargo.json" task_workloads)
-tokio_echo=$(artifact "$tmp/cargo.json" tokio_echo)
-tokio_hyper=$(artifact "$tmp/cargo.json" tokio_hyper)
-client=$(artifact "$tmp/cargo.json" net_client)
-echo_bin=$(artifact "$tmp/cargo.json" echo)
-hyper_bin=$(artifact "$tmp/cargo.json" hyper)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before: $load_before ($(nproc) CPUs)"
 
@@ -114,6 +129,7 @@ if [[ $have_cg -eq 1 ]]; then
 fi
 
 # --- servers -----------------------------------------------------------------------------------
+if [[ $micro -eq 0 ]]; then
 server_pid=
 server_addr=
 # start_server <cmd...>: starts it pinned; sets server_pid and server_addr.
@@ -221,6 +237,7 @@ if [[ $have_cg -eq 1 ]]; then
         ci_hyper_tk=$(cg_server wrk "$tokio_hyper" --addr 127.0.0.1:0)
     fi
 fi
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- tables ------------------------------------------------------------------------------------
@@ -252,6 +269,7 @@ echo "|---|---|---|---|---|"
 echo "| await chain, ns per await (N=$n_await) | $(median2 "$tmp/await" 1) | Node $(median2 "$tmp/await" 3) | $(ratios "$tmp/await" 3 1) | $ci_await_ev / n/a (JIT) |"
 echo "| await chain, ns per await | $(median2 "$tmp/await" 1) | tokio LocalSet $(median2 "$tmp/await" 2) | $(ratios "$tmp/await" 2 1) | $ci_await_ev / $ci_await_tk |"
 echo "| spawn and complete, ns per task (N=$n_spawn) | $(median2 "$tmp/spawn" 1) | tokio spawn_local $(median2 "$tmp/spawn" 2) | $(ratios "$tmp/spawn" 2 1) | $ci_spawn_ev / $ci_spawn_tk |"
+[[ $micro -eq 1 ]] && exit 0
 echo
 echo "| echo, 100 × 1 KiB ping-pong | round trips/s (median) | per server CPU-second (median) | \`--async\` vs this: round trips/s; per CPU-second | instructions per round trip |"
 echo "|---|---|---|---|---|"

@@ -96,9 +96,16 @@
 //! the spawn or wake, FIFO with the closures queued there (a promise continuation in Node), and
 //! runs in the drain that follows the current callback. Wakes before the poll coalesce into one
 //! poll. A wake from another thread is a post (poll phase, send order), and the task is polled
-//! in the drain after that post. Operations a future starts (a timer, a read, a pool job) begin
-//! right after the poll that asked for them; a future dropped during a poll cancels its
-//! operation right after that poll. See [`task`].
+//! in the drain after that post, unless a poll of the task starts before the post arrives (that
+//! poll sees what the waker did; the post then polls nothing more). Operations a future starts
+//! (a timer, a read, a pool job) begin right after the poll that asked for them; a future
+//! dropped during a poll cancels its operation right after that poll. A task that wakes itself
+//! during its poll when its queued poll would be the queue's next entry (the queue was empty
+//! when the poll began and nothing was queued before the wake) is polled again at once, after
+//! the operations that poll started, without the queue round trip: the same order. Such a chain
+//! of polls is one task callback run for the slow-callback hook and the watchdog (each poll
+//! still counts as one callback and one microtask); a task that never stops waking itself keeps
+//! the drain going, as an `async` function awaiting in a loop does in Node. See [`task`].
 //!
 //! **Snapshots.** Each phase runs what was queued when it began: an immediate queued by an
 //! immediate runs next iteration; a watcher started during its own phase's pass first runs in

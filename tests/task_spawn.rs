@@ -507,6 +507,77 @@ fn a_cross_thread_waker_hammered_by_eight_threads() {
     });
 }
 
+/// Waits for a counter that other threads bump. Only its first poll takes a lock (to hand its
+/// waker out); every later poll is a plain atomic load, with no read-modify-write of its own,
+/// so only the waker's protocol carries the other threads' increments to it.
+struct Watched {
+    count: Arc<AtomicUsize>,
+    waker: Arc<Mutex<Option<Waker>>>,
+    target: usize,
+    polls: Rc<Cell<usize>>,
+}
+
+impl Future for Watched {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.polls.set(self.polls.get() + 1);
+        if self.polls.get() == 1 {
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        }
+        if self.count.load(Ordering::Acquire) >= self.target {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn the_last_cross_thread_wake_reaches_a_task_whose_poll_only_loads() {
+    with_timeout(30, || {
+        const THREADS: usize = 8;
+        const WAKES: usize = 2_000;
+        for _ in 0..5 {
+            let mut lp = Loop::new().unwrap();
+            let count = Arc::new(AtomicUsize::new(0));
+            let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+            let polls = Rc::new(Cell::new(0));
+            let join = lp.spawn_local(Watched {
+                count: Arc::clone(&count),
+                waker: Arc::clone(&waker),
+                target: THREADS * WAKES,
+                polls: Rc::clone(&polls),
+            });
+            lp.run_mode(evloop::RunMode::NoWait).unwrap();
+            assert_eq!(polls.get(), 1);
+            let keep_alive = lp.sender();
+            let threads: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (count, alive) = (Arc::clone(&count), keep_alive.clone());
+                    let w = waker.lock().unwrap().clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..WAKES {
+                            count.fetch_add(1, Ordering::AcqRel);
+                            if let Some(w) = &w {
+                                w.wake_by_ref();
+                            }
+                        }
+                        drop(alive);
+                    })
+                })
+                .collect();
+            drop(keep_alive);
+            lp.run().unwrap();
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert!(join.is_finished(), "the last wake reached the task");
+            assert!(polls.get() <= THREADS * WAKES + 1, "{} polls", polls.get());
+            assert_clean(&lp);
+        }
+    });
+}
+
 #[test]
 fn block_on_returns_the_value_and_reports_a_deadlock() {
     with_timeout(10, || {

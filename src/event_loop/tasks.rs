@@ -60,6 +60,7 @@ pub(crate) struct MicroQueue {
 impl MicroQueue {
     #[inline]
     pub(crate) fn push(&self, m: Micro) {
+        crate::task::self_wake::pushed();
         let mut q = self.queue.borrow_mut();
         q.push_back(m);
         self.len.set(q.len());

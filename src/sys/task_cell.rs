@@ -27,8 +27,9 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// What a task's waker does; `Send + Sync` because wakers go to any thread.
 pub(crate) trait TaskWake: Send + Sync + 'static {
-    /// Wakes the task (from any thread).
-    fn wake(&self);
+    /// Wakes the task (from any thread). `task` is the task's identity: the address of its
+    /// allocation (a waker's data pointer, [`Waker::data`]).
+    fn wake(&self, task: usize);
 }
 
 /// A proof of being inside this module: [`Owned`]'s methods take one, so only this module
@@ -106,7 +107,7 @@ impl<W: TaskWake, H, F> TaskCell<W, H, F> {
         // through a place projection that makes no reference to the whole `TaskCell` (which
         // is not `Sync`); `W: Sync`, so a `&W` on any thread is sound.
         let wake = unsafe { &*std::ptr::addr_of!((*p.cast::<Self>()).wake) };
-        wake.wake();
+        wake.wake(p.addr());
     }
 
     /// # Safety
@@ -173,18 +174,30 @@ impl<W, H, F: Future> TaskCell<W, H, F> {
         self.head.try_borrow().ok()?.as_ref().map(f)
     }
 
-    /// Polls the future in place. `None` if it was dropped, or is being polled already (a
-    /// re-entrant poll is refused, not a panic).
+    /// Polls the future in place, and again at once for as long as it is pending and `again`
+    /// says so (a task that woke itself, re-polled without going through the loop's queue):
+    /// one borrow of the future for the whole run. `None` if it was dropped, or is being polled
+    /// already (a re-entrant poll is refused, not a panic; `again` reaching the future is one).
     #[inline]
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Option<Poll<F::Output>> {
+    pub(crate) fn poll_while(
+        &self,
+        cx: &mut Context<'_>,
+        mut again: impl FnMut() -> bool,
+    ) -> Option<Poll<F::Output>> {
         let mut slot = self.fut.try_borrow_mut().ok()?;
         let fut = slot.as_mut()?;
         // SAFETY: `fut` lives in the `Arc` allocation, which never moves, and `TaskCell` never
-        // moves it out: no method hands out `F` or `&mut F`, `clear_future` and `release` drop it
-        // in place, and `TaskCell`'s own drop never drops it (`ManuallyDrop`). So it stays put
-        // from its first poll until it is dropped, as `Pin` requires.
-        let fut = unsafe { Pin::new_unchecked(fut) };
-        Some(fut.poll(cx))
+        // moves it out: no method hands out `F` or `&mut F`, `clear_future` and `release` drop
+        // it in place, and `TaskCell`'s own drop never drops it (`ManuallyDrop`). So it stays
+        // put from its first poll until it is dropped, as `Pin` requires. The borrow is held
+        // across the polls of one run, so nothing else reaches it meanwhile.
+        let mut fut = unsafe { Pin::new_unchecked(fut) };
+        loop {
+            match fut.as_mut().poll(cx) {
+                Poll::Pending if again() => {}
+                p => return Some(p),
+            }
+        }
     }
 
     /// Drops the future in place (it finished or was aborted). `false` if it is being polled
@@ -266,7 +279,7 @@ mod tests {
     struct Count(AtomicUsize);
 
     impl TaskWake for Arc<Count> {
-        fn wake(&self) {
+        fn wake(&self, _task: usize) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -329,20 +342,73 @@ mod tests {
         let task = LocalTask::new(Arc::clone(&count), "head".to_owned(), probe(&polls, &drops));
         let waker = task.waker();
         let mut cx = Context::from_waker(&waker);
-        assert_eq!(task.poll(&mut cx), Some(Poll::Pending));
+        assert_eq!(task.poll_while(&mut cx, || false), Some(Poll::Pending));
         assert_eq!(count.0.load(Ordering::Relaxed), 1, "woken by its own waker");
         let moved = task; // moving the handle does not move the future
-        assert_eq!(moved.poll(&mut cx), Some(Poll::Ready(7)));
+        assert_eq!(moved.poll_while(&mut cx, || false), Some(Poll::Ready(7)));
         assert_eq!(moved.head().as_deref().map(String::as_str), Some("head"));
         assert!(moved.clear_future());
         assert_eq!(drops.get(), 1);
         assert!(!moved.clear_future(), "already dropped");
-        assert_eq!(moved.poll(&mut cx), None, "no future left to poll");
+        assert_eq!(
+            moved.poll_while(&mut cx, || false),
+            None,
+            "no future left to poll"
+        );
         drop(moved);
         assert_eq!((polls.get(), drops.get()), (2, 1));
         // The waker outlives the task's handles: it still wakes (the allocation lives on).
         waker.wake_by_ref();
         assert_eq!(count.0.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn poll_while_re_polls_in_place_while_asked_and_refuses_a_re_entrant_poll() {
+        let (polls, drops) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let count = Arc::new(Count::default());
+        let task = LocalTask::new(Arc::clone(&count), "head".to_owned(), probe(&polls, &drops));
+        let waker = task.waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut asked = 0;
+        let out = task.poll_while(&mut cx, || {
+            asked += 1;
+            // The future is borrowed for the whole run: a re-entrant poll is refused.
+            let mut inner = Context::from_waker(&waker);
+            assert_eq!(task.poll_while(&mut inner, || false), None);
+            true
+        });
+        assert_eq!(
+            out,
+            Some(Poll::Ready(7)),
+            "polled again after the first Pending"
+        );
+        assert_eq!((asked, polls.get()), (1, 2));
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            1,
+            "the first poll woke it once"
+        );
+        // Pending from now on: `again` bounds the run.
+        assert_eq!(task.poll_while(&mut cx, || false), Some(Poll::Pending));
+        assert_eq!(polls.get(), 3, "not asked again: one poll");
+        let mut left = 2;
+        let out = task.poll_while(&mut cx, || {
+            left -= 1;
+            left >= 0
+        });
+        assert_eq!(
+            (out, polls.get()),
+            (Some(Poll::Pending), 6),
+            "two more polls asked for"
+        );
+        assert!(task.clear_future());
+        assert_eq!(
+            task.poll_while(&mut cx, || true),
+            None,
+            "no future left to poll"
+        );
+        drop(task);
+        assert_eq!(drops.get(), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::Loop;
 use crate::handle::Site;
 use crate::task::join::{JoinHandle, new_task};
-use crate::task::runtime::{Shared, current};
+use crate::task::shared::{Shared, current};
 
 /// How a [`callback`] future cancels its operation when it is dropped before completing.
 pub trait Cancel: 'static {

@@ -14,7 +14,8 @@ use crate::event_loop::sender::Remote;
 use crate::event_loop::tasks::TaskRef;
 use crate::handle::Site;
 use crate::sys::task_cell::{LocalTask, Owned, TaskCell};
-use crate::task::runtime::Shared;
+use crate::task::runtime::Chain;
+use crate::task::shared::Shared;
 use crate::task::waker::TaskWaker;
 
 type DoneFn<T> = Box<dyn FnOnce(&mut Loop, Result<T>)>;
@@ -47,9 +48,10 @@ pub(crate) trait Fail: Owned {
 /// A spawned task as the runtime's table holds it, type-erased: one allocation with the
 /// future, its join slot and its waker state (`sys::task_cell`).
 pub(crate) trait Run: Fail {
-    /// Polls the future in place; on completion stores the output in the join slot (or hands
-    /// it to `on_done`). `Ready` also when there is no future left to poll.
-    fn run(&self, cx: &mut Context<'_>) -> Poll<()>;
+    /// Polls the future in place, and again at once while `chain` says so (it woke itself at
+    /// the queue's front: see `task::self_wake`); on completion stores the output in the join
+    /// slot (or hands it to `on_done`). `Ready` also when there is no future left to poll.
+    fn run(&self, cx: &mut Context<'_>, chain: &Chain<'_>) -> Poll<()>;
     /// Drops the future in place (finished, panicked or aborted); `false` if it was already.
     fn drop_future(&self) -> bool;
     /// The task was inserted in the table as `r` (for `abort` and the waker).
@@ -95,8 +97,17 @@ where
     F::Output: 'static,
 {
     #[inline]
-    fn run(&self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.poll(cx) {
+    fn run(&self, cx: &mut Context<'_>, chain: &Chain<'_>) -> Poll<()> {
+        let start_poll = |quiet: bool| {
+            if quiet {
+                debug_assert!(!self.is_aborted(), "an abort queues a microtask");
+                self.wake_state().poll_starts();
+                true
+            } else {
+                self.start_poll()
+            }
+        };
+        match self.poll_while(cx, || chain.again(start_poll)) {
             Some(Poll::Pending) => Poll::Pending,
             Some(Poll::Ready(v)) => {
                 if let Some(h) = self.head() {
@@ -129,7 +140,7 @@ where
         if self.with_head(|h| h.aborted.get()).unwrap_or(true) {
             return false;
         }
-        self.wake_state().clear_queued();
+        self.wake_state().poll_starts();
         true
     }
 }

@@ -16,7 +16,7 @@ use crate::handle::Handle;
 use crate::net::{TcpListener, TcpStream};
 use crate::net::{UnixListener, UnixStream};
 use crate::task::call::{Completer, callback, register};
-use crate::task::runtime::{Shared, current};
+use crate::task::shared::{Shared, current};
 use crate::task::stream::{AsyncStream, StreamKind};
 
 /// Accepted connections waiting for `accept`, at most: further ones are closed at once (a

@@ -1,120 +1,57 @@
-//! The per-loop task table, the thread's loop registry, and polling.
+//! The per-loop task table and polling. What a loop's futures share with it, and the
+//! thread's registry of those, are in `shared.rs`.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
 use crate::error::Error;
-use crate::event_loop::tasks::{Micro, MicroQueue, Task, TaskRef};
-use crate::event_loop::{CallbackKind, Loop, LoopFn, Phase};
+use crate::event_loop::tasks::{Micro, TaskRef};
+use crate::event_loop::{CallbackKind, Loop, Phase};
 use crate::handle::Site;
 use crate::sys::task_cell::LocalTask;
 use crate::task::join::{JoinHandle, Run, new_task};
+use crate::task::self_wake::PollScope;
 
-/// What futures of one loop share with it: the microtask queue, and the operations they ask
-/// the loop to run right after the current poll.
-pub(crate) struct Shared {
-    pub(crate) micro: Rc<MicroQueue>,
-    /// Operations deferred by the task being polled, run right after its poll returns. Borrowed
-    /// only to push or pop (never across user code).
-    ops: RefCell<VecDeque<(LoopFn, Site)>>,
-    /// How many operations are queued (checked after every poll without a borrow).
-    op_count: Cell<usize>,
-    /// Set while the loop polls a task (or drops one): operations go to `ops`.
-    polling: Cell<bool>,
-    pub(crate) loop_id: u64,
-    /// The loop's cross-thread inbox, where a waker on another thread posts.
-    remote: Arc<crate::event_loop::sender::Remote>,
-    /// hyper's in-order sleeps and the one loop timer they share (`task::hyper`).
-    #[cfg(feature = "hyper")]
-    pub(crate) hyper_sleeps: RefCell<crate::task::hyper::Sleeps>,
+use crate::task::shared::Shared;
+
+/// What decides, inside a task's poll, whether it is polled again at once (see
+/// [`Loop::poll_task`]), and what counts those polls.
+pub(crate) struct Chain<'a> {
+    shared: &'a Shared,
+    scope: &'a PollScope,
+    /// Polls run after the first, times two; plus one if a re-poll was due but the task had
+    /// been aborted (from its own poll). One word: the common case reads one zero.
+    state: Cell<u64>,
 }
 
-impl Shared {
-    /// Runs `f` on the loop with `&mut Loop`: right after the current poll if a task of this
-    /// loop is being polled, else as a microtask (a drop outside any poll).
-    pub(crate) fn defer(&self, site: Site, f: impl FnOnce(&mut Loop) + 'static) {
-        if self.polling.get() {
-            let mut ops = self.ops.borrow_mut();
-            ops.push_back((Box::new(f), site));
-            self.op_count.set(ops.len());
-        } else {
-            self.micro.push(Micro::Call(Task {
-                run: Box::new(f),
-                site,
-            }));
+impl Chain<'_> {
+    /// Called after a poll returned `Pending`: whether to poll again now. Yes if the task woke
+    /// itself at the queue's front, deferred nothing, and `start_poll` (the check and reset a
+    /// queued poll does first) lets it.
+    /// `start_poll(quiet)`: `quiet` when nothing was pushed during the poll, so the task cannot
+    /// have been aborted in it (an abort queues a microtask) and the abort check can be
+    /// skipped.
+    #[inline]
+    pub(crate) fn again(&self, start_poll: impl FnOnce(bool) -> bool) -> bool {
+        if self.shared.op_count.get() != 0 {
+            return false;
         }
+        let Some(quiet) = self.scope.take_woke() else {
+            return false;
+        };
+        if !start_poll(quiet) {
+            self.state.set(self.state.get() | 1);
+            return false;
+        }
+        self.state.set(self.state.get() + 2);
+        true
     }
-
-    /// The loop's cross-thread inbox (for a new task's waker).
-    pub(crate) fn remote(&self) -> Arc<crate::event_loop::sender::Remote> {
-        Arc::clone(&self.remote)
-    }
-
-    /// Queues a closure as a microtask.
-    pub(crate) fn microtask(&self, site: Site, f: impl FnOnce(&mut Loop) + 'static) {
-        self.micro.push(Micro::Call(Task {
-            run: Box::new(f),
-            site,
-        }));
-    }
-}
-
-thread_local! {
-    /// The loops of this thread that have a task runtime: where a waker on this thread finds
-    /// its loop's microtask queue. A loop is not `Send`, so it stays on the thread it
-    /// registered from.
-    static LOOPS: RefCell<Vec<Rc<Shared>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Queues a poll of `r` on loop `loop_id` if that loop lives on this thread; `false` if it
-/// does not (the wake must then be posted across threads).
-pub(crate) fn wake_local(loop_id: u64, r: TaskRef) -> bool {
-    LOOPS
-        .try_with(|loops| {
-            let Ok(loops) = loops.try_borrow() else {
-                return false;
-            };
-            match loops.iter().find(|s| s.loop_id == loop_id) {
-                Some(s) => {
-                    s.micro.push(Micro::Poll(r));
-                    true
-                }
-                None => false,
-            }
-        })
-        .unwrap_or(false)
-}
-
-/// The shared state of loop `loop_id`, if that loop lives on this thread.
-pub(crate) fn shared_for(loop_id: u64) -> Option<Rc<Shared>> {
-    LOOPS
-        .try_with(|loops| {
-            let loops = loops.try_borrow().ok()?;
-            loops.iter().find(|s| s.loop_id == loop_id).cloned()
-        })
-        .ok()
-        .flatten()
-}
-
-/// The loop whose task is being polled right now, or the error a future reports when it is
-/// polled anywhere else.
-pub(crate) fn current() -> crate::Result<Rc<Shared>> {
-    // The loop lent to the poll running on this thread (`poll_task`), if any.
-    let id = crate::sys::loop_scope::lent_id::<Loop>();
-    (id != 0)
-        .then(|| shared_for(id))
-        .flatten()
-        .ok_or(Error::InvalidState(
-            "an evloop future was polled outside a task of an evloop loop",
-        ))
 }
 
 /// A spawned task.
@@ -158,20 +95,13 @@ struct State {
     shared: Rc<Shared>,
 }
 
-static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
-
 impl Runtime {
     /// Drops every task's future (the loop is being dropped), and leaves the registry.
     pub(crate) fn shutdown(&mut self) {
         let Some(state) = self.state.take() else {
             return;
         };
-        let id = state.shared.loop_id;
-        let _ = LOOPS.try_with(|loops| {
-            if let Ok(mut loops) = loops.try_borrow_mut() {
-                loops.retain(|s| s.loop_id != id);
-            }
-        });
+        Shared::unregister(state.shared.loop_id);
         for (_, entry) in state.tasks {
             let _ = catch_unwind(AssertUnwindSafe(move || {
                 if let Some(live) = &entry.live {
@@ -200,17 +130,7 @@ impl Loop {
     /// The runtime state, created (and registered with this thread) on first use.
     fn rt_state(&mut self) -> &mut State {
         if self.rt().state.is_none() {
-            let shared = Rc::new(Shared {
-                micro: Rc::clone(self.micro_queue()),
-                ops: RefCell::default(),
-                op_count: Cell::new(0),
-                polling: Cell::new(false),
-                loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-                remote: Arc::clone(self.remote()),
-                #[cfg(feature = "hyper")]
-                hyper_sleeps: RefCell::default(),
-            });
-            let _ = LOOPS.try_with(|l| l.borrow_mut().push(Rc::clone(&shared)));
+            let shared = Shared::register(Rc::clone(self.micro_queue()), Arc::clone(self.remote()));
             self.rt_mut().state = Some(Box::new(State {
                 tasks: Slab::new(),
                 next_gen: 0,
@@ -293,61 +213,118 @@ impl Loop {
 
     /// Polls task `r` (from the microtask drain), as a callback of kind `Task` so slow polls
     /// are reported and the watchdog names the spawn site.
+    ///
+    /// A task that wakes itself during the poll while its poll would be the microtask queue's
+    /// next entry (see `task::self_wake`) is polled again at once instead of through the queue:
+    /// the same order, without the queue's push and pop, the drain's dispatch, the thread's
+    /// loop-registry lookup and the table lookup. Such a chain of polls is one `Task` callback
+    /// run (timed as one, like a long synchronous callback: the slow-callback hook and the
+    /// watchdog name the task for the whole chain), while the counters still count every poll
+    /// as one callback and one microtask, as the queue would have. A poll that deferred
+    /// operations ends the chain: they run, then the task is polled again through the table.
     pub(crate) fn poll_task(&mut self, r: TaskRef) {
-        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+        let Some((mut live, site, shared)) = self.begin_task_poll(r) else {
             return;
         };
-        let Some(entry) = state.tasks.get_mut(r.key as usize) else {
-            return;
-        };
-        if entry.gen_ != r.gen_ {
-            return;
+        // The task's identity for the fast path: its allocation's address, which its wakers
+        // pass to `TaskWake::wake`.
+        let scope = PollScope::enter(live.waker.data().addr(), shared.micro.len() == 0);
+        loop {
+            let chain = Chain {
+                shared: &shared,
+                scope: &scope,
+                state: Cell::new(0),
+            };
+            let out = self.call(Phase::Microtask, CallbackKind::Task, site, |lp| {
+                shared.polling.set(true);
+                let mut cx = Context::from_waker(&live.waker);
+                // The loop is lent to the poll (`sys::loop_scope`): it is `current()`, and the
+                // future does its I/O inline through it (for every poll of a chain).
+                crate::sys::loop_scope::lend(lp, shared.loop_id, || {
+                    catch_unwind(AssertUnwindSafe(|| live.cell.run(&mut cx, &chain)))
+                })
+            });
+            let ready = match out {
+                Ok(Poll::Ready(())) => true,
+                Ok(Poll::Pending) => false,
+                Err(panic) => {
+                    live.cell.fail(Error::Panicked(panic_message(&*panic)));
+                    true
+                }
+            };
+            let chained = chain.state.get();
+            if chained != 0 {
+                let (polls, aborted) = (chained >> 1, chained & 1);
+                let c = self.counters_mut();
+                c.callbacks[Phase::Microtask as usize] += polls;
+                c.microtasks += polls + aborted;
+                if aborted != 0 && !ready {
+                    // Aborted from its own poll, with a re-poll due: dropped as the queued
+                    // poll would have dropped it.
+                    shared.polling.set(false);
+                    self.end_task_poll(r, live, false);
+                    self.abort_task(r);
+                    return;
+                }
+            }
+            self.end_task_poll(r, live, ready);
+            shared.polling.set(false);
+            // (Without deferred operations, `Chain::again` has already taken any self-wake.)
+            let deferred = shared.op_count.get() > 0;
+            self.run_task_ops(&shared);
+            if ready || !deferred || scope.take_woke().is_none() {
+                return;
+            }
+            // Woken by itself at the front, and the operations it deferred have run (with
+            // `&mut Loop`: they may have aborted it): the next poll goes through the table.
+            self.counters_mut().microtasks += 1;
+            let Some((next, _, _)) = self.begin_task_poll(r) else {
+                return;
+            };
+            live = next;
         }
-        let Some(live) = &entry.live else {
-            return; // being polled: the wake is already recorded in its flag
-        };
+    }
+
+    /// Takes task `r` out of the table for a poll: `None` if it is gone, stale or being polled,
+    /// or was aborted (then it is dropped here).
+    #[inline]
+    fn begin_task_poll(&mut self, r: TaskRef) -> Option<(Live, Site, Rc<Shared>)> {
+        let state = self.rt_mut().state.as_deref_mut()?;
+        let entry = state.tasks.get_mut(r.key as usize)?;
+        if entry.gen_ != r.gen_ {
+            return None;
+        }
+        // `None` while being polled: the wake is already recorded in its flag.
+        let live = entry.live.as_ref()?;
         if !live.cell.start_poll() {
             // Aborted with a wake already queued: never polled again.
             self.abort_task(r);
-            return;
+            return None;
         }
-        let Some(Live { cell, waker }) = entry.live.take() else {
-            return;
-        };
-        let site = entry.site;
-        let shared = Rc::clone(&state.shared);
-        let out = self.call(Phase::Microtask, CallbackKind::Task, site, |lp| {
-            shared.polling.set(true);
-            let mut cx = Context::from_waker(&waker);
-            // The loop is lent to the poll (`sys::loop_scope`): it is `current()`, and the
-            // future does its I/O inline through it.
-            crate::sys::loop_scope::lend(lp, shared.loop_id, || {
-                catch_unwind(AssertUnwindSafe(|| cell.run(&mut cx)))
-            })
-        });
-        let ready = match out {
-            Ok(Poll::Ready(())) => true,
-            Ok(Poll::Pending) => false,
-            Err(panic) => {
-                cell.fail(Error::Panicked(panic_message(&*panic)));
-                true
-            }
-        };
-        let mut done = Some((cell, waker));
+        let live = entry.live.take()?;
+        Some((live, entry.site, Rc::clone(&state.shared)))
+    }
+
+    /// After a poll: puts task `r` back in the table if it is still pending and not aborted,
+    /// else removes it and drops its future (with deferred operations still collected: the
+    /// caller runs them).
+    #[inline(always)]
+    fn end_task_poll(&mut self, r: TaskRef, live: Live, ready: bool) {
+        let mut done = Some(live);
         if let Some(state) = self.rt_mut().state.as_deref_mut()
             && let Some(e) = state.tasks.get_mut(r.key as usize)
             && e.gen_ == r.gen_
         {
             if !ready && !e.abort {
-                if let Some((cell, waker)) = done.take() {
+                if let Some(live) = done.take() {
                     // (`live` is `None` here: no old value to drop.)
-                    e.live.get_or_insert(Live { cell, waker });
+                    e.live.get_or_insert(live);
                 }
             } else {
                 state.tasks.remove(r.key as usize);
             }
         }
-        if let Some((cell, waker)) = done {
+        if let Some(Live { cell, waker }) = done {
             drop(waker);
             // A future that panics while dropped must not take the loop down either.
             let _ = catch_unwind(AssertUnwindSafe(move || {
@@ -355,8 +332,6 @@ impl Loop {
                 drop(cell);
             }));
         }
-        shared.polling.set(false);
-        self.run_task_ops(&shared);
     }
 
     /// Runs the operations the last poll (or drop) deferred, in order.
@@ -380,6 +355,29 @@ impl Loop {
         }
     }
 
+    /// A wake from another thread arrived for task `r` (a post, in the poll phase): take its
+    /// flag and queue a poll, unless a poll that started since took the flag (it saw what the
+    /// waker did) or a poll is queued already.
+    pub(crate) fn deliver_remote_wake(&mut self, r: TaskRef) {
+        let Some(state) = self.rt_mut().state.as_deref_mut() else {
+            return;
+        };
+        let Some(entry) = state.tasks.get(r.key as usize) else {
+            return;
+        };
+        if entry.gen_ != r.gen_ {
+            return;
+        }
+        // (`None` only during the task's poll, which no post runs inside.)
+        let Some(live) = &entry.live else {
+            return;
+        };
+        let w = live.cell.waker_state();
+        if w.take_posted() && w.mark_local() {
+            state.shared.micro.push(Micro::Poll(r));
+        }
+    }
+
     /// Drops task `r`'s future (from [`JoinHandle::abort`]): at once if it is not being
     /// polled, else when its poll returns.
     pub(crate) fn abort_task(&mut self, r: TaskRef) {
@@ -393,7 +391,10 @@ impl Loop {
             return;
         }
         if entry.live.is_none() {
+            // Being polled (this can only be that task's own poll, its loop lent to it): no
+            // re-poll at once either; dropped when the poll returns.
             entry.abort = true;
+            crate::task::self_wake::cancel_woke();
             return;
         }
         let entry = state.tasks.remove(r.key as usize);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::task::call::{Callback, callback, register};
-use crate::task::runtime::{Shared, current};
+use crate::task::shared::{Shared, current};
 
 /// Completes `delay` after the loop's cached time when its first poll ran (a one-shot timer
 /// started right after that poll). Dropped early, it clears its timer. Keeps the loop alive

@@ -14,7 +14,7 @@ use crate::event_loop::Loop;
 use crate::handle::Handle;
 use crate::net::UdpSocket;
 use crate::task::call::{Callback, callback, register};
-use crate::task::runtime::Shared;
+use crate::task::shared::Shared;
 
 /// Datagrams received ahead of `recv_from`, at most; receiving pauses when full.
 const RECV_QUEUE: usize = 64;

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::handle::Handle;
 use crate::task::call::{callback, register};
-use crate::task::runtime::Shared;
+use crate::task::shared::Shared;
 
 /// Runs `f` on the loop's worker pool and resolves to its value ([`Loop::queue_work`]).
 /// [`Error::Panicked`](crate::Error::Panicked) if `f` panicked. Dropped before a worker

@@ -32,7 +32,7 @@ use std::task::{Context, Poll};
 
 use crate::event_loop::Loop;
 use crate::task::AsyncStream;
-use crate::task::runtime::current;
+use crate::task::shared::current;
 use crate::task::stream::StreamKind;
 
 mod sleep;

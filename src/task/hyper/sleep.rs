@@ -23,7 +23,7 @@ use slab::Slab;
 
 use crate::event_loop::Loop;
 use crate::sys::loop_scope;
-use crate::task::runtime::{Shared, current, shared_for};
+use crate::task::shared::{Shared, current, shared_for};
 
 /// hyper's timer: sleeps on the loop's timers, behind `Send + Sync` futures (hyper asks for
 /// both). A sleep starts on its first poll, which must be inside a task of an evloop loop

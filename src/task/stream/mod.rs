@@ -12,7 +12,7 @@ use crate::net::UnixStream;
 use crate::net::{TcpStream, WriteBuf};
 use crate::sys::loop_scope;
 use crate::task::call::{Callback, callback, register};
-use crate::task::runtime::Shared;
+use crate::task::shared::Shared;
 
 mod compat;
 mod futs;
