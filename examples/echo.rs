@@ -418,7 +418,12 @@ mod asynch {
                 if self.stop.stopped.get() {
                     return Poll::Ready(());
                 }
-                self.stop.wakers.borrow_mut()[self.slot] = Some(cx.waker().clone());
+                let mut wakers = self.stop.wakers.borrow_mut();
+                let slot = &mut wakers[self.slot];
+                // Polled on every read: keep the waker unless the task changed.
+                if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *slot = Some(cx.waker().clone());
+                }
                 Poll::Pending
             })
             .await;

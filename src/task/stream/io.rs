@@ -87,9 +87,14 @@ impl Io {
     }
 
     pub(super) fn wake_reader(&self) {
-        if let Some(w) = self.read_waker.take() {
-            w.wake();
+        // By reference, the waker kept: the reader's next poll finds it registered already
+        // (`register` keeps a waker that will wake the same task), so a read that is waited
+        // for round after round costs no clone and no drop of it.
+        let w = self.read_waker.take();
+        if let Some(w) = &w {
+            w.wake_by_ref();
         }
+        self.read_waker.set(w);
     }
 
     pub(super) fn wake_writer(&self) {
