@@ -142,6 +142,7 @@ macro_rules! stream_ops {
             /// buffer is full, or a connect is in progress. Other errors are the socket's
             /// (a reset peer), [`Error::InvalidState`](crate::Error::InvalidState) after
             /// `shutdown`, or a stale or closing handle.
+            #[inline]
             pub fn try_write(
                 self,
                 lp: &mut $crate::Loop,

@@ -161,6 +161,7 @@ impl Loop {
     /// `try_write`: sends what the socket takes now, without queueing; `WouldBlock` when
     /// nothing can go (the queue holds earlier bytes, the socket is full, or a connect or
     /// shutdown is under way).
+    #[inline]
     pub(crate) fn stream_try_write(&mut self, id: HandleId, bufs: &[IoSlice<'_>]) -> Result<usize> {
         let IoCx {
             handles,
