@@ -11,44 +11,13 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use evloop::metrics::{SlowCallback, Stall};
 use evloop::{CallbackKind, Error, Loop, Phase, task};
+use util::task::Gate;
 use util::{Counter, Trace, assert_clean, with_timeout};
-
-/// A future woken by hand: `Pending` until `fire` is called.
-#[derive(Clone, Default)]
-struct Gate {
-    open: Rc<Cell<bool>>,
-    waker: Rc<Cell<Option<Waker>>>,
-}
-
-impl Gate {
-    fn fire(&self) {
-        self.open.set(true);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-    fn wait(&self) -> GateWait {
-        GateWait(self.clone())
-    }
-}
-
-struct GateWait(Gate);
-
-impl Future for GateWait {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.open.get() {
-            return Poll::Ready(());
-        }
-        self.0.waker.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-}
 
 type Action = Box<dyn FnOnce()>;
 

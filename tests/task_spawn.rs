@@ -11,47 +11,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use evloop::{Error, Loop, task};
+use util::task::Gate;
 use util::{Counter, Trace, assert_clean, with_timeout};
-
-/// A future woken by hand: `Pending` until `fire` is called, counting its polls.
-#[derive(Clone, Default)]
-struct Gate {
-    open: Rc<Cell<bool>>,
-    waker: Rc<Cell<Option<Waker>>>,
-    polls: Rc<Cell<usize>>,
-}
-
-impl Gate {
-    fn fire(&self) {
-        self.open.set(true);
-        self.wake();
-    }
-    /// Wakes without opening (a spurious wake).
-    fn wake(&self) {
-        if let Some(w) = self.waker.take() {
-            self.waker.set(Some(w.clone()));
-            w.wake();
-        }
-    }
-    fn wait(&self) -> GateWait {
-        GateWait(self.clone())
-    }
-}
-
-struct GateWait(Gate);
-
-impl Future for GateWait {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let g = &self.0;
-        g.polls.set(g.polls.get() + 1);
-        if g.open.get() {
-            return Poll::Ready(());
-        }
-        g.waker.set(Some(cx.waker().clone()));
-        Poll::Pending
-    }
-}
 
 #[test]
 fn a_spawned_task_is_first_polled_in_the_drain_fifo_with_microtasks() {
@@ -118,7 +79,7 @@ fn a_wake_in_a_callback_polls_the_task_in_that_callbacks_drain_in_fifo_order() {
                 "second timer"
             ]
         );
-        assert_eq!(gate.polls.get(), 2);
+        assert_eq!(gate.polls(), 2);
         assert_clean(&lp);
     });
 }
@@ -202,7 +163,7 @@ fn many_wakes_before_the_poll_give_one_poll() {
         lp.run().unwrap();
         assert!(done.is_finished());
         // First poll, then one poll for the four wakes.
-        assert_eq!(gate.polls.get(), 2);
+        assert_eq!(gate.polls(), 2);
         assert_clean(&lp);
     });
 }
@@ -386,7 +347,7 @@ fn an_aborted_task_with_a_queued_wake_is_never_polled_again() {
             .detach();
         });
         lp.run().unwrap();
-        assert_eq!(gate.polls.get(), 1, "only the first poll ran");
+        assert_eq!(gate.polls(), 1, "only the first poll ran");
         assert_eq!(awaited.take(), ["Err(true)"]);
         assert_eq!(lp.task_count(), 0);
         assert_clean(&lp);

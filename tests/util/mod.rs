@@ -4,6 +4,7 @@
 pub mod example;
 pub mod http;
 pub mod net;
+pub mod task;
 
 /// The OS error codes sockets report: `errno` values on Unix, Winsock's `WSAE*` codes on
 /// Windows (where `libc::E*` are the C runtime's unrelated numbers).
