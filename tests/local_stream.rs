@@ -138,6 +138,37 @@ fn clients_one_after_the_other_each_get_their_own_stream() {
     });
 }
 
+/// Reads `stream` into `got` until EOF, then closes it; a read error fails the test, naming
+/// `who`.
+fn read_until_eof(
+    lp: &mut Loop,
+    stream: UnixStream,
+    got: &Rc<RefCell<Vec<u8>>>,
+    who: &'static str,
+) {
+    let g = Rc::clone(got);
+    stream
+        .read_start(lp, move |lp, stream, ev| match ev {
+            ReadEvent::Data(b) => g.borrow_mut().extend_from_slice(b),
+            ReadEvent::Eof => stream.close(lp, |_| {}).unwrap(),
+            ReadEvent::Error(e) => panic!("{who} read: {e}"),
+        })
+        .unwrap();
+}
+
+/// A server on `path` for one client: it stops listening, then collects what the client
+/// sends until EOF.
+fn collecting_server(lp: &mut Loop, path: &PathBuf) -> Rc<RefCell<Vec<u8>>> {
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = Rc::clone(&got);
+    lp.unix_listen(path, move |lp, server, conn| {
+        server.close(lp, |_| {}).unwrap();
+        read_until_eof(lp, conn.unwrap(), &g, "server");
+    })
+    .unwrap();
+    got
+}
+
 /// Runs `f` every 1 ms until it returns `true`.
 fn wait_for(lp: &mut Loop, mut f: impl FnMut(&mut Loop) -> bool + 'static) {
     lp.set_interval(Duration::from_millis(1), move |lp, timer| {
@@ -640,20 +671,7 @@ fn shutdown_completes_after_the_writes_and_the_peer_reads_everything() {
     with_timeout(30, || {
         let path = endpoint("shutdown");
         let mut lp = Loop::new().unwrap();
-        let got = Rc::new(RefCell::new(Vec::new()));
-        let g = Rc::clone(&got);
-        lp.unix_listen(&path, move |lp, server, conn| {
-            server.close(lp, |_| {}).unwrap();
-            let g = Rc::clone(&g);
-            conn.unwrap()
-                .read_start(lp, move |lp, stream, ev| match ev {
-                    ReadEvent::Data(b) => g.borrow_mut().extend_from_slice(b),
-                    ReadEvent::Eof => stream.close(lp, |_| {}).unwrap(),
-                    ReadEvent::Error(e) => panic!("server read: {e}"),
-                })
-                .unwrap();
-        })
-        .unwrap();
+        let got = collecting_server(&mut lp, &path);
         let trace = Trace::new();
         let t = trace.clone();
         lp.unix_connect(&path, move |lp, stream, r| {
@@ -694,20 +712,7 @@ fn end_delivers_everything_then_closes_without_lingering() {
     with_timeout(30, || {
         let path = endpoint("end");
         let mut lp = Loop::new().unwrap();
-        let got = Rc::new(RefCell::new(Vec::new()));
-        let g = Rc::clone(&got);
-        lp.unix_listen(&path, move |lp, server, conn| {
-            server.close(lp, |_| {}).unwrap();
-            let g = Rc::clone(&g);
-            conn.unwrap()
-                .read_start(lp, move |lp, stream, ev| match ev {
-                    ReadEvent::Data(b) => g.borrow_mut().extend_from_slice(b),
-                    ReadEvent::Eof => stream.close(lp, |_| {}).unwrap(),
-                    ReadEvent::Error(e) => panic!("server read: {e}"),
-                })
-                .unwrap();
-        })
-        .unwrap();
+        let got = collecting_server(&mut lp, &path);
         let ended = Rc::new(Cell::new(None));
         let e = Rc::clone(&ended);
         let start = Instant::now();
@@ -759,14 +764,7 @@ fn write_file_sends_a_file_range_in_order_with_writes() {
         let g = Rc::clone(&got);
         lp.unix_connect(&path, move |lp, stream, r| {
             r.unwrap();
-            let g = Rc::clone(&g);
-            stream
-                .read_start(lp, move |lp, stream, ev| match ev {
-                    ReadEvent::Data(b) => g.borrow_mut().extend_from_slice(b),
-                    ReadEvent::Eof => stream.close(lp, |_| {}).unwrap(),
-                    ReadEvent::Error(e) => panic!("client read: {e}"),
-                })
-                .unwrap();
+            read_until_eof(lp, stream, &g, "client");
         })
         .unwrap();
         lp.run().unwrap();
