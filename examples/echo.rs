@@ -396,6 +396,9 @@ mod asynch {
     struct Watch {
         stop: Rc<Stop>,
         slot: usize,
+        /// A copy of the waker registered in `slot`: polled on every read, the watch compares
+        /// against it and touches the shared list only when the task's waker changed.
+        waker: Cell<Option<Waker>>,
     }
 
     impl Watch {
@@ -409,24 +412,40 @@ mod asynch {
                     w.len() - 1
                 }
             };
-            Self { stop, slot }
+            Self {
+                stop,
+                slot,
+                waker: Cell::new(None),
+            }
         }
 
         /// Completes once the server is stopping.
-        async fn stopped(&self) {
-            std::future::poll_fn(|cx| {
-                if self.stop.stopped.get() {
-                    return Poll::Ready(());
+        fn stopped(&self) -> Stopped<'_> {
+            Stopped(self)
+        }
+    }
+
+    /// The future of [`Watch::stopped`]: polled beside every read, so it is kept cheap (a flag
+    /// and a waker comparison).
+    struct Stopped<'a>(&'a Watch);
+
+    impl Future for Stopped<'_> {
+        type Output = ();
+
+        fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+            let w = self.0;
+            if w.stop.stopped.get() {
+                return Poll::Ready(());
+            }
+            match w.waker.take() {
+                Some(mine) if mine.will_wake(cx.waker()) => w.waker.set(Some(mine)),
+                _ => {
+                    let new = cx.waker().clone();
+                    w.stop.wakers.borrow_mut()[w.slot] = Some(new.clone());
+                    w.waker.set(Some(new));
                 }
-                let mut wakers = self.stop.wakers.borrow_mut();
-                let slot = &mut wakers[self.slot];
-                // Polled on every read: keep the waker unless the task changed.
-                if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *slot = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            })
-            .await;
+            }
+            Poll::Pending
         }
     }
 

@@ -7,7 +7,6 @@ mod util;
 use std::cell::Cell;
 use std::future::Future;
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -15,6 +14,7 @@ use std::time::Duration;
 
 use evloop::{Error, Loop, task};
 use futures_io::AsyncWrite;
+use util::task::tcp_pair;
 use util::{Counter, assert_clean, with_timeout};
 
 /// The message of an `InvalidState` error (anything else fails the test).
@@ -45,18 +45,6 @@ async fn race<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> 
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// A listener of `lp` and a blocking client connected to it, with the accepted stream.
-fn pair(lp: &mut Loop) -> (task::AsyncTcpStream, std::net::TcpStream) {
-    let mut listener = task::AsyncTcpListener::tcp(lp, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr: SocketAddr = listener.local_addr(lp).unwrap();
-    let client = std::net::TcpStream::connect(addr).unwrap();
-    let conn = lp
-        .block_on(async move { listener.accept().await })
-        .unwrap()
-        .unwrap();
-    (conn, client)
 }
 
 #[test]
@@ -110,7 +98,7 @@ fn the_loop_used_outside_a_poll_is_a_clear_invalid_state() {
 fn reentry_is_refused_and_a_write_refused_inline_keeps_its_place() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        let (mut conn, mut client) = pair(&mut lp);
+        let (mut conn, mut client) = tcp_pair(&mut lp);
         let nested = lp
             .block_on(async move {
                 let nested = task::try_with_loop(|_| task::try_with_loop(|_| ())).unwrap();
@@ -148,7 +136,7 @@ fn reentry_is_refused_and_a_write_refused_inline_keeps_its_place() {
 fn a_write_larger_than_the_socket_buffers_completes_in_order_with_backpressure() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();
-        let (mut conn, mut client) = pair(&mut lp);
+        let (mut conn, mut client) = tcp_pair(&mut lp);
         const TOTAL: usize = 2 << 20;
         let (waited, wait_seen) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -211,7 +199,7 @@ fn a_write_larger_than_the_socket_buffers_completes_in_order_with_backpressure()
 fn eof_and_a_reset_are_met_by_the_inline_read_and_write() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        let (mut conn, mut client) = pair(&mut lp);
+        let (mut conn, mut client) = tcp_pair(&mut lp);
         client.write_all(b"hello").unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         let (read, eof, chunk_eof) = lp
@@ -240,7 +228,7 @@ fn eof_and_a_reset_are_met_by_the_inline_read_and_write() {
             return;
         }
 
-        let (mut conn, client) = pair(&mut lp);
+        let (mut conn, client) = tcp_pair(&mut lp);
         socket2::SockRef::from(&client)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
@@ -284,7 +272,7 @@ fn eof_and_a_reset_are_met_by_the_inline_read_and_write() {
 fn dropped_inline_reads_and_writes_leave_nothing_behind() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        let (mut conn, mut client) = pair(&mut lp);
+        let (mut conn, mut client) = tcp_pair(&mut lp);
         let late = Counter::new();
         let l = late.clone();
         let writer = std::thread::spawn(move || {
@@ -339,7 +327,7 @@ fn dropped_inline_reads_and_writes_leave_nothing_behind() {
 fn a_task_aborting_itself_inside_its_own_io_is_dropped_after_that_poll() {
     with_timeout(10, || {
         let mut lp = Loop::new().unwrap();
-        let (mut conn, mut client) = pair(&mut lp);
+        let (mut conn, mut client) = tcp_pair(&mut lp);
         struct Dropped(Rc<Cell<u32>>);
         impl Drop for Dropped {
             fn drop(&mut self) {

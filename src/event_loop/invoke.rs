@@ -122,6 +122,12 @@ impl Loop {
         }
     }
 
+    /// Whether no next-tick and no microtask is queued.
+    #[inline]
+    pub(crate) fn tasks_idle(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
     fn drain_tasks_slow(&mut self) {
         self.counters.task_drains += 1;
         let mut ticks = 0usize;

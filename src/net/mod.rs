@@ -28,7 +28,7 @@ pub(crate) use listener::{ListenerState, pathname};
 pub(crate) use socket::StreamSocket;
 pub use stream::api::ReadEvent;
 pub use stream::write_queue::WriteBuf;
-pub(crate) use stream::{Done, StreamState};
+pub(crate) use stream::{Done, StreamState, TryRead};
 pub use tcp::{TcpListenOptions, TcpListener, TcpStream};
 pub use udp::{UdpBindOptions, UdpSocket};
 pub use unix::{UnixListener, UnixStream};

@@ -98,6 +98,7 @@ impl<T> OpSlot<T> {
 }
 
 /// Stores `cx`'s waker in `slot`, keeping the old one if it would wake the same task.
+#[inline]
 pub(crate) fn register(slot: &Cell<Option<Waker>>, cx: &Context<'_>) {
     let w = match slot.take() {
         Some(w) if w.will_wake(cx.waker()) => w,

@@ -45,7 +45,9 @@
 //!   [`try_with_loop`] for your own code, and the futures of this module for their I/O. A
 //!   stream's write goes to the socket right there (what the socket does not take is queued
 //!   in order, as the callback API's `try_write` then `write`), so a write that fits completes
-//!   in the same poll; a read that finds nothing read ahead arms the read callback at once;
+//!   in the same poll; a read reads the socket right there too, into the caller's buffer, and
+//!   only an empty socket makes it wait (for the readable edge, at which the loop polls the
+//!   waiting task straight away when nothing is queued before it, as the drain would);
 //!   hyper's sleeps share one loop timer, armed and cleared inline.
 //! - The borrow is refused with [`Error::InvalidState`](crate::Error::InvalidState), never
 //!   undefined behaviour and never a panic, outside that scope (in a callback, on another
@@ -54,7 +56,7 @@
 //!   The `unsafe` of this (turning the pointer back into `&mut Loop`) is in `sys::loop_scope`,
 //!   with its safety argument: the lent `&mut` stays borrowed by the lending call until the
 //!   poll returns; a task's future lives in its own allocation, not inside `Loop`, so the two
-//!   `&mut` never overlap; what both reach (a stream's read-ahead, the task's cell) is behind
+//!   `&mut` never overlap; what both reach (a stream's shared state, the task's cell) is behind
 //!   `Cell`/`RefCell`; the loop's table holds no handle to the task being polled, so an abort
 //!   issued inside the poll is carried out after it; and no evloop API called from there runs
 //!   a callback inside the call (callbacks run in their phases).
@@ -114,7 +116,7 @@ pub use self::listener::{AsyncUnixListener, unix_connect};
 pub(crate) use self::runtime::Runtime;
 pub use self::runtime::TaskInfo;
 pub use self::stream::AsyncUnixStream;
-pub use self::stream::{AsyncStream, AsyncTcpStream, ReadFut, SendFut, StreamKind};
+pub use self::stream::{AsyncStream, AsyncTcpStream, ReadChunkFut, ReadFut, SendFut, StreamKind};
 pub use self::time::{Interval, Sleep, interval, sleep};
 pub use self::udp::{AsyncUdpSocket, RecvFrom};
 pub use self::work::spawn_blocking;

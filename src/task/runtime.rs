@@ -18,7 +18,7 @@ use crate::sys::task_cell::LocalTask;
 use crate::task::join::{JoinHandle, Run, new_task};
 use crate::task::self_wake::PollScope;
 
-use crate::task::shared::Shared;
+use crate::task::shared::{Polled, Shared};
 
 /// What decides, inside a task's poll, whether it is polled again at once (see
 /// [`Loop::poll_task`]), and what counts those polls.
@@ -51,6 +51,28 @@ impl Chain<'_> {
         }
         self.state.set(self.state.get() + 2);
         true
+    }
+}
+
+/// Marks the task being polled in [`Shared::polled`] for the scope of its poll (nested polls,
+/// of another loop's tasks, restore the outer one).
+struct PolledScope<'a> {
+    shared: &'a Shared,
+    outer: Option<Polled>,
+}
+
+impl<'a> PolledScope<'a> {
+    #[inline]
+    fn enter(shared: &'a Shared, polled: Polled) -> Self {
+        let outer = shared.polled.replace(Some(polled));
+        Self { shared, outer }
+    }
+}
+
+impl Drop for PolledScope<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.shared.polled.set(self.outer);
     }
 }
 
@@ -229,6 +251,8 @@ impl Loop {
         // The task's identity for the fast path: its allocation's address, which its wakers
         // pass to `TaskWake::wake`.
         let scope = PollScope::enter(live.waker.data().addr(), shared.micro.len() == 0);
+        // Which task is being polled, for futures that would rather be polled than woken.
+        let _polled = PolledScope::enter(&shared, Polled::new(r, &live.waker));
         loop {
             let chain = Chain {
                 shared: &shared,
@@ -283,6 +307,22 @@ impl Loop {
             };
             live = next;
         }
+    }
+
+    /// A readable edge for a stream whose reader is task `r` (waiting with its own waker), with
+    /// no next-tick and no microtask queued: polls it now. The same order as waking it from a
+    /// callback, whose drain would then poll it first and alone; counted as that drain would
+    /// count it. A task gone, being polled or aborted is not polled (as a queued poll).
+    pub(crate) fn poll_reader_task(&mut self, r: TaskRef) {
+        if let Some(state) = self.rt().state.as_deref() {
+            let edges = &state.shared.edges;
+            edges.set(edges.get().wrapping_add(1));
+        }
+        let c = self.counters_mut();
+        c.task_drains += 1;
+        c.microtasks += 1;
+        self.poll_task(r);
+        self.drain_tasks();
     }
 
     /// Takes task `r` out of the table for a poll: `None` if it is gone, stale or being polled,

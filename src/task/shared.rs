@@ -9,10 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
-use crate::event_loop::tasks::{Micro, MicroQueue, Task};
+use crate::event_loop::tasks::{Micro, MicroQueue, Task, TaskRef};
 use crate::event_loop::{Loop, LoopFn};
 use crate::handle::Site;
 use crate::task::waker::TaskWaker;
+
+/// How many emptied chunk buffers a loop keeps ([`Shared::recycle_chunk`]).
+const CHUNKS_KEPT: usize = 16;
+/// The largest chunk buffer kept.
+const CHUNK_KEEP_MAX: usize = 128 * 1024;
 
 /// The id of the next loop to get a task runtime (0 means none).
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -29,6 +34,16 @@ pub(crate) struct Shared {
     /// Set while the loop polls a task (or drops one): operations go to `ops`.
     pub(super) polling: Cell<bool>,
     pub(crate) loop_id: u64,
+    /// Emptied buffers of chunks that were read (`AsyncStream::read_chunk`) and then sent whole
+    /// (an echo, a proxy), kept for the next chunk of any stream of the loop: no allocation
+    /// per chunk, and the last one used (still in cache) is the next one filled.
+    chunks: RefCell<Vec<Vec<u8>>>,
+    /// Readable edges reported to the readiness-mode readers of this loop's streams, counted
+    /// (wrapping): a reader whose last read drained its socket, with no edge since, knows
+    /// without asking the loop that there is nothing to read (`AsyncStream::read_now`).
+    pub(crate) edges: Cell<u64>,
+    /// The task being polled and its waker's identity (see [`Polled`]).
+    pub(crate) polled: Cell<Option<Polled>>,
     /// The loop's cross-thread inbox, where a waker on another thread posts.
     remote: Arc<crate::event_loop::sender::Remote>,
     /// hyper's in-order sleeps and the one loop timer they share (`task::hyper`).
@@ -48,6 +63,9 @@ impl Shared {
             op_count: Cell::new(0),
             polling: Cell::new(false),
             loop_id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            polled: Cell::new(None),
+            edges: Cell::new(0),
+            chunks: RefCell::default(),
             remote,
             #[cfg(feature = "hyper")]
             hyper_sleeps: RefCell::default(),
@@ -80,6 +98,27 @@ impl Shared {
         }
     }
 
+    /// An empty buffer for a chunk: a kept one, else a new one.
+    #[inline]
+    pub(crate) fn take_chunk(&self) -> Vec<u8> {
+        self.chunks.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Keeps `data`'s vector (sent, no longer needed) for a later chunk, unless enough are kept
+    /// or it is too big to keep.
+    #[inline]
+    pub(crate) fn recycle_chunk(&self, data: crate::net::WriteBuf) {
+        if let Some(mut v) = data.into_vec()
+            && v.capacity() <= CHUNK_KEEP_MAX
+        {
+            let mut chunks = self.chunks.borrow_mut();
+            if chunks.len() < CHUNKS_KEPT {
+                v.clear();
+                chunks.push(v);
+            }
+        }
+    }
+
     /// The loop's cross-thread inbox (for a new task's waker).
     pub(crate) fn remote(&self) -> Arc<crate::event_loop::sender::Remote> {
         Arc::clone(&self.remote)
@@ -91,6 +130,32 @@ impl Shared {
             run: Box::new(f),
             site,
         }));
+    }
+}
+
+/// The task a loop is polling, and the identity of its own waker: a future that finds it is
+/// polled with that waker (not a combinator's) may have the loop poll the task directly
+/// instead of waking it (`Loop::stream_try_read`'s watcher).
+#[derive(Clone, Copy)]
+pub(crate) struct Polled {
+    pub(crate) task: TaskRef,
+    data: usize,
+    vtable: usize,
+}
+
+impl Polled {
+    pub(crate) fn new(task: TaskRef, waker: &std::task::Waker) -> Self {
+        Self {
+            task,
+            data: waker.data().addr(),
+            vtable: std::ptr::from_ref(waker.vtable()).addr(),
+        }
+    }
+
+    /// Whether `waker` is the task's own (it would wake this task and nothing else).
+    #[inline]
+    pub(crate) fn owns(&self, waker: &std::task::Waker) -> bool {
+        waker.data().addr() == self.data && std::ptr::from_ref(waker.vtable()).addr() == self.vtable
     }
 }
 

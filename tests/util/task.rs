@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use evloop::{Loop, task};
+
 /// A future woken by hand: `Pending` until [`fire`](Gate::fire) is called, counting its polls.
 #[derive(Clone, Default)]
 pub struct Gate {
@@ -54,4 +56,16 @@ impl Future for GateWait {
         g.waker.set(Some(cx.waker().clone()));
         Poll::Pending
     }
+}
+
+/// A listener of `lp` and a blocking client connected to it, with the accepted stream.
+pub fn tcp_pair(lp: &mut Loop) -> (task::AsyncTcpStream, std::net::TcpStream) {
+    let mut listener = task::AsyncTcpListener::tcp(lp, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr(lp).unwrap();
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    let conn = lp
+        .block_on(async move { listener.accept().await })
+        .unwrap()
+        .unwrap();
+    (conn, client)
 }

@@ -17,8 +17,7 @@ impl Loop {
         let Ok(s) = stream_mut(handles, id) else {
             return;
         };
-        s.reading = false;
-        s.read_cb = None;
+        s.stop_reading();
         let (mut idle, mut ending) = (None, None);
         #[cfg(windows)]
         let mut retry = None;

@@ -85,8 +85,7 @@ impl Loop {
             extra.connect = ConnectState::Reported;
         }
         if !ok && s.reading {
-            s.reading = false;
-            s.read_cb = None;
+            s.stop_reading();
             self.handles_mut().set_active(id, false);
         }
     }

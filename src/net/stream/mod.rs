@@ -5,10 +5,13 @@ pub(crate) mod api;
 mod close;
 mod connect;
 mod ends;
+mod events;
 mod read;
 pub(crate) mod sendfile;
 mod write;
 pub(crate) mod write_queue;
+
+pub(crate) use self::read::TryRead;
 
 use std::collections::VecDeque;
 use std::io;
@@ -23,9 +26,9 @@ use std::sync::Arc;
 
 use super::StreamOp;
 use crate::error::{Error, NetName, Result, SockName};
-use crate::event_loop::{CallbackKind, Phase};
+use crate::event_loop::CallbackKind;
 use crate::event_loop::{
-    HandleData, HandleEvent, HandleState, IoCx, IoRegistry, Loop, PanicPayload, Pending,
+    HandleData, HandleEvent, HandleState, IoRegistry, Loop, PanicPayload, Pending,
 };
 use crate::handle::{HandleId, HandleKind, HandleTable, Site};
 
@@ -107,6 +110,10 @@ pub(crate) struct StreamExtra {
     /// A named-pipe client's next attempt to open a busy pipe: closed with the stream.
     #[cfg(windows)]
     pub(crate) retry: Option<crate::timer::Timer>,
+    /// Readiness mode: the task whose read found the socket empty (`stream_try_read`), polled
+    /// at the readable edge straight away when nothing is queued (see
+    /// `Loop::stream_notify_readable`). Cleared by a read that finds data.
+    pub(crate) watcher: Option<crate::event_loop::tasks::TaskRef>,
 }
 
 /// What a stream handle holds in its slot. Kept small (an idle connection is this, boxed, plus
@@ -123,6 +130,9 @@ pub(crate) struct StreamState {
     /// no new edge will announce the EOF that is still to be read.
     pub(crate) read_closed: bool,
     pub(crate) reading: bool,
+    /// Readiness mode (`watch_readable`): `read_cb` is called on the readable edge and the
+    /// loop reads nothing (see `read.rs`).
+    pub(crate) notify: bool,
     /// A read continuation is on the pending queue.
     pub(crate) read_queued: bool,
     /// A flush continuation is on the pending queue (a file segment used up a flush's budget).
@@ -161,6 +171,7 @@ impl StreamState {
                 ending: None,
                 #[cfg(windows)]
                 retry: None,
+                watcher: None,
             })
         })
     }
@@ -178,6 +189,27 @@ impl StreamState {
             self.write_interest = true;
         }
         Ok(())
+    }
+
+    /// Stops reading, in either mode (the caller makes the handle inactive).
+    pub(crate) fn stop_reading(&mut self) {
+        self.reading = false;
+        self.notify = false;
+        self.read_cb = None;
+        if let Some(extra) = &mut self.extra {
+            extra.watcher = None;
+        }
+    }
+
+    /// Readiness mode: records the task to poll at the next readable edge (`None`: wake the
+    /// notifier's waker instead).
+    #[inline]
+    pub(crate) fn set_watcher(&mut self, watcher: Option<crate::event_loop::tasks::TaskRef>) {
+        match (&mut self.extra, watcher) {
+            (Some(extra), w) => extra.watcher = w,
+            (None, None) => {}
+            (None, w) => self.extra_mut().watcher = w,
+        }
     }
 
     /// Drops everything the state owns (a closed stream's box kept for reuse).
@@ -366,125 +398,5 @@ pub(crate) fn copy_io_error(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
         Some(code) => io::Error::from_raw_os_error(code),
         None => io::Error::new(e.kind(), e.to_string()),
-    }
-}
-
-impl Loop {
-    /// Adds a stream handle for `socket` and registers it (`READABLE | WRITABLE`, once).
-    /// `connected` says whether the socket can be written at once.
-    #[inline]
-    pub(crate) fn stream_insert(
-        &mut self,
-        kind: HandleKind,
-        socket: StreamSocket,
-        connected: bool,
-        site: Site,
-        local_name: u16,
-    ) -> Result<HandleId> {
-        self.stream_insert_opt(kind, Some(socket), connected, site, local_name)
-    }
-
-    /// [`stream_insert`](Self::stream_insert), or with no socket yet (`None`): a named-pipe
-    /// client still waiting for a free instance, whose pipe comes later.
-    pub(crate) fn stream_insert_opt(
-        &mut self,
-        kind: HandleKind,
-        socket: Option<StreamSocket>,
-        connected: bool,
-        site: Site,
-        local_name: u16,
-    ) -> Result<HandleId> {
-        let readable = socket.as_ref().is_some_and(StreamSocket::starts_readable);
-        let state = StreamState {
-            socket,
-            readable,
-            writable: connected,
-            read_closed: false,
-            reading: false,
-            read_queued: false,
-            flush_queued: false,
-            wants_drain: false,
-            reset_on_close: false,
-            write_interest: !connected,
-            done_queued: 0,
-            local_name,
-            read_cb: None,
-            read_site: site,
-            // Empty: a write the socket takes at once never touches the queue.
-            queue: WriteQueue::default(),
-            extra: None,
-        };
-        let boxed = match self.net_mut().spare_streams.pop() {
-            Some(mut spare) => {
-                *spare = state;
-                spare
-            }
-            None => Box::new(state),
-        };
-        let id = self
-            .handles_mut()
-            .insert(kind, site, false, HandleData::Stream(boxed));
-        let IoCx { handles, io, .. } = self.io_cx();
-        let s = stream_mut(handles, id)?;
-        let interest = if connected {
-            Interest::READABLE
-        } else {
-            Interest::READABLE | Interest::WRITABLE
-        };
-        let registered = match &mut s.socket {
-            Some(socket) => io.register(socket.source(), id, interest),
-            None => Ok(()),
-        };
-        if let Err(e) = registered {
-            self.handles_mut().remove(id);
-            return Err(Error::Io(e));
-        }
-        Ok(id)
-    }
-
-    /// The socket of an open stream.
-    pub(crate) fn stream_socket(&self, id: HandleId) -> Result<&StreamSocket> {
-        let entry = self.handles().get(id)?;
-        if entry.closing {
-            return Err(Error::Closing);
-        }
-        match &entry.data {
-            HandleData::Stream(s) => s.socket.as_ref().ok_or(Error::Closing),
-            _ => Err(Error::StaleHandle),
-        }
-    }
-
-    /// An I/O event for a stream: update the readiness cache, then finish a connect, read and
-    /// flush as the cache allows.
-    pub(crate) fn stream_event(&mut self, id: HandleId, event: &mio::event::Event) {
-        let Ok(s) = stream_mut(self.handles_mut(), id) else {
-            return;
-        };
-        if event.is_read_closed() || event.is_error() {
-            s.read_closed = true;
-        }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            s.readable = true;
-        }
-        let became_writable = event.is_writable() || event.is_write_closed() || event.is_error();
-        if became_writable {
-            s.writable = true;
-        }
-        if s.connect_in_flight() {
-            if s.writable {
-                // Reads wait for the connect callback (pending phase), even when the data
-                // came in the same wake-up as the handshake.
-                self.stream_finish_connect(id);
-            }
-            return;
-        }
-        if s.reading && s.readable && !s.connecting() {
-            self.stream_read_batch(id, Phase::Poll);
-        }
-        // Writes made meanwhile (by the read callbacks, say) flushed themselves; only new
-        // writability can move what is still queued.
-        if became_writable {
-            self.stream_flush(id);
-        }
     }
 }

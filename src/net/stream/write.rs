@@ -196,6 +196,40 @@ impl Loop {
         }
     }
 
+    /// [`stream_try_write`](Self::stream_try_write) of one buffer, for the futures: the count
+    /// sent, `0` when nothing can go now (the socket is full, earlier bytes are queued, a
+    /// connect is under way) instead of a `WouldBlock` error.
+    #[inline]
+    pub(crate) fn stream_try_send(&mut self, id: HandleId, bytes: &[u8]) -> Result<usize> {
+        let IoCx {
+            handles,
+            counters,
+            io,
+            ..
+        } = self.io_cx();
+        let s = writable_stream(handles, id)?;
+        if !s.can_send_now() || bytes.is_empty() {
+            return Ok(0);
+        }
+        let Some(socket) = &s.socket else {
+            return Err(Error::Closing);
+        };
+        loop {
+            match socket.send(bytes) {
+                Ok(n) => {
+                    counters.bytes_written += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    s.want_writable(io, id)?;
+                    return Ok(0);
+                }
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+    }
+
     /// Queues a write request of several buffers and, if the socket is writable, sends at
     /// once: only the unwritten tail stays queued. Returns whether the queue is below the
     /// high-water mark.

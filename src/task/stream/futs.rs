@@ -62,6 +62,41 @@ impl<S: StreamKind> fmt::Debug for SendFut<'_, S> {
     }
 }
 
+/// The future of [`AsyncStream::read_chunk`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReadChunkFut<'a, S: StreamKind> {
+    pub(super) stream: &'a mut AsyncStream<S>,
+    pub(super) done: bool,
+}
+
+impl<S: StreamKind> Future for ReadChunkFut<'_, S> {
+    type Output = Result<Option<Vec<u8>>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let out = this.stream.poll_read_chunk(cx);
+        if out.is_ready() {
+            this.done = true;
+        }
+        out
+    }
+}
+
+impl<S: StreamKind> Drop for ReadChunkFut<'_, S> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stream.io.read_waker.take();
+            self.stream.stop_reading();
+        }
+    }
+}
+
+impl<S: StreamKind> fmt::Debug for ReadChunkFut<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReadChunkFut")
+    }
+}
+
 /// The future of [`AsyncStream::read`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReadFut<'a, S: StreamKind> {

@@ -19,8 +19,21 @@ pub(super) struct Io {
     pub(super) pos: Cell<usize>,
     pub(super) eof: Cell<bool>,
     pub(super) read_err: Cell<Option<Error>>,
-    /// A read callback is installed.
+    /// The read-ahead's callback is installed (the loop reads into `buf`).
     pub(super) reading: Cell<bool>,
+    /// The readiness notifier is installed (see `ready.rs`): reads happen in the poll.
+    pub(super) notify: Cell<bool>,
+    /// Readiness mode: the loop's edge count ([`Shared::edges`]) when a read last found the
+    /// socket drained (`None`: it may have more). While it is current, a read waits without
+    /// asking the loop.
+    ///
+    /// [`Shared::edges`]: crate::task::shared::Shared::edges
+    pub(super) drained_at: Cell<Option<u64>>,
+    /// The watcher task the stream core holds for this stream (what the last read that found
+    /// it drained recorded there).
+    pub(super) watcher: Cell<Option<crate::event_loop::tasks::TaskRef>>,
+    /// Readiness-mode reads in a row that found data (see `ready::READ_STREAK`).
+    pub(super) streak: Cell<u8>,
     pub(super) read_waker: Cell<Option<Waker>>,
     /// Bytes handed to `write` whose callback has not run.
     pub(super) in_flight: Cell<usize>,
@@ -29,9 +42,6 @@ pub(super) struct Io {
     /// 0: open, 1: shutdown requested, 2: shutdown done.
     pub(super) shut: Cell<u8>,
     pub(super) shut_err: Cell<Option<Error>>,
-    /// An emptied buffer kept for the next read-ahead: the vector of a chunk handed out by
-    /// `read_chunk` and sent back whole (an echo, a proxy) saves an allocation per chunk.
-    pub(super) spare: Cell<Vec<u8>>,
     /// Operations of this stream deferred to after the poll (or to a microtask) and not run
     /// yet: while there are any, later ones are deferred too, so none overtakes another.
     pub(super) deferred: Cell<usize>,
@@ -59,26 +69,7 @@ impl Drop for Turn {
     }
 }
 
-/// The largest vector kept as [`Io::spare`].
-const SPARE_MAX: usize = 128 * 1024;
-
 impl Io {
-    /// Keeps `data`'s vector (sent, no longer needed) for the next read-ahead, if there is
-    /// none kept and it is not too big.
-    pub(super) fn recycle(&self, data: crate::net::WriteBuf) {
-        if let Some(mut v) = data.into_vec()
-            && v.capacity() <= SPARE_MAX
-        {
-            let old = self.spare.take();
-            if old.capacity() == 0 {
-                v.clear();
-                self.spare.set(v);
-            } else {
-                self.spare.set(old);
-            }
-        }
-    }
-
     pub(super) fn buffered(&self) -> usize {
         let b = self.buf.take();
         let n = b.len() - self.pos.get();
@@ -135,15 +126,14 @@ impl Io {
 /// Installs the read callback that fills the read-ahead and wakes the reader (never runs
 /// inside this call: see `read_start`).
 pub(super) fn arm_reading<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>) {
+    // Replaces the readiness notifier, if there was one.
+    io.notify.set(false);
     let cb_io = Rc::clone(io);
     let started = stream.start_reading(lp, move |lp, s, ev| {
         let io = &cb_io;
         match ev {
             ReadEvent::Data(bytes) => {
                 let mut b = io.buf.take();
-                if b.capacity() == 0 {
-                    b = io.spare.take();
-                }
                 b.extend_from_slice(bytes);
                 let full = b.len() - io.pos.get() >= READ_HIGH_WATER;
                 io.buf.set(b);
@@ -173,6 +163,7 @@ pub(super) fn arm_reading<S: StreamKind>(lp: &mut Loop, stream: S, io: &Rc<Io>) 
 /// Sends what the socket takes of `bytes` now (libuv's `uv_try_write`, no callback), if
 /// nothing of this stream is in flight before them: the count sent (0 when the socket is
 /// full or earlier bytes are queued). Errors: the socket's (a reset peer), a closing handle.
+#[inline]
 pub(super) fn try_send<S: StreamKind>(
     lp: &mut Loop,
     stream: S,
@@ -182,11 +173,7 @@ pub(super) fn try_send<S: StreamKind>(
     if io.in_flight.get() != 0 || bytes.is_empty() {
         return Ok(0);
     }
-    match stream.try_write_now(lp, bytes) {
-        Ok(n) => Ok(n),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
-        Err(e) => Err(e),
-    }
+    lp.stream_try_send(stream.id(), bytes)
 }
 
 /// Queues `rest` behind everything written before it; its completion lowers the in-flight

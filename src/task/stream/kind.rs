@@ -32,8 +32,6 @@ pub trait StreamKind: Handle + fmt::Debug + 'static + sealed::Sealed {
         cb: impl FnOnce(&mut Loop, Result<()>) + 'static,
     ) -> Result<bool>;
     #[doc(hidden)]
-    fn try_write_now(self, lp: &mut Loop, bytes: &[u8]) -> Result<usize>;
-    #[doc(hidden)]
     fn shut_down(
         self,
         lp: &mut Loop,
@@ -62,9 +60,6 @@ macro_rules! stream_kind {
                 cb: impl FnOnce(&mut Loop, Result<()>) + 'static,
             ) -> Result<bool> {
                 self.write(lp, buf, cb)
-            }
-            fn try_write_now(self, lp: &mut Loop, bytes: &[u8]) -> Result<usize> {
-                self.try_write(lp, &[std::io::IoSlice::new(bytes)])
             }
             fn shut_down(
                 self,

@@ -4,9 +4,9 @@
 use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event_loop::Loop;
 use crate::net::UnixStream;
 use crate::net::{TcpStream, WriteBuf};
@@ -18,13 +18,14 @@ mod compat;
 mod futs;
 mod io;
 mod kind;
+mod read;
 
-use self::futs::StopOnDrop;
-pub use self::futs::{ReadFut, SendFut};
+pub use self::futs::{ReadChunkFut, ReadFut, SendFut};
 use self::io::{Io, Turn, arm_reading, queue_rest, try_send};
 pub use self::kind::StreamKind;
 
-/// Bytes read ahead of the reader before reading pauses (backpressure on the peer).
+/// Bytes read ahead of the reader (outside a poll: see [`AsyncStream`]) before reading pauses
+/// (backpressure on the peer).
 const READ_HIGH_WATER: usize = 64 * 1024;
 /// Bytes queued by `poll_write` before it asks the writer to wait.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -34,8 +35,13 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// ecosystem's codecs and combinators accept it; tokio's traits through `tokio-util`'s compat
 /// layer).
 ///
-/// Reading reads ahead up to 64 KiB and then pauses until the reader catches up. A [`read`]
-/// future dropped before it completes stops reading. A write is not undone by dropping its
+/// Inside its task's poll, a read reads the socket itself, into your buffer (or, for
+/// [`read_chunk`](Self::read_chunk), the loop's, then one copy into the chunk), and waits for
+/// the readable edge only when the socket is empty: nothing is read ahead of the reader, so a
+/// slow reader leaves the peer's bytes in the kernel (backpressure), and a reader that always
+/// finds data still yields to the loop after a bounded run of reads. (A read polled outside
+/// its task, or behind a deferred operation of the same stream, has the loop read ahead for
+/// it instead, up to 64 KiB.) A [`read`] future dropped before it completes stops reading. A write is not undone by dropping its
 /// future (its bytes may already be on the wire); close the stream to stop. Dropping the
 /// stream closes its handle.
 ///
@@ -80,7 +86,12 @@ impl<S: StreamKind> AsyncStream<S> {
         if self.io.deferred.get() != 0 {
             return None;
         }
-        loop_scope::with_loop::<Loop, R>(self.shared.loop_id, f).ok()
+        // `f`'s value is written where it is returned from: moved out of a `Result` into an
+        // `Option` instead, a large `R` (a read's outcome) was copied piecewise and read back
+        // whole, a store-forwarding stall on every read.
+        let mut out = None;
+        loop_scope::with_loop::<Loop, ()>(self.shared.loop_id, |lp| out = Some(f(lp))).ok()?;
+        out
     }
 
     /// Runs `f` on the loop later: right after the current poll, or as a microtask outside
@@ -117,8 +128,10 @@ impl<S: StreamKind> AsyncStream<S> {
         });
     }
 
+    /// Stops the read-ahead or the readiness notifier, whichever is installed.
     fn stop_reading(&self) {
-        if !self.io.reading.replace(false) || self.closed {
+        let notify = self.io.notify.replace(false);
+        if !(self.io.reading.replace(false) || notify) || self.closed {
             return;
         }
         let stream = self.stream;
@@ -143,7 +156,7 @@ impl<S: StreamKind> AsyncStream<S> {
             };
             let sent = try_send(lp, stream, &self.io, data.as_slice())?;
             if sent == data.len() {
-                self.io.recycle(data);
+                self.shared.recycle_chunk(data);
                 return Ok(());
             }
             let rest = if sent == 0 {
@@ -220,163 +233,8 @@ impl<S: StreamKind> AsyncStream<S> {
         .await
     }
 
-    /// Waits until at least `n` bytes are read ahead (or EOF) and returns a copy of the first
-    /// `n` (fewer at EOF) without consuming them: to sniff a protocol before handing the
-    /// stream on (HTTP/2's preface, say).
-    pub async fn peek(&mut self, n: usize) -> Result<Vec<u8>> {
-        let mut guard = StopOnDrop {
-            stream: self,
-            done: false,
-        };
-        let out = std::future::poll_fn(|cx| {
-            let s = &*guard.stream;
-            let have = s.io.buffered();
-            if have >= n || s.io.eof.get() {
-                let b = s.io.buf.take();
-                let pos = s.io.pos.get();
-                let copy = b[pos..pos + have.min(n)].to_vec();
-                s.io.buf.set(b);
-                return Poll::Ready(Ok(copy));
-            }
-            if let Some(e) = s.io.read_err.take() {
-                return Poll::Ready(Err(e));
-            }
-            if s.closed {
-                return Poll::Ready(Err(Error::Closing));
-            }
-            s.wait_readable(cx)
-        })
-        .await;
-        guard.done = true;
-        out
-    }
-
-    /// Takes the bytes read ahead and not yet read, without waiting (empty if none): what a
-    /// server that stops reading still owes its peer.
-    pub fn take_read_ahead(&mut self) -> Vec<u8> {
-        let mut b = self.io.buf.take();
-        let pos = self.io.pos.replace(0);
-        b.drain(..pos);
-        b
-    }
-
-    /// Takes every byte read ahead, at least one (no copy beyond the one from the loop's
-    /// buffer); `None` at EOF. Dropped before it completes, it stops reading.
-    pub async fn read_chunk(&mut self) -> Result<Option<Vec<u8>>> {
-        let mut guard = StopOnDrop {
-            stream: self,
-            done: false,
-        };
-        let out = std::future::poll_fn(|cx| {
-            let s = &*guard.stream;
-            if s.io.buffered() > 0 {
-                let mut b = s.io.buf.take();
-                let pos = s.io.pos.replace(0);
-                if pos > 0 {
-                    b.drain(..pos);
-                }
-                if !s.io.reading.get() && !s.io.eof.get() {
-                    s.start_reading();
-                }
-                return Poll::Ready(Ok(Some(b)));
-            }
-            if let Some(e) = s.io.read_err.take() {
-                return Poll::Ready(Err(e));
-            }
-            if s.io.eof.get() {
-                return Poll::Ready(Ok(None));
-            }
-            if s.closed {
-                return Poll::Ready(Err(Error::Closing));
-            }
-            s.wait_readable(cx)
-        })
-        .await;
-        guard.done = true;
-        out
-    }
-
-    /// Nothing read ahead: arms reading (inline inside a poll, where a refusal is answered at
-    /// once) and waits for the read callback's wake. Never `Ready(Ok)`.
-    fn wait_readable<T>(&self, cx: &Context<'_>) -> Poll<Result<T>> {
-        register(&self.io.read_waker, cx);
-        self.start_reading();
-        if let Some(e) = self.io.read_err.take() {
-            self.io.read_waker.take();
-            return Poll::Ready(Err(e));
-        }
-        Poll::Pending
-    }
-
-    /// Like `poll_read`, handing the buffered bytes to `put` (at most `max`).
-    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
-    pub(crate) fn poll_read_with(
-        &self,
-        cx: &Context<'_>,
-        max: usize,
-        put: impl FnOnce(&[u8]),
-    ) -> Poll<Result<()>> {
-        if max == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let have = self.io.buffered();
-        if have > 0 {
-            let mut b = self.io.buf.take();
-            let pos = self.io.pos.get();
-            let n = have.min(max);
-            put(&b[pos..pos + n]);
-            if pos + n == b.len() {
-                b.clear();
-                self.io.pos.set(0);
-            } else {
-                self.io.pos.set(pos + n);
-            }
-            self.io.buf.set(b);
-            return Poll::Ready(Ok(()));
-        }
-        if let Some(e) = self.io.read_err.take() {
-            return Poll::Ready(Err(e));
-        }
-        if self.io.eof.get() {
-            return Poll::Ready(Ok(()));
-        }
-        if self.closed {
-            return Poll::Ready(Err(Error::Closing));
-        }
-        self.wait_readable(cx)
-    }
-
-    fn poll_read_inner(&self, cx: &Context<'_>, out: &mut [u8]) -> Poll<Result<usize>> {
-        if out.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        if self.io.buffered() > 0 {
-            return Poll::Ready(Ok(self.io.copy_out(out)));
-        }
-        if let Some(e) = self.io.read_err.take() {
-            return Poll::Ready(Err(e));
-        }
-        if self.io.eof.get() {
-            return Poll::Ready(Ok(0));
-        }
-        if self.closed {
-            return Poll::Ready(Err(Error::Closing));
-        }
-        self.wait_readable(cx)
-    }
-
-    /// Reads into `buf`: the bytes read, `0` at EOF. Dropped before it completes, it stops
-    /// reading.
-    pub fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> ReadFut<'a, S> {
-        ReadFut {
-            stream: self,
-            buf,
-            done: false,
-        }
-    }
-
     /// Writes all of `data` and completes when its write callback ran (the bytes reached the
-    /// kernel). Errors: the stream's write error, [`Error::Canceled`] if it was closed first.
+    /// kernel). Errors: the stream's write error, [`Error::Canceled`](crate::Error::Canceled) if it was closed first.
     #[track_caller]
     pub fn write_all(&mut self, data: impl Into<WriteBuf>) -> Callback<Result<()>> {
         let (stream, data) = (self.stream, data.into());

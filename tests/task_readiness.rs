@@ -1,0 +1,244 @@
+//! Readiness-mode reads: a future inside its task's poll reads the socket itself, into its own
+//! buffer, and waits for the readable edge only when the socket is empty. Pinned here: nothing
+//! is read ahead of the reader (the kernel keeps what it did not ask for), a reader that always
+//! finds data still yields to the loop, the edge reaches a reader that changed task or waits
+//! through a combinator's own waker, and EOF ends reading.
+mod util;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use evloop::{Loop, task};
+use util::task::{Gate, tcp_pair};
+use util::{assert_clean, with_timeout};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Bytes `0, 1, 2, ...` (mod 251), `n` of them.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_read_takes_only_what_it_asks_for_and_the_kernel_keeps_the_rest() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        let sent = pattern(100 * 1024);
+        let writer = {
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                client.write_all(&sent).unwrap();
+                client
+            })
+        };
+        let before = lp.metrics().bytes_read;
+        let (first, ahead, counted, rest) = lp
+            .block_on(async move {
+                let mut small = [0u8; 10];
+                let mut got = 0;
+                while got < small.len() {
+                    got += conn.read(&mut small[got..]).await.unwrap();
+                }
+                // Nothing was read beyond those ten bytes: the rest waits in the kernel.
+                let ahead = conn.take_read_ahead();
+                let counted = task::try_with_loop(|lp| lp.metrics().bytes_read).unwrap();
+                let mut rest = Vec::new();
+                while rest.len() < 100 * 1024 - 10 {
+                    match conn.read_chunk().await.unwrap() {
+                        Some(chunk) => rest.extend_from_slice(&chunk),
+                        None => break,
+                    }
+                }
+                (small.to_vec(), ahead, counted, rest)
+            })
+            .unwrap();
+        let _client = writer.join().unwrap();
+        assert_eq!(first, sent[..10]);
+        assert!(ahead.is_empty(), "read ahead: {} bytes", ahead.len());
+        assert_eq!(counted - before, 10, "the loop read exactly what was asked");
+        assert_eq!(rest, sent[10..], "the rest, in order");
+        drop(_client);
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn a_reader_that_always_finds_data_still_yields_to_the_loop() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        const TOTAL: usize = 64 * 1024;
+        let sent = pattern(TOTAL);
+        client.write_all(&sent).unwrap();
+        // Let it all arrive, so that every read below finds data.
+        std::thread::sleep(ms(50));
+        let read = Rc::new(Cell::new(0usize));
+        let at_immediate = Rc::new(Cell::new(None));
+        let (r, a) = (Rc::clone(&read), Rc::clone(&at_immediate));
+        let got = lp
+            .block_on(async move {
+                task::try_with_loop(|lp| {
+                    lp.set_immediate(move |_| a.set(Some(r.get())));
+                })
+                .unwrap();
+                let mut got = Vec::with_capacity(TOTAL);
+                let mut buf = [0u8; 64];
+                while got.len() < TOTAL {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "EOF before the end");
+                    got.extend_from_slice(&buf[..n]);
+                    read.set(got.len());
+                }
+                got
+            })
+            .unwrap();
+        assert_eq!(got, sent);
+        let at = at_immediate.get().expect("the immediate ran");
+        // A thousand reads each found data at once; the loop still had its turn (the check
+        // phase ran the immediate) long before the last of them. (As for read callbacks: a
+        // bounded run of reads per report, and a bounded number of pending passes before the
+        // check phase.)
+        assert!(
+            at > 0 && at < TOTAL / 2,
+            "the immediate ran after {at} bytes"
+        );
+        drop(client);
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn the_edge_reaches_a_stream_handed_to_another_task() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (conn, mut client) = tcp_pair(&mut lp);
+        let slot: Rc<RefCell<Option<task::AsyncTcpStream>>> = Rc::new(RefCell::new(Some(conn)));
+        let handed = Gate::default();
+        let (s1, h1) = (Rc::clone(&slot), handed.clone());
+        // Task A reads once (it waits, then gets "one"), then hands the stream over.
+        let a = lp.spawn_local(async move {
+            let mut conn = s1.borrow_mut().take().unwrap();
+            let mut buf = [0u8; 16];
+            let n = conn.read(&mut buf).await.unwrap();
+            *s1.borrow_mut() = Some(conn);
+            h1.fire();
+            buf[..n].to_vec()
+        });
+        // Task B takes it and waits for "two", which comes only after the handover.
+        let s2 = Rc::clone(&slot);
+        let h2 = handed;
+        let b = lp.spawn_local(async move {
+            h2.wait().await;
+            let mut conn = s2.borrow_mut().take().unwrap();
+            let mut buf = [0u8; 16];
+            let n = conn.read(&mut buf).await.unwrap();
+            buf[..n].to_vec()
+        });
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(ms(30));
+            client.write_all(b"one").unwrap();
+            std::thread::sleep(ms(100));
+            client.write_all(b"two").unwrap();
+            client
+        });
+        let (one, two) = lp
+            .block_on(async move { (a.await.unwrap(), b.await.unwrap()) })
+            .unwrap();
+        let _client = writer.join().unwrap();
+        assert_eq!(one, b"one");
+        assert_eq!(two, b"two");
+        drop(slot);
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+/// Wakes the task it wraps: a waker of a combinator's own (it is not the task's waker).
+struct Forward(Waker);
+
+impl Wake for Forward {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_by_ref();
+    }
+}
+
+/// Polls `inner` with a [`Forward`] waker instead of the task's.
+struct OwnWaker<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for OwnWaker<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::new(Forward(cx.waker().clone())));
+        self.0.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+}
+
+#[test]
+fn a_read_polled_through_a_combinators_waker_is_woken_by_the_edge() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(ms(50));
+            client.write_all(b"late").unwrap();
+            client
+        });
+        let got = lp
+            .block_on(async move {
+                let mut buf = [0u8; 16];
+                let n = OwnWaker(Box::pin(conn.read(&mut buf))).await.unwrap();
+                buf[..n].to_vec()
+            })
+            .unwrap();
+        let _client = writer.join().unwrap();
+        assert_eq!(got, b"late");
+        drop(_client);
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn eof_ends_reading_and_the_loop_with_it() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(ms(30));
+            client.write_all(b"bye").unwrap();
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            client
+        });
+        let h = conn.handle();
+        let (got, active) = lp
+            .block_on(async move {
+                let mut got = Vec::new();
+                while let Some(chunk) = conn.read_chunk().await.unwrap() {
+                    got.extend_from_slice(&chunk);
+                }
+                let active = task::try_with_loop(|lp| evloop::Handle::is_active(h, lp))
+                    .unwrap()
+                    .unwrap();
+                // Kept open (not dropped) until after the check.
+                drop(conn);
+                (got, active)
+            })
+            .unwrap();
+        let _client = writer.join().unwrap();
+        assert_eq!(got, b"bye");
+        assert!(!active, "reading stopped at EOF");
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
