@@ -7,8 +7,9 @@
 //! close, exit 0 (a signal during start-up, or a second signal, exits at once).
 //!
 //! `--async` serves the same protocol with one `async` task per connection
-//! (`evloop::task`): read a chunk, send it, repeat; the same backpressure (a connection with
-//! 64 KiB in flight stops reading) and the same graceful shutdown.
+//! (`evloop::task`): wait until readable, read into one buffer all connections share, send
+//! from it, repeat (no buffer per waiting connection); the same backpressure (a connection
+//! with 64 KiB in flight stops reading) and the same graceful shutdown.
 //!
 //! On Windows, which has no `SO_REUSEPORT`, the loops share one listening socket instead
 //! (`TcpListenOptions::shared`), and Ctrl-C or Ctrl-Break (console events, as evloop signals)
@@ -493,19 +494,52 @@ mod asynch {
         }
     }
 
+    thread_local! {
+        /// The one read buffer this thread's connections share: a task reads into it and sends
+        /// from it within one poll (`try_read`, `try_send`), so no connection holds a buffer
+        /// while it waits.
+        static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 64 * 1024]);
+    }
+
+    /// What one read-and-echo step came to.
+    enum Step {
+        /// Echoed; `false`: 64 KiB or more in flight, wait for the flush first.
+        Sent(bool),
+        /// Nothing to read after all: wait again.
+        Nothing,
+        Eof,
+    }
+
+    /// Reads what the socket has into the shared buffer and sends it back (what the socket
+    /// does not take at once is copied and queued).
+    fn echo_once(conn: &mut AsyncTcpStream) -> evloop::Result<Step> {
+        SCRATCH.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            Ok(match conn.try_read(&mut buf)? {
+                Some(0) => Step::Eof,
+                Some(n) => Step::Sent(conn.try_send(&buf[..n])?),
+                None => Step::Nothing,
+            })
+        })
+    }
+
     async fn echo(mut conn: AsyncTcpStream) {
         let watch = Watch::new();
         let handle = conn.handle();
         let _ = task::with_loop(move |lp| handle.set_nodelay(lp, true)).await;
         loop {
-            match first(conn.read_chunk(), watch.stopped()).await {
-                // `send` waits only while 64 KiB are in flight: that is the backpressure.
-                Some(Ok(Some(chunk))) => {
-                    if conn.send(chunk).await.is_err() {
-                        return; // broken: dropping the stream closes it
+            match first(conn.readable(), watch.stopped()).await {
+                Some(Ok(())) => match echo_once(&mut conn) {
+                    Ok(Step::Sent(true) | Step::Nothing) => {}
+                    // Backpressure: read nothing more until the queue drains.
+                    Ok(Step::Sent(false)) => {
+                        if conn.flush().await.is_err() {
+                            return;
+                        }
                     }
-                }
-                Some(Ok(None)) => break,
+                    Ok(Step::Eof) => break,
+                    Err(_) => return, // reset, or broken: dropping the stream closes it
+                },
                 // Stopping: echo what was already read, then finish.
                 None => {
                     let rest = conn.take_read_ahead();
@@ -514,7 +548,7 @@ mod asynch {
                     }
                     break;
                 }
-                Some(Err(_)) => return, // reset
+                Some(Err(_)) => return,
             }
         }
         if conn.flush().await.is_ok() {

@@ -74,7 +74,18 @@ fn a_read_takes_only_what_it_asks_for_and_the_kernel_keeps_the_rest() {
 
 #[test]
 fn a_reader_that_always_finds_data_still_yields_to_the_loop() {
-    with_timeout(10, || {
+    yields_to_the_loop(false);
+}
+
+#[test]
+fn a_readable_try_read_loop_that_always_finds_data_still_yields_to_the_loop() {
+    yields_to_the_loop(true);
+}
+
+/// A task reads 64 KiB, all there already, 64 bytes at a time (with `read`, or with
+/// `readable` and `try_read`): an immediate queued before it must run long before it ends.
+fn yields_to_the_loop(try_read: bool) {
+    with_timeout(10, move || {
         let mut lp = Loop::new().unwrap();
         let (mut conn, mut client) = tcp_pair(&mut lp);
         const TOTAL: usize = 64 * 1024;
@@ -94,7 +105,15 @@ fn a_reader_that_always_finds_data_still_yields_to_the_loop() {
                 let mut got = Vec::with_capacity(TOTAL);
                 let mut buf = [0u8; 64];
                 while got.len() < TOTAL {
-                    let n = conn.read(&mut buf).await.unwrap();
+                    let n = if try_read {
+                        conn.readable().await.unwrap();
+                        match conn.try_read(&mut buf).unwrap() {
+                            Some(n) => n,
+                            None => continue,
+                        }
+                    } else {
+                        conn.read(&mut buf).await.unwrap()
+                    };
                     assert!(n > 0, "EOF before the end");
                     got.extend_from_slice(&buf[..n]);
                     read.set(got.len());
@@ -238,6 +257,150 @@ fn eof_ends_reading_and_the_loop_with_it() {
         let _client = writer.join().unwrap();
         assert_eq!(got, b"bye");
         assert!(!active, "reading stopped at EOF");
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn readable_then_try_read_reads_what_is_there_and_try_send_answers() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        let writer = std::thread::spawn(move || {
+            client.write_all(b"abc").unwrap();
+            // The answer to "abc" first, then more.
+            let mut back = [0u8; 3];
+            std::io::Read::read_exact(&mut client, &mut back).unwrap();
+            assert_eq!(&back, b"abc");
+            std::thread::sleep(ms(30));
+            client.write_all(b"de").unwrap();
+            std::thread::sleep(ms(30));
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            client
+        });
+        let steps = lp
+            .block_on(async move {
+                let mut steps = Vec::new();
+                let mut buf = [0u8; 16];
+                loop {
+                    conn.readable().await.unwrap();
+                    match conn.try_read(&mut buf).unwrap() {
+                        None => steps.push("nothing".to_owned()),
+                        Some(0) => {
+                            steps.push("eof".to_owned());
+                            break;
+                        }
+                        Some(n) => {
+                            steps.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                            assert!(conn.try_send(&buf[..n]).unwrap(), "far below 64 KiB");
+                            // Drained: nothing more until the peer sends again.
+                            assert_eq!(conn.try_read(&mut buf).unwrap(), None);
+                        }
+                    }
+                }
+                // After EOF: EOF again, and nothing was read ahead.
+                assert_eq!(conn.try_read(&mut buf).unwrap(), Some(0));
+                conn.flush().await.unwrap();
+                steps
+            })
+            .unwrap();
+        let _client = writer.join().unwrap();
+        // `readable` may complete when there is nothing after all ("nothing"): a spurious
+        // report is allowed, a lost one is not.
+        let data: Vec<&str> = steps
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "nothing")
+            .collect();
+        assert_eq!(data, ["abc", "de", "eof"], "{steps:?}");
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn try_send_reports_backpressure_and_flush_waits_for_it() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        let h = conn.handle();
+        lp.block_on(async move { task::try_with_loop(|lp| h.set_send_buffer_size(lp, 8192)) })
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        const N: usize = 256 * 1024;
+        let sent = pattern(N);
+        let reader = std::thread::spawn(move || {
+            // Not reading at first: the server's queue fills.
+            std::thread::sleep(ms(100));
+            let mut got = vec![0u8; N];
+            std::io::Read::read_exact(&mut client, &mut got).unwrap();
+            got
+        });
+        let s = sent.clone();
+        let (below, flushed, after) = lp
+            .block_on(async move {
+                let mut below = Vec::new();
+                for part in s.chunks(16 * 1024) {
+                    below.push(conn.try_send(part).unwrap());
+                }
+                conn.flush().await.unwrap();
+                let flushed = task::try_with_loop(|lp| h.write_queue_size(lp))
+                    .unwrap()
+                    .unwrap();
+                conn.shutdown().await.unwrap().unwrap();
+                let after = conn.try_send(b"late").unwrap_err();
+                (below, flushed, after)
+            })
+            .unwrap();
+        let got = reader.join().unwrap();
+        assert!(below[0], "the first 16 KiB are far below the mark");
+        assert!(
+            !*below.last().unwrap(),
+            "256 KiB to a reader that waits: over the mark"
+        );
+        assert_eq!(flushed, 0, "flush waited for the queue");
+        assert!(
+            matches!(after, evloop::Error::InvalidState(_)),
+            "a send after shutdown: {after:?}"
+        );
+        assert_eq!(got, sent, "every byte, in order");
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}
+
+#[test]
+fn try_read_in_a_tight_loop_reads_everything() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        const TOTAL: usize = 64 * 1024;
+        let sent = pattern(TOTAL);
+        client.write_all(&sent).unwrap();
+        std::thread::sleep(ms(50));
+        let (got, waits) = lp
+            .block_on(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 64];
+                let mut waits = 0;
+                // A thousand reads in one poll when the socket has it all: no await between.
+                while got.len() < TOTAL {
+                    match conn.try_read(&mut buf).unwrap() {
+                        Some(n) => got.extend_from_slice(&buf[..n]),
+                        None => {
+                            waits += 1;
+                            conn.readable().await.unwrap();
+                        }
+                    }
+                }
+                (got, waits)
+            })
+            .unwrap();
+        assert_eq!(got, sent);
+        assert!(waits <= 2, "waited {waits} times for bytes that were there");
+        drop(client);
         lp.run().unwrap();
         assert_clean(&lp);
     });

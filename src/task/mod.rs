@@ -116,7 +116,9 @@ pub use self::listener::{AsyncUnixListener, unix_connect};
 pub(crate) use self::runtime::Runtime;
 pub use self::runtime::TaskInfo;
 pub use self::stream::AsyncUnixStream;
-pub use self::stream::{AsyncStream, AsyncTcpStream, ReadChunkFut, ReadFut, SendFut, StreamKind};
+pub use self::stream::{
+    AsyncStream, AsyncTcpStream, ReadChunkFut, ReadFut, ReadableFut, SendFut, StreamKind,
+};
 pub use self::time::{Interval, Sleep, interval, sleep};
 pub use self::udp::{AsyncUdpSocket, RecvFrom};
 pub use self::work::spawn_blocking;

@@ -142,6 +142,17 @@ impl Loop {
         self.stream_try_read_into(id, ReadInto::Caller(buf), watcher)
     }
 
+    /// Whether a readiness-mode read may find something now (the readiness cache); if not,
+    /// `watcher` is recorded as by [`stream_try_read`](Self::stream_try_read). Errors: a stale
+    /// or closing handle.
+    pub(crate) fn stream_readable(
+        &mut self,
+        id: HandleId,
+        watcher: Option<TaskRef>,
+    ) -> Result<bool> {
+        Ok(read_target(self.handles_mut(), id, watcher)?.is_some())
+    }
+
     /// [`stream_try_read`](Self::stream_try_read) into the loop's read buffer (at most `max`
     /// bytes), lending what it read to `f` (which must not use the loop).
     pub(crate) fn stream_try_read_lent<T>(

@@ -97,6 +97,41 @@ impl<S: StreamKind> fmt::Debug for ReadChunkFut<'_, S> {
     }
 }
 
+/// The future of [`AsyncStream::readable`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ReadableFut<'a, S: StreamKind> {
+    pub(super) stream: &'a mut AsyncStream<S>,
+    pub(super) done: bool,
+}
+
+impl<S: StreamKind> Future for ReadableFut<'_, S> {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let out = this.stream.poll_readable(cx);
+        if out.is_ready() {
+            this.done = true;
+        }
+        out
+    }
+}
+
+impl<S: StreamKind> Drop for ReadableFut<'_, S> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stream.io.read_waker.take();
+            self.stream.stop_reading();
+        }
+    }
+}
+
+impl<S: StreamKind> fmt::Debug for ReadableFut<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReadableFut")
+    }
+}
+
 /// The future of [`AsyncStream::read`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReadFut<'a, S: StreamKind> {

@@ -20,7 +20,7 @@ mod io;
 mod kind;
 mod read;
 
-pub use self::futs::{ReadChunkFut, ReadFut, SendFut};
+pub use self::futs::{ReadChunkFut, ReadFut, ReadableFut, SendFut};
 use self::io::{Io, Turn, arm_reading, queue_rest, try_send};
 pub use self::kind::StreamKind;
 
@@ -215,6 +215,28 @@ impl<S: StreamKind> AsyncStream<S> {
             stream: self,
             data: Some(data.into()),
         }
+    }
+
+    /// Sends `bytes` without waiting (Node's `write()` for borrowed bytes): inside its task's
+    /// poll, what the socket takes goes at once and only the rest is copied and queued
+    /// (elsewhere all of it is copied and queued right after the poll). `Ok(true)` while less
+    /// than 64 KiB is in flight; `Ok(false)` at or above that: await [`flush`](Self::flush)
+    /// before sending more. Errors: an earlier write's error, a send error met now (the
+    /// stream is broken), [`Error::InvalidState`](crate::Error::InvalidState) after `close`
+    /// or `shutdown`.
+    ///
+    /// With [`readable`](Self::readable) and [`try_read`](Self::try_read), a server reads
+    /// into one buffer that every connection shares and answers from it: no buffer per
+    /// connection and no copy of its own.
+    pub fn try_send(&mut self, bytes: &[u8]) -> Result<bool> {
+        if let Some(e) = self.io.write_err.take() {
+            return Err(e);
+        }
+        if self.closed || self.io.shut.get() != 0 {
+            return Err(crate::Error::InvalidState("write after close or shutdown"));
+        }
+        self.write_slice(bytes)?;
+        Ok(self.io.in_flight.get() < WRITE_HIGH_WATER)
     }
 
     /// Completes when every byte queued by [`send`](Self::send) or `poll_write` was written.

@@ -18,7 +18,7 @@
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::futs::{ReadChunkFut, ReadFut, StopOnDrop};
+use super::futs::{ReadChunkFut, ReadFut, ReadableFut, StopOnDrop};
 use super::io::Io;
 use super::{AsyncStream, StreamKind};
 use crate::error::{Error, Result};
@@ -35,21 +35,30 @@ pub(super) const READ_STREAK: u8 = 32;
 
 impl<S: StreamKind> AsyncStream<S> {
     /// One readiness-mode read, inside the poll: `read` reads (`Loop::stream_try_read` into the
-    /// caller's buffer, or `stream_try_read_lent`). `Ready(Ok(Some(_)))`: data;
-    /// `Ready(Ok(None))`: EOF (recorded); `Pending`: nothing to read, the waker registered and
-    /// the notifier installed. `None`: not possible here (outside a poll, an operation of this
-    /// stream still deferred): the caller takes the read-ahead path.
+    /// caller's buffer, or `stream_try_read_lent`; or only looks, for `readable`: then `probe`
+    /// is set and a look is not counted as a read). `Ready(Ok(Some(_)))`: data;
+    /// `Ready(Ok(None))`: EOF (recorded); `Pending`: nothing to read, the notifier installed
+    /// and, given a context, the waker registered. `None`: not possible here (outside a poll,
+    /// an operation of this stream still deferred): the caller takes the read-ahead path.
+    ///
+    /// Without a context (`try_read`), the reader is taken to wait with its task's own waker
+    /// (`readable` corrects that if not), and the run of reads is not bounded here (nothing
+    /// waits: `readable` bounds it).
     pub(super) fn read_now<T>(
         &self,
-        cx: &Context<'_>,
+        cx: Option<&Context<'_>>,
+        probe: bool,
         read: impl FnOnce(&mut Loop, S, Option<TaskRef>) -> Result<TryRead<T>>,
     ) -> Option<Poll<Result<Option<T>>>> {
         let (stream, io) = (self.stream, &self.io);
         // Polled by its task with the task's own waker: the loop may poll that task at the
         // readable edge instead of waking it (see `Loop::stream_notify_readable`).
-        let watcher = (self.shared.polled.get())
-            .filter(|p| p.owns(cx.waker()))
-            .map(|p| p.task);
+        let polled = self.shared.polled.get();
+        let watcher = match cx {
+            Some(cx) => polled.filter(|p| p.owns(cx.waker())),
+            None => polled,
+        }
+        .map(|p| p.task);
         let edges = self.shared.edges.get();
         if io.notify.get()
             && io.drained_at.get() == Some(edges)
@@ -59,7 +68,9 @@ impl<S: StreamKind> AsyncStream<S> {
             // Drained by the last read, no edge since, and the loop polls this task at the
             // next one: nothing to ask the loop. (Waiting, the reader yields: its streak ends.)
             io.streak.set(0);
-            register(&io.read_waker, cx);
+            if let Some(cx) = cx {
+                register(&io.read_waker, cx);
+            }
             return Some(Poll::Pending);
         }
         // What was read goes straight into `data`, and the closure returns only the outcome's
@@ -74,7 +85,7 @@ impl<S: StreamKind> AsyncStream<S> {
                 let _ = stream.stop_reading(lp);
             }
             let streak = io.streak.get();
-            if streak >= READ_STREAK {
+            if streak >= READ_STREAK && cx.is_some() {
                 // Yield: the pending phase reports the stream readable again.
                 io.streak.set(0);
                 io.drained_at.set(None);
@@ -93,8 +104,10 @@ impl<S: StreamKind> AsyncStream<S> {
                     Ok(TryRead::NotReady)
                 }
                 Ok(TryRead::Data(t, more)) => {
-                    io.streak.set(streak + 1);
-                    io.drained_at.set((!more).then_some(edges));
+                    if !probe {
+                        io.streak.set(streak.saturating_add(1));
+                        io.drained_at.set((!more).then_some(edges));
+                    }
                     data = Some(t);
                     Ok(TryRead::Data((), more))
                 }
@@ -116,11 +129,98 @@ impl<S: StreamKind> AsyncStream<S> {
                 Poll::Ready(Ok(None))
             }
             Ok(TryRead::NotReady) => {
-                register(&io.read_waker, cx);
+                if let Some(cx) = cx {
+                    register(&io.read_waker, cx);
+                }
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(e)),
         })
+    }
+
+    /// Completes when a [`try_read`](Self::try_read) may find something: bytes, EOF or an
+    /// error (it may still find nothing: then wait again). Dropped before it completes, it
+    /// stops reading.
+    pub fn readable(&mut self) -> ReadableFut<'_, S> {
+        ReadableFut {
+            stream: self,
+            done: false,
+        }
+    }
+
+    /// [`readable`](Self::readable)'s poll.
+    pub(super) fn poll_readable(&self, cx: &Context<'_>) -> Poll<Result<()>> {
+        let io = &self.io;
+        if io.buffered() > 0 || io.eof.get() {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = io.read_err.take() {
+            // Left for `try_read` to return.
+            io.read_err.set(Some(e));
+            return Poll::Ready(Ok(()));
+        }
+        if self.closed {
+            return Poll::Ready(Err(Error::Closing));
+        }
+        // Reported to this task before: nothing to ask the loop. Drained with no edge since:
+        // wait. Else the socket may have something (an edge came, or the last read did not
+        // drain it): `try_read` will tell, and finding nothing, records the drain.
+        let watcher = (self.shared.polled.get())
+            .filter(|p| p.owns(cx.waker()))
+            .map(|p| p.task);
+        if io.notify.get() && watcher.is_some() && io.watcher.get() == watcher {
+            if io.drained_at.get() == Some(self.shared.edges.get()) {
+                io.streak.set(0);
+                register(&io.read_waker, cx);
+                return Poll::Pending;
+            }
+            if io.streak.get() < READ_STREAK {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let look = |lp: &mut Loop, st: S, w| {
+            Ok(match lp.stream_readable(st.id(), w)? {
+                true => TryRead::Data((), true),
+                false => TryRead::NotReady,
+            })
+        };
+        match self.read_now(Some(cx), true, look) {
+            Some(p) => p.map_ok(|_| ()),
+            None => self.wait_readable(cx),
+        }
+    }
+
+    /// Reads what the socket has now into `buf`, without waiting: `Ok(Some(n))`, the bytes
+    /// read (`Some(0)`: EOF, or an empty `buf`); `Ok(None)`: nothing now, await
+    /// [`readable`](Self::readable). Inside its task's poll it reads the socket itself; from
+    /// anywhere else it finds only what `readable` had the loop read ahead. Errors: the
+    /// socket's (a reset peer), [`Error::Closing`].
+    ///
+    /// With [`readable`](Self::readable) and [`try_send`](Self::try_send), a server reads into
+    /// one buffer that every connection shares (tokio's `readable`/`try_read` idiom): no
+    /// buffer per waiting connection.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
+        if buf.is_empty() {
+            return Ok(Some(0));
+        }
+        if self.io.buffered() > 0 {
+            return Ok(Some(self.io.copy_out(buf)));
+        }
+        if let Some(e) = self.io.read_err.take() {
+            return Err(e);
+        }
+        if self.io.eof.get() {
+            return Ok(Some(0));
+        }
+        if self.closed {
+            return Err(Error::Closing);
+        }
+        let direct = |lp: &mut Loop, st: S, w| lp.stream_try_read(st.id(), buf, w);
+        match self.read_now(None, false, direct) {
+            Some(Poll::Ready(Ok(n))) => Ok(Some(n.unwrap_or(0))),
+            Some(Poll::Ready(Err(e))) => Err(e),
+            Some(Poll::Pending) | None => Ok(None),
+        }
     }
 }
 
@@ -193,7 +293,7 @@ impl<S: StreamKind> AsyncStream<S> {
                         io.buf.set(b);
                     })
                 };
-                match s.read_now(cx, append) {
+                match s.read_now(Some(cx), false, append) {
                     Some(Poll::Ready(Ok(_))) => {}
                     Some(Poll::Ready(Err(e))) => return Poll::Ready(Err(e)),
                     Some(Poll::Pending) => return Poll::Pending,
@@ -253,7 +353,7 @@ impl<S: StreamKind> AsyncStream<S> {
                 v
             })
         };
-        self.read_now(cx, lent)
+        self.read_now(Some(cx), false, lent)
             .unwrap_or_else(|| self.wait_readable(cx))
     }
 
@@ -305,7 +405,7 @@ impl<S: StreamKind> AsyncStream<S> {
             return Poll::Ready(Err(Error::Closing));
         }
         let lent = |lp: &mut Loop, st: S, w| lp.stream_try_read_lent(st.id(), max, w, put);
-        match self.read_now(cx, lent) {
+        match self.read_now(Some(cx), false, lent) {
             Some(p) => p.map_ok(|_| ()),
             None => self.wait_readable(cx),
         }
@@ -328,7 +428,7 @@ impl<S: StreamKind> AsyncStream<S> {
             return Poll::Ready(Err(Error::Closing));
         }
         let direct = |lp: &mut Loop, st: S, w| lp.stream_try_read(st.id(), out, w);
-        match self.read_now(cx, direct) {
+        match self.read_now(Some(cx), false, direct) {
             Some(p) => p.map_ok(|n| n.unwrap_or(0)),
             None => self.wait_readable(cx),
         }
