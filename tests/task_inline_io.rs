@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use evloop::{Error, Loop, task};
 use futures_io::AsyncWrite;
-use util::task::tcp_pair;
+use util::task::{race, tcp_pair};
 use util::{Counter, assert_clean, with_timeout};
 
 /// The message of an `InvalidState` error (anything else fails the test).
@@ -27,21 +27,6 @@ fn invalid_state<T: std::fmt::Debug>(r: evloop::Result<T>) -> &'static str {
 
 const OUTSIDE: &str = "an evloop future used its loop outside the loop's poll of one of its tasks";
 const REENTRANT: &str = "re-entrant use of the loop from inside a future's own loop access";
-
-/// Polls both; the first to finish wins and the other is dropped.
-async fn race<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(Ok(v));
-        }
-        if let Poll::Ready(v) = b.as_mut().poll(cx) {
-            return Poll::Ready(Err(v));
-        }
-        Poll::Pending
-    })
-    .await
-}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

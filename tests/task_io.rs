@@ -5,32 +5,16 @@
 mod util;
 
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 use evloop::{HandleKind, Loop, task};
 use futures_io::{AsyncRead, AsyncWrite};
+use util::task::race;
 use util::{Counter, assert_clean, with_timeout};
-
-/// Polls both; the first to finish wins and the other is dropped.
-async fn race<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(Ok(v));
-        }
-        if let Poll::Ready(v) = b.as_mut().poll(cx) {
-            return Poll::Ready(Err(v));
-        }
-        Poll::Pending
-    })
-    .await
-}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -2,12 +2,13 @@
 //! task's spawn site; the watchdog names a task stuck in a poll while it is stuck.
 mod util;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use evloop::metrics::{SlowCallback, Stall};
+use evloop::metrics::SlowCallback;
 use evloop::{CallbackKind, Loop, Phase, task};
+use util::task::collect_stalls;
 use util::{assert_clean, with_timeout};
 
 fn spin(d: Duration) {
@@ -50,14 +51,7 @@ fn a_slow_poll_is_reported_with_the_spawn_site() {
 fn the_watchdog_names_a_task_stuck_in_a_poll_while_it_is_stuck() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();
-        let stalls: Arc<Mutex<Vec<Stall>>> = Arc::default();
-        let reported = Arc::new(AtomicBool::new(false));
-        let (s, r) = (Arc::clone(&stalls), Arc::clone(&reported));
-        lp.start_watchdog(Duration::from_millis(100), move |stall| {
-            s.lock().unwrap().push(*stall);
-            r.store(true, Ordering::SeqCst);
-        })
-        .unwrap();
+        let (stalls, reported) = collect_stalls(&mut lp, Duration::from_millis(100));
         let seen = Arc::new(AtomicBool::new(false));
         let (r, sn) = (Arc::clone(&reported), Arc::clone(&seen));
         let line = line!() + 1;

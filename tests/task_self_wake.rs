@@ -9,14 +9,14 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use evloop::metrics::{SlowCallback, Stall};
+use evloop::metrics::SlowCallback;
 use evloop::{CallbackKind, Error, Loop, Phase, task};
-use util::task::Gate;
+use util::task::{Gate, collect_stalls};
 use util::{Counter, Trace, assert_clean, with_timeout};
 
 type Action = Box<dyn FnOnce()>;
@@ -482,14 +482,7 @@ fn a_chain_of_self_wakes_is_one_task_run_for_the_slow_callback_hook() {
 fn the_watchdog_names_a_task_that_keeps_waking_itself_while_it_does() {
     with_timeout(20, || {
         let mut lp = Loop::new().unwrap();
-        let stalls: Arc<Mutex<Vec<Stall>>> = Arc::default();
-        let reported = Arc::new(AtomicBool::new(false));
-        let (s, r) = (Arc::clone(&stalls), Arc::clone(&reported));
-        lp.start_watchdog(Duration::from_millis(100), move |stall| {
-            s.lock().unwrap().push(*stall);
-            r.store(true, Ordering::SeqCst);
-        })
-        .unwrap();
+        let (stalls, reported) = collect_stalls(&mut lp, Duration::from_millis(100));
         let seen = Arc::new(AtomicBool::new(false));
         let (r, sn) = (Arc::clone(&reported), Arc::clone(&seen));
         let line = line!() + 1;

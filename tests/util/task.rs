@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -68,4 +68,41 @@ pub fn tcp_pair(lp: &mut Loop) -> (task::AsyncTcpStream, std::net::TcpStream) {
         .unwrap()
         .unwrap();
     (conn, client)
+}
+
+/// Polls both; the first to finish wins and the other is dropped.
+pub async fn race<A: Future, B: Future>(a: A, b: B) -> Result<A::Output, B::Output> {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        if let Poll::Ready(v) = b.as_mut().poll(cx) {
+            return Poll::Ready(Err(v));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Starts `lp`'s watchdog at `period`, collecting its reports: the stalls, and a flag set at
+/// the first one (for a task that waits for it on the loop thread).
+pub fn collect_stalls(
+    lp: &mut Loop,
+    period: std::time::Duration,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<evloop::metrics::Stall>>>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let stalls: Arc<Mutex<Vec<evloop::metrics::Stall>>> = Arc::default();
+    let reported = Arc::new(AtomicBool::new(false));
+    let (s, r) = (Arc::clone(&stalls), Arc::clone(&reported));
+    lp.start_watchdog(period, move |stall| {
+        s.lock().unwrap().push(*stall);
+        r.store(true, Ordering::SeqCst);
+    })
+    .unwrap();
+    (stalls, reported)
 }
