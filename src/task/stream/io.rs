@@ -21,7 +21,7 @@ pub(super) struct Io {
     pub(super) read_err: Cell<Option<Error>>,
     /// The read-ahead's callback is installed (the loop reads into `buf`).
     pub(super) reading: Cell<bool>,
-    /// The readiness notifier is installed (see `ready.rs`): reads happen in the poll.
+    /// The readiness notifier is installed (see `read.rs`): reads happen in the poll.
     pub(super) notify: Cell<bool>,
     /// Readiness mode: the loop's edge count ([`Shared::edges`]) when a read last found the
     /// socket drained (`None`: it may have more). While it is current, a read waits without
@@ -32,7 +32,7 @@ pub(super) struct Io {
     /// The watcher task the stream core holds for this stream (what the last read that found
     /// it drained recorded there).
     pub(super) watcher: Cell<Option<crate::event_loop::tasks::TaskRef>>,
-    /// Readiness-mode reads in a row that found data (see `ready::READ_STREAK`).
+    /// Readiness-mode reads in a row that found data (see `read::READ_STREAK`).
     pub(super) streak: Cell<u8>,
     pub(super) read_waker: Cell<Option<Waker>>,
     /// Bytes handed to `write` whose callback has not run.

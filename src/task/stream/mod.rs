@@ -41,9 +41,9 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// slow reader leaves the peer's bytes in the kernel (backpressure), and a reader that always
 /// finds data still yields to the loop after a bounded run of reads. (A read polled outside
 /// its task, or behind a deferred operation of the same stream, has the loop read ahead for
-/// it instead, up to 64 KiB.) A [`read`] future dropped before it completes stops reading. A write is not undone by dropping its
-/// future (its bytes may already be on the wire); close the stream to stop. Dropping the
-/// stream closes its handle.
+/// it instead, up to 64 KiB.) A [`read`] future dropped before it completes stops reading.
+/// A write is not undone by dropping its future (its bytes may already be on the wire);
+/// close the stream to stop. Dropping the stream closes its handle.
 ///
 /// [`read`]: Self::read
 pub struct AsyncStream<S: StreamKind> {
