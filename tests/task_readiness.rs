@@ -405,3 +405,77 @@ fn try_read_in_a_tight_loop_reads_everything() {
         assert_clean(&lp);
     });
 }
+
+/// `poll_readable` in a hand-written future, beside a flag set from outside (the echo
+/// example's shape): the edge completes it with the bytes there for `try_read`; while it waits,
+/// a wake of the waker it registered (a timer sets the flag) lets the same poll see the flag;
+/// what the peer sends after that stays unread, and the loop closes clean.
+#[test]
+fn poll_readable_beside_a_stop_flag_in_one_poll_fn() {
+    with_timeout(10, || {
+        let mut lp = Loop::new().unwrap();
+        let (mut conn, mut client) = tcp_pair(&mut lp);
+        let stop = Rc::new(Cell::new(false));
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let (s, w) = (Rc::clone(&stop), Rc::clone(&waker));
+        let writer = std::thread::spawn(move || {
+            client.write_all(b"abc").unwrap();
+            client
+        });
+        let steps = lp
+            .block_on(async move {
+                let mut steps = Vec::new();
+                let mut buf = [0u8; 16];
+                loop {
+                    let ready = std::future::poll_fn(|cx| match conn.poll_readable(cx) {
+                        Poll::Pending if s.get() => Poll::Ready(None),
+                        Poll::Pending => {
+                            *w.borrow_mut() = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                        Poll::Ready(r) => Poll::Ready(Some(r)),
+                    });
+                    match ready.await {
+                        Some(r) => {
+                            r.unwrap();
+                            match conn.try_read(&mut buf).unwrap() {
+                                None => steps.push("nothing".to_owned()),
+                                Some(n) => {
+                                    steps.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                                    // Drained: the next poll waits, and the stop comes then.
+                                    let (s, w) = (Rc::clone(&s), Rc::clone(&w));
+                                    task::try_with_loop(move |lp| {
+                                        lp.set_timeout_once(ms(20), move |_| {
+                                            s.set(true);
+                                            if let Some(w) = w.borrow_mut().take() {
+                                                w.wake();
+                                            }
+                                        })
+                                    })
+                                    .unwrap();
+                                }
+                            }
+                        }
+                        None => {
+                            steps.push("stop".to_owned());
+                            break;
+                        }
+                    }
+                }
+                steps
+            })
+            .unwrap();
+        let mut client = writer.join().unwrap();
+        client.write_all(b"late").unwrap();
+        let data: Vec<&str> = steps
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "nothing")
+            .collect();
+        assert_eq!(data, ["abc", "stop"], "{steps:?}");
+        assert!(stop.get());
+        assert!(waker.borrow().is_none(), "the timer took the waker");
+        lp.run().unwrap();
+        assert_clean(&lp);
+    });
+}

@@ -98,13 +98,21 @@ impl<T> OpSlot<T> {
 }
 
 /// Stores `cx`'s waker in `slot`, keeping the old one if it would wake the same task.
-#[inline]
+#[inline(always)]
 pub(crate) fn register(slot: &Cell<Option<Waker>>, cx: &Context<'_>) {
-    let w = match slot.take() {
-        Some(w) if w.will_wake(cx.waker()) => w,
-        _ => cx.waker().clone(),
-    };
-    slot.set(Some(w));
+    match slot.take() {
+        // (The slot is empty now: putting the waker back drops nothing.)
+        Some(w) if w.will_wake(cx.waker()) => drop(slot.replace(Some(w))),
+        old => replace_waker(slot, old, cx),
+    }
+}
+
+/// [`register`]'s other path: a new waker (the old one, if any, is dropped).
+#[cold]
+#[inline(never)]
+fn replace_waker(slot: &Cell<Option<Waker>>, old: Option<Waker>, cx: &Context<'_>) {
+    drop(old);
+    slot.set(Some(cx.waker().clone()));
 }
 
 /// Completes a [`callback`] future: hand it to the callback API's completion callback.

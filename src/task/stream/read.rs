@@ -148,8 +148,16 @@ impl<S: StreamKind> AsyncStream<S> {
         }
     }
 
-    /// [`readable`](Self::readable)'s poll.
-    pub(super) fn poll_readable(&self, cx: &Context<'_>) -> Poll<Result<()>> {
+    /// [`readable`](Self::readable) as a poll, for a hand-written future (tokio's
+    /// `poll_read_ready`): `Ready(Ok(()))` when a [`try_read`](Self::try_read) may find
+    /// something, `Pending` with `cx`'s waker registered to be woken at the next readable edge.
+    /// Unlike a dropped [`ReadableFut`], a `Pending` here leaves the stream watching for the
+    /// edge until the next read, poll or drop: one wake may still reach the waker registered
+    /// last, spuriously if the caller moved on. Errors as `readable`'s.
+    ///
+    /// The echo example polls it beside its stop flag in one `poll_fn`, instead of racing two
+    /// futures on every read.
+    pub fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let io = &self.io;
         if io.buffered() > 0 || io.eof.get() {
             return Poll::Ready(Ok(()));
