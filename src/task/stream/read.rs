@@ -151,9 +151,10 @@ impl<S: StreamKind> AsyncStream<S> {
     /// [`readable`](Self::readable) as a poll, for a hand-written future (tokio's
     /// `poll_read_ready`): `Ready(Ok(()))` when a [`try_read`](Self::try_read) may find
     /// something, `Pending` with `cx`'s waker registered to be woken at the next readable edge.
-    /// Unlike a dropped [`ReadableFut`], a `Pending` here leaves the stream watching for the
-    /// edge until the next read, poll or drop: one wake may still reach the waker registered
-    /// last, spuriously if the caller moved on. Errors as `readable`'s.
+    /// Unlike a [`ReadableFut`] dropped before it completes, nothing undoes a `Pending` here:
+    /// the stream keeps watching for the edge (until it is dropped, reaches EOF, or a dropped
+    /// read future stops reading), so the waker registered last may get a wake after the
+    /// caller moved on, which its task must take as spurious. Errors as `readable`'s.
     ///
     /// The echo example polls it beside its stop flag in one `poll_fn`, instead of racing two
     /// futures on every read.
