@@ -11,10 +11,29 @@ use crate::error::{Error, Result};
 use crate::net::WriteBuf;
 use crate::task::call::register;
 
-/// Stops reading if a read is given up before it completes.
+/// Stops reading if a read is given up before it completes: every reading future holds one.
 pub(super) struct StopOnDrop<'a, S: StreamKind> {
     pub(super) stream: &'a mut AsyncStream<S>,
     pub(super) done: bool,
+}
+
+impl<'a, S: StreamKind> StopOnDrop<'a, S> {
+    pub(super) fn new(stream: &'a mut AsyncStream<S>) -> Self {
+        Self {
+            stream,
+            done: false,
+        }
+    }
+
+    /// Polls the read `f`; once it is ready, the read is complete and the drop stops nothing.
+    #[inline]
+    fn poll<T>(&mut self, f: impl FnOnce(&mut AsyncStream<S>) -> Poll<T>) -> Poll<T> {
+        let out = f(self.stream);
+        if out.is_ready() {
+            self.done = true;
+        }
+        out
+    }
 }
 
 impl<S: StreamKind> Drop for StopOnDrop<'_, S> {
@@ -65,29 +84,14 @@ impl<S: StreamKind> fmt::Debug for SendFut<'_, S> {
 /// The future of [`AsyncStream::read_chunk`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReadChunkFut<'a, S: StreamKind> {
-    pub(super) stream: &'a mut AsyncStream<S>,
-    pub(super) done: bool,
+    pub(super) read: StopOnDrop<'a, S>,
 }
 
 impl<S: StreamKind> Future for ReadChunkFut<'_, S> {
     type Output = Result<Option<Vec<u8>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let out = this.stream.poll_read_chunk(cx);
-        if out.is_ready() {
-            this.done = true;
-        }
-        out
-    }
-}
-
-impl<S: StreamKind> Drop for ReadChunkFut<'_, S> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.stream.io.read_waker.take();
-            self.stream.stop_reading();
-        }
+        self.get_mut().read.poll(|s| s.poll_read_chunk(cx))
     }
 }
 
@@ -100,29 +104,14 @@ impl<S: StreamKind> fmt::Debug for ReadChunkFut<'_, S> {
 /// The future of [`AsyncStream::readable`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReadableFut<'a, S: StreamKind> {
-    pub(super) stream: &'a mut AsyncStream<S>,
-    pub(super) done: bool,
+    pub(super) read: StopOnDrop<'a, S>,
 }
 
 impl<S: StreamKind> Future for ReadableFut<'_, S> {
     type Output = Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        let out = this.stream.poll_readable(cx);
-        if out.is_ready() {
-            this.done = true;
-        }
-        out
-    }
-}
-
-impl<S: StreamKind> Drop for ReadableFut<'_, S> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.stream.io.read_waker.take();
-            self.stream.stop_reading();
-        }
+        self.get_mut().read.poll(|s| s.poll_readable(cx))
     }
 }
 
@@ -135,9 +124,8 @@ impl<S: StreamKind> fmt::Debug for ReadableFut<'_, S> {
 /// The future of [`AsyncStream::read`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct ReadFut<'a, S: StreamKind> {
-    pub(super) stream: &'a mut AsyncStream<S>,
+    pub(super) read: StopOnDrop<'a, S>,
     pub(super) buf: &'a mut [u8],
-    pub(super) done: bool,
 }
 
 impl<S: StreamKind> Future for ReadFut<'_, S> {
@@ -145,20 +133,8 @@ impl<S: StreamKind> Future for ReadFut<'_, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<usize>> {
         let this = self.get_mut();
-        let out = this.stream.poll_read_inner(cx, this.buf);
-        if out.is_ready() {
-            this.done = true;
-        }
-        out
-    }
-}
-
-impl<S: StreamKind> Drop for ReadFut<'_, S> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.stream.io.read_waker.take();
-            self.stream.stop_reading();
-        }
+        let buf = &mut *this.buf;
+        this.read.poll(|s| s.poll_read_inner(cx, buf))
     }
 }
 

@@ -143,8 +143,7 @@ impl<S: StreamKind> AsyncStream<S> {
     /// stops reading.
     pub fn readable(&mut self) -> ReadableFut<'_, S> {
         ReadableFut {
-            stream: self,
-            done: false,
+            read: StopOnDrop::new(self),
         }
     }
 
@@ -272,10 +271,7 @@ impl<S: StreamKind> AsyncStream<S> {
     /// `n` (fewer at EOF) without consuming them: to sniff a protocol before handing the
     /// stream on (HTTP/2's preface, say).
     pub async fn peek(&mut self, n: usize) -> Result<Vec<u8>> {
-        let mut guard = StopOnDrop {
-            stream: self,
-            done: false,
-        };
+        let mut guard = StopOnDrop::new(self);
         let out = std::future::poll_fn(|cx| {
             let s = &*guard.stream;
             loop {
@@ -331,8 +327,7 @@ impl<S: StreamKind> AsyncStream<S> {
     /// a proxy). `None` at EOF. Dropped before it completes, it stops reading.
     pub fn read_chunk(&mut self) -> ReadChunkFut<'_, S> {
         ReadChunkFut {
-            stream: self,
-            done: false,
+            read: StopOnDrop::new(self),
         }
     }
 
@@ -447,9 +442,8 @@ impl<S: StreamKind> AsyncStream<S> {
     /// reading.
     pub fn read<'a>(&'a mut self, buf: &'a mut [u8]) -> ReadFut<'a, S> {
         ReadFut {
-            stream: self,
+            read: StopOnDrop::new(self),
             buf,
-            done: false,
         }
     }
 }
